@@ -1,0 +1,58 @@
+// swift-tools-version:6.0
+// Herald: LoadBalancer IPs and BGP announcements for small bare-metal clusters.
+// Module map and dependency rules: docs/architecture.md.
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "Herald",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "herald", targets: ["herald"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // MARK: - C shims
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        .target(name: "CSystem"),
+
+        // MARK: - Pure modules (no sockets, clocks or files)
+        .target(name: "IP", swiftSettings: strict),
+        .target(name: "BGP", dependencies: ["IP"], swiftSettings: strict),
+
+        // MARK: - I/O modules
+        .target(name: "Store", dependencies: ["CSQLite"], swiftSettings: strict),
+        .target(name: "Sockets", dependencies: ["CSystem", "IP"], swiftSettings: strict),
+        .target(name: "HTTPServer", dependencies: ["Sockets"], swiftSettings: strict),
+
+        // MARK: - The binary
+        .executableTarget(
+            name: "herald",
+            dependencies: [
+                "IP", "Store", "CSystem",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // MARK: - Tests
+        .testTarget(name: "IPTests", dependencies: ["IP"], swiftSettings: strict),
+        .testTarget(name: "StoreTests", dependencies: ["Store"], swiftSettings: strict),
+        .testTarget(name: "BGPTests", dependencies: ["BGP", "IP"], swiftSettings: strict),
+        .testTarget(name: "SocketsTests", dependencies: ["Sockets", "CSystem", "IP"], swiftSettings: strict),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "Sockets"], swiftSettings: strict),
+    ],
+    swiftLanguageModes: [.v6]
+)

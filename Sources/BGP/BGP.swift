@@ -1,0 +1,1 @@
+// BGP: placeholder until its issue lands; replaced by the module's first file.
