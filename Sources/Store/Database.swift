@@ -1,0 +1,166 @@
+internal import CSQLite
+
+/// One SQLite connection.
+///
+/// A `Database` is not thread-safe; `Store` owns the connections and hands one to a closure at a
+/// time. It opens in WAL mode with `synchronous=FULL`, so a transaction that returned from
+/// `commit` survives a process crash or power loss, and with foreign keys enforced.
+public final class Database {
+    public enum Mode: Sendable {
+        /// Read-write; creates the file if missing.
+        case readWrite
+        /// Read-only; the file must exist. Used for reader connections beside the one writer.
+        case readOnly
+    }
+
+    let connection: OpaquePointer
+    public let path: String
+    public let mode: Mode
+    private var statementCache: [String: Statement] = [:]
+    private var transactionDepth = 0
+
+    /// How long a connection waits for another's lock before failing with SQLITE_BUSY.
+    public static let defaultBusyTimeoutMilliseconds: Int32 = 5_000
+
+    public init(path: String, mode: Mode = .readWrite, busyTimeoutMilliseconds: Int32 = Database.defaultBusyTimeoutMilliseconds) throws(DatabaseError) {
+        self.path = path
+        self.mode = mode
+        var connection: OpaquePointer?
+        let flags = (mode == .readWrite ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY)
+            | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE
+        let code = sqlite3_open_v2(path, &connection, flags, nil)
+        guard code == SQLITE_OK, let connection else {
+            let message = connection.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(code))
+            sqlite3_close_v2(connection)
+            throw DatabaseError(extendedCode: code, message: "cannot open \(path): \(message)")
+        }
+        self.connection = connection
+        sqlite3_extended_result_codes(connection, 1)
+        sqlite3_busy_timeout(connection, busyTimeoutMilliseconds)
+        do throws(DatabaseError) {
+            if mode == .readWrite {
+                let journal = try firstRow("PRAGMA journal_mode = WAL")?.get(0, as: String.self)
+                guard journal == "wal" else {
+                    throw DatabaseError(extendedCode: SQLITE_ERROR, message: "cannot switch \(path) to WAL journal mode (got \(journal ?? "nothing"))")
+                }
+            }
+            // FULL: WAL is synced at every commit, so an acknowledged write survives power loss,
+            // not only a process crash (NORMAL would lose the last commits on power loss).
+            try execute("PRAGMA synchronous = FULL")
+            try execute("PRAGMA foreign_keys = ON")
+            if mode == .readOnly { try execute("PRAGMA query_only = ON") }
+        } catch {
+            statementCache.removeAll()
+            sqlite3_close_v2(connection)
+            throw error
+        }
+    }
+
+    deinit {
+        statementCache.removeAll()
+        sqlite3_close_v2(connection)
+    }
+
+    // MARK: - Statements
+
+    /// A prepared statement for `sql`, compiled once per connection and reused.
+    public func cachedStatement(_ sql: String) throws(DatabaseError) -> Statement {
+        if let statement = statementCache[sql] { return statement }
+        let statement = try Statement(connection: connection, sql: sql)
+        statementCache[sql] = statement
+        return statement
+    }
+
+    /// A new prepared statement for `sql` (not cached), e.g. for SQL built at run time.
+    public func makeStatement(_ sql: String) throws(DatabaseError) -> Statement {
+        try Statement(connection: connection, sql: sql)
+    }
+
+    /// Runs one statement with arguments.
+    public func execute(_ sql: String, _ arguments: [any DatabaseValueConvertible] = []) throws(DatabaseError) {
+        try cachedStatement(sql).execute(arguments)
+    }
+
+    public func rows(_ sql: String, _ arguments: [any DatabaseValueConvertible] = []) throws(DatabaseError) -> [Row] {
+        try cachedStatement(sql).rows(arguments)
+    }
+
+    public func firstRow(_ sql: String, _ arguments: [any DatabaseValueConvertible] = []) throws(DatabaseError) -> Row? {
+        try cachedStatement(sql).firstRow(arguments)
+    }
+
+    /// Runs a script of several statements without arguments (migrations). Only for trusted SQL.
+    public func executeScript(_ sql: String) throws(DatabaseError) {
+        var message: UnsafeMutablePointer<CChar>?
+        let code = sqlite3_exec(connection, sql, nil, nil, &message)
+        guard code == SQLITE_OK else {
+            let text = message.map { String(cString: $0) } ?? String(cString: sqlite3_errmsg(connection))
+            sqlite3_free(message)
+            throw DatabaseError(extendedCode: sqlite3_extended_errcode(connection), message: text, sql: sql)
+        }
+    }
+
+    /// The rowid of the last row inserted on this connection.
+    public var lastInsertedRowID: Int64 { sqlite3_last_insert_rowid(connection) }
+
+    /// Rows changed by the last INSERT, UPDATE or DELETE on this connection.
+    public var changes: Int { Int(sqlite3_changes64(connection)) }
+
+    public var isInTransaction: Bool { sqlite3_get_autocommit(connection) == 0 }
+
+    // MARK: - Transactions
+
+    public enum TransactionKind: String, Sendable {
+        case deferred = "DEFERRED"
+        /// Takes the write lock at BEGIN, so a writer never fails half-way with SQLITE_BUSY.
+        case immediate = "IMMEDIATE"
+        case exclusive = "EXCLUSIVE"
+    }
+
+    /// Runs `body` in a transaction: committed if it returns, rolled back if it throws.
+    /// Nested calls use savepoints, so an inner failure rolls back only the inner work
+    /// (if the outer body catches the error).
+    public func transaction<T>(_ kind: TransactionKind = .immediate, _ body: (Database) throws -> T) throws -> T {
+        if transactionDepth > 0 { return try savepoint(body) }
+        try execute("BEGIN \(kind.rawValue) TRANSACTION")
+        transactionDepth += 1
+        let result: T
+        do {
+            result = try body(self)
+        } catch {
+            transactionDepth -= 1
+            rollbackIfNeeded()
+            throw error
+        }
+        transactionDepth -= 1
+        do {
+            try execute("COMMIT TRANSACTION")
+        } catch {
+            rollbackIfNeeded()
+            throw error
+        }
+        return result
+    }
+
+    private func savepoint<T>(_ body: (Database) throws -> T) throws -> T {
+        let name = "herald_sp\(transactionDepth)"
+        try execute("SAVEPOINT \(name)")
+        transactionDepth += 1
+        defer { transactionDepth -= 1 }
+        let result: T
+        do {
+            result = try body(self)
+        } catch {
+            // ROLLBACK TO keeps the savepoint open; RELEASE closes it (SQLite "SAVEPOINT" docs).
+            try? execute("ROLLBACK TRANSACTION TO SAVEPOINT \(name)")
+            try? execute("RELEASE SAVEPOINT \(name)")
+            throw error
+        }
+        try execute("RELEASE SAVEPOINT \(name)")
+        return result
+    }
+
+    private func rollbackIfNeeded() {
+        if isInTransaction { try? execute("ROLLBACK TRANSACTION") }
+    }
+}
