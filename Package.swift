@@ -36,11 +36,21 @@ let package = Package(
         .target(name: "Sockets", dependencies: ["CSystem", "IP"], swiftSettings: strict),
         .target(name: "HTTPServer", dependencies: ["Sockets"], swiftSettings: strict),
 
+        // MARK: - Domain
+        .target(
+            name: "HeraldCore",
+            dependencies: [
+                "IP", "Store",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+
         // MARK: - The binary
         .executableTarget(
             name: "herald",
             dependencies: [
-                "IP", "Store", "CSystem",
+                "HeraldCore", "IP", "Store",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -50,6 +60,11 @@ let package = Package(
         // MARK: - Tests
         .testTarget(name: "IPTests", dependencies: ["IP"], swiftSettings: strict),
         .testTarget(name: "StoreTests", dependencies: ["Store"], swiftSettings: strict),
+        .testTarget(
+            name: "HeraldCoreTests",
+            dependencies: ["HeraldCore", "IP", "Store", "herald", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         .testTarget(name: "BGPTests", dependencies: ["BGP", "IP"], swiftSettings: strict),
         .testTarget(name: "SocketsTests", dependencies: ["Sockets", "CSystem", "IP"], swiftSettings: strict),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "Sockets"], swiftSettings: strict),

@@ -56,15 +56,27 @@ public final class Database {
         }
     }
 
-    deinit {
+    private var isClosed = false
+
+    /// Closes the connection; further use throws SQLITE_MISUSE errors. Idempotent.
+    public func close() {
+        guard !isClosed else { return }
+        isClosed = true
         statementCache.removeAll()
         sqlite3_close_v2(connection)
+    }
+
+    deinit { close() }
+
+    private func checkOpen(_ sql: String) throws(DatabaseError) {
+        if isClosed { throw DatabaseError(extendedCode: SQLITE_MISUSE, message: "database \(path) is closed", sql: sql) }
     }
 
     // MARK: - Statements
 
     /// A prepared statement for `sql`, compiled once per connection and reused.
     public func cachedStatement(_ sql: String) throws(DatabaseError) -> Statement {
+        try checkOpen(sql)
         if let statement = statementCache[sql] { return statement }
         let statement = try Statement(connection: connection, sql: sql)
         statementCache[sql] = statement
@@ -73,7 +85,8 @@ public final class Database {
 
     /// A new prepared statement for `sql` (not cached), e.g. for SQL built at run time.
     public func makeStatement(_ sql: String) throws(DatabaseError) -> Statement {
-        try Statement(connection: connection, sql: sql)
+        try checkOpen(sql)
+        return try Statement(connection: connection, sql: sql)
     }
 
     /// Runs one statement with arguments.
@@ -91,6 +104,7 @@ public final class Database {
 
     /// Runs a script of several statements without arguments (migrations). Only for trusted SQL.
     public func executeScript(_ sql: String) throws(DatabaseError) {
+        try checkOpen(sql)
         var message: UnsafeMutablePointer<CChar>?
         let code = sqlite3_exec(connection, sql, nil, nil, &message)
         guard code == SQLITE_OK else {

@@ -26,6 +26,13 @@ public final class Store: Sendable {
         self.reader = GuardedConnection(try Database(path: path, mode: .readOnly))
     }
 
+    /// Closes both connections, the reader first, so that the writer's close (the last one)
+    /// checkpoints the WAL into the main file and removes it. Further use fails.
+    public func close() {
+        reader.close()
+        writer.close()
+    }
+
     /// Runs `body` in one IMMEDIATE transaction on the writer connection; returns after COMMIT.
     public func write<T: Sendable>(_ body: (Database) throws -> T) throws -> T {
         try writer.withConnection { db in
@@ -48,6 +55,10 @@ final class GuardedConnection: @unchecked Sendable {
     private let connection: Database
 
     init(_ connection: Database) { self.connection = connection }
+
+    func close() {
+        lock.withLock { _ in connection.close() }
+    }
 
     func withConnection<T: Sendable>(_ body: (Database) throws -> T) throws -> T {
         try lock.withLock { _ in try body(connection) }

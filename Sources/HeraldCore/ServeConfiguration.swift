@@ -1,0 +1,176 @@
+public import IP
+public import Logging
+
+/// The settings `herald serve` runs with, resolved from flags, then `HERALD_*` environment
+/// variables, then built-in defaults. Pure: the command line and environment are inputs.
+public struct ServeConfiguration: Sendable, Equatable {
+    public var databasePath: String
+    public var apiListen: IPEndpoint
+    /// Explicitly requested BGP listener; nil keeps the stored speaker setting (or the default
+    /// 0.0.0.0:179 for a new database).
+    public var bgpListen: IPEndpoint?
+    /// Explicitly requested local ASN; nil keeps the stored one (or the default for a new database).
+    public var asn: UInt32?
+    /// Explicitly requested router ID; nil keeps the stored one (or one picked from the host).
+    public var routerID: IPv4Address?
+    public var tokenFile: String?
+    public var logLevel: Logger.Level
+    public var logFormat: LogFormat
+
+    public static let defaultDatabasePath = "./herald.db"
+    public static let defaultAPIListen = IPEndpoint(address: .v4(IPv4Address(127, 0, 0, 1)), port: 8179)
+    public static let defaultBGPListen = IPEndpoint(address: .v4(.any), port: 179)
+    /// The first 16-bit private ASN (RFC 6996): a safe default for a lab that has not chosen one.
+    public static let defaultASN: UInt32 = 64512
+
+    /// Raw text of each setting as given on the command line (nil when absent).
+    public struct Flags: Sendable, Equatable {
+        public var db: String?
+        public var apiListen: String?
+        public var bgpListen: String?
+        public var asn: String?
+        public var routerID: String?
+        public var tokenFile: String?
+        public var logLevel: String?
+        public var logFormat: String?
+
+        public init(db: String? = nil, apiListen: String? = nil, bgpListen: String? = nil, asn: String? = nil,
+                    routerID: String? = nil, tokenFile: String? = nil, logLevel: String? = nil, logFormat: String? = nil) {
+            self.db = db
+            self.apiListen = apiListen
+            self.bgpListen = bgpListen
+            self.asn = asn
+            self.routerID = routerID
+            self.tokenFile = tokenFile
+            self.logLevel = logLevel
+            self.logFormat = logFormat
+        }
+    }
+
+    /// One setting: its flag and its environment variable.
+    public enum Setting: String, Sendable, CaseIterable {
+        case db, apiListen, bgpListen, asn, routerID, tokenFile, logLevel, logFormat
+
+        public var flag: String {
+            switch self {
+            case .db: "--db"
+            case .apiListen: "--api-listen"
+            case .bgpListen: "--bgp-listen"
+            case .asn: "--asn"
+            case .routerID: "--router-id"
+            case .tokenFile: "--token-file"
+            case .logLevel: "--log-level"
+            case .logFormat: "--log-format"
+            }
+        }
+
+        /// HERALD_ and the flag in upper snake case: --api-listen → HERALD_API_LISTEN.
+        public var environment: String {
+            "HERALD_" + flag.dropFirst(2).uppercased().replacingDashes()
+        }
+
+        func flagValue(_ flags: Flags) -> String? {
+            switch self {
+            case .db: flags.db
+            case .apiListen: flags.apiListen
+            case .bgpListen: flags.bgpListen
+            case .asn: flags.asn
+            case .routerID: flags.routerID
+            case .tokenFile: flags.tokenFile
+            case .logLevel: flags.logLevel
+            case .logFormat: flags.logFormat
+            }
+        }
+    }
+
+    /// Resolves every setting; the first invalid one is reported with its flag and variable.
+    public static func resolve(flags: Flags, environment: [String: String]) throws(ConfigurationError) -> ServeConfiguration {
+        func value(_ setting: Setting) -> (text: String, setting: Setting, source: String)? {
+            if let text = setting.flagValue(flags) { return (text, setting, setting.flag) }
+            if let text = environment[setting.environment], !text.isEmpty { return (text, setting, setting.environment) }
+            return nil
+        }
+        func parse<T>(_ key: Setting, _ body: (String) throws(ConfigurationError.Reason) -> T) throws(ConfigurationError) -> T? {
+            guard let (text, setting, source) = value(key) else { return nil }
+            do { return try body(text) } catch {
+                throw ConfigurationError(setting: setting, source: source, value: text, reason: error.text)
+            }
+        }
+
+        let databasePath = try parse(.db) { text throws(ConfigurationError.Reason) in
+            guard !text.isEmpty else { throw .init("must not be empty") }
+            return text
+        } ?? defaultDatabasePath
+        let apiListen = try parse(.apiListen, endpoint) ?? defaultAPIListen
+        let bgpListen = try parse(.bgpListen, endpoint)
+        let asn = try parse(.asn, parseASN)
+        let routerID = try parse(.routerID) { text throws(ConfigurationError.Reason) in
+            let id: IPv4Address
+            do throws(IPParseError) { id = try IPv4Address(parsing: text) } catch { throw .init("is not an IPv4 address: \(error.reason)") }
+            // RFC 6286 §2.1: the BGP Identifier is a non-zero 32-bit value.
+            guard id != .any else { throw .init("must not be 0.0.0.0 (RFC 6286: the BGP identifier is non-zero)") }
+            return id
+        }
+        let tokenFile = try parse(.tokenFile) { text throws(ConfigurationError.Reason) in
+            guard !text.isEmpty else { throw .init("must not be empty") }
+            return text
+        }
+        let logLevel = try parse(.logLevel) { text throws(ConfigurationError.Reason) in
+            guard let level = Logger.Level(rawValue: text.lowercased()) else {
+                throw .init("expected one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return level
+        } ?? .info
+        let logFormat = try parse(.logFormat) { text throws(ConfigurationError.Reason) in
+            guard let format = LogFormat(rawValue: text.lowercased()) else {
+                throw .init("expected one of \(LogFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return format
+        } ?? .logfmt
+
+        return ServeConfiguration(databasePath: databasePath, apiListen: apiListen, bgpListen: bgpListen, asn: asn,
+                                  routerID: routerID, tokenFile: tokenFile, logLevel: logLevel, logFormat: logFormat)
+    }
+
+    static func endpoint(_ text: String) throws(ConfigurationError.Reason) -> IPEndpoint {
+        do { return try IPEndpoint(parsing: text) } catch { throw .init(error.reason) }
+    }
+
+    /// An ASN as a plain number (RFC 6793) or in asdot notation "high.low" (RFC 5396).
+    public static func parseASN(_ text: String) throws(ConfigurationError.Reason) -> UInt32 {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        let value: UInt32
+        if parts.count == 2, let high = UInt16(parts[0]), let low = UInt16(parts[1]) {
+            value = UInt32(high) << 16 | UInt32(low)
+        } else if parts.count == 1, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }), let number = UInt32(text) {
+            value = number
+        } else {
+            throw .init("is not an AS number: expected 1–4294967295 or asdot such as 1.10")
+        }
+        guard value != 0 else { throw .init("AS 0 is reserved (RFC 7607) and cannot be used") }
+        guard value != 23456 else { throw .init("AS 23456 is AS_TRANS (RFC 6793), a placeholder, not a real AS number") }
+        return value
+    }
+}
+
+extension String {
+    func replacingDashes() -> String { String(map { $0 == "-" ? "_" : $0 }) }
+}
+
+/// A setting that could not be used: which flag or variable, what it said, and why.
+public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
+    public let setting: ServeConfiguration.Setting
+    /// The flag or environment variable the value came from.
+    public let source: String
+    public let value: String
+    public let reason: String
+
+    public var description: String {
+        "\(source) \"\(value)\" \(reason) (set with \(setting.flag) or \(setting.environment))"
+    }
+
+    public struct Reason: Error, Sendable {
+        public let text: String
+        public init(_ text: String) { self.text = text }
+    }
+}

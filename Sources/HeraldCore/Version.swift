@@ -1,0 +1,4 @@
+/// Herald's version, printed by `herald --version` and reported by the API.
+public enum HeraldVersion {
+    public static let string = "0.1.0"
+}

@@ -1,0 +1,118 @@
+import ArgumentParser
+import Foundation
+import HeraldCore
+import IP
+import Logging
+import Store
+
+/// `herald serve`: open the database, bring it to the current schema, and run until SIGINT or
+/// SIGTERM. Every flag can also be given as a `HERALD_*` environment variable; a flag wins.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run Herald: the API, the BGP speaker and the database.",
+        discussion: """
+            Every option can also be set with an environment variable (shown in brackets); \
+            an option on the command line wins over the variable.
+            """
+    )
+
+    @Option(name: .long, help: "SQLite database file, created if missing. [HERALD_DB] (default: ./herald.db)")
+    var db: String?
+
+    @Option(name: .long, help: "Address and port of the REST API. [HERALD_API_LISTEN] (default: 127.0.0.1:8179)")
+    var apiListen: String?
+
+    @Option(name: .long, help: "Address and port for incoming BGP sessions. [HERALD_BGP_LISTEN] (default: 0.0.0.0:179)")
+    var bgpListen: String?
+
+    @Option(name: .long, help: "Local AS number, plain or asdot; kept in the database. [HERALD_ASN] (default on first start: 64512)")
+    var asn: String?
+
+    @Option(name: .customLong("router-id"), help: "BGP router ID (IPv4); kept in the database. [HERALD_ROUTER_ID] (default on first start: lowest host IPv4)")
+    var routerID: String?
+
+    @Option(name: .long, help: "File of API bearer tokens, one per line. [HERALD_TOKEN_FILE]; a single token may also come from HERALD_TOKEN")
+    var tokenFile: String?
+
+    @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical. [HERALD_LOG_LEVEL] (default: info)")
+    var logLevel: String?
+
+    @Option(name: .long, help: "logfmt or json. [HERALD_LOG_FORMAT] (default: logfmt)")
+    var logFormat: String?
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let configuration: ServeConfiguration
+        do {
+            configuration = try ServeConfiguration.resolve(
+                flags: .init(db: db, apiListen: apiListen, bgpListen: bgpListen, asn: asn, routerID: routerID,
+                             tokenFile: tokenFile, logLevel: logLevel, logFormat: logFormat),
+                environment: environment)
+        } catch {
+            FileHandle.standardError.write(Data("herald serve: \(error)\n".utf8))
+            throw ExitCode(64)  // EX_USAGE
+        }
+
+        let level = configuration.logLevel
+        let format = configuration.logFormat
+        LoggingSystem.bootstrap { label in StructuredLogHandler(label: label, level: level, format: format) }
+        let logger = Logger(label: "herald")
+        TerminationSignal.install()
+
+        // Tokens are read now so that a bad --token-file stops the start, not the first request.
+        let tokens: [String]
+        do {
+            tokens = try APITokens.load(file: configuration.tokenFile, environmentToken: environment["HERALD_TOKEN"])
+        } catch {
+            logger.critical("cannot read API tokens", metadata: ["error": "\(error)"])
+            throw ExitCode(78)  // EX_CONFIG
+        }
+
+        let store: Store
+        do {
+            store = try Store(path: configuration.databasePath)
+        } catch let error as MigrationError {
+            logger.critical("database refused", metadata: ["path": "\(configuration.databasePath)", "error": "\(error)"])
+            throw ExitCode(78)
+        } catch {
+            logger.critical("cannot open database", metadata: ["path": "\(configuration.databasePath)", "error": "\(error)"])
+            throw ExitCode(74)  // EX_IOERR
+        }
+        for migration in store.appliedAtOpen {
+            logger.info("applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
+        }
+
+        let bootstrap: SpeakerBootstrap
+        do {
+            bootstrap = try SpeakerBootstrap.run(store: store, configuration: configuration,
+                                                 hostRouterID: { HostAddresses.defaultRouterID() },
+                                                 now: Clock.nowMilliseconds())
+        } catch {
+            logger.critical("cannot store speaker settings", metadata: ["error": "\(error)"])
+            throw ExitCode(74)
+        }
+        let speaker = bootstrap.settings
+        if bootstrap.created {
+            logger.info("speaker created", metadata: ["asn": "\(speaker.asn)", "router_id": "\(speaker.routerID)", "bgp_listen": "\(speaker.listen)"])
+        }
+        for change in bootstrap.changes {
+            logger.notice("speaker setting changed by start-up option", metadata: ["change": "\(change)"])
+        }
+
+        logger.info("herald started", metadata: [
+            "version": "\(HeraldVersion.string)",
+            "db": "\(configuration.databasePath)",
+            "schema_version": "\(store.schemaVersion)",
+            "api_listen": "\(configuration.apiListen)",
+            "asn": "\(speaker.asn)",
+            "router_id": "\(speaker.routerID)",
+            "api_tokens": "\(tokens.count)",
+        ])
+
+        let signal = await TerminationSignal.wait()
+        logger.info("shutting down", metadata: ["signal": "\(TerminationSignal.name(signal))"])
+        // Every write was committed before it was acknowledged; closing checkpoints the WAL.
+        store.close()
+        logger.info("stopped")
+    }
+}

@@ -1,0 +1,160 @@
+import Foundation
+import Testing
+import HeraldCore
+import IP
+import Store
+
+/// A fresh directory per test, removed afterwards.
+final class ScratchDirectory {
+    let path: String
+
+    init() {
+        var template = Array((NSTemporaryDirectory() + "herald-core-XXXXXX").utf8CString)
+        path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+    }
+
+    func file(_ name: String) -> String { path + "/" + name }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+@Suite struct SpeakerBootstrapTests {
+    let directory = ScratchDirectory()
+
+    func configuration(_ flags: ServeConfiguration.Flags) throws -> ServeConfiguration {
+        try ServeConfiguration.resolve(flags: flags, environment: [:])
+    }
+
+    @Test func firstStartCreatesTheSpeakerWithDefaults() throws {
+        let store = try Store(path: directory.file("h.db"))
+        let result = try SpeakerBootstrap.run(store: store, configuration: configuration(.init()),
+                                              hostRouterID: { IPv4Address(192, 0, 2, 9) }, now: 5)
+        #expect(result.created)
+        #expect(result.settings.asn == 64512)
+        #expect(result.settings.routerID.description == "192.0.2.9")
+        #expect(result.settings.listen.description == "0.0.0.0:179")
+        #expect(try store.read { db in try SpeakerSettings.load(db) } == result.settings)
+    }
+
+    @Test func laterStartsKeepStoredValuesUnlessAskedToChange() throws {
+        let path = directory.file("h.db")
+        do {
+            let store = try Store(path: path)
+            _ = try SpeakerBootstrap.run(store: store, configuration: configuration(.init(asn: "65010", routerID: "192.0.2.1")),
+                                         hostRouterID: { nil }, now: 1)
+        }
+        let store = try Store(path: path)
+        let kept = try SpeakerBootstrap.run(store: store, configuration: configuration(.init()), hostRouterID: { IPv4Address(10, 9, 9, 9) }, now: 2)
+        #expect(!kept.created && kept.changes.isEmpty)
+        #expect(kept.settings.asn == 65010 && kept.settings.routerID.description == "192.0.2.1")
+
+        let changed = try SpeakerBootstrap.run(store: store, configuration: configuration(.init(bgpListen: "[::]:1179", asn: "65020")),
+                                               hostRouterID: { nil }, now: 3)
+        #expect(changed.changes == ["asn 65010 → 65020", "bgp_listen 0.0.0.0:179 → [::]:1179"])
+        #expect(try store.read { db in try SpeakerSettings.load(db) }?.asn == 65020)
+    }
+
+    @Test func hostWithoutIPv4FallsBackToLoopbackID() throws {
+        let store = try Store(path: directory.file("h.db"))
+        let result = try SpeakerBootstrap.run(store: store, configuration: configuration(.init()), hostRouterID: { nil }, now: 1)
+        #expect(result.settings.routerID.description == "127.0.0.1")
+    }
+}
+
+/// Runs the built `herald` binary as a user would.
+@Suite(.serialized) struct HeraldBinaryTests {
+    /// The `herald` executable SwiftPM built next to this test bundle.
+    static var builtBinary: String {
+        let runner = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: runner).deletingLastPathComponent().appendingPathComponent("herald").path
+    }
+
+    struct Finished {
+        let status: Int32
+        let output: String
+    }
+
+    /// Starts `arguments` in `directory`, waits until its output contains `readyLine` (or 20 s),
+    /// sends `signal`, and returns the exit status and everything written to stderr and stdout.
+    static func run(_ executable: String, _ arguments: [String], in directory: String, environment: [String: String] = [:],
+                    signal: Int32? = SIGTERM, readyLine: String = "herald started") throws -> Finished {
+        let logPath = directory + "/output.log"
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        process.environment = ["PATH": "/usr/bin:/bin"].merging(environment) { $1 }
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        func output() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+        if let signal {
+            let deadline = Date().addingTimeInterval(20)
+            while !output().contains(readyLine) && Date() < deadline && process.isRunning { usleep(20_000) }
+            if process.isRunning { kill(process.processIdentifier, signal) }
+        }
+        process.waitUntilExit()
+        try log.close()
+        return Finished(status: process.terminationStatus, output: output())
+    }
+
+    @Test func printsItsVersion() throws {
+        let directory = ScratchDirectory()
+        let result = try Self.run(Self.builtBinary, ["--version"], in: directory.path, signal: nil)
+        #expect(result.status == 0)
+        #expect(result.output.trimmingCharacters(in: .whitespacesAndNewlines) == HeraldVersion.string)
+    }
+
+    /// The binary alone, copied to an empty directory, creates herald.db there with the schema
+    /// applied and exits 0 on SIGTERM: no resource bundle or source tree is needed.
+    @Test func runsAloneFromAnEmptyDirectoryAndStopsOnSIGTERM() throws {
+        let directory = ScratchDirectory()
+        let copy = directory.file("herald")
+        try FileManager.default.copyItem(atPath: Self.builtBinary, toPath: copy)
+        let result = try Self.run(copy, ["serve", "--api-listen", "127.0.0.1:0", "--bgp-listen", "127.0.0.1:0"], in: directory.path)
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains("msg=\"herald started\""), "\(result.output)")
+        #expect(result.output.contains("msg=\"shutting down\" signal=SIGTERM"), "\(result.output)")
+        let store = try Store(path: directory.file("herald.db"))
+        #expect(store.appliedAtOpen.isEmpty, "the binary applied every migration")
+        #expect(store.schemaVersion == Migrator.herald.latestVersion)
+        #expect(try store.read { db in try SpeakerSettings.load(db) } != nil)
+    }
+
+    @Test func stopsOnSIGINTToo() throws {
+        let directory = ScratchDirectory()
+        let result = try Self.run(Self.builtBinary, ["serve", "--log-format", "json"], in: directory.path, signal: SIGINT)
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains(#""signal":"SIGINT""#), "\(result.output)")
+    }
+
+    @Test func refusesAnInvalidFlagWithOneClearLine() throws {
+        let directory = ScratchDirectory()
+        let result = try Self.run(Self.builtBinary, ["serve", "--asn", "23456"], in: directory.path, signal: nil)
+        #expect(result.status == 64)
+        #expect(result.output.contains("--asn \"23456\" AS 23456 is AS_TRANS"), "\(result.output)")
+        #expect(!FileManager.default.fileExists(atPath: directory.file("herald.db")), "nothing is created on a usage error")
+    }
+
+    @Test func environmentVariablesConfigureServe() throws {
+        let directory = ScratchDirectory()
+        let result = try Self.run(Self.builtBinary, ["serve"], in: directory.path,
+                                  environment: ["HERALD_DB": "state.db", "HERALD_ASN": "65123", "HERALD_ROUTER_ID": "192.0.2.77"])
+        #expect(result.status == 0, "\(result.output)")
+        let store = try Store(path: directory.file("state.db"))
+        let speaker = try store.read { db in try SpeakerSettings.load(db) }
+        #expect(speaker?.asn == 65123 && speaker?.routerID.description == "192.0.2.77")
+    }
+
+    @Test func refusesADatabaseFromANewerHerald() throws {
+        let directory = ScratchDirectory()
+        let path = directory.file("herald.db")
+        let future = Migration(version: 999, name: "future", sql: "CREATE TABLE future (x INTEGER);\n")
+        _ = try Store(path: path, migrator: Migrator(migrations: Migrator.herald.migrations + [future]))
+        let result = try Self.run(Self.builtBinary, ["serve"], in: directory.path, signal: nil)
+        #expect(result.status == 78, "\(result.output)")
+        #expect(result.output.contains("newer Herald"), "\(result.output)")
+    }
+}
