@@ -3,10 +3,13 @@
 // Module map and dependency rules: docs/architecture.md.
 import PackageDescription
 
+// CI sets HERALD_WERROR=1 so that a warning fails the build; locally warnings stay warnings.
+let warningsAsErrors: [SwiftSetting] = Context.environment["HERALD_WERROR"] == "1" ? [.unsafeFlags(["-warnings-as-errors"])] : []
+
 let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("InternalImportsByDefault"),
-]
+] + warningsAsErrors
 
 let package = Package(
     name: "Herald",
