@@ -33,6 +33,7 @@ let package = Package(
         // MARK: - Pure modules (no sockets, clocks or files)
         .target(name: "IP", swiftSettings: strict),
         .target(name: "BGP", dependencies: ["IP"], swiftSettings: strict),
+        .target(name: "IPAM", dependencies: ["IP"], swiftSettings: strict),
 
         // MARK: - I/O modules
         .target(name: "Store", dependencies: ["CSQLite"], swiftSettings: strict),
@@ -43,7 +44,7 @@ let package = Package(
         .target(
             name: "HeraldCore",
             dependencies: [
-                "IP", "Store",
+                "IP", "IPAM", "Store",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -63,6 +64,7 @@ let package = Package(
         // MARK: - Tests
         .testTarget(name: "IPTests", dependencies: ["IP"], swiftSettings: strict),
         .testTarget(name: "StoreTests", dependencies: ["Store"], swiftSettings: strict),
+        .testTarget(name: "IPAMTests", dependencies: ["IPAM", "IP"], swiftSettings: strict),
         .testTarget(
             name: "HeraldCoreTests",
             dependencies: ["HeraldCore", "IP", "Store", "herald", .product(name: "Logging", package: "swift-log")],

@@ -79,7 +79,7 @@ final class ScratchDirectory {
     static func run(_ executable: String, _ arguments: [String], in directory: String, environment: [String: String] = [:],
                     signal: Int32? = SIGTERM, readyLine: String = "herald started") throws -> Finished {
         let logPath = directory + "/output.log"
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
