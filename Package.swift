@@ -67,7 +67,7 @@ let package = Package(
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "IP"], swiftSettings: strict),
         .testTarget(
             name: "HeraldCoreTests",
-            dependencies: ["HeraldCore", "IP", "Store", "herald", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["HeraldCore", "IP", "IPAM", "Store", "herald", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .testTarget(name: "BGPTests", dependencies: ["BGP", "IP"], swiftSettings: strict),

@@ -16,6 +16,11 @@ public struct DatabaseError: Error, Sendable, CustomStringConvertible {
         self.sql = sql
     }
 
+    /// A stored value that is not of the type its reader expects (SQLITE_MISMATCH).
+    public static func typeMismatch(_ message: String, sql: String? = nil) -> DatabaseError {
+        DatabaseError(extendedCode: SQLITE_MISMATCH, message: message, sql: sql)
+    }
+
     public var code: ResultCode { ResultCode(rawValue: extendedCode & 0xFF) }
 
     public var description: String {

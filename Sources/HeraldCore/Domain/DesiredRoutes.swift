@@ -1,0 +1,123 @@
+public import IP
+public import Store
+
+/// Where a path sends traffic.
+public enum NextHop: Hashable, Sendable, Comparable, CustomStringConvertible {
+    /// The local address of each BGP session ("next-hop-self"): used when no node is registered.
+    case session
+    /// A node's (or a literal) address: a third-party next hop (RFC 4271 §5.1.3).
+    case address(IPAddress)
+
+    public var description: String {
+        switch self {
+        case .session: "self"
+        case .address(let address): address.description
+        }
+    }
+}
+
+/// One path of a route: a next hop, and the node it belongs to when it is one.
+public struct RoutePath: Hashable, Sendable, Comparable {
+    public let nextHop: NextHop
+    public let node: String?
+
+    public init(nextHop: NextHop, node: String? = nil) {
+        self.nextHop = nextHop
+        self.node = node
+    }
+
+    public static func < (lhs: RoutePath, rhs: RoutePath) -> Bool {
+        (lhs.nextHop, lhs.node ?? "") < (rhs.nextHop, rhs.node ?? "")
+    }
+}
+
+/// What put a route there.
+public struct RouteSource: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public enum Kind: String, Sendable, Comparable {
+        case allocation
+        case `static`
+
+        public static func < (lhs: Kind, rhs: Kind) -> Bool { lhs.rawValue < rhs.rawValue }
+    }
+
+    public let kind: Kind
+    public let name: String
+
+    public static func < (lhs: RouteSource, rhs: RouteSource) -> Bool { (lhs.kind, lhs.name) < (rhs.kind, rhs.name) }
+
+    public var description: String { "\(kind.rawValue) \(name)" }
+}
+
+/// A route Herald should originate: derived from the database, never stored.
+public struct DesiredRoute: Hashable, Sendable {
+    public let prefix: IPPrefix
+    /// Sorted, without duplicates; never empty (a route with no path is not announced).
+    public let paths: [RoutePath]
+    public let attributes: AnnounceAttributes
+    /// Sorted; more than one when allocations share an address.
+    public let sources: [RouteSource]
+}
+
+/// The one function that turns database state into the routes to announce. Everything that
+/// changes routes (allocations, nodes, pools, static routes) goes through it, so that after any
+/// sequence of API calls and restarts the speaker converges to the same table.
+///
+/// Rules: an allocation's address is announced as a host prefix (/32 or /128). Its next hops are
+/// the listed nodes (`local`) or the nodes matching its pool's node selector (`cluster`), using
+/// each node's address of the route's family. When no node is registered at all, the next hop is
+/// the session's own address. When nodes exist but none qualifies, the address is not announced:
+/// announcing it would send traffic nowhere. A static route's next hops are "self", node names
+/// (resolved per family) or literal addresses. Routes for the same prefix merge their paths.
+public enum DesiredRoutes {
+    public static func derive(_ db: Database) throws -> [IPPrefix: DesiredRoute] {
+        let nodes = try Nodes.list(db)
+        var routes: [IPPrefix: (paths: Set<RoutePath>, attributes: AnnounceAttributes, sources: Set<RouteSource>)] = [:]
+        func add(_ prefix: IPPrefix, _ paths: [RoutePath], _ attributes: AnnounceAttributes, _ source: RouteSource) {
+            guard !paths.isEmpty else { return }
+            var entry = routes[prefix] ?? ([], attributes, [])
+            entry.paths.formUnion(paths)
+            entry.sources.insert(source)
+            routes[prefix] = entry
+        }
+
+        var poolSettings: [String: (nodeSelector: [String: String], announce: AnnounceAttributes)] = [:]
+        for row in try db.rows("SELECT name, node_selector, announce FROM pools") {
+            poolSettings[try row.get(0)] = (try row.labels("node_selector"),
+                                            try JSONColumn.decode(AnnounceAttributes.self, from: row.get(2), column: "announce"))
+        }
+
+        for allocation in try Allocations.list(db) {
+            guard let pool = poolSettings[allocation.pool] else { continue }
+            let serving: [Node] = switch allocation.trafficPolicy {
+            case .local: nodes.filter { allocation.nodes.contains($0.name) }
+            case .cluster: nodes.filter { Labels.matches(pool.nodeSelector, $0.labels) }
+            }
+            for address in allocation.addresses {
+                let paths: [RoutePath] = nodes.isEmpty
+                    ? [RoutePath(nextHop: .session)]
+                    : serving.compactMap { node in node.address(of: address.family).map { RoutePath(nextHop: .address($0), node: node.name) } }
+                add(IPPrefix(host: address), paths, pool.announce, RouteSource(kind: .allocation, name: allocation.name))
+            }
+        }
+
+        for route in try StaticRoutes.list(db) {
+            var paths: [RoutePath] = []
+            for hop in route.nextHops {
+                switch hop {
+                case .session: paths.append(RoutePath(nextHop: .session))
+                case .address(let address): paths.append(RoutePath(nextHop: .address(address)))
+                case .node(let name):
+                    if let node = nodes.first(where: { $0.name == name }), let address = node.address(of: route.prefix.family) {
+                        paths.append(RoutePath(nextHop: .address(address), node: name))
+                    }
+                }
+            }
+            add(route.prefix, paths, route.announce, RouteSource(kind: .static, name: route.name))
+        }
+
+        return routes.reduce(into: [:]) { result, entry in
+            result[entry.key] = DesiredRoute(prefix: entry.key, paths: entry.value.paths.sorted(), attributes: entry.value.attributes,
+                                             sources: entry.value.sources.sorted())
+        }
+    }
+}
