@@ -40,6 +40,17 @@ public final class Store: Sendable {
         }
     }
 
+    /// Like `write`, then runs `afterCommit` with the result once COMMIT succeeded, still holding
+    /// the writer lock: whatever `afterCommit` publishes is published in commit order, and only
+    /// for commits that happened.
+    public func write<T: Sendable>(_ body: (Database) throws -> T, afterCommit: (T) -> Void) throws -> T {
+        try writer.withConnection { db in
+            let result = try db.transaction(.immediate, body)
+            afterCommit(result)
+            return result
+        }
+    }
+
     /// Runs `body` on the reader connection in one read transaction (a consistent snapshot).
     public func read<T: Sendable>(_ body: (Database) throws -> T) throws -> T {
         try reader.withConnection { db in

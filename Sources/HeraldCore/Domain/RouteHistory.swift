@@ -1,0 +1,123 @@
+public import IP
+public import Store
+
+/// How the desired table changed in one commit.
+public struct RouteDiff: Sendable, Equatable {
+    /// Prefixes that were not announced before.
+    public var announced: [DesiredRoute] = []
+    /// Prefixes still announced, with other paths or attributes (e.g. a node moved).
+    public var updated: [DesiredRoute] = []
+    /// Prefixes no longer announced (the route as it was).
+    public var withdrawn: [DesiredRoute] = []
+
+    public init(announced: [DesiredRoute] = [], updated: [DesiredRoute] = [], withdrawn: [DesiredRoute] = []) {
+        self.announced = announced
+        self.updated = updated
+        self.withdrawn = withdrawn
+    }
+
+    public var isEmpty: Bool { announced.isEmpty && updated.isEmpty && withdrawn.isEmpty }
+
+    /// The difference from `before` to `after`, each list sorted by prefix.
+    public static func between(_ before: [IPPrefix: DesiredRoute], _ after: [IPPrefix: DesiredRoute]) -> RouteDiff {
+        var diff = RouteDiff()
+        for (prefix, route) in after {
+            if let old = before[prefix] {
+                if old.paths != route.paths || old.attributes != route.attributes { diff.updated.append(route) }
+            } else {
+                diff.announced.append(route)
+            }
+        }
+        for (prefix, route) in before where after[prefix] == nil { diff.withdrawn.append(route) }
+        diff.announced.sort { $0.prefix < $1.prefix }
+        diff.updated.sort { $0.prefix < $1.prefix }
+        diff.withdrawn.sort { $0.prefix < $1.prefix }
+        return diff
+    }
+}
+
+/// One row of the announce/withdraw history.
+public struct RouteEvent: Sendable, Equatable {
+    public enum Action: String, Sendable, Codable { case announce, withdraw, update }
+
+    public let id: Int64
+    public let at: Int64
+    public let action: Action
+    public let prefix: IPPrefix
+    public let source: RouteSource
+    /// Paths after the change (empty for a withdraw): next hop, node, attributes, as JSON text.
+    public let pathsJSON: String
+    public let reason: String
+    public let requestID: String?
+}
+
+/// The persistent history of every announce, update and withdraw, written in the same
+/// transaction as the change that caused it.
+public enum RouteHistory {
+    struct PathRecord: Encodable {
+        let nextHop: String
+        let node: String?
+        let attributes: AnnounceAttributes
+
+        enum CodingKeys: String, CodingKey {
+            case nextHop = "next_hop"
+            case node
+            case attributes
+        }
+    }
+
+    static func pathsJSON(_ route: DesiredRoute?) -> String {
+        guard let route else { return "[]" }
+        return JSONColumn.encode(route.paths.map { PathRecord(nextHop: $0.nextHop.description, node: $0.node, attributes: route.attributes) })
+    }
+
+    /// Appends one row per changed prefix.
+    public static func append(_ db: Database, _ diff: RouteDiff, reason: String, requestID: String?, now: Int64) throws {
+        func insert(_ action: RouteEvent.Action, _ route: DesiredRoute, paths: String) throws {
+            let source = route.sources.first ?? RouteSource(kind: .static, name: "?")
+            try db.execute("""
+                INSERT INTO route_events (at, action, prefix, family, source, source_name, paths, reason, request_id)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, [now, action.rawValue, route.prefix.description, route.prefix.family.rawValue, source.kind.rawValue, source.name,
+                      paths, reason, requestID])
+        }
+        for route in diff.announced { try insert(.announce, route, paths: pathsJSON(route)) }
+        for route in diff.updated { try insert(.update, route, paths: pathsJSON(route)) }
+        for route in diff.withdrawn { try insert(.withdraw, route, paths: "[]") }
+    }
+
+    /// History rows, oldest first, after `cursor` (an event id), optionally only for one prefix
+    /// or prefixes inside `within`, and inside a time window.
+    public static func list(_ db: Database, prefix: IPPrefix? = nil, within: IPPrefix? = nil, since: Int64? = nil, until: Int64? = nil,
+                            after cursor: Int64 = 0, limit: Int = 100) throws -> [RouteEvent] {
+        var events: [RouteEvent] = []
+        var next = cursor
+        // Containment is checked in Swift, so read in pages until `limit` matches are found.
+        while events.count < limit {
+            let rows = try db.rows("""
+                SELECT id, at, action, prefix, source, source_name, paths, reason, request_id FROM route_events
+                WHERE id > ? AND (? IS NULL OR prefix = ?) AND (? IS NULL OR at >= ?) AND (? IS NULL OR at <= ?)
+                ORDER BY id LIMIT ?
+                """, [next, prefix?.description, prefix?.description, since, since, until, until, max(limit, 256)])
+            guard !rows.isEmpty else { break }
+            for row in rows {
+                next = try row.get(0)
+                let event = try Self.event(row)
+                if let within, !within.contains(event.prefix) { continue }
+                events.append(event)
+                if events.count == limit { break }
+            }
+        }
+        return events
+    }
+
+    private static func event(_ row: Row) throws -> RouteEvent {
+        guard let action = RouteEvent.Action(rawValue: try row.get(2)),
+              let kind = RouteSource.Kind(rawValue: try row.get(4)) else {
+            throw DatabaseError.typeMismatch("route event \(try row.get(0, as: Int64.self)) has an unknown action or source")
+        }
+        return RouteEvent(id: try row.get(0), at: try row.get(1), action: action, prefix: try IPPrefix(parsing: row.get(3, as: String.self)),
+                          source: RouteSource(kind: kind, name: try row.get(5)), pathsJSON: try row.get(6), reason: try row.get(7),
+                          requestID: try row.get(8))
+    }
+}

@@ -1,0 +1,107 @@
+import Foundation
+import Testing
+@testable import HeraldCore
+import IP
+import IPAM
+import Store
+
+@Suite struct ReconcilerTests {
+    func blocks(_ texts: String...) throws -> [PoolBlock] { try texts.map { try PoolBlock(parsing: $0) } }
+
+    @Test func everyChangeIsRecordedWithItsReasonAndPublishedInOrder() async throws {
+        let directory = ScratchDirectory()
+        let store = try Store(path: directory.file("herald.db"))
+        let reconciler = try Reconciler(store: store)
+        var diffs = reconciler.diffs.makeAsyncIterator()
+        #expect(await diffs.next()?.isEmpty == true, "the start-up table of an empty database is empty")
+
+        let spec = PoolSpec(blocks: try blocks("192.0.2.0/24"))
+        try reconciler.mutate(requestID: "r1", now: 10, reason: { (_: Void) in "pool lb created" }) { db in
+            _ = try Pools.put(db, name: "lb", spec: spec, now: 10)
+        }
+        let created = try reconciler.mutate(requestID: "r2", now: 11, reason: { (change: AllocationChange) in "allocation \(change.allocation.name) created" }) { db in
+            try Allocations.put(db, name: "default.web", spec: AllocationSpec(pool: "lb"), now: 11)
+        }
+        #expect(created.diff.announced.map(\.prefix.description) == ["192.0.2.1/32"])
+        #expect(await diffs.next()?.announced.first?.paths == [RoutePath(nextHop: .session)])
+
+        try reconciler.mutate(requestID: "r3", now: 12, reason: { (_: Void) in "node n1 created" }) { db in
+            _ = try Nodes.put(db, name: "n1", spec: NodeSpec(addresses: [try IPAddress(parsing: "100.64.0.11")]), now: 12)
+        }
+        let moved = await diffs.next()
+        #expect(moved?.updated.first?.paths.map(\.nextHop.description) == ["100.64.0.11"])
+
+        try reconciler.mutate(requestID: "r4", now: 13, reason: { (_: [IPAddress]) in "allocation default.web deleted" }) { db in
+            try Allocations.delete(db, name: "default.web")
+        }
+        #expect(await diffs.next()?.withdrawn.map(\.prefix.description) == ["192.0.2.1/32"])
+        #expect(reconciler.desiredRoutes.isEmpty)
+
+        let history = try store.read { db in try RouteHistory.list(db) }
+        #expect(history.map(\.action) == [.announce, .update, .withdraw])
+        #expect(history.map(\.reason) == ["allocation default.web created", "node n1 created", "allocation default.web deleted"])
+        #expect(history.map(\.requestID) == ["r2", "r3", "r4"])
+        #expect(history[1].pathsJSON.contains(#""next_hop":"100.64.0.11""#) && history[1].pathsJSON.contains(#""node":"n1""#))
+        #expect(history.allSatisfy { $0.source == RouteSource(kind: .allocation, name: "default.web") })
+    }
+
+    @Test func aFailedChangeLeavesNoTrace() throws {
+        let directory = ScratchDirectory()
+        let store = try Store(path: directory.file("herald.db"))
+        let reconciler = try Reconciler(store: store)
+        let spec = PoolSpec(blocks: try blocks("192.0.2.0/24"))
+        try reconciler.mutate(reason: { (_: Void) in "pool" }) { db in _ = try Pools.put(db, name: "lb", spec: spec, now: 1) }
+        #expect(throws: DomainError.self) {
+            try reconciler.mutate(reason: { (_: AllocationChange) in "never" }) { db in
+                _ = try Allocations.put(db, name: "a", spec: AllocationSpec(pool: "lb"), now: 1)
+                return try Allocations.put(db, name: "b", spec: AllocationSpec(pool: "missing"), now: 1)
+            }
+        }
+        #expect(reconciler.desiredRoutes.isEmpty)
+        #expect(try store.read { db in try RouteHistory.list(db) }.isEmpty)
+        #expect(try store.read { db in try Allocations.list(db) }.isEmpty, "the first allocation was rolled back too")
+    }
+
+    @Test func restartDerivesTheSameTable() throws {
+        let directory = ScratchDirectory()
+        let path = directory.file("herald.db")
+        let before: [IPPrefix: DesiredRoute]
+        do {
+            let reconciler = try Reconciler(store: try Store(path: path))
+            let spec = PoolSpec(blocks: try blocks("192.0.2.0/24", "2001:db8::/64"))
+            try reconciler.mutate(reason: { (_: Void) in "setup" }) { db in
+                _ = try Pools.put(db, name: "lb", spec: spec, now: 1)
+                _ = try Nodes.put(db, name: "n1", spec: NodeSpec(addresses: [try IPAddress(parsing: "100.64.0.11"), try IPAddress(parsing: "fd64::11")]), now: 1)
+                for i in 0..<20 {
+                    _ = try Allocations.put(db, name: "svc-\(i)", spec: AllocationSpec(pool: "lb", family: i % 3 == 0 ? .dual : .ipv4), now: 1)
+                }
+                _ = try StaticRoutes.put(db, name: "pods", spec: StaticRouteSpec(prefix: try IPPrefix(parsing: "10.244.0.0/24"), nextHops: [.node("n1")]), now: 1)
+            }
+            before = reconciler.desiredRoutes
+        }
+        let restarted = try Reconciler(store: try Store(path: path))
+        #expect(restarted.desiredRoutes == before)
+        #expect(before.count == 20 + 7 + 1)
+    }
+
+    @Test func historyFilters() throws {
+        let directory = ScratchDirectory()
+        let store = try Store(path: directory.file("herald.db"))
+        let reconciler = try Reconciler(store: store)
+        let spec = PoolSpec(blocks: try blocks("192.0.2.0/24"))
+        try reconciler.mutate(now: 1, reason: { (_: Void) in "pool" }) { db in _ = try Pools.put(db, name: "lb", spec: spec, now: 1) }
+        for i in 0..<5 {
+            try reconciler.mutate(now: Int64(100 + i), reason: { (_: AllocationChange) in "svc \(i)" }) { db in
+                try Allocations.put(db, name: "svc-\(i)", spec: AllocationSpec(pool: "lb"), now: 1)
+            }
+        }
+        try store.read { db in
+            #expect(try RouteHistory.list(db, prefix: try IPPrefix(parsing: "192.0.2.3/32")).map(\.reason) == ["svc 2"])
+            #expect(try RouteHistory.list(db, within: try IPPrefix(parsing: "192.0.2.0/30")).map(\.reason) == ["svc 0", "svc 1", "svc 2"])
+            #expect(try RouteHistory.list(db, since: 103).map(\.reason) == ["svc 3", "svc 4"])
+            let first = try RouteHistory.list(db, limit: 2)
+            #expect(first.map(\.reason) == ["svc 0", "svc 1"])
+            #expect(try RouteHistory.list(db, after: first.last!.id, limit: 2).map(\.reason) == ["svc 2", "svc 3"])
+        }
+    }
+}
