@@ -1,0 +1,202 @@
+public import IP
+public import Store
+
+/// An address family a BGP session may carry (RFC 4760 AFI/SAFI), as operators write it.
+public enum PeerFamily: String, Sendable, CaseIterable, Codable, Comparable {
+    case ipv4Unicast = "ipv4-unicast"
+    case ipv6Unicast = "ipv6-unicast"
+
+    public static func < (lhs: PeerFamily, rhs: PeerFamily) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
+/// Everything configured about a BGP neighbour, password included. Only the speaker sees this
+/// type; what the API returns is `Peer`, which says whether a password is set but never what it is.
+public struct PeerConfig: Sendable, Equatable {
+    public var address: IPAddress
+    public var port: UInt16 = 179
+    public var asn: UInt32
+    public var localAddress: IPAddress?
+    /// RFC 2385 TCP MD5 key.
+    public var password: String?
+    /// eBGP multihop: the TTL of outgoing packets (1 = directly connected, the eBGP default).
+    public var ebgpMultihop: Int?
+    /// RFC 5082 GTSM: the peer is this many hops away; TTL 255 out, at least 256 − hops in.
+    public var ttlSecurity: Int?
+    /// Nil: the speaker's default.
+    public var holdTime: Int?
+    public var keepaliveTime: Int?
+    public var connectRetryTime: Int?
+    /// Wait for the peer to connect; never connect out.
+    public var passive: Bool = false
+    public var families: [PeerFamily] = [.ipv4Unicast]
+    /// RFC 7911: send several paths per prefix when the peer can receive them.
+    public var addPathSend: Bool = false
+    public var gracefulRestart: Bool = true
+    /// Most prefixes accepted from the peer before the session is closed (RFC 4486 Cease 1).
+    public var maxPrefixes: Int?
+    public var labels: [String: String] = [:]
+    public var enabled: Bool = true
+    public var description: String = ""
+
+    public init(address: IPAddress, asn: UInt32) {
+        self.address = address
+        self.asn = asn
+    }
+
+    func validate(into validator: inout Validator) {
+        if address.isUnspecified || address.isMulticast { validator.add("address", "\(address) cannot be a BGP neighbour") }
+        if port == 0 { validator.add("port", "must be 1–65535") }
+        if asn == 0 || asn == 23456 { validator.add("asn", "must be 1–4294967295 and not 23456 (AS_TRANS)") }
+        if let local = localAddress, local.family != address.family {
+            validator.add("local_address", "\(local) is not of the neighbour address's family")
+        }
+        if let password, password.utf8.isEmpty || password.utf8.count > 80 {
+            validator.add("password", "TCP MD5 keys are 1–80 bytes (Linux TCP_MD5SIG_MAXKEYLEN)")
+        }
+        if let hops = ebgpMultihop, !(1...255).contains(hops) { validator.add("ebgp_multihop", "is a TTL: 1–255") }
+        if let hops = ttlSecurity, !(1...254).contains(hops) { validator.add("ttl_security", "is a hop count: 1–254") }
+        if ebgpMultihop != nil && ttlSecurity != nil {
+            validator.add("ttl_security", "cannot be combined with ebgp_multihop: GTSM sends with TTL 255 and checks the incoming TTL instead")
+        }
+        // RFC 4271 §4.2: a hold time is 0 (no keepalives) or at least 3 seconds.
+        if let hold = holdTime, hold != 0 && !(3...65535).contains(hold) { validator.add("hold_time", "must be 0 or 3–65535 seconds") }
+        if let keepalive = keepaliveTime {
+            if !(0...21845).contains(keepalive) { validator.add("keepalive_time", "must be 0–21845 seconds") }
+            if let hold = holdTime, hold > 0, keepalive >= hold { validator.add("keepalive_time", "must be shorter than hold_time (usually a third of it)") }
+        }
+        if let retry = connectRetryTime, !(1...65535).contains(retry) { validator.add("connect_retry_time", "must be 1–65535 seconds") }
+        if families.isEmpty { validator.add("families", "at least one of ipv4-unicast, ipv6-unicast") }
+        if Set(families).count != families.count { validator.add("families", "lists a family twice") }
+        if let max = maxPrefixes, max < 1 { validator.add("max_prefixes", "must be at least 1") }
+        Labels.validate(labels, field: "labels", into: &validator)
+    }
+
+    /// The fields whose change needs a new session (sent in OPEN, or TCP/IP settings).
+    /// Description, labels and the prefix limit do not.
+    public static func fieldsNeedingReset(_ old: PeerConfig, _ new: PeerConfig) -> [String] {
+        var fields: [String] = []
+        if old.address != new.address { fields.append("address") }
+        if old.port != new.port { fields.append("port") }
+        if old.asn != new.asn { fields.append("asn") }
+        if old.localAddress != new.localAddress { fields.append("local_address") }
+        if old.password != new.password { fields.append("password") }
+        if old.ebgpMultihop != new.ebgpMultihop { fields.append("ebgp_multihop") }
+        if old.ttlSecurity != new.ttlSecurity { fields.append("ttl_security") }
+        if old.holdTime != new.holdTime { fields.append("hold_time") }
+        if old.keepaliveTime != new.keepaliveTime { fields.append("keepalive_time") }
+        if old.passive != new.passive { fields.append("passive") }
+        if old.families != new.families { fields.append("families") }
+        if old.addPathSend != new.addPathSend { fields.append("add_path_send") }
+        if old.gracefulRestart != new.gracefulRestart { fields.append("graceful_restart") }
+        return fields
+    }
+}
+
+/// A stored peer as the API shows it: the configuration without the password.
+public struct Peer: Sendable, Equatable {
+    public var name: String
+    public var config: PeerConfig
+    public var createdAt: Int64
+    public var updatedAt: Int64
+
+    public var passwordSet: Bool { config.password != nil }
+}
+
+/// What an update did, so the caller knows whether to reset the session.
+public struct PeerUpdate: Sendable, Equatable {
+    public let before: Peer
+    public let after: Peer
+    /// Non-empty when the running session must be replaced.
+    public let resetFields: [String]
+}
+
+/// Peers in the database.
+public enum Peers {
+    static let selectSQL = """
+        SELECT name, address, port, asn, local_address, password, ebgp_multihop, ttl_security, hold_time, keepalive_time,
+               connect_retry_time, passive, families, add_path_send, graceful_restart, max_prefixes, labels, enabled, description,
+               created_at, updated_at FROM peers
+        """
+
+    public static func get(_ db: Database, name: String) throws -> Peer? {
+        try db.firstRow(selectSQL + " WHERE name = ?", [name]).map(peer)
+    }
+
+    public static func list(_ db: Database) throws -> [Peer] {
+        try db.rows(selectSQL + " ORDER BY name").map(peer)
+    }
+
+    private static func peer(_ row: Row) throws -> Peer {
+        var config = PeerConfig(address: try IPAddress(parsing: row.get("address", as: String.self)), asn: try row.get("asn"))
+        config.port = UInt16(try row.get("port", as: Int.self))
+        config.localAddress = try row.get("local_address", as: String?.self).map { try IPAddress(parsing: $0) }
+        config.password = try row.get("password")
+        config.ebgpMultihop = try row.get("ebgp_multihop")
+        config.ttlSecurity = try row.get("ttl_security")
+        config.holdTime = try row.get("hold_time")
+        config.keepaliveTime = try row.get("keepalive_time")
+        config.connectRetryTime = try row.get("connect_retry_time")
+        config.passive = try row.get("passive")
+        config.families = try JSONColumn.decode([PeerFamily].self, from: row.get("families"), column: "families")
+        config.addPathSend = try row.get("add_path_send")
+        config.gracefulRestart = try row.get("graceful_restart")
+        config.maxPrefixes = try row.get("max_prefixes")
+        config.labels = try row.labels("labels")
+        config.enabled = try row.get("enabled")
+        config.description = try row.get("description")
+        return Peer(name: try row.get("name"), config: config, createdAt: try row.get("created_at"), updatedAt: try row.get("updated_at"))
+    }
+
+    private static func validate(_ db: Database, name: String, config: PeerConfig) throws {
+        var validator = Validator()
+        if let problem = ObjectName.validate(name) { validator.add("name", problem) }
+        config.validate(into: &validator)
+        try validator.finish()
+        if let other = try db.firstRow("SELECT name FROM peers WHERE address = ? AND name <> ?", [config.address.description, name])?.get(0, as: String.self) {
+            throw DomainError.conflict("address \(config.address) is already peer \"\(other)\": inbound sessions are matched by address, so one peer per address")
+        }
+    }
+
+    /// Creates a peer; a peer of that name must not exist.
+    public static func create(_ db: Database, name: String, config: PeerConfig, now: Int64) throws -> Peer {
+        try validate(db, name: name, config: config)
+        if try get(db, name: name) != nil { throw DomainError.conflict("peer \"\(name)\" already exists") }
+        try db.execute("""
+            INSERT INTO peers (name, address, port, asn, local_address, password, ebgp_multihop, ttl_security, hold_time, keepalive_time,
+                               connect_retry_time, passive, families, add_path_send, graceful_restart, max_prefixes, labels, enabled,
+                               description, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, values(name: name, config) + [now, now])
+        return try get(db, name: name)!
+    }
+
+    /// Replaces a peer's configuration with `change(old)`, and says which fields need a reset.
+    public static func update(_ db: Database, name: String, now: Int64, _ change: (inout PeerConfig) throws -> Void) throws -> PeerUpdate {
+        guard let before = try get(db, name: name) else { throw DomainError.notFound(kind: "peer", name: name) }
+        var config = before.config
+        try change(&config)
+        try validate(db, name: name, config: config)
+        try db.execute("""
+            UPDATE peers SET address = ?, port = ?, asn = ?, local_address = ?, password = ?, ebgp_multihop = ?, ttl_security = ?,
+                   hold_time = ?, keepalive_time = ?, connect_retry_time = ?, passive = ?, families = ?, add_path_send = ?,
+                   graceful_restart = ?, max_prefixes = ?, labels = ?, enabled = ?, description = ?, updated_at = ?
+            WHERE name = ?
+            """, Array(values(name: name, config).dropFirst()) + [now, name])
+        let after = try get(db, name: name)!
+        return PeerUpdate(before: before, after: after, resetFields: PeerConfig.fieldsNeedingReset(before.config, after.config))
+    }
+
+    private static func values(name: String, _ c: PeerConfig) -> [any DatabaseValueConvertible] {
+        [name, c.address.description, Int(c.port), c.asn, c.localAddress?.description, c.password, c.ebgpMultihop, c.ttlSecurity,
+         c.holdTime, c.keepaliveTime, c.connectRetryTime, c.passive, JSONColumn.encode(c.families.map(\.rawValue)), c.addPathSend,
+         c.gracefulRestart, c.maxPrefixes, JSONColumn.encode(c.labels), c.enabled, c.description]
+    }
+
+    /// Deletes a peer and returns it (the caller closes its session with a Cease).
+    @discardableResult
+    public static func delete(_ db: Database, name: String) throws -> Peer {
+        guard let peer = try get(db, name: name) else { throw DomainError.notFound(kind: "peer", name: name) }
+        try db.execute("DELETE FROM peers WHERE name = ?", [name])
+        return peer
+    }
+}
