@@ -148,7 +148,9 @@ public struct OpenMessage: Hashable, Sendable {
         }
     }
 
-    /// RFC 9072 §2: the extended form is used when the parameters do not fit in 255 octets.
+    /// RFC 9072 §2: the extended form is used when the parameters do not fit in 255 octets, or
+    /// when exactly 255 octets start with type 255 (which a reader would take for the extended
+    /// form's marker).
     private func extendedForm(body: Int) -> Bool {
         if usesExtendedParameterLength { return true }
         var total = 0
@@ -163,6 +165,8 @@ public struct OpenMessage: Hashable, Sendable {
                 total += 2 + value.count
             }
         }
-        return total > 254 || body > 254
+        if total > 255 || body > 255 { return true }
+        if total == 255, case .unknown(255, _)? = parameters.first { return true }
+        return false
     }
 }
