@@ -50,7 +50,7 @@ let package = Package(
         // MARK: - Tests
         .testTarget(name: "IPTests", dependencies: ["IP"], swiftSettings: strict),
         .testTarget(name: "StoreTests", dependencies: ["Store"], swiftSettings: strict),
-        .testTarget(name: "BGPTests", dependencies: ["BGP", "IP"], swiftSettings: strict),
+        .testTarget(name: "BGPTests", dependencies: ["BGP", "IP"], resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "SocketsTests", dependencies: ["Sockets", "CSystem", "IP"], swiftSettings: strict),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "Sockets"], swiftSettings: strict),
     ],

@@ -144,7 +144,7 @@ enum AttributeTable {
                 return .extendedCommunities(list)
             },
             encode: { a, w, _ in if case .extendedCommunities(let list) = a { for c in list { w.writeUInt64(c.rawValue) } } }),
-        // RFC 6793 §6 (RFC 7606 §7.12): a malformed AS4_PATH or AS4_AGGREGATOR is discarded.
+        // RFC 6793 §6: a malformed AS4_PATH or AS4_AGGREGATOR is discarded.
         AttributeDescriptor(type: .as4Path, name: "AS4_PATH", flags: .optionalTransitive, malformedAction: .discardAttribute,
             decode: { r, _ throws(BGPError) in .as4Path(try ASPath.decode(from: &r, asnSize: 4)) },
             encode: { a, w, _ in if case .as4Path(let p) = a { p.encode(into: &w, asnSize: 4) } }),
@@ -239,20 +239,26 @@ extension PathAttribute {
         return AttributeTable.descriptor(typeCode)?.flags ?? []
     }
 
-    /// Appends the attribute TLV. MP_REACH/MP_UNREACH always use the two-octet length, as FRR
-    /// and GoBGP do, so that a packer can grow them in place; others only when needed.
-    public func encode(into writer: inout ByteWriter, context: CodecContext) {
+    /// Whether the encoder uses the two-octet length: always for MP_REACH/MP_UNREACH, as FRR
+    /// and BIRD do, so that a packer can grow them in place; for others only when needed.
+    static func defaultExtendedLength(type: UInt8, valueLength: Int) -> Bool {
+        type == AttributeType.mpReachNLRI.rawValue || type == AttributeType.mpUnreachNLRI.rawValue || valueLength > 255
+    }
+
+    /// Appends the attribute TLV. `extendedLength` forces the Extended Length bit on or off
+    /// (ignored when the value does not fit one octet); nil picks the default.
+    public func encode(into writer: inout ByteWriter, context: CodecContext, extendedLength: Bool? = nil) {
         var value = ByteWriter(capacity: 32)
         switch self {
         case .unknown(let u): value.writeBytes(u.value)
         default: AttributeTable.descriptor(typeCode)?.encode(self, &value, context)
         }
-        let alwaysExtended = typeCode == AttributeType.mpReachNLRI.rawValue || typeCode == AttributeType.mpUnreachNLRI.rawValue
         var flags = self.flags
-        if alwaysExtended || value.count > 255 { flags.insert(.extendedLength) }
+        let extended = value.count > 255 || (extendedLength ?? Self.defaultExtendedLength(type: typeCode, valueLength: value.count))
+        if extended { flags.insert(.extendedLength) }
         writer.writeUInt8(flags.rawValue)
         writer.writeUInt8(typeCode)
-        if flags.contains(.extendedLength) { writer.writeUInt16(UInt16(truncatingIfNeeded: value.count)) } else { writer.writeUInt8(UInt8(value.count)) }
+        if extended { writer.writeUInt16(UInt16(truncatingIfNeeded: value.count)) } else { writer.writeUInt8(UInt8(value.count)) }
         writer.writeBytes(value.bytes)
     }
 }

@@ -29,12 +29,18 @@ public struct UpdateMessage: Hashable, Sendable {
     public var nlri: [NLRI]
     /// RFC 7606 outcomes other than session reset found while decoding; empty when built locally.
     public var errors: [BGPError]
+    /// Attributes (by type code) whose Extended Length bit, as received, differs from the one
+    /// this encoder would choose, so that re-encoding a peer's UPDATE reproduces its bytes.
+    /// Empty for messages built locally.
+    public var extendedLengthOverrides: [UInt8: Bool]
 
-    public init(withdrawnRoutes: [NLRI] = [], attributes: [PathAttribute] = [], nlri: [NLRI] = [], errors: [BGPError] = []) {
+    public init(withdrawnRoutes: [NLRI] = [], attributes: [PathAttribute] = [], nlri: [NLRI] = [], errors: [BGPError] = [],
+                extendedLengthOverrides: [UInt8: Bool] = [:]) {
         self.withdrawnRoutes = withdrawnRoutes
         self.attributes = attributes
         self.nlri = nlri
         self.errors = errors
+        self.extendedLengthOverrides = extendedLengthOverrides
     }
 
     /// RFC 7606 §2: the whole UPDATE counts as a withdrawal of everything it announces.
@@ -126,7 +132,7 @@ public struct UpdateMessage: Hashable, Sendable {
             // RFC 4271 §6.3: the Data field of an attribute error is the whole attribute.
             let attributeBytes = reader.bytes(from: start, to: reader.readerIndex)
 
-            // RFC 7606 §3(g): a repeated MP_REACH/MP_UNREACH is a session reset; any other
+            // RFC 7606 §3: a repeated MP_REACH/MP_UNREACH is a session reset; any other
             // repeat is discarded, keeping the first.
             if seen[Int(type)] {
                 if type == AttributeType.mpReachNLRI.rawValue || type == AttributeType.mpUnreachNLRI.rawValue {
@@ -148,11 +154,12 @@ public struct UpdateMessage: Hashable, Sendable {
                 // with Partial set); unknown optional non-transitive ones are dropped quietly.
                 if flags.contains(.transitive) {
                     attributes.append(.unknown(UnknownAttribute(flags: flags.subtracting(.extendedLength), typeCode: type, value: value.readRemainingBytes())))
+                    noteExtendedLength(extended, type: type, length: length)
                 }
                 continue
             }
 
-            // RFC 7606 §3(c): Optional/Transitive bits that contradict the attribute's definition
+            // RFC 7606 §3: Optional/Transitive bits that contradict the attribute's definition
             // make it malformed, with the attribute's own RFC 7606 action.
             let significant: AttributeFlags = [.optional, .transitive]
             guard flags.intersection(significant) == descriptor.flags.intersection(significant) else {
@@ -169,6 +176,7 @@ public struct UpdateMessage: Hashable, Sendable {
                     attributes.removeLast()
                     throw descriptor.malformed(.attributeLengthError, "\(value.readableBytes) trailing octets")
                 }
+                noteExtendedLength(extended, type: type, length: length)
             } catch {
                 var error = error
                 // RFC 7606 §7: the attribute decides the action; the decoder picks the subcode.
@@ -180,7 +188,13 @@ public struct UpdateMessage: Hashable, Sendable {
         }
     }
 
-    /// RFC 7606 §3(d): an UPDATE that announces routes without ORIGIN, AS_PATH, or (for the
+    private mutating func noteExtendedLength(_ extended: Bool, type: UInt8, length: Int) {
+        if extended != PathAttribute.defaultExtendedLength(type: type, valueLength: length) {
+            extendedLengthOverrides[type] = extended
+        }
+    }
+
+    /// RFC 7606 §3: an UPDATE that announces routes without ORIGIN, AS_PATH, or (for the
     /// classic NLRI field) NEXT_HOP is treat-as-withdraw, not a reset.
     private mutating func checkMandatoryAttributes() {
         let mp = attributes.mpReachNLRI
@@ -205,7 +219,9 @@ public struct UpdateMessage: Hashable, Sendable {
         for n in withdrawnRoutes { n.encode(into: &writer, addPath: v4AddPath) }
         writer.patchLength16(at: withdrawnPosition)
         let attributesPosition = writer.reserveLength16()
-        for attribute in attributes { attribute.encode(into: &writer, context: context) }
+        for attribute in attributes {
+            attribute.encode(into: &writer, context: context, extendedLength: extendedLengthOverrides[attribute.typeCode])
+        }
         writer.patchLength16(at: attributesPosition)
         for n in nlri { n.encode(into: &writer, addPath: v4AddPath) }
     }

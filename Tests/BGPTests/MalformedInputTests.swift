@@ -79,16 +79,16 @@ let malformedCases: [MalformedCase] = [
     MalformedCase(name: "attribute length overruns the attribute block", bytes: update(attributes: base + "c0 08 08 ffffff01", nlri: aNLRI), expected: .treatAsWithdraw(.attributeLengthError)),
     MalformedCase(name: "fewer than 3 octets left for an attribute", bytes: update(attributes: base + "c0 08", nlri: aNLRI), expected: .treatAsWithdraw(.malformedAttributeList)),
     MalformedCase(name: "extended length attribute header truncated", bytes: update(attributes: base + "d0 08 00", nlri: aNLRI), expected: .treatAsWithdraw(.malformedAttributeList)),
-    // RFC 7606 §3(g) duplicates.
+    // RFC 7606 §3 duplicates.
     MalformedCase(name: "duplicate ORIGIN keeps the first", bytes: update(attributes: base + "40 01 01 02", nlri: aNLRI), expected: .discard(.malformedAttributeList)),
     MalformedCase(name: "two MP_REACH_NLRI", bytes: update(attributes: origin + asPath + mpReachV6 + mpReachV6), expected: .reset(.updateMessageError, 1)),
     MalformedCase(name: "two MP_UNREACH_NLRI", bytes: update(attributes: "90 0f 0003 000201 90 0f 0003 000201"), expected: .reset(.updateMessageError, 1)),
-    // RFC 7606 §3(c) flags.
+    // RFC 7606 §3 flags.
     MalformedCase(name: "ORIGIN flagged optional", bytes: update(attributes: "c0 01 01 00" + asPath + nextHop, nlri: aNLRI), expected: .treatAsWithdraw(.attributeFlagsError), data: hex("c0010100")),
     MalformedCase(name: "COMMUNITIES flagged well-known", bytes: update(attributes: base + "40 08 04 ffffff01", nlri: aNLRI), expected: .treatAsWithdraw(.attributeFlagsError)),
     MalformedCase(name: "AGGREGATOR flagged non-transitive", bytes: update(attributes: base + "80 07 08 0000fde9 c0000201", nlri: aNLRI), expected: .discard(.attributeFlagsError)),
     MalformedCase(name: "MP_REACH_NLRI flagged transitive", bytes: update(attributes: origin + asPath + "d0 0e 001e 0002 01 10 20010db8000000000000000000000001 00 40 20010db800000001"), expected: .reset(.updateMessageError, 4)),
-    // RFC 7606 §3(d) missing well-known mandatory attributes.
+    // RFC 7606 §3 missing well-known mandatory attributes.
     MalformedCase(name: "ORIGIN missing", bytes: update(attributes: asPath + nextHop, nlri: aNLRI), expected: .treatAsWithdraw(.missingWellKnownAttribute), data: [1]),
     MalformedCase(name: "AS_PATH missing", bytes: update(attributes: origin + nextHop, nlri: aNLRI), expected: .treatAsWithdraw(.missingWellKnownAttribute), data: [2]),
     MalformedCase(name: "NEXT_HOP missing with classic NLRI", bytes: update(attributes: origin + asPath, nlri: aNLRI), expected: .treatAsWithdraw(.missingWellKnownAttribute), data: [3]),
