@@ -55,11 +55,16 @@ enum AttributeTable {
         AttributeDescriptor(type: .asPath, name: "AS_PATH", flags: .wellKnown, malformedAction: .treatAsWithdraw,
             decode: { r, c throws(BGPError) in .asPath(try ASPath.decode(from: &r, asnSize: c.fourOctetASN ? 4 : 2)) },
             encode: { a, w, c in if case .asPath(let p) = a { p.encode(into: &w, asnSize: c.fourOctetASN ? 4 : 2) } }),
-        // RFC 7606 §7.3: a NEXT_HOP of the wrong length is treat-as-withdraw.
+        // RFC 7606 §7.3: a NEXT_HOP of the wrong length, or one that is not a valid host
+        // address (RFC 4271 §6.3: 0.0.0.0, multicast, broadcast), is treat-as-withdraw.
         AttributeDescriptor(type: .nextHop, name: "NEXT_HOP", flags: .wellKnown, malformedAction: .treatAsWithdraw,
             decode: { r, _ throws(BGPError) in
                 guard r.readableBytes == 4 else { throw .update(.attributeLengthError, .treatAsWithdraw, "NEXT_HOP length \(r.readableBytes)") }
-                return .nextHop(try r.readIPv4())
+                let address = try r.readIPv4()
+                guard !address.isUnspecified, !address.isMulticast, address != .broadcast else {
+                    throw .update(.invalidNextHopAttribute, .treatAsWithdraw, "NEXT_HOP \(address) is not a host address")
+                }
+                return .nextHop(address)
             },
             encode: { a, w, _ in if case .nextHop(let n) = a { w.writeIPv4(n) } }),
         // RFC 7606 §7.4.

@@ -102,6 +102,8 @@ let malformedCases: [MalformedCase] = [
     MalformedCase(name: "AS_PATH segment overruns", bytes: update(attributes: origin + "40 02 06 02 02 0000fde9" + nextHop, nlri: aNLRI), expected: .treatAsWithdraw(.malformedASPath)),
     MalformedCase(name: "AS_PATH single leftover octet", bytes: update(attributes: origin + "40 02 07 02 01 0000fde9 02" + nextHop, nlri: aNLRI), expected: .treatAsWithdraw(.malformedASPath)),
     MalformedCase(name: "NEXT_HOP of 5 octets", bytes: update(attributes: origin + asPath + "40 03 05 c000020100", nlri: aNLRI), expected: .treatAsWithdraw(.attributeLengthError)),
+    MalformedCase(name: "NEXT_HOP 0.0.0.0", bytes: update(attributes: origin + asPath + "40 03 04 00000000", nlri: aNLRI), expected: .treatAsWithdraw(.invalidNextHopAttribute)),
+    MalformedCase(name: "NEXT_HOP multicast", bytes: update(attributes: origin + asPath + "40 03 04 e0000005", nlri: aNLRI), expected: .treatAsWithdraw(.invalidNextHopAttribute)),
     MalformedCase(name: "MED of 2 octets", bytes: update(attributes: base + "80 04 02 0064", nlri: aNLRI), expected: .treatAsWithdraw(.attributeLengthError)),
     MalformedCase(name: "LOCAL_PREF of 3 octets", bytes: update(attributes: base + "40 05 03 000064", nlri: aNLRI), expected: .treatAsWithdraw(.attributeLengthError)),
     MalformedCase(name: "ATOMIC_AGGREGATE with a value", bytes: update(attributes: base + "40 06 01 00", nlri: aNLRI), expected: .discard(.attributeLengthError)),

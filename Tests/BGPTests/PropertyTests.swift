@@ -91,7 +91,7 @@ struct MessageGenerator {
         let mustHaveBasics = !nlri.isEmpty || includeMP
         if mustHaveBasics || bool() { attributes.append(.origin(Origin(rawValue: UInt8(int(0...2)))!)) }
         if mustHaveBasics || bool() { attributes.append(.asPath(path())) }
-        if !nlri.isEmpty || bool() { attributes.append(.nextHop(IPv4Address(u32()))) }
+        if !nlri.isEmpty || bool() { attributes.append(.nextHop(IPv4Address(0x6440_0000 | u32() & 0x003F_FFFF))) }  // 100.64.0.0/10
         if bool() { attributes.append(.multiExitDiscriminator(u32())) }
         if bool() { attributes.append(.localPreference(u32())) }
         if bool() { attributes.append(.atomicAggregate) }
