@@ -12,8 +12,8 @@ import IP
         let bytes: [UInt8]
     }
 
-    static func load() throws -> [Captured] {
-        let url = try #require(Bundle.module.url(forResource: "bird2-gobgp3-session", withExtension: "txt", subdirectory: "Fixtures"))
+    static func load(_ name: String = "bird2-gobgp3-session") throws -> [Captured] {
+        let url = try #require(Bundle.module.url(forResource: name, withExtension: "txt", subdirectory: "Fixtures"))
         let lines = try String(contentsOf: url, encoding: .utf8).split(separator: "\n").filter { !$0.hasPrefix("#") }
         var result: [Captured] = []
         var index = 0
@@ -25,30 +25,75 @@ import IP
         return result
     }
 
-    @Test func everyMessageRoundTrips() throws {
-        let messages = try Self.load()
-        #expect(messages.count == 14)
-        var context = CodecContext.initial
+    /// Replays a capture: OPENs with the initial context, then every message with the context
+    /// its receiver negotiated; each must decode cleanly and re-encode to the same bytes.
+    /// Returns what each side negotiated, keyed by that side.
+    @discardableResult
+    static func replay(_ name: String) throws -> [String: SessionParameters] {
+        let messages = try load(name)
         var opens: [String: OpenMessage] = [:]
+        var negotiated: [String: SessionParameters] = [:]
         for captured in messages {
             #expect(try MessageFraming.nextMessageLength(in: captured.bytes) == captured.bytes.count)
+            let receiver = opens.keys.first { $0 != captured.sender }
+            let context = receiver.flatMap { negotiated[$0]?.receiveContext } ?? .initial
             let message = try BGPMessage.decode(captured.bytes, context: context)
-            #expect(message.encoded(context: context).hexString == captured.bytes.hexString, "\(captured.sender) \(captured.type)")
-            if case .update(let u) = message { #expect(u.errors.isEmpty, "\(captured.sender) \(captured.type)") }
+            #expect(message.encoded(context: context).hexString == captured.bytes.hexString, "\(name): \(captured.sender) \(captured.type)")
+            if case .update(let u) = message { #expect(u.errors.isEmpty, "\(name): \(captured.sender) \(captured.type)") }
             if case .open(let open) = message {
                 opens[captured.sender] = open
-                if let bird = opens["bird"], let gobgp = opens["gobgp"] {
-                    // Both directions agree on the same session (seen from BIRD's side here).
-                    let p = try SessionParameters.negotiate(local: bird, remote: gobgp, expectations: .init(peerASN: 65002)).get()
-                    #expect(p.fourOctetASN && p.holdTime == 90)
-                    #expect(p.families == [.ipv4Unicast, .ipv6Unicast])
-                    #expect(p.addPathSend == [.ipv4Unicast] && p.addPathReceive == [.ipv4Unicast])
-                    #expect(!p.extendedMessages)
-                    #expect(p.peerHostname == "vm")
-                    context = p.receiveContext
+                if opens.count == 2 {
+                    for (me, mine) in opens {
+                        let theirs = opens.first { $0.key != me }!.value
+                        negotiated[me] = try SessionParameters.negotiate(local: mine, remote: theirs).get()
+                    }
                 }
             }
         }
+        #expect(negotiated.count == 2)
+        return negotiated
+    }
+
+    @Test func birdAndGoBGPRoundTrip() throws {
+        #expect(try Self.load().count == 14)
+        let n = try Self.replay("bird2-gobgp3-session")
+        let p = try #require(n["bird"])
+        #expect(p.fourOctetASN && p.holdTime == 90)
+        #expect(p.families == [.ipv4Unicast, .ipv6Unicast])
+        #expect(p.addPathSend == [.ipv4Unicast] && p.addPathReceive == [.ipv4Unicast])
+        #expect(!p.extendedMessages)
+        #expect(p.peerHostname == "vm")
+    }
+
+    @Test func birdAndFRRRoundTrip() throws {
+        let n = try Self.replay("bird2-frr-session")
+        let bird = try #require(n["bird"]), frr = try #require(n["frr"])
+        #expect(bird.holdTime == 60 && bird.peerASN == 65003)
+        #expect(bird.addPathReceive == [.ipv4Unicast] && bird.addPathSend.isEmpty)
+        #expect(frr.addPathSend == [.ipv4Unicast])
+        #expect(bird.enhancedRouteRefresh && bird.routeRefresh)
+        #expect(bird.peerHostname == "frr-lab")
+    }
+
+    @Test func whatFRRSaid() throws {
+        let messages = try Self.load("bird2-frr-session")
+        let fromFRR = CodecContext(fourOctetASN: true, addPath: [.ipv4Unicast])
+        guard case .update(let v4) = try BGPMessage.decode(messages[4].bytes, context: fromFRR) else { Issue.record("no UPDATE"); return }
+        // FRR sets Extended Length on AS_PATH even when short; the override keeps that.
+        #expect(v4.extendedLengthOverrides == [AttributeType.asPath.rawValue: true])
+        #expect(v4.attributes.asPath == .sequence([65003, 65003, 65003]))
+        #expect(v4.attributes.communities == [Community(asn: 65003, value: 1), .blackhole, .noExport])
+        #expect(v4.attributes.multiExitDiscriminator == 20)
+        guard case .update(let mp) = try BGPMessage.decode(messages[5].bytes, context: fromFRR) else { Issue.record("no UPDATE"); return }
+        // No IPv6 address on the session: FRR sends the IPv4-mapped address as next hop.
+        #expect(mp.attributes.mpReachNLRI?.nextHop == .ipv6(v6("::ffff:100.64.1.2"), linkLocal: nil))
+        // Enhanced route refresh: BIRD brackets its re-advertisement with BoRR / EoRR.
+        let refreshes = try messages.filter { $0.type == "ROUTE-REFRESH" }.map { try BGPMessage.decode($0.bytes) }
+        #expect(refreshes == [.routeRefresh(RouteRefreshMessage(family: .ipv4Unicast)),
+                              .routeRefresh(RouteRefreshMessage(family: .ipv4Unicast, subtype: .beginningOfRouteRefresh)),
+                              .routeRefresh(RouteRefreshMessage(family: .ipv4Unicast, subtype: .endOfRouteRefresh))])
+        guard case .notification(let n) = try BGPMessage.decode(messages.last!.bytes) else { Issue.record("no NOTIFICATION"); return }
+        #expect(n.description == "6/2 (Administrative Shutdown): 'rack move in progress'")
     }
 
     @Test func whatTheMessagesSay() throws {
