@@ -132,6 +132,9 @@ public enum BGPMessage: Hashable, Sendable {
             throw badLength
         case .keepalive where length != 19:
             throw badLength
+        case .open where length > BGPHeader.maximumLength:
+            // RFC 8654 §3: extended messages never apply to OPEN.
+            throw badLength
         case .routeRefresh where length != 23:
             // RFC 7313 §5: the Data field is the complete ROUTE-REFRESH message.
             throw .routeRefresh(.invalidMessageLength, data: bytes, "ROUTE-REFRESH of \(length) octets")
@@ -145,6 +148,11 @@ public enum BGPMessage: Hashable, Sendable {
         case .keepalive: return .keepalive
         case .routeRefresh: return .routeRefresh(try RouteRefreshMessage.decode(from: &reader))
         }
+    }
+
+    /// Decodes one framed message held in a slice of a receive buffer.
+    public static func decode(_ bytes: ArraySlice<UInt8>, context: CodecContext = .initial) throws(BGPError) -> BGPMessage {
+        try decode(Array(bytes), context: context)
     }
 
     /// Appends the encoded message (header included) to `writer`.

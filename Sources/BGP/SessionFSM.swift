@@ -33,6 +33,10 @@ public enum SessionEvent: Hashable, Sendable {
     /// Event 2, with an RFC 9003 shutdown communication for the peer's operator.
     case manualStop(communication: String? = nil)
     case automaticStart                   // 3
+    /// Event 8: the speaker itself stops the session (e.g. maximum prefixes reached); a
+    /// NOTIFICATION Cease with `reason` is sent if a connection is up, and automatic restart
+    /// with back-off still applies.
+    case automaticStop(reason: CeaseReason, detail: String)
     case manualStartPassive               // 4
     case automaticStartPassive            // 5
     case connectRetryTimerExpired         // 9
@@ -59,6 +63,7 @@ public enum SessionEvent: Hashable, Sendable {
         case .manualStart: "ManualStart"
         case .manualStop: "ManualStop"
         case .automaticStart: "AutomaticStart"
+        case .automaticStop: "AutomaticStop"
         case .manualStartPassive: "ManualStart (passive)"
         case .automaticStartPassive: "AutomaticStart (passive)"
         case .connectRetryTimerExpired: "ConnectRetryTimer expiry"
@@ -299,6 +304,8 @@ public struct SessionFSM: Sendable {
             return []
         case .manualStop(let communication):
             return stopped(communication, sendNotification: false)
+        case .automaticStop(_, let detail):
+            return fail("stopped automatically: \(detail)")
         case .connectRetryTimerExpired:
             return [.closeConnection, arm(.connectRetry, configuration.connectRetryTime), .connect]
         case .tcpConnectionAcknowledged, .tcpConnectionConfirmed:
@@ -317,6 +324,8 @@ public struct SessionFSM: Sendable {
             return []
         case .manualStop(let communication):
             return stopped(communication, sendNotification: false)
+        case .automaticStop(_, let detail):
+            return fail("stopped automatically: \(detail)")
         case .connectRetryTimerExpired:
             if passive { return [arm(.connectRetry, configuration.connectRetryTime)] }
             state = .connect
@@ -348,6 +357,8 @@ public struct SessionFSM: Sendable {
             return []
         case .manualStop(let communication):
             return stopped(communication, sendNotification: true)
+        case .automaticStop(let reason, let detail):
+            return fail("stopped automatically: \(detail)", sending: NotificationMessage(code: .cease, subcode: reason.rawValue))
         case .holdTimerExpired:
             return fail("hold timer expired after \(holdSeconds) s in OpenSent", sending: NotificationMessage(code: .holdTimerExpired, subcode: 0))
         case .tcpConnectionFails(let detail):
@@ -388,6 +399,8 @@ public struct SessionFSM: Sendable {
             return []
         case .manualStop(let communication):
             return stopped(communication, sendNotification: true)
+        case .automaticStop(let reason, let detail):
+            return fail("stopped automatically: \(detail)", sending: NotificationMessage(code: .cease, subcode: reason.rawValue))
         case .holdTimerExpired:
             return fail("hold timer expired after \(holdSeconds) s in OpenConfirm", sending: NotificationMessage(code: .holdTimerExpired, subcode: 0))
         case .keepaliveTimerExpired:
@@ -421,6 +434,8 @@ public struct SessionFSM: Sendable {
             return []
         case .manualStop(let communication):
             return stopped(communication, sendNotification: true)
+        case .automaticStop(let reason, let detail):
+            return fail("stopped automatically: \(detail)", sending: NotificationMessage(code: .cease, subcode: reason.rawValue))
         case .holdTimerExpired:
             return fail("hold timer expired after \(holdSeconds) s", sending: NotificationMessage(code: .holdTimerExpired, subcode: 0))
         case .keepaliveTimerExpired:

@@ -45,6 +45,7 @@ struct MalformedCase: CustomTestStringConvertible, Sendable {
     let expected: Outcome
     /// The NOTIFICATION Data we expect, when the RFC defines it.
     var data: [UInt8]? = nil
+    var context = CodecContext(fourOctetASN: true)
     var testDescription: String { name }
 }
 
@@ -67,6 +68,8 @@ let malformedCases: [MalformedCase] = [
     MalformedCase(name: "NOTIFICATION shorter than 21", bytes: message(3, "06"), expected: .reset(.messageHeaderError, 2)),
     // RFC 4271 §6.2 OPEN errors.
     MalformedCase(name: "OPEN shorter than 29", bytes: message(1, "04 fde9 005a c0000201"), expected: .reset(.messageHeaderError, 2)),
+    MalformedCase(name: "OPEN longer than 4096 even with extended messages", bytes: message(1, "04 fde9 005a c0000201 ff ff 0ff0 02 0fed" + String(repeating: "8000", count: 2030) + "0000" + "00"), expected: .reset(.messageHeaderError, 2),
+                  context: CodecContext(fourOctetASN: true, maxMessageLength: 65535)),
     MalformedCase(name: "OPEN version 3", bytes: message(1, "03 fde9 005a c0000201 00"), expected: .reset(.openMessageError, 1), data: [0, 4]),
     MalformedCase(name: "OPEN parameter length past the end", bytes: message(1, "04 fde9 005a c0000201 09 0206 0104 0001 0001"), expected: .reset(.openMessageError, 0)),
     MalformedCase(name: "OPEN capability overruns its parameter", bytes: message(1, "04 fde9 005a c0000201 06 0204 0104 0001"), expected: .reset(.openMessageError, 0)),
@@ -139,7 +142,7 @@ let malformedCases: [MalformedCase] = [
 @Suite struct MalformedInputTests {
     @Test(arguments: malformedCases)
     func outcome(_ row: MalformedCase) {
-        let (outcome, _, error) = Outcome.of(row.bytes)
+        let (outcome, _, error) = Outcome.of(row.bytes, context: row.context)
         #expect(outcome == row.expected, "\(row.name)")
         if let data = row.data { #expect(error?.data == data, "\(row.name)") }
         // Whatever the outcome, a reset becomes exactly one NOTIFICATION with those numbers.

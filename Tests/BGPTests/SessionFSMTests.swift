@@ -181,6 +181,16 @@ private let parameters = try! SessionParameters.negotiate(local: localOpen, remo
         t.step(.tcpConnectionFails("connection refused"), [.closeConnection, .stop(.connectRetry), .down(reason: "connection refused while in Connect")], then: "Idle")
     }
 
+    @Test func maximumPrefixesStopsAndRestartsWithBackOff() {
+        var t = Transcript()
+        t.establish()
+        t.step(.automaticStop(reason: .maximumNumberOfPrefixesReached, detail: "peer sent more than 1000 prefixes"), [
+            .send(.notification(NotificationMessage(code: .cease, subcode: 1))), .closeConnection,
+            .stop(.hold), .stop(.keepalive), .stop(.stableSession),
+            .down(reason: "stopped automatically: peer sent more than 1000 prefixes"), .arm(.idleHold, seconds: 5),
+        ], then: "Idle")
+    }
+
     @Test func staleTimerExpiriesAreIgnored() {
         var t = Transcript()
         t.establish()
@@ -214,7 +224,7 @@ private let parameters = try! SessionParameters.negotiate(local: localOpen, remo
     // MARK: - State × event
 
     static let events: [(String, SessionEvent)] = [
-        ("ManualStart", .manualStart), ("ManualStop", .manualStop()), ("AutomaticStart", .automaticStart), ("ManualStartPassive", .manualStartPassive),
+        ("ManualStart", .manualStart), ("ManualStop", .manualStop()), ("AutomaticStop", .automaticStop(reason: .maximumNumberOfPrefixesReached, detail: "limit")), ("AutomaticStart", .automaticStart), ("ManualStartPassive", .manualStartPassive),
         ("ConnectRetry", .connectRetryTimerExpired), ("Hold", .holdTimerExpired), ("Keepalive", .keepaliveTimerExpired), ("IdleHold", .idleHoldTimerExpired),
         ("TcpAck", .tcpConnectionAcknowledged), ("TcpConfirmed", .tcpConnectionConfirmed), ("TcpFails", .tcpConnectionFails("reset")),
         ("BGPOpen", .bgpOpen(peerOpen)), ("MsgError", .messageError(.header(.badMessageLength))), ("CollisionDump", .openCollisionDump),
@@ -232,12 +242,12 @@ private let parameters = try! SessionParameters.negotiate(local: localOpen, remo
 
     /// Next state for each event above, in order.
     static let matrix: [String: [String]] = [
-        "Idle": ["Connect", "Idle", "Connect", "Active", "Idle", "Idle", "Idle", "Idle", "Idle", "Idle", "Idle", "Idle", "Idle", "Idle", "Idle", "Idle", "Idle"],
-        "Connect": ["Connect", "Idle", "Connect", "Connect", "Connect", "Connect", "Connect", "Connect", "OpenSent", "OpenSent", "Idle", "Idle", "Idle", "Idle", "Idle", "Idle", "Idle"],
-        "Active": ["Active", "Idle", "Active", "Active", "Active", "Active", "Active", "Active", "OpenSent", "OpenSent", "Idle", "Idle", "Idle", "Idle", "Idle", "Idle", "Idle"],
-        "OpenSent": ["OpenSent", "Idle", "OpenSent", "OpenSent", "OpenSent", "Idle", "OpenSent", "OpenSent", "OpenSent", "OpenSent", "Active", "OpenConfirm", "Idle", "Idle", "Idle", "Idle", "Idle"],
-        "OpenConfirm": ["OpenConfirm", "Idle", "OpenConfirm", "OpenConfirm", "OpenConfirm", "Idle", "OpenConfirm", "OpenConfirm", "OpenConfirm", "OpenConfirm", "Idle", "Idle", "Idle", "Idle", "Idle", "Established", "Idle"],
-        "Established": ["Established", "Idle", "Established", "Established", "Established", "Idle", "Established", "Established", "Established", "Established", "Idle", "Idle", "Idle", "Idle", "Idle", "Established", "Established"],
+        "Idle": ["Connect", "Idle", "Idle", "Connect", "Active", "Idle", "Idle", "Idle", "Idle", "Idle", "Idle", "Idle", "Idle", "Idle", "Idle", "Idle", "Idle", "Idle"],
+        "Connect": ["Connect", "Idle", "Idle", "Connect", "Connect", "Connect", "Connect", "Connect", "Connect", "OpenSent", "OpenSent", "Idle", "Idle", "Idle", "Idle", "Idle", "Idle", "Idle"],
+        "Active": ["Active", "Idle", "Idle", "Active", "Active", "Active", "Active", "Active", "Active", "OpenSent", "OpenSent", "Idle", "Idle", "Idle", "Idle", "Idle", "Idle", "Idle"],
+        "OpenSent": ["OpenSent", "Idle", "Idle", "OpenSent", "OpenSent", "OpenSent", "Idle", "OpenSent", "OpenSent", "OpenSent", "OpenSent", "Active", "OpenConfirm", "Idle", "Idle", "Idle", "Idle", "Idle"],
+        "OpenConfirm": ["OpenConfirm", "Idle", "Idle", "OpenConfirm", "OpenConfirm", "OpenConfirm", "Idle", "OpenConfirm", "OpenConfirm", "OpenConfirm", "OpenConfirm", "Idle", "Idle", "Idle", "Idle", "Idle", "Established", "Idle"],
+        "Established": ["Established", "Idle", "Idle", "Established", "Established", "Established", "Idle", "Established", "Established", "Established", "Established", "Idle", "Idle", "Idle", "Idle", "Idle", "Established", "Established"],
     ]
 
     @Test(arguments: setups.map(\.0))
