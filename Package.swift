@@ -70,7 +70,7 @@ let package = Package(
             dependencies: ["HeraldCore", "IP", "IPAM", "Store", "herald", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
-        .testTarget(name: "BGPTests", dependencies: ["BGP", "IP"], swiftSettings: strict),
+        .testTarget(name: "BGPTests", dependencies: ["BGP", "IP"], resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "SocketsTests", dependencies: ["Sockets", "CSystem", "IP"], swiftSettings: strict),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "Sockets"], swiftSettings: strict),
     ],
