@@ -34,7 +34,11 @@ let package = Package(
         // MARK: - I/O modules
         .target(name: "Store", dependencies: ["CSQLite"], swiftSettings: strict),
         .target(name: "Sockets", dependencies: ["CSystem", "IP"], swiftSettings: strict),
-        .target(name: "HTTPServer", dependencies: ["Sockets"], swiftSettings: strict),
+        .target(
+            name: "HTTPServer",
+            dependencies: ["Sockets", "IP", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
 
         // MARK: - The binary
         .executableTarget(
@@ -52,7 +56,11 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store"], swiftSettings: strict),
         .testTarget(name: "BGPTests", dependencies: ["BGP", "IP"], swiftSettings: strict),
         .testTarget(name: "SocketsTests", dependencies: ["Sockets", "CSystem", "IP"], swiftSettings: strict),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "Sockets"], swiftSettings: strict),
+        .testTarget(
+            name: "HTTPServerTests",
+            dependencies: ["HTTPServer", "Sockets", "IP", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

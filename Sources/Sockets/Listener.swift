@@ -97,13 +97,14 @@ public final class Listener: Selectable, LoopClosable, @unchecked Sendable {
             if options.noDelay { _ = try? Socket.setInt(client, Int32(IPPROTO_TCP), TCP_NODELAY, 1, "TCP_NODELAY") }
             let connection = Connection(fd: client, loop: loop, state: .open, remote: SocketAddress(storage: storage))
             guard let delegate = onAccept(connection) else {
-                Glibc.close(client)
+                connection.close()
                 continue
             }
+            guard connection.state == .open else { continue }  // the owner already closed it
             do {
                 try connection.start(delegate: delegate)
             } catch {
-                Glibc.close(client)
+                connection.close()
             }
         }
     }
