@@ -222,7 +222,7 @@ func raiseDescriptorLimit(to wanted: UInt = 8192) {
 func socketsOnPort(_ port: UInt16) -> Int {
     var inodes = Set<String>()
     for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { continue }
+        let text = readProcFile(file)
         for line in text.split(separator: "\n").dropFirst() {
             let f = line.split(separator: " ", omittingEmptySubsequences: true)
             guard f.count > 9 else { continue }
@@ -250,4 +250,19 @@ func eventually(timeout seconds: Double = 20, _ condition: () async -> Bool) asy
         try? await Task.sleep(for: .milliseconds(10))
     }
     return await condition()
+}
+
+/// Reads a /proc file to the end (their size reads as 0, so Foundation's readers see nothing).
+func readProcFile(_ path: String) -> String {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { return "" }
+    defer { close(fd) }
+    var data: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n <= 0 { break }
+        data += chunk[0..<n]
+    }
+    return String(decoding: data, as: UTF8.self)
 }
