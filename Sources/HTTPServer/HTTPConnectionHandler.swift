@@ -59,7 +59,10 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     func connectionDidReadEOF(_ connection: Connection) {
         // Half-close: a request in flight still gets its response (RFC 9112 §9.6 allows a client
         // to close its sending side early); otherwise there is nothing more to do.
-        if inFlight && !lingering {
+        if streamActive {
+            // A stream client that stops sending has gone away: end the stream now.
+            connection.close()
+        } else if inFlight && !lingering {
             closeAfterResponse = true
         } else {
             connection.closeAfterFlush()
