@@ -21,6 +21,8 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     /// Response sent with close; reading and discarding until EOF or the linger timer.
     private var lingering = false
     private var lingerBytes = 0
+    /// The client half-closed (FIN received).
+    private var peerClosed = false
     private var task: Task<Void, Never>?
     private var streamGeneration = 0
     private var streamActive = false
@@ -57,6 +59,7 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     }
 
     func connectionDidReadEOF(_ connection: Connection) {
+        peerClosed = true
         // Half-close: a request in flight still gets its response (RFC 9112 §9.6 allows a client
         // to close its sending side early); otherwise there is nothing more to do.
         if streamActive {
@@ -195,6 +198,10 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     private func lingeringClose() {
         lingering = true
         closeAfterResponse = true
+        if peerClosed {
+            connection.closeAfterFlush()  // nothing more can arrive
+            return
+        }
         connection.resumeReading()
         connection.shutdownWriteAfterFlush()
         setDeadline(.linger, after: .seconds(2))
