@@ -72,6 +72,13 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
         }
     }
 
+    func connectionBecameWritable(_ connection: Connection) {
+        guard !inFlight, !lingering, connection.state == .open else { return }
+        connection.resumeReading()
+        clearDeadline()
+        process()
+    }
+
     func connection(_ connection: Connection, didCloseWith error: SocketError?) {
         task?.cancel()
         task = nil
@@ -83,6 +90,14 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     // MARK: - Requests
 
     private func process() {
+        // A client that pipelines requests but does not read the responses stops being read
+        // once its unsent responses pass the high watermark; the idle timeout ends it if it never
+        // reads again.
+        if !connection.isWritable && !inFlight && connection.state == .open {
+            connection.pauseReading()
+            setDeadline(.idle, after: core.configuration.idleTimeout)
+            return
+        }
         while !inFlight && !closeAfterResponse && !lingering && connection.state == .open {
             let event: HTTPRequestParser.Event?
             do {

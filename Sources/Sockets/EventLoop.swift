@@ -96,28 +96,32 @@ public final class EventLoop: @unchecked Sendable {
     /// Runs `work` on the loop thread soon. Safe from any thread; never blocks.
     /// After `shutdown()` the work is dropped.
     public func execute(_ work: @escaping @Sendable () -> Void) {
-        let wake = shared.withLock { state -> Bool in
-            guard !state.stopping else { return false }
+        _ = enqueue(work)
+    }
+
+    /// Queues `work`; false when the loop is stopping and the work was dropped.
+    private func enqueue(_ work: @escaping @Sendable () -> Void) -> Bool {
+        let (accepted, wake) = shared.withLock { state -> (Bool, Bool) in
+            guard !state.stopping else { return (false, false) }
             state.pending.append(work)
-            if state.wakePending { return false }
+            if state.wakePending { return (true, false) }
             state.wakePending = true
-            return true
+            return (true, true)
         }
         if wake {
             var one: UInt64 = 1
             _ = Glibc.write(wakeFD, &one, 8)
         }
+        return accepted
     }
 
     /// Runs `work` on the loop and returns its result to the calling task.
     public func submit<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            let accepted = shared.withLock { !$0.stopping }
-            guard accepted else {
+            let accepted = enqueue { continuation.resume(with: Result { try work() }) }
+            if !accepted {
                 continuation.resume(throwing: SocketError("event loop stopped", errno: ECANCELED))
-                return
             }
-            execute { continuation.resume(with: Result { try work() }) }
         }
     }
 

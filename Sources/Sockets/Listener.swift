@@ -25,7 +25,7 @@ public final class Listener: Selectable, LoopClosable, @unchecked Sendable {
     ) throws(SocketError) {
         loop.assertInEventLoop()
         let fd = try Socket.make(family: address.family)
-        do {
+        do throws(SocketError) {
             if address.family == AF_INET6 {
                 try Socket.setInt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1, "IPV6_V6ONLY")
             }
@@ -34,11 +34,9 @@ public final class Listener: Selectable, LoopClosable, @unchecked Sendable {
             try Socket.apply(listenOptions, fd: fd, family: address.family, remote: nil)
             try Socket.bind(fd, to: address)
             guard listen(fd, backlog) == 0 else { throw SocketError.current("listen") }
-        } catch let error as SocketError {
+        } catch {
             Glibc.close(fd)
             throw error
-        } catch {
-            preconditionFailure("unreachable")
         }
         self.fd = fd
         self.loop = loop

@@ -162,4 +162,37 @@ struct LimitTests {
             #expect(await server.connectionCount() == 0)
         }
     }
+
+    @Test func pipelinerThatDoesNotReadIsNotBufferedWithoutBound() async throws {
+        let handled = Mutex(0)
+        let router = Router()
+        let payload = [UInt8](repeating: 0x42, count: 64 * 1024)
+        router.get("/big") { _, _ in
+            handled.withLock { $0 += 1 }
+            return HTTPResponse(status: .ok, headers: ["Content-Type": "application/octet-stream"], body: .bytes(payload))
+        }
+        try await withServer(router) { _, port in
+            let client = try await onThread { () -> TestClient in
+                let c = try TestClient(port: port)
+                var batch = ""
+                for _ in 0..<1000 { batch += "GET /big HTTP/1.1\r\nHost: t\r\n\r\n" }
+                try c.send(batch)
+                return c
+            }
+            // The server stops once the kernel buffers and its own high watermark are full.
+            try await Task.sleep(for: .seconds(1))
+            let first = handled.withLock { $0 }
+            try await Task.sleep(for: .milliseconds(500))
+            let second = handled.withLock { $0 }
+            #expect(second < 1000)
+            #expect(first == second, "still handling while the client reads nothing: \(first) → \(second)")
+            // Once the client reads, everything is served, in order.
+            let all = try await onThread { () -> Int in
+                var ok = 0
+                for _ in 0..<1000 where try client.readResponse()?.body.count == payload.count { ok += 1 }
+                return ok
+            }
+            #expect(all == 1000)
+        }
+    }
 }
