@@ -1,3 +1,4 @@
+#define _GNU_SOURCE 1  // accept4
 #include "CSystem.h"
 #include <string.h>
 #include <errno.h>
@@ -27,3 +28,7 @@ int csystem_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data) 
 uint32_t csystem_epoll_event_events(const struct epoll_event *event) { return event->events; }
 uint64_t csystem_epoll_event_data(const struct epoll_event *event) { return event->data.u64; }
 size_t csystem_epoll_event_size(void) { return sizeof(struct epoll_event); }
+
+int csystem_accept4(int fd, struct sockaddr *addr, socklen_t *len) {
+    return accept4(fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}

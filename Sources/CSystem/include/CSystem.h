@@ -42,4 +42,7 @@ uint32_t csystem_epoll_event_events(const struct epoll_event *event);
 uint64_t csystem_epoll_event_data(const struct epoll_event *event);
 size_t csystem_epoll_event_size(void);
 
+/// accept4(2) with SOCK_NONBLOCK | SOCK_CLOEXEC (glibc declares accept4 only under _GNU_SOURCE).
+int csystem_accept4(int fd, struct sockaddr *addr, socklen_t *len);
+
 #endif

@@ -1,0 +1,159 @@
+public import Logging
+import Synchronization
+
+/// Per-request facts a handler may need beyond the request itself.
+public struct RequestContext: Sendable {
+    /// Values of `{name}` segments in the matched pattern, percent-decoded.
+    public var parameters: [String: String]
+    /// The request id (echoed from `X-Request-Id` or generated); also sent back in the response.
+    public var requestID: String
+    /// A logger carrying the request id as metadata.
+    public var logger: Logger
+
+    public init(parameters: [String: String] = [:], requestID: String = RequestID.generate(), logger: Logger = Logger(label: "herald.http")) {
+        self.parameters = parameters
+        self.requestID = requestID
+        self.logger = logger
+    }
+
+    /// The parameter called `name`; a route pattern guarantees it, so a miss is a 500.
+    public func parameter(_ name: String) throws -> String {
+        guard let value = parameters[name] else {
+            throw HTTPError(.internalServerError, detail: "route has no parameter {\(name)}")
+        }
+        return value
+    }
+}
+
+/// `async throws` (request, context) → response.
+public typealias HTTPHandler = @Sendable (HTTPRequest, RequestContext) async throws -> HTTPResponse
+
+/// Method + path pattern routing. Patterns are literal segments and `{name}` parameters:
+/// `/v1/peers/{name}`. A path that matches a pattern but not its method gets 405 with `Allow`;
+/// no match gets 404. HEAD is served by the GET handler without the body.
+public final class Router: Sendable {
+    struct Route: Sendable {
+        enum Segment: Sendable, Equatable {
+            case literal(String)
+            case parameter(String)
+        }
+        let method: HTTPMethod
+        let pattern: String
+        let segments: [Segment]
+        let handler: HTTPHandler
+    }
+
+    private let routes = Mutex<[Route]>([])
+
+    public init() {}
+
+    /// Adds a route. Registering the same method and pattern twice is a programming error.
+    public func on(_ method: HTTPMethod, _ pattern: String, _ handler: @escaping HTTPHandler) {
+        let segments = Self.split(pattern).map { part -> Route.Segment in
+            if part.hasPrefix("{") && part.hasSuffix("}") && part.count > 2 {
+                return .parameter(String(part.dropFirst().dropLast()))
+            }
+            return .literal(part)
+        }
+        routes.withLock { routes in
+            precondition(!routes.contains { $0.method == method && $0.segments == segments }, "duplicate route \(method) \(pattern)")
+            routes.append(Route(method: method, pattern: pattern, segments: segments, handler: handler))
+        }
+    }
+
+    public func get(_ pattern: String, _ handler: @escaping HTTPHandler) { on(.GET, pattern, handler) }
+    public func post(_ pattern: String, _ handler: @escaping HTTPHandler) { on(.POST, pattern, handler) }
+    public func put(_ pattern: String, _ handler: @escaping HTTPHandler) { on(.PUT, pattern, handler) }
+    public func patch(_ pattern: String, _ handler: @escaping HTTPHandler) { on(.PATCH, pattern, handler) }
+    public func delete(_ pattern: String, _ handler: @escaping HTTPHandler) { on(.DELETE, pattern, handler) }
+
+    /// Routes the request, runs the handler, and turns any thrown error into a problem
+    /// response. Never throws: this is the one place errors become responses.
+    public func respond(to request: HTTPRequest, context: RequestContext = RequestContext()) async -> HTTPResponse {
+        var context = context
+        do {
+            let handler = try match(request, parameters: &context.parameters)
+            var response = try await handler(request, context)
+            if request.method == .HEAD, case .bytes(let b) = response.body {
+                // HEAD: same headers, no body; the length is what GET would send.
+                response.headers.set("Content-Length", String(b.count))
+                response.body = .bytes([])
+            }
+            return response
+        } catch {
+            if !(error is HTTPError || error is ValidationError) {
+                context.logger.error("handler failed", metadata: ["error": "\(error)", "path": "\(request.path)"])
+            }
+            return ProblemDetails.response(for: error)
+        }
+    }
+
+    /// Finds the handler, or throws 404 / 405 (with `Allow`) / 400 (bad percent-encoding).
+    func match(_ request: HTTPRequest, parameters: inout [String: String]) throws -> HTTPHandler {
+        let raw = Self.split(request.path)
+        var decoded: [String] = []
+        decoded.reserveCapacity(raw.count)
+        for segment in raw { decoded.append(try PercentDecoding.decode(segment, plusIsSpace: false)) }
+        let snapshot = routes.withLock { $0 }
+        var allowed: Set<HTTPMethod> = []
+        for route in snapshot {
+            guard let values = Self.bind(route.segments, decoded) else { continue }
+            if route.method == request.method || (request.method == .HEAD && route.method == .GET) {
+                if route.method == .GET && request.method == .HEAD,
+                   snapshot.contains(where: { $0.method == .HEAD && Self.bind($0.segments, decoded) != nil }) {
+                    continue  // an explicit HEAD route wins
+                }
+                parameters.merge(values) { $1 }
+                return route.handler
+            }
+            allowed.insert(route.method)
+        }
+        if allowed.isEmpty {
+            throw HTTPError(.notFound, detail: "no resource at \(request.path)")
+        }
+        if allowed.contains(.GET) { allowed.insert(.HEAD) }
+        let allow = allowed.map(\.rawValue).sorted().joined(separator: ", ")
+        throw HTTPError(.methodNotAllowed, detail: "\(request.method) is not allowed on \(request.path)", headers: ["Allow": allow])
+    }
+
+    private static func bind(_ segments: [Route.Segment], _ path: [String]) -> [String: String]? {
+        guard segments.count == path.count else { return nil }
+        var values: [String: String] = [:]
+        for (segment, part) in zip(segments, path) {
+            switch segment {
+            case .literal(let literal): guard literal == part else { return nil }
+            case .parameter(let name):
+                guard !part.isEmpty else { return nil }
+                values[name] = part
+            }
+        }
+        return values
+    }
+
+    /// "/v1/peers/x" → ["v1", "peers", "x"]; "/" → []; a trailing slash keeps an empty segment.
+    static func split(_ path: String) -> [String] {
+        var parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        if parts.first == "" { parts.removeFirst() }
+        if parts == [""] { return [] }
+        return parts
+    }
+}
+
+/// Request ids: echoed when the client's is sane, otherwise 16 random hex digits.
+public enum RequestID {
+    public static func generate() -> String {
+        var rng = SystemRandomNumberGenerator()
+        let value = rng.next() as UInt64
+        let hex = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    /// The client's `X-Request-Id` when it is 1–128 visible ASCII characters, else a new one.
+    public static func from(_ headers: HTTPHeaders) -> String {
+        if let given = headers["X-Request-Id"], !given.isEmpty, given.utf8.count <= 128,
+           given.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {
+            return given
+        }
+        return generate()
+    }
+}

@@ -1,1 +1,0 @@
-// Sockets: placeholder until its issue lands; replaced by the module's first file.
