@@ -51,7 +51,7 @@ let package = Package(
         .target(
             name: "HeraldCore",
             dependencies: [
-                "IP", "IPAM", "Store",
+                "HTTPServer", "IP", "IPAM", "Sockets", "Store",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -61,7 +61,7 @@ let package = Package(
         .executableTarget(
             name: "herald",
             dependencies: [
-                "HeraldCore", "IP", "Store",
+                "HeraldCore", "HTTPServer", "IP", "Sockets", "Store",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -74,7 +74,7 @@ let package = Package(
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "IP"], swiftSettings: strict),
         .testTarget(
             name: "HeraldCoreTests",
-            dependencies: ["HeraldCore", "IP", "IPAM", "Store", "herald", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["HeraldCore", "HTTPServer", "IP", "IPAM", "Sockets", "Store", "herald", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .testTarget(name: "BGPTests", dependencies: ["BGP", "IP"], resources: [.copy("Fixtures")], swiftSettings: strict),

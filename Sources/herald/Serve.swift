@@ -1,8 +1,10 @@
 import ArgumentParser
 import Foundation
+import HTTPServer
 import HeraldCore
 import IP
 import Logging
+import Sockets
 import Store
 
 /// `herald serve`: open the database, bring it to the current schema, and run until SIGINT or
@@ -41,6 +43,7 @@ struct Serve: AsyncParsableCommand {
     var logFormat: String?
 
     func run() async throws {
+        let startedAt = Clock.nowMilliseconds()
         let environment = ProcessInfo.processInfo.environment
         let configuration: ServeConfiguration
         do {
@@ -99,11 +102,33 @@ struct Serve: AsyncParsableCommand {
             logger.notice("speaker setting changed by start-up option", metadata: ["change": "\(change)"])
         }
 
+        // The API: one event loop serves HTTP now and BGP sessions later.
+        let loop: EventLoop
+        do { loop = try EventLoop() } catch {
+            logger.critical("cannot create the event loop", metadata: ["error": "\(error)"])
+            throw ExitCode(71)  // EX_OSERR
+        }
+        let router = Router()
+        StatusAPI(store: store, startedAt: startedAt).register(on: router)
+        let httpConfiguration = HTTPServer.Configuration(
+            address: configuration.apiListen.address, port: configuration.apiListen.port, tokens: tokens,
+            logger: Logger(label: "herald.http"))
+        do { try httpConfiguration.validateExposure() } catch {
+            logger.critical("refusing to start", metadata: ["reason": "\(error.detail ?? error.description)"])
+            throw ExitCode(78)
+        }
+        let server = HTTPServer(loop: loop, configuration: httpConfiguration, router: router)
+        do { try await server.start() } catch {
+            logger.critical("cannot listen for the API", metadata: ["address": "\(configuration.apiListen)", "error": "\(error)"])
+            throw ExitCode(74)
+        }
+        let apiAddress = server.localAddress.map { "\($0)" } ?? "\(configuration.apiListen)"
+
         logger.info("herald started", metadata: [
             "version": "\(HeraldVersion.string)",
             "db": "\(configuration.databasePath)",
             "schema_version": "\(store.schemaVersion)",
-            "api_listen": "\(configuration.apiListen)",
+            "api_listen": "\(apiAddress)",
             "asn": "\(speaker.asn)",
             "router_id": "\(speaker.routerID)",
             "api_tokens": "\(tokens.count)",
@@ -111,6 +136,9 @@ struct Serve: AsyncParsableCommand {
 
         let signal = await TerminationSignal.wait()
         logger.info("shutting down", metadata: ["signal": "\(TerminationSignal.name(signal))"])
+        // Stop accepting, let in-flight requests finish (bounded), then close the loop.
+        await server.shutdown(gracePeriod: .seconds(5))
+        loop.shutdown()
         // Every write was committed before it was acknowledged; closing checkpoints the WAL.
         store.close()
         logger.info("stopped")

@@ -77,7 +77,8 @@ final class ScratchDirectory {
     /// Starts `arguments` in `directory`, waits until its output contains `readyLine` (or 20 s),
     /// sends `signal`, and returns the exit status and everything written to stderr and stdout.
     static func run(_ executable: String, _ arguments: [String], in directory: String, environment: [String: String] = [:],
-                    signal: Int32? = SIGTERM, readyLine: String = "herald started") throws -> Finished {
+                    signal: Int32? = SIGTERM, readyLine: String = "herald started",
+                    whenReady: (String) -> Void = { _ in }) throws -> Finished {
         let logPath = directory + "/output.log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
@@ -93,6 +94,7 @@ final class ScratchDirectory {
         if let signal {
             let deadline = Date().addingTimeInterval(20)
             while !output().contains(readyLine) && Date() < deadline && process.isRunning { usleep(20_000) }
+            if process.isRunning { whenReady(output()) }
             if process.isRunning { kill(process.processIdentifier, signal) }
         }
         process.waitUntilExit()
@@ -125,7 +127,7 @@ final class ScratchDirectory {
 
     @Test func stopsOnSIGINTToo() throws {
         let directory = ScratchDirectory()
-        let result = try Self.run(Self.builtBinary, ["serve", "--log-format", "json"], in: directory.path, signal: SIGINT)
+        let result = try Self.run(Self.builtBinary, ["serve", "--log-format", "json", "--api-listen", "127.0.0.1:0"], in: directory.path, signal: SIGINT)
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains(#""signal":"SIGINT""#), "\(result.output)")
     }
@@ -141,7 +143,8 @@ final class ScratchDirectory {
     @Test func environmentVariablesConfigureServe() throws {
         let directory = ScratchDirectory()
         let result = try Self.run(Self.builtBinary, ["serve"], in: directory.path,
-                                  environment: ["HERALD_DB": "state.db", "HERALD_ASN": "65123", "HERALD_ROUTER_ID": "192.0.2.77"])
+                                  environment: ["HERALD_DB": "state.db", "HERALD_ASN": "65123", "HERALD_ROUTER_ID": "192.0.2.77",
+                                                "HERALD_API_LISTEN": "127.0.0.1:0"])
         #expect(result.status == 0, "\(result.output)")
         let store = try Store(path: directory.file("state.db"))
         let speaker = try store.read { db in try SpeakerSettings.load(db) }
@@ -153,8 +156,71 @@ final class ScratchDirectory {
         let path = directory.file("herald.db")
         let future = Migration(version: 999, name: "future", sql: "CREATE TABLE future (x INTEGER);\n")
         _ = try Store(path: path, migrator: Migrator(migrations: Migrator.herald.migrations + [future]))
-        let result = try Self.run(Self.builtBinary, ["serve"], in: directory.path, signal: nil)
+        let result = try Self.run(Self.builtBinary, ["serve", "--api-listen", "127.0.0.1:0"], in: directory.path, signal: nil)
         #expect(result.status == 78, "\(result.output)")
         #expect(result.output.contains("newer Herald"), "\(result.output)")
+    }
+
+    @Test func refusesANonLoopbackAPIWithoutAToken() throws {
+        let directory = ScratchDirectory()
+        let result = try Self.run(Self.builtBinary, ["serve", "--api-listen", "0.0.0.0:0"], in: directory.path, signal: nil)
+        #expect(result.status == 78, "\(result.output)")
+        #expect(result.output.contains("requires an API token"), "\(result.output)")
+    }
+
+    /// The API answers on the address it logs, and /v1/status reports the database and speaker.
+    @Test func servesHealthAndStatus() throws {
+        let directory = ScratchDirectory()
+        var answers: [String] = []
+        let result = try Self.run(Self.builtBinary, ["serve", "--api-listen", "127.0.0.1:0", "--asn", "65010"], in: directory.path,
+                                  environment: ["HERALD_TOKEN": "0123456789abcdef0123"], whenReady: { output in
+            guard let port = output.firstMatch(of: /api_listen=127\.0\.0\.1:(\d+)/).flatMap({ UInt16($0.1) }) else { return }
+            answers.append((try? SimpleHTTP.get(port: port, path: "/healthz")) ?? "no answer")
+            answers.append((try? SimpleHTTP.get(port: port, path: "/v1/status")) ?? "no answer")
+            answers.append((try? SimpleHTTP.get(port: port, path: "/v1/status", token: "0123456789abcdef0123")) ?? "no answer")
+        })
+        #expect(result.status == 0, "\(result.output)")
+        #expect(answers.count == 3)
+        #expect(answers.first?.hasPrefix("HTTP/1.1 200") == true && answers.first?.hasSuffix(#"{"status":"ok"}"#) == true, "\(answers)")
+        #expect(answers.dropFirst().first?.hasPrefix("HTTP/1.1 401") == true, "the token is required: \(answers)")
+        let status = answers.last ?? ""
+        #expect(status.hasPrefix("HTTP/1.1 200"), "\(status)")
+        #expect(status.contains(#""schema_version":1"#) && status.contains(#""asn":65010"#) && status.contains(#""version":"\#(HeraldVersion.string)""#), "\(status)")
+        #expect(!result.output.contains("0123456789abcdef0123"), "the token is never logged")
+    }
+}
+
+/// A minimal HTTP/1.1 client over a blocking socket, for talking to a `herald serve` child.
+enum SimpleHTTP {
+    struct Failure: Error { let what: String }
+
+    /// Sends one request with `Connection: close` and returns the whole response as text.
+    static func get(port: UInt16, path: String, token: String? = nil) throws -> String {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure(what: "socket") }
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw Failure(what: "connect errno \(errno)") }
+        var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        if let token { request += "Authorization: Bearer \(token)\r\n" }
+        request += "\r\n"
+        let bytes = Array(request.utf8)
+        guard send(fd, bytes, bytes.count, 0) == bytes.count else { throw Failure(what: "send") }
+        var response: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = recv(fd, &buffer, buffer.count, 0)
+            if count <= 0 { break }
+            response += buffer[0..<count]
+        }
+        return String(decoding: response, as: UTF8.self)
     }
 }

@@ -266,7 +266,7 @@ public enum Allocations {
         }
         if let name = spec.pool {
             guard let row = try db.firstRow("SELECT id, name, disabled, allow_first_last_ips FROM pools WHERE name = ?", [name]) else {
-                throw DomainError.invalid([FieldError("pool", "pool \"\(name)\" does not exist")])
+                throw DomainError.invalid([InvalidField("pool", "pool \"\(name)\" does not exist")])
             }
             return try load(row)
         }

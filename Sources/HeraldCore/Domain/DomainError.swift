@@ -1,5 +1,5 @@
 /// One invalid field of a request: which one (JSON path, snake_case) and what is allowed.
-public struct FieldError: Error, Hashable, Sendable, CustomStringConvertible {
+public struct InvalidField: Error, Hashable, Sendable, CustomStringConvertible {
     public let field: String
     public let message: String
 
@@ -15,7 +15,7 @@ public struct FieldError: Error, Hashable, Sendable, CustomStringConvertible {
 /// answer 404/409/422 with a body an operator can act on.
 public enum DomainError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The request itself is invalid (the API answers 422, naming every field).
-    case invalid([FieldError])
+    case invalid([InvalidField])
     /// The named object does not exist (404).
     case notFound(kind: String, name: String)
     /// The change conflicts with existing state (409), e.g. an overlapping pool block.
@@ -38,12 +38,12 @@ public enum DomainError: Error, Hashable, Sendable, CustomStringConvertible {
 
 /// Collects field errors so that one response lists every problem, not only the first.
 public struct Validator: Sendable {
-    public private(set) var errors: [FieldError] = []
+    public private(set) var errors: [InvalidField] = []
 
     public init() {}
 
     public mutating func add(_ field: String, _ message: String) {
-        errors.append(FieldError(field, message))
+        errors.append(InvalidField(field, message))
     }
 
     /// Runs `parse`, recording its error under `field`; returns nil on failure.

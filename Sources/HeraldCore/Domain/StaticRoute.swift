@@ -8,7 +8,7 @@ public enum StaticNextHop: Hashable, Sendable, CustomStringConvertible {
     case address(IPAddress)
     case node(String)
 
-    public init(parsing text: String) throws(FieldError) {
+    public init(parsing text: String) throws(InvalidField) {
         if text == "self" {
             self = .session
         } else if let address = IPAddress(text) {
@@ -16,7 +16,7 @@ public enum StaticNextHop: Hashable, Sendable, CustomStringConvertible {
         } else if ObjectName.validate(text) == nil {
             self = .node(text)
         } else {
-            throw FieldError("next_hops", "\"\(text)\" is not \"self\", an IP address or a node name")
+            throw InvalidField("next_hops", "\"\(text)\" is not \"self\", an IP address or a node name")
         }
     }
 
