@@ -108,8 +108,24 @@ struct Serve: AsyncParsableCommand {
             logger.critical("cannot create the event loop", metadata: ["error": "\(error)"])
             throw ExitCode(71)  // EX_OSERR
         }
+        let reconciler: Reconciler
+        do { reconciler = try Reconciler(store: store) } catch {
+            logger.critical("cannot derive routes from the database", metadata: ["error": "\(error)"])
+            throw ExitCode(74)
+        }
+        // The BGP speaker is not part of this build yet: routes are derived, recorded in the
+        // history and listed by the API, but not announced. Draining the diffs keeps memory bounded.
+        logger.warning("BGP speaker not available in this build: routes are recorded but not announced",
+                       metadata: ["routes": "\(reconciler.desiredRoutes.count)"])
+        let drain = Task { [logger] in
+            for await diff in reconciler.diffs where !diff.isEmpty {
+                logger.debug("route change", metadata: ["announced": "\(diff.announced.count)", "updated": "\(diff.updated.count)",
+                                                         "withdrawn": "\(diff.withdrawn.count)"])
+            }
+        }
         let router = Router()
         StatusAPI(store: store, startedAt: startedAt).register(on: router)
+        ResourceAPI(reconciler: reconciler).register(on: router)
         let httpConfiguration = HTTPServer.Configuration(
             address: configuration.apiListen.address, port: configuration.apiListen.port, tokens: tokens,
             logger: Logger(label: "herald.http"))
@@ -139,6 +155,8 @@ struct Serve: AsyncParsableCommand {
         // Stop accepting, let in-flight requests finish (bounded), then close the loop.
         await server.shutdown(gracePeriod: .seconds(5))
         loop.shutdown()
+        reconciler.finish()
+        await drain.value
         // Every write was committed before it was acknowledged; closing checkpoints the WAL.
         store.close()
         logger.info("stopped")

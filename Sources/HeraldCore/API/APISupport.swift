@@ -1,0 +1,90 @@
+import Foundation
+internal import HTTPServer
+internal import IP
+internal import Store
+
+/// Turns domain and database failures into the HTTP errors the API promises: every 4xx names
+/// the field or the object involved; a database that cannot take writes is a 503 with a reason.
+enum APIErrors {
+    static func http(_ error: any Error) -> any Error {
+        switch error {
+        case let error as DomainError:
+            switch error {
+            case .invalid(let fields):
+                return ValidationError(fields.map { FieldError(field: $0.field, message: $0.message) })
+            case .notFound:
+                return HTTPError(.notFound, detail: error.description)
+            case .conflict, .exhausted:
+                return HTTPError(.conflict, detail: error.description)
+            case .unprocessable:
+                return HTTPError(.unprocessableContent, detail: error.description)
+            }
+        case let error as DatabaseError where error.code.meansUnavailableForWrites:
+            return HTTPError(.serviceUnavailable, title: "Database unavailable",
+                             detail: "the change was not saved: the database cannot take writes (\(error.code.name)); reads still work")
+        case let error as DatabaseError where error.isConstraintViolation:
+            return HTTPError(.conflict, detail: "the database refused the change: \(error.message)")
+        default:
+            return error
+        }
+    }
+
+    /// Runs `body`, translating what it throws.
+    static func translating<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch { throw http(error) }
+    }
+}
+
+/// Timestamps in API bodies: RFC 3339 UTC with milliseconds.
+enum APITime {
+    static func format(_ milliseconds: Int64) -> String {
+        let date = Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+        return formatter().string(from: date)
+    }
+
+    static func parse(_ text: String, field: String) throws -> Int64 {
+        if let date = formatter().date(from: text) ?? plainFormatter().date(from: text) {
+            return Int64((date.timeIntervalSince1970 * 1000).rounded())
+        }
+        throw ValidationError(field: field, "\"\(text)\" is not an RFC 3339 time such as 2026-11-26T22:00:00Z", status: .badRequest)
+    }
+
+    private static func formatter() -> ISO8601DateFormatter {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter
+    }
+
+    private static func plainFormatter() -> ISO8601DateFormatter {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter
+    }
+}
+
+/// Parsing helpers that report the JSON field they read.
+enum APIParse {
+    static func address(_ text: String, field: String, into validator: inout Validator) -> IPAddress? {
+        validator.check(field) { () throws(IPParseError) -> IPAddress in try IPAddress(parsing: text) }
+    }
+
+    static func query<T>(_ request: HTTPRequest, _ name: String, _ parse: (String) throws -> T) throws -> T? {
+        guard let text = request.query[name] else { return nil }
+        do { return try parse(text) } catch let error as ValidationError { throw error } catch {
+            throw ValidationError(field: name, "\(error)", status: .badRequest)
+        }
+    }
+
+    static func limit(_ request: HTTPRequest, default value: Int = 100, max: Int = 1000) throws -> Int {
+        try query(request, "limit") { text in
+            guard let number = Int(text), (1...max).contains(number) else {
+                throw ValidationError(field: "limit", "must be 1–\(max)", status: .badRequest)
+            }
+            return number
+        } ?? value
+    }
+}
+
+extension RequestContext {
+    func name() throws -> String { try parameter("name") }
+}

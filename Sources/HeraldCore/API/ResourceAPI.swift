@@ -1,0 +1,454 @@
+public import HTTPServer
+internal import IP
+internal import IPAM
+internal import Store
+
+/// The management API for nodes, pools, allocations, static routes, originated routes and
+/// history. Every mutation goes through the `Reconciler`, so it commits with its history rows
+/// before the response, and the route change reaches the speaker in commit order.
+public struct ResourceAPI: Sendable {
+    public let reconciler: Reconciler
+    var store: Store { reconciler.store }
+
+    public init(reconciler: Reconciler) { self.reconciler = reconciler }
+
+    public func register(on router: Router) {
+        router.get("/v1/nodes") { _, _ in try .json(NodeList(nodes: try read { db in try Nodes.list(db).map(NodeBody.init) })) }
+        router.get("/v1/nodes/{name}") { _, context in try .json(try node(named: try context.name())) }
+        router.put("/v1/nodes/{name}") { request, context in try putNode(try context.name(), request, context) }
+        router.delete("/v1/nodes/{name}") { _, context in try deleteNode(try context.name(), context) }
+
+        router.get("/v1/pools") { _, _ in try .json(PoolList(pools: try read { db in try Pools.list(db).map(PoolBody.init) })) }
+        router.post("/v1/pools") { request, context in try putPool(nil, request, context, createOnly: true) }
+        router.get("/v1/pools/{name}") { _, context in try .json(try pool(named: try context.name())) }
+        router.put("/v1/pools/{name}") { request, context in try putPool(try context.name(), request, context, createOnly: false) }
+        router.delete("/v1/pools/{name}") { _, context in try deletePool(try context.name(), context) }
+
+        router.get("/v1/allocations") { request, _ in try listAllocations(request) }
+        router.get("/v1/allocations/{name}") { _, context in try .json(try allocation(named: try context.name())) }
+        router.put("/v1/allocations/{name}") { request, context in try putAllocation(try context.name(), request, context) }
+        router.delete("/v1/allocations/{name}") { _, context in try deleteAllocation(try context.name(), context) }
+
+        router.get("/v1/routes") { _, _ in try .json(originatedRoutes()) }
+        router.get("/v1/routes/{name}") { _, context in try .json(try staticRoute(named: try context.name())) }
+        router.post("/v1/routes/{name}") { request, context in try putStaticRoute(try context.name(), request, context, createOnly: true) }
+        router.put("/v1/routes/{name}") { request, context in try putStaticRoute(try context.name(), request, context, createOnly: false) }
+        router.delete("/v1/routes/{name}") { _, context in try deleteStaticRoute(try context.name(), context) }
+
+        router.get("/v1/history") { request, _ in try history(request) }
+    }
+
+    // MARK: - Plumbing
+
+    func read<T: Sendable>(_ body: (Database) throws -> T) throws -> T {
+        try APIErrors.translating { try store.read(body) }
+    }
+
+    func mutate<T: Sendable>(_ context: RequestContext, reason: (T) -> String, _ body: (Database) throws -> T) throws -> T {
+        try APIErrors.translating {
+            try reconciler.mutate(requestID: context.requestID, reason: reason, body).result
+        }
+    }
+
+    static func notFound(_ kind: String, _ name: String) -> HTTPError {
+        HTTPError(.notFound, detail: "\(kind) \"\(name)\" does not exist")
+    }
+
+    // MARK: - Nodes
+
+    struct NodeList: Encodable { let nodes: [NodeBody] }
+
+    struct NodeBody: Encodable {
+        let name: String
+        let addresses: [String]
+        let labels: [String: String]
+        let createdAt: String
+        let updatedAt: String
+
+        init(_ node: Node) {
+            name = node.name
+            addresses = node.addresses.map(\.description)
+            labels = node.labels
+            createdAt = APITime.format(node.createdAt)
+            updatedAt = APITime.format(node.updatedAt)
+        }
+    }
+
+    struct NodeInput: Decodable {
+        let addresses: [String]
+        let labels: [String: String]?
+    }
+
+    func node(named name: String) throws -> NodeBody {
+        guard let node = try read({ db in try Nodes.get(db, name: name) }) else { throw Self.notFound("node", name) }
+        return NodeBody(node)
+    }
+
+    func putNode(_ name: String, _ request: HTTPRequest, _ context: RequestContext) throws -> HTTPResponse {
+        let input = try request.decode(NodeInput.self)
+        var validator = Validator()
+        let addresses = input.addresses.enumerated().compactMap { APIParse.address($0.element, field: "addresses[\($0.offset)]", into: &validator) }
+        try APIErrors.translating { try validator.finish() }
+        let spec = NodeSpec(addresses: addresses, labels: input.labels ?? [:])
+        let result = try mutate(context, reason: { (r: (node: Node, created: Bool)) in "node \(name) \(r.created ? "created" : "changed")" }) { db in
+            try Nodes.put(db, name: name, spec: spec, now: Clock.nowMilliseconds())
+        }
+        return try .json(NodeBody(result.node), status: result.created ? .created : .ok)
+    }
+
+    func deleteNode(_ name: String, _ context: RequestContext) throws -> HTTPResponse {
+        try mutate(context, reason: { (_: Void) in "node \(name) deleted" }) { db in try Nodes.delete(db, name: name) }
+        return .noContent
+    }
+
+    // MARK: - Pools
+
+    struct PoolList: Encodable { let pools: [PoolBody] }
+
+    struct AnnounceBody: Codable {
+        var communities: [String]?
+        var largeCommunities: [String]?
+        var localPref: UInt32?
+        var med: UInt32?
+        var asPathPrepend: Int?
+        var peerSelector: [String: String]?
+        var aggregationLength: Int?
+
+        init(_ a: AnnounceAttributes) {
+            communities = a.communities
+            largeCommunities = a.largeCommunities
+            localPref = a.localPref
+            med = a.med
+            asPathPrepend = a.asPathPrepend
+            peerSelector = a.peerSelector
+            aggregationLength = a.aggregationLength
+        }
+
+        var attributes: AnnounceAttributes {
+            AnnounceAttributes(communities: communities, largeCommunities: largeCommunities, localPref: localPref, med: med,
+                               asPathPrepend: asPathPrepend, peerSelector: peerSelector, aggregationLength: aggregationLength)
+        }
+    }
+
+    struct UsageBody: Encodable {
+        let size: Double
+        let allocated: Int
+        let free: Double
+
+        init(_ usage: PoolUsage) {
+            size = Double(usage.size)
+            allocated = usage.allocated
+            free = Double(usage.free)
+        }
+    }
+
+    struct PoolBody: Encodable {
+        let name: String
+        let blocks: [String]
+        let serviceSelector: [String: String]
+        let nodeSelector: [String: String]
+        let allowFirstLastIps: Bool?
+        let disabled: Bool
+        let announce: AnnounceBody
+        let description: String
+        let labels: [String: String]
+        let usage: [String: UsageBody]
+        let size: Double
+        let allocated: Int
+        let free: Double
+        let createdAt: String
+        let updatedAt: String
+
+        init(_ pool: Pool) {
+            name = pool.name
+            blocks = pool.spec.blocks.map(\.description)
+            serviceSelector = pool.spec.serviceSelector
+            nodeSelector = pool.spec.nodeSelector
+            allowFirstLastIps = pool.spec.allowFirstLastIPs
+            disabled = pool.spec.disabled
+            announce = AnnounceBody(pool.spec.announce)
+            description = pool.spec.description
+            labels = pool.spec.labels
+            usage = Dictionary(uniqueKeysWithValues: pool.usage.map { ($0.key.rawValue, UsageBody($0.value)) })
+            size = pool.usage.values.reduce(0) { $0 + Double($1.size) }
+            allocated = pool.usage.values.reduce(0) { $0 + $1.allocated }
+            free = pool.usage.values.reduce(0) { $0 + Double($1.free) }
+            createdAt = APITime.format(pool.createdAt)
+            updatedAt = APITime.format(pool.updatedAt)
+        }
+    }
+
+    struct PoolInput: Decodable {
+        let name: String?
+        let blocks: [String]
+        let serviceSelector: [String: String]?
+        let nodeSelector: [String: String]?
+        let allowFirstLastIps: Bool?
+        let disabled: Bool?
+        let announce: AnnounceBody?
+        let description: String?
+        let labels: [String: String]?
+    }
+
+    func pool(named name: String) throws -> PoolBody {
+        guard let pool = try read({ db in try Pools.get(db, name: name) }) else { throw Self.notFound("pool", name) }
+        return PoolBody(pool)
+    }
+
+    func putPool(_ pathName: String?, _ request: HTTPRequest, _ context: RequestContext, createOnly: Bool) throws -> HTTPResponse {
+        let input = try request.decode(PoolInput.self)
+        var validator = Validator()
+        guard let name = pathName ?? input.name else { throw ValidationError(field: "name", "a pool needs a name") }
+        if let bodyName = input.name, bodyName != name { validator.add("name", "\"\(bodyName)\" differs from the name in the path \"\(name)\"") }
+        let blocks = input.blocks.enumerated().compactMap { entry in
+            validator.check("blocks[\(entry.offset)]") { () throws(IPParseError) -> PoolBlock in try PoolBlock(parsing: entry.element) }
+        }
+        try APIErrors.translating { try validator.finish() }
+        let spec = PoolSpec(blocks: blocks, serviceSelector: input.serviceSelector ?? [:], nodeSelector: input.nodeSelector ?? [:],
+                            allowFirstLastIPs: input.allowFirstLastIps, disabled: input.disabled ?? false,
+                            announce: input.announce?.attributes ?? AnnounceAttributes(), description: input.description ?? "",
+                            labels: input.labels ?? [:])
+        let result = try mutate(context, reason: { (r: (pool: Pool, created: Bool)) in "pool \(name) \(r.created ? "created" : "changed")" }) { db in
+            if createOnly, try Pools.get(db, name: name) != nil { throw DomainError.conflict("pool \"\(name)\" already exists") }
+            return try Pools.put(db, name: name, spec: spec, now: Clock.nowMilliseconds())
+        }
+        return try .json(PoolBody(result.pool), status: result.created ? .created : .ok)
+    }
+
+    func deletePool(_ name: String, _ context: RequestContext) throws -> HTTPResponse {
+        try mutate(context, reason: { (_: Void) in "pool \(name) deleted" }) { db in try Pools.delete(db, name: name) }
+        return .noContent
+    }
+
+    // MARK: - Allocations
+
+    struct AllocationList: Encodable { let allocations: [AllocationBody] }
+
+    struct AllocationBody: Encodable {
+        let name: String
+        let pool: String
+        let family: String
+        let addresses: [String]
+        let sharingKey: String?
+        let trafficPolicy: String
+        let nodes: [String]
+        let labels: [String: String]
+        let createdAt: String
+        let updatedAt: String
+
+        init(_ a: Allocation) {
+            name = a.name
+            pool = a.pool
+            family = a.family.rawValue
+            addresses = a.addresses.map(\.description)
+            sharingKey = a.sharingKey
+            trafficPolicy = a.trafficPolicy.rawValue
+            nodes = a.nodes
+            labels = a.labels
+            createdAt = APITime.format(a.createdAt)
+            updatedAt = APITime.format(a.updatedAt)
+        }
+    }
+
+    struct AllocationInput: Decodable {
+        let pool: String?
+        let labels: [String: String]?
+        let address: String?
+        let addresses: [String]?
+        let family: String?
+        let sharingKey: String?
+        let trafficPolicy: String?
+        let nodes: [String]?
+    }
+
+    func allocation(named name: String) throws -> AllocationBody {
+        guard let allocation = try read({ db in try Allocations.get(db, name: name) }) else { throw Self.notFound("allocation", name) }
+        return AllocationBody(allocation)
+    }
+
+    func listAllocations(_ request: HTTPRequest) throws -> HTTPResponse {
+        let label = try APIParse.query(request, "label") { text -> (key: String, value: String) in
+            let parts = text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2, !parts[0].isEmpty else { throw ValidationError(field: "label", "expected key=value", status: .badRequest) }
+            return (String(parts[0]), String(parts[1]))
+        }
+        let address = try APIParse.query(request, "address") { text in try IPAddress(parsing: text) }
+        let pool = request.query["pool"]
+        let list = try read { db in try Allocations.list(db, pool: pool, label: label, address: address).map(AllocationBody.init) }
+        return try .json(AllocationList(allocations: list))
+    }
+
+    func putAllocation(_ name: String, _ request: HTTPRequest, _ context: RequestContext) throws -> HTTPResponse {
+        let input = try request.decode(AllocationInput.self)
+        var validator = Validator()
+        if input.address != nil && input.addresses != nil { validator.add("address", "give address or addresses, not both") }
+        let texts = input.addresses ?? input.address.map { [$0] } ?? []
+        let field = input.addresses != nil ? "addresses" : "address"
+        let addresses = texts.enumerated().compactMap { entry in
+            APIParse.address(entry.element, field: input.addresses != nil ? "\(field)[\(entry.offset)]" : field, into: &validator)
+        }
+        var family: AllocationFamily?
+        if let text = input.family {
+            family = AllocationFamily(rawValue: text)
+            if family == nil { validator.add("family", "expected ipv4, ipv6 or dual") }
+        }
+        var policy = TrafficPolicy.cluster
+        if let text = input.trafficPolicy {
+            if let value = TrafficPolicy(rawValue: text) { policy = value } else { validator.add("traffic_policy", "expected cluster or local") }
+        }
+        try APIErrors.translating { try validator.finish() }
+        let spec = AllocationSpec(pool: input.pool, labels: input.labels ?? [:], addresses: addresses, family: family,
+                                  sharingKey: input.sharingKey, trafficPolicy: policy, nodes: input.nodes ?? [])
+        let change = try mutate(context, reason: { (c: AllocationChange) in
+            c.created ? "allocation \(name) created" : "allocation \(name) changed"
+        }) { db in
+            try Allocations.put(db, name: name, spec: spec, now: Clock.nowMilliseconds())
+        }
+        return try .json(AllocationBody(change.allocation), status: change.created ? .created : .ok)
+    }
+
+    func deleteAllocation(_ name: String, _ context: RequestContext) throws -> HTTPResponse {
+        _ = try mutate(context, reason: { (_: [IPAddress]) in "allocation \(name) deleted" }) { db in try Allocations.delete(db, name: name) }
+        return .noContent
+    }
+
+    // MARK: - Routes
+
+    struct PathBody: Encodable {
+        let nextHop: String
+        let node: String?
+    }
+
+    struct SourceBody: Encodable {
+        let kind: String
+        let name: String
+    }
+
+    struct OriginatedRouteBody: Encodable {
+        let prefix: String
+        let paths: [PathBody]
+        let announce: AnnounceBody
+        let sources: [SourceBody]
+    }
+
+    struct OriginatedRouteList: Encodable { let routes: [OriginatedRouteBody] }
+
+    func originatedRoutes() throws -> OriginatedRouteList {
+        OriginatedRouteList(routes: reconciler.desiredRoutes.values.sorted { $0.prefix < $1.prefix }.map { route in
+            OriginatedRouteBody(prefix: route.prefix.description,
+                                paths: route.paths.map { PathBody(nextHop: $0.nextHop.description, node: $0.node) },
+                                announce: AnnounceBody(route.attributes),
+                                sources: route.sources.map { SourceBody(kind: $0.kind.rawValue, name: $0.name) })
+        })
+    }
+
+    struct StaticRouteBody: Encodable {
+        let name: String
+        let prefix: String
+        let nextHops: [String]
+        let announce: AnnounceBody
+        let labels: [String: String]
+        let createdAt: String
+        let updatedAt: String
+
+        init(_ r: StaticRoute) {
+            name = r.name
+            prefix = r.prefix.description
+            nextHops = r.nextHops.map(\.description)
+            announce = AnnounceBody(r.announce)
+            labels = r.labels
+            createdAt = APITime.format(r.createdAt)
+            updatedAt = APITime.format(r.updatedAt)
+        }
+    }
+
+    struct StaticRouteInput: Decodable {
+        let prefix: String
+        let nextHops: [String]?
+        let announce: AnnounceBody?
+        let labels: [String: String]?
+    }
+
+    func staticRoute(named name: String) throws -> StaticRouteBody {
+        guard let route = try read({ db in try StaticRoutes.get(db, name: name) }) else { throw Self.notFound("route", name) }
+        return StaticRouteBody(route)
+    }
+
+    func putStaticRoute(_ name: String, _ request: HTTPRequest, _ context: RequestContext, createOnly: Bool) throws -> HTTPResponse {
+        let input = try request.decode(StaticRouteInput.self)
+        var validator = Validator()
+        let prefix = validator.check("prefix") { () throws(IPParseError) -> IPPrefix in try IPPrefix(parsing: input.prefix) }
+        let hops = (input.nextHops ?? ["self"]).enumerated().compactMap { entry in
+            validator.check("next_hops[\(entry.offset)]") { () throws(InvalidField) -> StaticNextHop in try StaticNextHop(parsing: entry.element) }
+        }
+        try APIErrors.translating { try validator.finish() }
+        guard let prefix else { throw ValidationError(field: "prefix", "is required") }
+        let spec = StaticRouteSpec(prefix: prefix, nextHops: hops, announce: input.announce?.attributes ?? AnnounceAttributes(), labels: input.labels ?? [:])
+        let result = try mutate(context, reason: { (r: (route: StaticRoute, created: Bool, previous: StaticRoute?)) in
+            "static route \(name) \(r.created ? "created" : "changed")"
+        }) { db in
+            if createOnly, try StaticRoutes.get(db, name: name) != nil { throw DomainError.conflict("route \"\(name)\" already exists") }
+            return try StaticRoutes.put(db, name: name, spec: spec, now: Clock.nowMilliseconds())
+        }
+        return try .json(StaticRouteBody(result.route), status: result.created ? .created : .ok)
+    }
+
+    func deleteStaticRoute(_ name: String, _ context: RequestContext) throws -> HTTPResponse {
+        _ = try mutate(context, reason: { (_: StaticRoute) in "static route \(name) deleted" }) { db in try StaticRoutes.delete(db, name: name) }
+        return .noContent
+    }
+
+    // MARK: - History
+
+    struct EventBody: Encodable {
+        let id: Int64
+        let at: String
+        let action: String
+        let prefix: String
+        let source: SourceBody
+        let paths: [HistoryPath]
+        let reason: String
+        let requestId: String?
+    }
+
+    struct HistoryPath: Codable {
+        let nextHop: String
+        let node: String?
+    }
+
+    struct HistoryPage: Encodable {
+        let events: [EventBody]
+        let nextCursor: String?
+    }
+
+    /// Paths as stored in the history row (snake_case JSON written by RouteHistory).
+    struct StoredPath: Decodable {
+        let next_hop: String
+        let node: String?
+    }
+
+    func history(_ request: HTTPRequest) throws -> HTTPResponse {
+        let within = try APIParse.query(request, "prefix") { text -> IPPrefix in
+            if let prefix = IPPrefix(text) { return prefix }
+            if let address = IPAddress(text) { return IPPrefix(host: address) }
+            throw ValidationError(field: "prefix", "\"\(text)\" is not a prefix or an address", status: .badRequest)
+        }
+        let since = try APIParse.query(request, "since") { try APITime.parse($0, field: "since") }
+        let until = try APIParse.query(request, "until") { try APITime.parse($0, field: "until") }
+        let cursor = try APIParse.query(request, "cursor") { text -> Int64 in
+            guard let value = Int64(text), value >= 0 else { throw ValidationError(field: "cursor", "is not a cursor from next_cursor", status: .badRequest) }
+            return value
+        } ?? 0
+        let limit = try APIParse.limit(request)
+        let events = try read { db in try RouteHistory.list(db, within: within, since: since, until: until, after: cursor, limit: limit) }
+        let bodies = events.map { event in
+            EventBody(id: event.id, at: APITime.format(event.at), action: event.action.rawValue, prefix: event.prefix.description,
+                      source: SourceBody(kind: event.source.kind.rawValue, name: event.source.name),
+                      paths: ((try? JSONColumn.decode([StoredPath].self, from: event.pathsJSON, column: "paths")) ?? []).map {
+                          HistoryPath(nextHop: $0.next_hop, node: $0.node)
+                      },
+                      reason: event.reason, requestId: event.requestID)
+        }
+        return try .json(HistoryPage(events: bodies, nextCursor: events.count == limit ? events.last.map { String($0.id) } : nil))
+    }
+}

@@ -1,0 +1,165 @@
+import Foundation
+import Testing
+@testable import HeraldCore
+import HTTPServer
+import Store
+
+/// The management API in-process: requests go through the real router, handlers, error mapping
+/// and JSON coding, without a socket.
+struct APIFixture {
+    let directory = ScratchDirectory()
+    let store: Store
+    let reconciler: Reconciler
+    let router = Router()
+
+    init() throws {
+        store = try Store(path: directory.file("herald.db"))
+        reconciler = try Reconciler(store: store)
+        ResourceAPI(reconciler: reconciler).register(on: router)
+        StatusAPI(store: store, startedAt: 0).register(on: router)
+    }
+
+    struct Reply {
+        let status: Int
+        let json: Any?
+        let text: String
+
+        subscript(_ key: String) -> Any? { (json as? [String: Any])?[key] }
+    }
+
+    func call(_ method: HTTPMethod, _ target: String, _ body: String? = nil, requestID: String = "test") async throws -> Reply {
+        var headers = HTTPHeaders()
+        if body != nil { headers.set("Content-Type", "application/json") }
+        let request = try HTTPRequest(method, target, headers: headers, body: Array((body ?? "").utf8))
+        let response = await router.respond(to: request, context: RequestContext(requestID: requestID))
+        let bytes = response.bodyBytes
+        return Reply(status: Int(response.status.code), json: try? JSONSerialization.jsonObject(with: Data(bytes)),
+                     text: String(decoding: bytes, as: UTF8.self))
+    }
+}
+
+@Suite struct ResourceAPITests {
+    @Test func poolsLifecycleAndErrors() async throws {
+        let api = try APIFixture()
+        let created = try await api.call(.POST, "/v1/pools", #"{"name":"lb","blocks":["192.0.2.0/24"],"announce":{"communities":["65000:100"]}}"#)
+        #expect(created.status == 201, "\(created.text)")
+        #expect(created["size"] as? Double == 254 && created["free"] as? Double == 254)
+        #expect((created["announce"] as? [String: Any])?["communities"] as? [String] == ["65000:100"])
+
+        let again = try await api.call(.POST, "/v1/pools", #"{"name":"lb","blocks":["192.0.2.0/24"]}"#)
+        #expect(again.status == 409 && again.text.contains("already exists"))
+        let replaced = try await api.call(.PUT, "/v1/pools/lb", #"{"blocks":["192.0.2.0/24","2001:db8::/120"]}"#)
+        #expect(replaced.status == 200, "\(replaced.text)")
+
+        let overlap = try await api.call(.PUT, "/v1/pools/other", #"{"blocks":["192.0.2.128/25"]}"#)
+        #expect(overlap.status == 409 && overlap.text.contains(#"of pool \"lb\""#), "\(overlap.text)")
+
+        let invalid = try await api.call(.PUT, "/v1/pools/bad", #"{"blocks":["10.0.0.1/24"],"announce":{"communities":["x"]}}"#)
+        #expect(invalid.status == 422, "\(invalid.text)")
+        let fields = ((invalid["errors"] as? [[String: Any]]) ?? []).compactMap { $0["field"] as? String }
+        #expect(fields == ["blocks[0]"], "\(invalid.text)")
+        #expect(invalid.text.contains("did you mean 10.0.0.0/24?"))
+
+        let unknown = try await api.call(.PUT, "/v1/pools/bad", #"{"blocks":["10.0.0.0/24"],"colour":"red"}"#)
+        #expect(unknown.status == 400 && unknown.text.contains("colour"), "\(unknown.text)")
+
+        #expect(try await api.call(.GET, "/v1/pools/nope").status == 404)
+        let list = try await api.call(.GET, "/v1/pools")
+        #expect((list["pools"] as? [[String: Any]])?.count == 1)
+        #expect(try await api.call(.DELETE, "/v1/pools/lb").status == 204)
+        #expect(try await api.call(.DELETE, "/v1/pools/lb").status == 404)
+    }
+
+    /// The seed scenario in-process: a pool, nodes, a local and a cluster allocation, then a node
+    /// change and a delete, each visible in /v1/routes and /v1/history with its reason.
+    @Test func allocationsBecomeRoutesWithHistory() async throws {
+        let api = try APIFixture()
+        #expect(try await api.call(.PUT, "/v1/pools/lb", #"{"blocks":["192.0.2.0/24"]}"#).status == 201)
+        for (name, address) in [("n1", "100.64.0.11"), ("n2", "100.64.0.12"), ("n3", "100.64.0.13")] {
+            let reply = try await api.call(.PUT, "/v1/nodes/\(name)", #"{"addresses":["\#(address)"]}"#, requestID: "node-\(name)")
+            #expect(reply.status == 201, "\(reply.text)")
+        }
+        let local = try await api.call(.PUT, "/v1/allocations/default.web", #"{"pool":"lb","traffic_policy":"local","nodes":["n1"]}"#, requestID: "req-web")
+        #expect(local.status == 201, "\(local.text)")
+        #expect(local["addresses"] as? [String] == ["192.0.2.1"])
+        let repeated = try await api.call(.PUT, "/v1/allocations/default.web", #"{"pool":"lb","traffic_policy":"local","nodes":["n1"]}"#)
+        #expect(repeated.status == 200 && repeated["addresses"] as? [String] == ["192.0.2.1"])
+        let cluster = try await api.call(.PUT, "/v1/allocations/default.api", #"{"pool":"lb"}"#, requestID: "req-api")
+        #expect(cluster["addresses"] as? [String] == ["192.0.2.2"])
+
+        func nextHops(_ prefix: String) async throws -> [String] {
+            let routes = try await api.call(.GET, "/v1/routes")["routes"] as? [[String: Any]] ?? []
+            let route = routes.first { $0["prefix"] as? String == prefix }
+            return (route?["paths"] as? [[String: Any]] ?? []).compactMap { $0["next_hop"] as? String }
+        }
+        #expect(try await nextHops("192.0.2.1/32") == ["100.64.0.11"])
+        #expect(try await nextHops("192.0.2.2/32") == ["100.64.0.11", "100.64.0.12", "100.64.0.13"])
+
+        // Moving the local allocation to n2 moves its next hop at once.
+        let moved = try await api.call(.PUT, "/v1/allocations/default.web", #"{"pool":"lb","traffic_policy":"local","nodes":["n2"]}"#, requestID: "req-move")
+        #expect(moved.status == 200)
+        #expect(try await nextHops("192.0.2.1/32") == ["100.64.0.12"])
+        #expect(try await api.call(.DELETE, "/v1/allocations/default.web", requestID: "req-del").status == 204)
+        #expect(try await nextHops("192.0.2.1/32") == [])
+
+        let history = try await api.call(.GET, "/v1/history?prefix=192.0.2.1")
+        let events = history["events"] as? [[String: Any]] ?? []
+        #expect(events.compactMap { $0["action"] as? String } == ["announce", "update", "withdraw"], "\(history.text)")
+        #expect(events.compactMap { $0["reason"] as? String } == ["allocation default.web created", "allocation default.web changed", "allocation default.web deleted"])
+        #expect(events.compactMap { $0["request_id"] as? String } == ["req-web", "req-move", "req-del"])
+        #expect((events.first?["paths"] as? [[String: Any]])?.first?["node"] as? String == "n1")
+
+        let page = try await api.call(.GET, "/v1/history?limit=2")
+        #expect((page["events"] as? [Any])?.count == 2)
+        let cursor = try #require(page["next_cursor"] as? String)
+        #expect(((try await api.call(.GET, "/v1/history?cursor=\(cursor)"))["events"] as? [Any])?.isEmpty == false)
+        #expect(try await api.call(.GET, "/v1/history?since=yesterday").status == 400)
+    }
+
+    @Test func allocationErrorsNameWhatIsWrong() async throws {
+        let api = try APIFixture()
+        #expect(try await api.call(.PUT, "/v1/pools/web", #"{"blocks":["192.0.2.0/30"],"service_selector":{"tier":"web"}}"#).status == 201)
+        #expect(try await api.call(.PUT, "/v1/pools/web2", #"{"blocks":["198.51.100.0/30"],"service_selector":{"tier":"web"}}"#).status == 201)
+        let ambiguous = try await api.call(.PUT, "/v1/allocations/a", #"{"labels":{"tier":"web"}}"#)
+        #expect(ambiguous.status == 422 && ambiguous.text.contains(#"(\"web\", \"web2\")"#), "\(ambiguous.text)")
+        let invalid = try await api.call(.PUT, "/v1/allocations/a", #"{"pool":"web","family":"ipv5","traffic_policy":"nearest","address":"300.0.0.1"}"#)
+        let fields = ((invalid["errors"] as? [[String: Any]]) ?? []).compactMap { $0["field"] as? String }
+        #expect(invalid.status == 422 && Set(fields) == ["family", "traffic_policy", "address"], "\(invalid.text)")
+        #expect(try await api.call(.PUT, "/v1/allocations/a", #"{"pool":"web"}"#).status == 201)
+        #expect(try await api.call(.PUT, "/v1/allocations/b", #"{"pool":"web"}"#).status == 201)
+        let full = try await api.call(.PUT, "/v1/allocations/c", #"{"pool":"web"}"#)
+        #expect(full.status == 409 && full.text.contains("no free ipv4 address"), "\(full.text)")
+        let wrongType = try await api.call(.PUT, "/v1/allocations/c", #"{"pool":7}"#)
+        #expect(wrongType.status == 400 && wrongType.text.contains("pool"), "\(wrongType.text)")
+        let filtered = try await api.call(.GET, "/v1/allocations?address=192.0.2.2")
+        #expect((filtered["allocations"] as? [[String: Any]])?.compactMap { $0["name"] as? String } == ["b"])
+    }
+
+    @Test func staticRoutesAndNodes() async throws {
+        let api = try APIFixture()
+        #expect(try await api.call(.PUT, "/v1/nodes/n1", #"{"addresses":["100.64.0.11","fd64::11"],"labels":{"rack":"r1"}}"#).status == 201)
+        let route = try await api.call(.POST, "/v1/routes/pods-n1", #"{"prefix":"10.244.1.0/24","next_hops":["n1"],"announce":{"large_communities":["65000:1:2"]}}"#)
+        #expect(route.status == 201, "\(route.text)")
+        #expect(try await api.call(.POST, "/v1/routes/pods-n1", #"{"prefix":"10.244.1.0/24"}"#).status == 409)
+        let bad = try await api.call(.PUT, "/v1/routes/x", #"{"prefix":"10.0.0.0/8","next_hops":["n9", "bad hop"]}"#)
+        let fields = ((bad["errors"] as? [[String: Any]]) ?? []).compactMap { $0["field"] as? String }
+        #expect(bad.status == 422 && Set(fields) == ["next_hops[1]"], "\(bad.text)")
+        let routes = try await api.call(.GET, "/v1/routes")["routes"] as? [[String: Any]] ?? []
+        #expect(routes.first?["prefix"] as? String == "10.244.1.0/24")
+        #expect(((routes.first?["announce"] as? [String: Any])?["large_communities"] as? [String]) == ["65000:1:2"])
+        let inUse = try await api.call(.GET, "/v1/nodes/n1")
+        #expect(inUse["addresses"] as? [String] == ["100.64.0.11", "fd64::11"])
+        #expect(try await api.call(.DELETE, "/v1/routes/pods-n1").status == 204)
+        #expect(try await api.call(.DELETE, "/v1/nodes/n1").status == 204)
+        #expect(try await api.call(.GET, "/v1/nodes/n1").status == 404)
+    }
+
+    @Test func statusCountsObjects() async throws {
+        let api = try APIFixture()
+        _ = try await api.call(.PUT, "/v1/pools/lb", #"{"blocks":["192.0.2.0/24"]}"#)
+        _ = try await api.call(.PUT, "/v1/allocations/a", #"{"pool":"lb"}"#)
+        let status = try await api.call(.GET, "/v1/status")
+        let counts = status["counts"] as? [String: Int]
+        #expect(counts?["pools"] == 1 && counts?["allocations"] == 1, "\(status.text)")
+    }
+}
