@@ -61,6 +61,12 @@ public final class Router: Sendable {
         }
     }
 
+    /// Every registered method and pattern, in registration order (for checking the API
+    /// description against the server).
+    public var registeredRoutes: [(method: HTTPMethod, pattern: String)] {
+        routes.withLock { $0.map { ($0.method, $0.pattern) } }
+    }
+
     public func get(_ pattern: String, _ handler: @escaping HTTPHandler) { on(.GET, pattern, handler) }
     public func post(_ pattern: String, _ handler: @escaping HTTPHandler) { on(.POST, pattern, handler) }
     public func put(_ pattern: String, _ handler: @escaping HTTPHandler) { on(.PUT, pattern, handler) }
