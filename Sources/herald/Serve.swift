@@ -126,6 +126,7 @@ struct Serve: AsyncParsableCommand {
         let router = Router()
         StatusAPI(store: store, startedAt: startedAt).register(on: router)
         ResourceAPI(reconciler: reconciler).register(on: router)
+        PeersAPI(store: store).register(on: router)
         let httpConfiguration = HTTPServer.Configuration(
             address: configuration.apiListen.address, port: configuration.apiListen.port, tokens: tokens,
             logger: Logger(label: "herald.http"))

@@ -16,6 +16,7 @@ struct APIFixture {
         store = try Store(path: directory.file("herald.db"))
         reconciler = try Reconciler(store: store)
         ResourceAPI(reconciler: reconciler).register(on: router)
+        PeersAPI(store: store).register(on: router)
         StatusAPI(store: store, startedAt: 0).register(on: router)
     }
 
@@ -161,5 +162,35 @@ struct APIFixture {
         let status = try await api.call(.GET, "/v1/status")
         let counts = status["counts"] as? [String: Int]
         #expect(counts?["pools"] == 1 && counts?["allocations"] == 1, "\(status.text)")
+    }
+}
+
+@Suite struct PeersAPITests {
+    @Test func passwordIsWriteOnlyAndChangesAreRecorded() async throws {
+        let api = try APIFixture()
+        let created = try await api.call(.POST, "/v1/peers", #"{"name":"r1","address":"100.64.0.1","asn":65001,"password":"s3cret-md5","families":["ipv4-unicast","ipv6-unicast"]}"#)
+        #expect(created.status == 201, "\(created.text)")
+        #expect(created["password_set"] as? Bool == true && created["password"] == nil && !created.text.contains("s3cret-md5"))
+        #expect(created["port"] as? Int == 179 && created["families"] as? [String] == ["ipv4-unicast", "ipv6-unicast"])
+        #expect(try await api.call(.POST, "/v1/peers", #"{"name":"r1","address":"100.64.0.2","asn":65001}"#).status == 409)
+        let missing = try await api.call(.POST, "/v1/peers", #"{"name":"r2"}"#)
+        let fields = ((missing["errors"] as? [[String: Any]]) ?? []).compactMap { $0["field"] as? String }
+        #expect(missing.status == 422 && Set(fields) == ["address", "asn"], "\(missing.text)")
+
+        let patched = try await api.call(.PATCH, "/v1/peers/r1", #"{"description":"core","password":""}"#)
+        #expect(patched.status == 200 && patched["password_set"] as? Bool == false && patched["description"] as? String == "core")
+        let reset = try await api.call(.PATCH, "/v1/peers/r1", #"{"asn":65002,"hold_time":9,"keepalive_time":3}"#)
+        #expect(reset.status == 200 && reset["asn"] as? Int == 65002)
+        let bad = try await api.call(.PATCH, "/v1/peers/r1", #"{"hold_time":2,"families":["l2vpn"]}"#)
+        let badFields = ((bad["errors"] as? [[String: Any]]) ?? []).compactMap { $0["field"] as? String }
+        #expect(bad.status == 422 && Set(badFields) == ["hold_time", "keepalive_time", "families[0]"], "\(bad.text)")
+        #expect(try await api.call(.PATCH, "/v1/peers/nope", #"{"asn":1}"#).status == 404)
+
+        let events = try await api.call(.GET, "/v1/peers/r1/events")
+        let reasons = (events["events"] as? [[String: Any]] ?? []).compactMap { $0["reason"] as? String }
+        #expect(reasons == ["peer created", "peer changed (password): session reset", "peer changed (asn, hold_time, keepalive_time): session reset"], "\(events.text)")
+        #expect(try await api.call(.DELETE, "/v1/peers/r1").status == 204)
+        #expect(try await api.call(.GET, "/v1/peers/r1").status == 404)
+        #expect(try await api.call(.GET, "/v1/peers/r1/events").status == 404)
     }
 }
