@@ -73,6 +73,8 @@ let package = Package(
         .testTarget(name: "BGPTests", dependencies: ["BGP", "IP"], swiftSettings: strict),
         .testTarget(name: "SocketsTests", dependencies: ["Sockets", "CSystem", "IP"], swiftSettings: strict),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "Sockets"], swiftSettings: strict),
+        // Real BGP daemons (BIRD 2, GoBGP, FRR) in test-created network namespaces: docs/interop.md.
+        .testTarget(name: "InteropTests", dependencies: ["IP"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )
