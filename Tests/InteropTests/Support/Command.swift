@@ -97,37 +97,85 @@ enum Command {
 /// A long-running child (a daemon), started by the harness and stopped by its PID:
 /// SIGTERM, then SIGKILL if it is still alive after a grace period, and always reaped.
 /// stdout and stderr go to `logPath`, which `logTail()` reads back for error messages.
+///
+/// Started with posix_spawn rather than Foundation's `Process`: a child inherits the signal mask
+/// of the spawning thread, and Swift's concurrency threads block nearly every signal, so a daemon
+/// started with `Process` from a test ignores SIGTERM (and SIGCHLD, SIGALRM…). Here the child
+/// gets an empty signal mask, default dispositions, /dev/null as stdin and no other inherited
+/// descriptors.
 final class ChildProcess: @unchecked Sendable {
     let arguments: [String]
     let logPath: String
     let pid: Int32
-    private let process: Process
-    private let log: FileHandle
+    /// nil while running; the wait status once reaped.
+    private let reaped = Mutex<Int32?>(nil)
     private let stopped = Mutex(false)
 
     init(_ arguments: [String], logPath: String) throws {
         self.arguments = arguments
         self.logPath = logPath
-        guard FileManager.default.createFile(atPath: logPath, contents: nil),
-              let log = FileHandle(forWritingAtPath: logPath) else { throw HarnessError("cannot open \(logPath)") }
-        self.log = log
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: Command.resolve(arguments[0]))
-        process.arguments = Array(arguments.dropFirst())
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = log
-        process.standardError = log
-        do { try process.run() } catch {
-            try? log.close()
-            throw HarnessError("cannot start `\(arguments.joined(separator: " "))`: \(error)")
+        let executable = Command.resolve(arguments[0])
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var noSignals = sigset_t(), allSignals = sigset_t()
+        sigemptyset(&noSignals)
+        sigfillset(&allSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        posix_spawnattr_setsigdefault(&attributes, &allSignals)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // No other inherited descriptor (closefrom_np is not visible to Swift; closing a
+        // descriptor that is gone by then is ignored by glibc).
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? [] {
+            if let fd = Int32(entry), fd > 2 { posix_spawn_file_actions_addclose(&actions, fd) }
         }
-        pid = process.processIdentifier
+
+        let argv = arguments.map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let error = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+        guard error == 0 else {
+            throw HarnessError("cannot start `\(arguments.joined(separator: " "))`: \(String(cString: strerror(error)))")
+        }
+        self.pid = pid
     }
 
-    var isRunning: Bool { process.isRunning }
+    /// Reaps the child if it has ended (never blocks).
+    var isRunning: Bool { poll() == nil }
 
-    /// The exit status once the child has ended, nil while it runs.
-    var exitStatus: Int32? { process.isRunning ? nil : process.terminationStatus }
+    /// The exit status (or 128 + signal) once the child has ended, nil while it runs.
+    var exitStatus: Int32? {
+        poll().map { status in status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + status & 0x7f }
+    }
+
+    private func poll(blocking: Bool = false) -> Int32? {
+        reaped.withLock { reaped in
+            if let status = reaped { return status }
+            var status: Int32 = 0
+            while true {
+                let result = waitpid(pid, &status, blocking ? 0 : WNOHANG)
+                if result == pid {
+                    reaped = status
+                    return status
+                }
+                if result == -1 && errno == EINTR { continue }
+                if result == -1 {
+                    // Not our child any more (reaped elsewhere): treat as ended.
+                    reaped = -1
+                    return -1
+                }
+                return nil
+            }
+        }
+    }
 
     /// The last `lines` lines the child wrote.
     func logTail(_ lines: Int = 30) -> String {
@@ -142,16 +190,14 @@ final class ChildProcess: @unchecked Sendable {
             return !done
         }
         guard first else { return }
-        if process.isRunning {
-            kill(pid, SIGTERM)
-            let deadline = ContinuousClock.now + grace
-            while process.isRunning && ContinuousClock.now < deadline { usleep(5_000) }
-            if process.isRunning {
-                kill(pid, SIGKILL)
-            }
+        guard isRunning else { return }
+        kill(pid, SIGTERM)
+        let deadline = ContinuousClock.now + grace
+        while isRunning && ContinuousClock.now < deadline { usleep(5_000) }
+        if isRunning {
+            kill(pid, SIGKILL)
+            _ = poll(blocking: true)
         }
-        process.waitUntilExit()
-        try? log.close()
     }
 
     deinit { stop() }

@@ -55,6 +55,11 @@ final class FRR: BGPDaemon, @unchecked Sendable {
             "hostname herald-interop",
             "log stdout informational",
             "!",
+        ]
+        // Route-maps first: defined after `router bgp`, they would be applied only when the
+        // route-map delay timer fires (several seconds later).
+        lines += routeMaps(config)
+        lines += [
             "router bgp \(config.asn)",
             " bgp router-id \(config.routerID)",
             // FRR ≥ 7.4 refuses to send or accept eBGP routes without policies (RFC 8212) unless told.
@@ -94,6 +99,11 @@ final class FRR: BGPDaemon, @unchecked Sendable {
             lines.append(" exit-address-family")
         }
         lines.append("!")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private static func routeMaps(_ config: DaemonConfig) -> [String] {
+        var lines: [String] = []
         for (index, route) in config.routes.enumerated() {
             lines.append("route-map ORIGINATE-\(index) permit 10")
             if !route.communities.isEmpty { lines.append(" set community \(route.communities.map(\.description).joined(separator: " "))") }
@@ -114,7 +124,7 @@ final class FRR: BGPDaemon, @unchecked Sendable {
             lines.append(family == .ipv4 ? " set ip next-hop \(local)" : " set ipv6 next-hop global \(local)")
             lines.append("exit")
         }
-        return lines.joined(separator: "\n") + "\n"
+        return lines
     }
 
     // MARK: - Readers

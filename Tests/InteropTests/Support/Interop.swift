@@ -103,7 +103,7 @@ extension Trait where Self == ConditionTrait {
     static func interop(_ tools: InteropTool...) -> Self {
         let names = tools.map(\.rawValue).joined(separator: ", ")
         return .enabled("interop prerequisites: root, ip, netns, \(names)") {
-            try Interop.evaluate(tools, test: "using \(names)")
+            try Interop.evaluate(tools, test: "(needs \(names))")
         }
     }
 }
