@@ -30,11 +30,19 @@ final class BIRD: BGPDaemon, @unchecked Sendable {
         self.config = config
         self.directory = directory
         socket = directory + "/bird.ctl"
-        let path = directory + "/bird.conf"
-        try Self.configuration(config).write(toFile: path, atomically: true, encoding: .utf8)
-        try Command.check([Interop.bird(), "-p", "-c", path])
+        let path = try Self.validate(config, directory: directory)
         child = try namespace.spawn([Interop.bird(), "-f", "-c", path, "-s", socket, "-P", directory + "/bird.pid"],
                                     logPath: directory + "/bird.log")
+    }
+
+    /// Writes DIR/bird.conf and has BIRD parse it (`bird -p`); returns its path.
+    @discardableResult
+    static func validate(_ config: DaemonConfig, directory: String) throws -> String {
+        let path = directory + "/bird.conf"
+        try configuration(config).write(toFile: path, atomically: true, encoding: .utf8)
+        let result = try Command.run([Interop.bird(), "-p", "-c", path])
+        guard result.succeeded else { throw HarnessError("BIRD rejects its config \(path): \(result)") }
+        return path
     }
 
     func stop() { child.stop() }

@@ -28,12 +28,26 @@ final class FRR: BGPDaemon, @unchecked Sendable {
         self.namespace = namespace
         self.config = config
         self.directory = directory
-        let path = directory + "/bgpd.conf"
-        try Self.configuration(config).write(toFile: path, atomically: true, encoding: .utf8)
+        let path = try Self.validate(config, directory: directory)
         child = try namespace.spawn(
             [Interop.frrBGPD(), "-f", path, "-i", directory + "/bgpd.pid", "-Z", "-S", "--vty_socket", directory,
              "-A", "127.0.0.1", "-P", "0"],
             logPath: directory + "/bgpd.log")
+    }
+
+    /// Writes DIR/bgpd.conf and has bgpd check it (`bgpd -C`). bgpd exits 0 even for unknown
+    /// commands, so its output is searched for complaints. Returns the config's path.
+    @discardableResult
+    static func validate(_ config: DaemonConfig, directory: String) throws -> String {
+        let path = directory + "/bgpd.conf"
+        try configuration(config).write(toFile: path, atomically: true, encoding: .utf8)
+        let result = try Command.run([Interop.frrBGPD(), "-C", "-f", path, "-Z", "-S", "--vty_socket", directory, "-P", "0", "-p", "0"])
+        let output = result.stdout + result.stderr
+        let complaints = ["No such command", "Unknown command", "Ambiguous command", "Incomplete command", "% "]
+        guard result.succeeded, !complaints.contains(where: output.contains) else {
+            throw HarnessError("FRR rejects its config \(path): \(result)")
+        }
+        return path
     }
 
     func stop() { child.stop() }

@@ -29,11 +29,21 @@ final class GoBGP: BGPDaemon, @unchecked Sendable {
         self.namespace = namespace
         self.config = config
         self.directory = directory
-        let path = directory + "/gobgpd.toml"
-        try Self.configuration(config).write(toFile: path, atomically: true, encoding: .utf8)
+        let path = try Self.validate(config, directory: directory)
         child = try namespace.spawn(
             [Interop.gobgpd(), "-f", path, "-t", "toml", "--api-hosts", "127.0.0.1:50051", "--pprof-disable", "-l", "info"],
             logPath: directory + "/gobgpd.log")
+    }
+
+    /// Writes DIR/gobgpd.toml and has gobgpd check it (`gobgpd -d`, which rejects unknown keys);
+    /// returns its path.
+    @discardableResult
+    static func validate(_ config: DaemonConfig, directory: String) throws -> String {
+        let path = directory + "/gobgpd.toml"
+        try configuration(config).write(toFile: path, atomically: true, encoding: .utf8)
+        let result = try Command.run([Interop.gobgpd(), "-d", "-f", path, "-t", "toml"])
+        guard result.succeeded else { throw HarnessError("GoBGP rejects its config \(path): \(result)") }
+        return path
     }
 
     func stop() { child.stop() }
