@@ -97,8 +97,8 @@ struct HarnessTests {
                                       neighbor: link.b.ipv4)])
     }
 
-    /// (d) The two-hop topology routes (a multihop session with MD5 comes up across the router
-    /// namespace), and shutting the network down leaves no namespace, veth, process or file.
+    /// (d) The two-hop topology routes IPv4 and IPv6 (multihop sessions, one with MD5, come up
+    /// across the router namespace), and shutting the network down leaves no namespace, veth, process or file.
     @Test(.interop(.bird, .gobgp))
     func twoHopSessionAndCleanup() async throws {
         guard try Interop.ready(.bird, .gobgp) else { return }
@@ -107,16 +107,21 @@ struct HarnessTests {
         let topology = try network.twoHop()
         let herald = topology.heraldLink.a, peer = topology.peerLink.b
 
+        // One IPv4 session with MD5 and one IPv6 session, both across the router.
         let bird = try await BIRD.start(in: topology.herald, config: DaemonConfig(
             asn: 65001, on: herald,
-            neighbors: [Neighbor(address: peer.ipv4, asn: 65002, password: "interop-md5", multihopTTL: 2, families: [.ipv4])]),
+            neighbors: [Neighbor(address: peer.ipv4, asn: 65002, password: "interop-md5", multihopTTL: 2, families: [.ipv4]),
+                        Neighbor(address: peer.ipv6, asn: 65002, multihopTTL: 2, families: [.ipv6])]),
             network: network)
         let gobgp = try await GoBGP.start(in: topology.peer, config: DaemonConfig(
             asn: 65002, on: peer,
-            neighbors: [Neighbor(address: herald.ipv4, asn: 65001, password: "interop-md5", multihopTTL: 2, families: [.ipv4])]),
+            neighbors: [Neighbor(address: herald.ipv4, asn: 65001, password: "interop-md5", multihopTTL: 2, families: [.ipv4]),
+                        Neighbor(address: herald.ipv6, asn: 65001, multihopTTL: 2, families: [.ipv6])]),
             network: network)
         try await bird.waitEstablished(with: peer.ipv4)
         try await gobgp.waitEstablished(with: herald.ipv4)
+        try await bird.waitEstablished(with: peer.ipv6)
+        try await gobgp.waitEstablished(with: herald.ipv6)
 
         let names = network.namespaceNames
         let pids = [bird.pid, gobgp.pid]

@@ -198,10 +198,10 @@ final class FRR: BGPDaemon, @unchecked Sendable {
                 if let id = entry["addpathRxId"] as? Int { path.pathID = UInt32(id) }
                 path.stale = entry["stale"] as? Bool ?? false
                 if path.communities.contains(Community(raw: 0xFFFF_0006)) { path.stale = true }
-                if let peer = entry["peer"] as? [String: Any], let id = peer["peerId"] as? String, id != "(unspec)" {
-                    path.neighbor = try? IPAddress(daemonText: id)
-                } else if let id = entry["peerId"] as? String, id != "(unspec)" {
-                    path.neighbor = try? IPAddress(daemonText: id)
+                // Locally originated paths have peerId "0.0.0.0" (or "(unspec)"): no neighbor.
+                let peerID = (entry["peer"] as? [String: Any])?["peerId"] as? String ?? entry["peerId"] as? String
+                if let peerID, let neighbor = try? IPAddress(daemonText: peerID), !neighbor.isUnspecified {
+                    path.neighbor = neighbor
                 }
                 paths.append(path)
             }

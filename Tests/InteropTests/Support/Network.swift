@@ -125,7 +125,8 @@ struct LinkEnd: Sendable {
     func address(_ family: IPFamily) -> IPAddress { family == .ipv4 ? ipv4 : ipv6 }
 }
 
-/// A veth pair; both ends live in namespaces created by the test.
+/// A veth pair; both ends live in namespaces created by the test. The interfaces have no IPv6
+/// link-local address (addrgenmode none), only the global ones below.
 struct Link: Sendable {
     let a: LinkEnd
     let b: LinkEnd
@@ -178,7 +179,11 @@ final class TestNetwork: @unchecked Sendable {
     /// Joins two namespaces with a veth pair: `.a` gets the lower address of a fresh /31
     /// and ::1 of a fresh /64, `.b` the other. The pair is created directly inside the two
     /// namespaces (never in the root namespace) and brought up.
-    func link(_ first: NetworkNamespace, _ second: NetworkNamespace) throws -> Link {
+    ///
+    /// The interfaces get no IPv6 link-local address (see `Link`) unless `linkLocal` asks for one
+    /// on that side (fe80::<link>:1 or :2, without DAD): a *router* needs one, because it can only
+    /// solicit neighbors for forwarded packets from a link-local source.
+    func link(_ first: NetworkNamespace, _ second: NetworkNamespace, linkLocal: (a: Bool, b: Bool) = (false, false)) throws -> Link {
         let index = state.withLock { state in
             state.links += 1
             return state.links
@@ -198,11 +203,18 @@ final class TestNetwork: @unchecked Sendable {
             LinkEnd(namespace: second, interface: ifb, ipv4: v4b, ipv4Subnet: IPPrefix(truncating: v4b, length: 31),
                     ipv6: v6b, ipv6Subnet: IPPrefix(truncating: v6b, length: 64)),
         ]
-        for end in ends {
+        for (side, end) in ends.enumerated() {
             let ns = end.namespace.name
+            // No IPv6 link-local address: otherwise BIRD starts adding a link-local next hop to its
+            // IPv6 announcements as soon as DAD finishes (a race), which FRR without zebra rejects.
+            try Command.check(["ip", "-n", ns, "link", "set", end.interface, "addrgenmode", "none"])
             try Command.check(["ip", "-n", ns, "addr", "add", "\(end.ipv4)/31", "dev", end.interface])
             // nodad: the address is usable at once instead of "tentative" for a second or so.
             try Command.check(["ip", "-n", ns, "-6", "addr", "add", "\(end.ipv6)/64", "dev", end.interface, "nodad"])
+            if side == 0 ? linkLocal.a : linkLocal.b {
+                let address = "fe80::\(String(index, radix: 16)):\(side + 1)/64"
+                try Command.check(["ip", "-n", ns, "-6", "addr", "add", address, "dev", end.interface, "nodad"])
+            }
             try Command.check(["ip", "-n", ns, "link", "set", end.interface, "up"])
         }
         return Link(a: ends[0], b: ends[1])
@@ -213,12 +225,13 @@ final class TestNetwork: @unchecked Sendable {
         try link(namespace(), namespace())
     }
 
-    /// herald-ns — router-ns — peer-ns. The router forwards IPv4 and IPv6; the two ends have
-    /// static routes to each other's link through it, so their addresses are two hops apart.
+    /// herald-ns — router-ns — peer-ns. The router forwards IPv4 and IPv6 (its interfaces have
+    /// link-local addresses, the ends' do not); the two ends have static routes to each other's
+    /// link through it, so their addresses are two hops apart.
     func twoHop() throws -> TwoHopTopology {
         let herald = try namespace(), router = try namespace(), peer = try namespace()
-        let heraldLink = try link(herald, router)
-        let peerLink = try link(router, peer)
+        let heraldLink = try link(herald, router, linkLocal: (false, true))
+        let peerLink = try link(router, peer, linkLocal: (true, false))
         try router.check(["sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"])
         try Command.check(["ip", "-n", herald.name, "route", "add", "\(peerLink.a.ipv4Subnet)", "via", "\(heraldLink.b.ipv4)"])
         try Command.check(["ip", "-n", herald.name, "-6", "route", "add", "\(peerLink.a.ipv6Subnet)", "via", "\(heraldLink.b.ipv6)"])
