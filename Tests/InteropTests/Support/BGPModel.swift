@@ -251,7 +251,7 @@ extension BGPDaemon {
     func waitEstablished(with address: IPAddress, timeout: Duration = .seconds(30)) async throws -> NeighborStatus {
         do {
             return try await eventually("\(name) session with \(address) Established", timeout: timeout) {
-                try neighbors().first { $0.address == address && $0.state == .established }
+                try self.neighbors().first { $0.address == address && $0.state == .established }
             }
         } catch {
             let seen = (try? neighbors().map(\.description).joined(separator: "; ")) ?? "?"
@@ -262,10 +262,10 @@ extension BGPDaemon {
     /// Waits until paths for `prefix` are received and `accept` holds for them; returns them.
     @discardableResult
     func waitForRoute(_ prefix: IPPrefix, timeout: Duration = .seconds(30),
-                      where accept: ([ObservedPath]) -> Bool = { !$0.isEmpty }) async throws -> [ObservedPath] {
+                      where accept: @escaping @Sendable ([ObservedPath]) -> Bool = { !$0.isEmpty }) async throws -> [ObservedPath] {
         do {
             return try await eventually("\(name) to receive \(prefix)", timeout: timeout) {
-                let paths = try receivedRoutes().filter { $0.prefix == prefix }
+                let paths = try self.receivedRoutes().filter { $0.prefix == prefix }
                 return paths.isEmpty || !accept(paths) ? nil : paths
             }
         } catch {
@@ -277,14 +277,15 @@ extension BGPDaemon {
     /// Waits until no path for `prefix` is received any more.
     func waitForWithdrawal(_ prefix: IPPrefix, timeout: Duration = .seconds(30)) async throws {
         _ = try await eventually("\(name) to withdraw \(prefix)", timeout: timeout) {
-            try receivedRoutes().contains { $0.prefix == prefix } ? nil : true
+            try self.receivedRoutes().contains { $0.prefix == prefix } ? nil : true
         }
     }
 }
 
 /// Waits until `command` succeeds inside the daemon's namespace while the daemon stays alive;
 /// a daemon that exits during start-up fails at once with its log.
-func waitUntilReady(_ child: ChildProcess, name: String, timeout: Duration = .seconds(20), _ probe: () throws -> Bool) async throws {
+func waitUntilReady(_ child: ChildProcess, name: String, timeout: Duration = .seconds(20),
+                    _ probe: @escaping @Sendable () throws -> Bool) async throws {
     let deadline = ContinuousClock.now + timeout
     var lastError: (any Error)?
     while true {
@@ -292,7 +293,7 @@ func waitUntilReady(_ child: ChildProcess, name: String, timeout: Duration = .se
             throw HarnessError("\(name) exited with status \(status) during start-up:\n\(child.logTail())")
         }
         do {
-            if try probe() { return }
+            if try await blocking(probe) { return }
         } catch {
             lastError = error
         }

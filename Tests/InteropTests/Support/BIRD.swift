@@ -18,7 +18,7 @@ final class BIRD: BGPDaemon, @unchecked Sendable {
     /// Writes the config, checks it with `bird -p`, starts the daemon and waits for its socket.
     static func start(in namespace: NetworkNamespace, config: DaemonConfig, network: TestNetwork) async throws -> BIRD {
         let directory = try network.directory("bird-\(namespace.name)")
-        let bird = try BIRD(namespace: namespace, config: config, directory: directory)
+        let bird = try await blocking { try BIRD(namespace: namespace, config: config, directory: directory) }
         try await waitUntilReady(bird.child, name: "BIRD") {
             try Command.run([Interop.birdc(), "-s", bird.socket, "show", "status"]).stdout.contains("Daemon is up")
         }

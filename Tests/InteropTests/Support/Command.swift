@@ -208,19 +208,30 @@ func processExists(_ pid: Int32) -> Bool {
     kill(pid, 0) == 0 || errno == EPERM
 }
 
+private let blockingQueue = DispatchQueue(label: "herald.interop.blocking", attributes: .concurrent)
+
+/// Runs blocking work (commands, waits for children) on a Dispatch queue instead of a Swift
+/// concurrency thread: parallel tests on a 2-core CI machine would otherwise take the whole
+/// cooperative pool hostage while their commands run.
+func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        blockingQueue.async { continuation.resume(with: Result { try body() }) }
+    }
+}
+
 /// Polls `probe` until it returns a value, or fails after `timeout` with the last error seen.
 /// This is how tests wait: never a fixed sleep, always a condition with a deadline.
-func eventually<T>(
+func eventually<T: Sendable>(
     _ what: @autoclosure () -> String,
     timeout: Duration = .seconds(30),
     every interval: Duration = .milliseconds(200),
-    _ probe: () throws -> T?
+    _ probe: @escaping @Sendable () throws -> T?
 ) async throws -> T {
     let deadline = ContinuousClock.now + timeout
     var lastError: (any Error)?
     while true {
         do {
-            if let value = try probe() { return value }
+            if let value = try await blocking(probe) { return value }
             lastError = nil
         } catch {
             lastError = error

@@ -16,7 +16,7 @@ final class FRR: BGPDaemon, @unchecked Sendable {
 
     static func start(in namespace: NetworkNamespace, config: DaemonConfig, network: TestNetwork) async throws -> FRR {
         let directory = try network.directory("frr-\(namespace.name)")
-        let frr = try FRR(namespace: namespace, config: config, directory: directory)
+        let frr = try await blocking { try FRR(namespace: namespace, config: config, directory: directory) }
         try await waitUntilReady(frr.child, name: "FRR") {
             let result = try Command.run([Interop.vtysh(), "--vty_socket", directory, "-c", "show bgp summary json"])
             return result.succeeded && result.stdout.contains("{")

@@ -17,7 +17,7 @@ final class GoBGP: BGPDaemon, @unchecked Sendable {
 
     static func start(in namespace: NetworkNamespace, config: DaemonConfig, network: TestNetwork) async throws -> GoBGP {
         let directory = try network.directory("gobgp-\(namespace.name)")
-        let gobgp = try GoBGP(namespace: namespace, config: config, directory: directory)
+        let gobgp = try await blocking { try GoBGP(namespace: namespace, config: config, directory: directory) }
         try await waitUntilReady(gobgp.child, name: "GoBGP") {
             try namespace.run(gobgp.client(["global"])).succeeded
         }
