@@ -10,6 +10,25 @@ private func prefix(_ text: String) throws -> IPPrefix { try IPPrefix(parsing: t
 
 @Suite(.timeLimit(.minutes(1)))
 struct HarnessTests {
+    /// A child started in a namespace gets its extra environment, and SIGTERM ends it at once
+    /// (the signal mask it inherits is empty: see ChildProcess).
+    @Test(.interop())
+    func childrenGetEnvironmentAndStopOnSIGTERM() async throws {
+        guard try Interop.ready() else { return }
+        let network = try TestNetwork()
+        defer { network.shutdown() }
+        let namespace = try network.namespace()
+        let child = try namespace.spawn(["sh", "-c", "echo \"$HRLD_GREETING\"; exec sleep 60"], logPath: network.directory + "/child.log",
+                                        environment: ["HRLD_GREETING": "hello from \(namespace.name)"])
+        _ = try await eventually("the child's greeting") { child.logTail().contains("hello from \(namespace.name)") ? true : nil }
+        #expect(namespace.pids() == [child.pid])
+        let start = ContinuousClock.now
+        child.stop()
+        #expect(ContinuousClock.now - start < .seconds(2), "SIGTERM must end the child at once")
+        #expect(child.exitStatus == 128 + SIGTERM)
+        #expect(!processExists(child.pid))
+    }
+
     /// (a) BIRD → GoBGP, IPv4 and IPv6 over one IPv4 session, and (c) GoBGP → BIRD, then a withdrawal.
     @Test(.interop(.bird, .gobgp))
     func birdAndGoBGPExchangeRoutes() async throws {

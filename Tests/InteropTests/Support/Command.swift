@@ -111,7 +111,8 @@ final class ChildProcess: @unchecked Sendable {
     private let reaped = Mutex<Int32?>(nil)
     private let stopped = Mutex(false)
 
-    init(_ arguments: [String], logPath: String) throws {
+    /// Starts `arguments` with the test process's environment plus `environment` (which wins).
+    init(_ arguments: [String], logPath: String, environment: [String: String] = [:]) throws {
         self.arguments = arguments
         self.logPath = logPath
         let executable = Command.resolve(arguments[0])
@@ -140,8 +141,11 @@ final class ChildProcess: @unchecked Sendable {
 
         let argv = arguments.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
+        let variables = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        let envp = variables.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for pointer in envp { free(pointer) } }
         var pid: pid_t = 0
-        let error = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+        let error = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
         guard error == 0 else {
             throw HarnessError("cannot start `\(arguments.joined(separator: " "))`: \(String(cString: strerror(error)))")
         }

@@ -84,7 +84,7 @@ enum Interop {
         if missing.isEmpty { return true }
         let list = missing.joined(separator: ", ")
         if isRequired {
-            throw HarnessError("HERALD_INTEROP=required but \(test) cannot run: missing \(list)")
+            throw HarnessError("HERALD_INTEROP=required but interop test \(test) cannot run: missing \(list)")
         }
         print("⚠︎ skipping interop test \(test): missing \(list) (set HERALD_INTEROP=required to make this a failure)")
         return false
@@ -101,8 +101,8 @@ extension Trait where Self == ConditionTrait {
     /// Skips (HERALD_INTEROP unset) or fails (HERALD_INTEROP=required) a test whose prerequisites
     /// for `tools` are missing; the reason is printed either way.
     static func interop(_ tools: InteropTool...) -> Self {
-        let names = tools.map(\.rawValue).joined(separator: ", ")
-        return .enabled("interop prerequisites: root, ip, netns, \(names)") {
+        let names = (["root", "ip"] + tools.map(\.rawValue)).joined(separator: ", ")
+        return .enabled("interop prerequisites: \(names)") {
             try Interop.evaluate(tools, test: "(needs \(names))")
         }
     }

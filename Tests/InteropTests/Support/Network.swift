@@ -48,8 +48,9 @@ final class NetworkNamespace: @unchecked Sendable, CustomStringConvertible {
 
     /// Starts a long-running command inside the namespace. `ip netns exec` execs the command, so
     /// the child's PID is the daemon's PID. The child is stopped when the namespace is removed.
-    func spawn(_ arguments: [String], logPath: String) throws -> ChildProcess {
-        let child = try ChildProcess(wrap(arguments), logPath: logPath)
+    /// `environment` is added to the test process's own (e.g. `HERALD_*` settings for `herald serve`).
+    func spawn(_ arguments: [String], logPath: String, environment: [String: String] = [:]) throws -> ChildProcess {
+        let child = try ChildProcess(wrap(arguments), logPath: logPath, environment: environment)
         children.withLock { $0.append(child) }
         return child
     }
