@@ -116,6 +116,24 @@ struct HarnessTests {
                                       neighbor: link.b.ipv4)])
     }
 
+    /// GTSM across the router: BIRD and FRR both send with TTL 255 and accept 254 (two hops).
+    @Test(.interop(.bird, .frr))
+    func gtsmSessionAcrossTwoHops() async throws {
+        guard try Interop.ready(.bird, .frr) else { return }
+        let network = try TestNetwork()
+        defer { network.shutdown() }
+        let topology = try network.twoHop()
+        let herald = topology.heraldLink.a, peer = topology.peerLink.b
+        let bird = try await BIRD.start(in: topology.herald, config: DaemonConfig(
+            asn: 65001, on: herald, neighbors: [Neighbor(address: peer.ipv4, asn: 65003, gtsmHops: 2, families: [.ipv4])]),
+            network: network)
+        let frr = try await FRR.start(in: topology.peer, config: DaemonConfig(
+            asn: 65003, on: peer, neighbors: [Neighbor(address: herald.ipv4, asn: 65001, gtsmHops: 2, families: [.ipv4])]),
+            network: network)
+        try await bird.waitEstablished(with: peer.ipv4)
+        try await frr.waitEstablished(with: herald.ipv4)
+    }
+
     /// (d) The two-hop topology routes IPv4 and IPv6 (multihop sessions, one with MD5, come up
     /// across the router namespace), and shutting the network down leaves no namespace, veth, process or file.
     @Test(.interop(.bird, .gobgp))

@@ -165,6 +165,11 @@ private func prefix(_ text: String) throws -> IPPrefix { try IPPrefix(parsing: t
         try BIRD.validate(plain, directory: network.directory("bird"))
         try GoBGP.validate(plain, directory: network.directory("gobgp"))
         try FRR.validate(plain, directory: network.directory("frr"))
+        var gtsm = plain
+        gtsm.neighbors[0].gtsmHops = 2
+        try BIRD.validate(gtsm, directory: network.directory("bird"))
+        try GoBGP.validate(gtsm, directory: network.directory("gobgp"))
+        try FRR.validate(gtsm, directory: network.directory("frr"))
     }
 
     @Test func configsCarryEveryOption() throws {

@@ -70,6 +70,9 @@ struct Neighbor: Sendable {
     var password: String?
     /// eBGP multihop: the TTL the daemon sends with (nil: directly connected).
     var multihopTTL: Int?
+    /// GTSM (RFC 5082): send with TTL 255 and accept only TTL ≥ 256 - hops (1: directly
+    /// connected). Takes the place of `multihopTTL`.
+    var gtsmHops: Int?
     /// Only accept connections, never connect.
     var passive: Bool = false
     /// Advertise the ADD-PATH receive capability for the unicast families.
@@ -78,12 +81,13 @@ struct Neighbor: Sendable {
     /// needs an IPv6 next hop, which the generators take from `DaemonConfig.localIPv6`).
     var families: [IPFamily] = [.ipv4, .ipv6]
 
-    init(address: IPAddress, asn: UInt32, password: String? = nil, multihopTTL: Int? = nil, passive: Bool = false,
-         addPathReceive: Bool = false, families: [IPFamily] = [.ipv4, .ipv6]) {
+    init(address: IPAddress, asn: UInt32, password: String? = nil, multihopTTL: Int? = nil, gtsmHops: Int? = nil,
+         passive: Bool = false, addPathReceive: Bool = false, families: [IPFamily] = [.ipv4, .ipv6]) {
         self.address = address
         self.asn = asn
         self.password = password
         self.multihopTTL = multihopTTL
+        self.gtsmHops = gtsmHops
         self.passive = passive
         self.addPathReceive = addPathReceive
         self.families = families

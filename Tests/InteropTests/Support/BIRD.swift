@@ -91,7 +91,12 @@ final class BIRD: BGPDaemon, @unchecked Sendable {
             lines.append("  error wait time 1, 5;")
             lines.append("  graceful restart \(config.gracefulRestart ? "on" : "off");")
             if let password = neighbor.password { lines.append("  password \"\(password)\";") }
-            if let ttl = neighbor.multihopTTL { lines.append("  multihop \(ttl);") }
+            if let hops = neighbor.gtsmHops {
+                lines.append("  ttl security on;")
+                if hops > 1 { lines.append("  multihop \(hops);") }
+            } else if let ttl = neighbor.multihopTTL {
+                lines.append("  multihop \(ttl);")
+            }
             if neighbor.passive { lines.append("  passive on;") }
             for family in neighbor.families {
                 lines.append("  \(family.rawValue) {")

@@ -90,7 +90,11 @@ final class FRR: BGPDaemon, @unchecked Sendable {
             lines.append(" neighbor \(address) timers connect 1")
             if let local = config.localAddress(neighbor.address.family) { lines.append(" neighbor \(address) update-source \(local)") }
             if let password = neighbor.password { lines.append(" neighbor \(address) password \(password)") }
-            if let ttl = neighbor.multihopTTL { lines.append(" neighbor \(address) ebgp-multihop \(ttl)") }
+            if let hops = neighbor.gtsmHops {
+                lines.append(" neighbor \(address) ttl-security hops \(hops)")
+            } else if let ttl = neighbor.multihopTTL {
+                lines.append(" neighbor \(address) ebgp-multihop \(ttl)")
+            }
             if neighbor.passive { lines.append(" neighbor \(address) passive") }
         }
         for family in [IPFamily.ipv4, .ipv6] {

@@ -110,7 +110,9 @@ final class GoBGP: BGPDaemon, @unchecked Sendable {
                 "    passive-mode = \(neighbor.passive)",
             ]
             if let local = config.localAddress(neighbor.address.family) { lines.append("    local-address = \"\(local)\"") }
-            if let ttl = neighbor.multihopTTL {
+            if let hops = neighbor.gtsmHops {
+                lines += ["  [neighbors.ttl-security.config]", "    enabled = true", "    ttl-min = \(256 - hops)"]
+            } else if let ttl = neighbor.multihopTTL {
                 lines += ["  [neighbors.ebgp-multihop.config]", "    enabled = true", "    multihop-ttl = \(ttl)"]
             }
             if config.gracefulRestart {
