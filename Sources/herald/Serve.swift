@@ -109,7 +109,8 @@ struct Serve: AsyncParsableCommand {
             throw ExitCode(71)  // EX_OSERR
         }
         let reconciler: Reconciler
-        do { reconciler = try Reconciler(store: store) } catch {
+        let events = EventBus(epoch: startedAt)
+        do { reconciler = try Reconciler(store: store, events: events) } catch {
             logger.critical("cannot derive routes from the database", metadata: ["error": "\(error)"])
             throw ExitCode(74)
         }
@@ -127,6 +128,7 @@ struct Serve: AsyncParsableCommand {
         StatusAPI(store: store, startedAt: startedAt).register(on: router)
         ResourceAPI(reconciler: reconciler).register(on: router)
         PeersAPI(store: store).register(on: router)
+        EventsAPI(bus: events).register(on: router)
         let httpConfiguration = HTTPServer.Configuration(
             address: configuration.apiListen.address, port: configuration.apiListen.port, tokens: tokens,
             logger: Logger(label: "herald.http"))
@@ -153,7 +155,8 @@ struct Serve: AsyncParsableCommand {
 
         let signal = await TerminationSignal.wait()
         logger.info("shutting down", metadata: ["signal": "\(TerminationSignal.name(signal))"])
-        // Stop accepting, let in-flight requests finish (bounded), then close the loop.
+        // End event streams, stop accepting, let in-flight requests finish (bounded), close the loop.
+        events.finish()
         await server.shutdown(gracePeriod: .seconds(5))
         loop.shutdown()
         reconciler.finish()

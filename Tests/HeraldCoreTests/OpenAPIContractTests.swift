@@ -31,6 +31,7 @@ import Store
         StatusAPI(store: store, startedAt: 0).register(on: router)
         ResourceAPI(reconciler: try Reconciler(store: store)).register(on: router)
         PeersAPI(store: store).register(on: router)
+        EventsAPI(bus: EventBus(epoch: 0)).register(on: router)
         let served = Set(router.registeredRoutes.map { "\($0.method) \($0.pattern)" })
         let documented = try Self.documentedOperations()
         #expect(served.subtracting(documented).isEmpty, "served but not in openapi.yaml: \(served.subtracting(documented).sorted())")

@@ -1,0 +1,95 @@
+import Foundation
+internal import Synchronization
+
+/// Fans change events out to `/v1/events` subscribers, with a bounded replay buffer so a client
+/// that reconnects with `Last-Event-ID` misses nothing that is still remembered.
+///
+/// Bounded everywhere: the replay ring holds `replayCapacity` events; each subscriber may lag
+/// `subscriberBuffer` events behind, and one that falls further is disconnected (its stream
+/// ends); it reconnects and resumes from the ring, or is told to resynchronise.
+public final class EventBus: Sendable {
+    public struct Event: Sendable, Equatable {
+        /// "<process start ms>.<sequence>": unique across restarts, ordered within one.
+        public let id: String
+        public let kind: String
+        /// The event's data, already JSON.
+        public let json: String
+    }
+
+    public enum Resume: Sendable, Equatable {
+        /// Events after the given id (possibly none).
+        case replay([Event])
+        /// The id is unknown or too old: the client should reload state, then follow the stream.
+        case gap
+    }
+
+    private struct State {
+        var sequence: UInt64 = 0
+        var ring: [Event] = []
+        var subscribers: [UInt64: AsyncStream<Event>.Continuation] = [:]
+        var nextSubscriber: UInt64 = 0
+    }
+
+    private let epoch: Int64
+    private let replayCapacity: Int
+    private let subscriberBuffer: Int
+    private let state = Mutex(State())
+
+    public init(epoch: Int64, replayCapacity: Int = 10_000, subscriberBuffer: Int = 1_000) {
+        self.epoch = epoch
+        self.replayCapacity = replayCapacity
+        self.subscriberBuffer = subscriberBuffer
+    }
+
+    /// Publishes one event to every subscriber and the replay ring.
+    public func publish(kind: String, payload: some Encodable) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        guard let data = try? encoder.encode(payload) else { return }
+        let json = String(decoding: data, as: UTF8.self)
+        let tooSlow = state.withLock { state -> [AsyncStream<Event>.Continuation] in
+            state.sequence += 1
+            let event = Event(id: "\(epoch).\(state.sequence)", kind: kind, json: json)
+            state.ring.append(event)
+            if state.ring.count > replayCapacity { state.ring.removeFirst(state.ring.count - replayCapacity) }
+            var dropped: [AsyncStream<Event>.Continuation] = []
+            for (key, continuation) in state.subscribers {
+                if case .dropped = continuation.yield(event) {
+                    dropped.append(continuation)
+                    state.subscribers[key] = nil
+                }
+            }
+            return dropped
+        }
+        // Too slow: end its stream rather than buffer without bound. Outside the lock, since
+        // finishing runs the stream's termination handler, which takes the lock.
+        for continuation in tooSlow { continuation.finish() }
+    }
+
+    /// Subscribes, atomically with computing what to replay after `lastEventID`.
+    public func subscribe(after lastEventID: String?) -> (resume: Resume, events: AsyncStream<Event>) {
+        let (stream, continuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .bufferingOldest(subscriberBuffer))
+        let resume: Resume = state.withLock { state in
+            let key = state.nextSubscriber
+            state.nextSubscriber += 1
+            state.subscribers[key] = continuation
+            continuation.onTermination = { [weak self] _ in self?.state.withLock { $0.subscribers[key] = nil } }
+            guard let lastEventID else { return .replay([]) }
+            guard let index = state.ring.firstIndex(where: { $0.id == lastEventID }) else { return .gap }
+            return .replay(Array(state.ring[(index + 1)...]))
+        }
+        return (resume, stream)
+    }
+
+    /// Ends every subscription (at shutdown).
+    public func finish() {
+        let all = state.withLock { state in
+            defer { state.subscribers.removeAll() }
+            return Array(state.subscribers.values)
+        }
+        for continuation in all { continuation.finish() }
+    }
+
+    var subscriberCount: Int { state.withLock { $0.subscribers.count } }
+}
