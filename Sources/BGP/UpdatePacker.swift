@@ -151,7 +151,8 @@ public struct UpdatePacker: Sendable {
     private func fill(_ prefixes: [NLRI], fixed: Int, addPath: Bool, attributeOctets: Int,
                       body: (inout ByteWriter, ArraySlice<NLRI>) -> Void) throws(UpdatePackingError) -> [[UInt8]] {
         let max = context.maxMessageLength
-        let largest = addPath ? 4 + 1 + 16 : 1 + 16
+        var largest = 0
+        for n in prefixes { largest = Swift.max(largest, n.encodedLength(addPath: addPath)) }
         guard fixed + largest <= max else {
             throw .attributesTooLarge(attributeOctets: attributeOctets, maxMessageLength: max)
         }
