@@ -176,6 +176,22 @@ public enum BGPMessage: Hashable, Sendable {
     }
 }
 
+extension BGPMessage: CustomStringConvertible {
+    /// A one-line summary for logs: "OPEN AS65001 hold 90 s id 192.0.2.1", "UPDATE +3 −1".
+    public var description: String {
+        switch self {
+        case .open(let m): "OPEN AS\(m.asn) hold \(m.holdTime) s id \(m.bgpIdentifier), \(m.capabilities.count) capabilities"
+        case .update(let m):
+            if let family = m.endOfRIB { "UPDATE End-of-RIB \(family)" } else {
+                "UPDATE +\(m.announced.count) −\(m.withdrawn.count)" + (m.errors.isEmpty ? "" : " (\(m.errors.count) RFC 7606 errors)")
+            }
+        case .notification(let m): "NOTIFICATION \(m)"
+        case .keepalive: "KEEPALIVE"
+        case .routeRefresh(let m): "ROUTE-REFRESH \(m.family) subtype \(m.subtype.rawValue)"
+        }
+    }
+}
+
 // MARK: - NOTIFICATION
 
 //   0                   1                   2                   3

@@ -36,7 +36,8 @@ public struct UpdatePacker: Sendable {
 
     /// Encoded UPDATE messages announcing `prefixes` (all of one family) with `attributes` and
     /// `nextHop`. NEXT_HOP, MP_REACH_NLRI and MP_UNREACH_NLRI in `attributes` are ignored: the
-    /// packer writes its own. Attributes are written in type-code order (RFC 4271 §5).
+    /// packer writes its own. Attributes are written in type-code order (RFC 4271 §5). For a
+    /// peer without four-octet AS numbers, AS4_PATH / AS4_AGGREGATOR are added as needed.
     public func announcements(_ prefixes: [NLRI], attributes: [PathAttribute], nextHop: NextHop) throws(UpdatePackingError) -> [[UInt8]] {
         guard let first = prefixes.first else { return [] }
         let ipFamily = first.prefix.family
@@ -50,6 +51,9 @@ public struct UpdatePacker: Sendable {
             default: true
             }
         }
+        // RFC 6793 §4.2.2: a two-octet peer gets AS_TRANS in AS_PATH/AGGREGATOR and the real
+        // path in AS4_PATH/AS4_AGGREGATOR.
+        if !context.fourOctetASN { shared = shared.addingAS4Attributes() }
         let addPath = context.addPath.contains(family)
 
         if ipFamily == .ipv4, case .ipv4(let address) = nextHop {
@@ -147,7 +151,8 @@ public struct UpdatePacker: Sendable {
     private func fill(_ prefixes: [NLRI], fixed: Int, addPath: Bool, attributeOctets: Int,
                       body: (inout ByteWriter, ArraySlice<NLRI>) -> Void) throws(UpdatePackingError) -> [[UInt8]] {
         let max = context.maxMessageLength
-        let largest = addPath ? 4 + 1 + 16 : 1 + 16
+        var largest = 0
+        for n in prefixes { largest = Swift.max(largest, n.encodedLength(addPath: addPath)) }
         guard fixed + largest <= max else {
             throw .attributesTooLarge(attributeOctets: attributeOctets, maxMessageLength: max)
         }

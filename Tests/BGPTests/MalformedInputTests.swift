@@ -22,9 +22,21 @@ enum Outcome: Equatable, CustomStringConvertible {
         }
     }
 
+    /// The OPEN the table's OPENs are negotiated against: AS65001 (so AS65001 peers are
+    /// internal), identifier 192.0.2.1, and a peer that must offer multiprotocol.
+    static let localOpen = OpenMessage(asn: 65001, holdTime: 90, bgpIdentifier: IPv4Address(192, 0, 2, 1), capabilities: [.multiprotocol(.ipv4Unicast)])
+    static let expectations = PeerExpectations(peerASN: 65001, requiredCapabilities: [.multiprotocol])
+
     static func of(_ bytes: [UInt8], context: CodecContext = CodecContext(fourOctetASN: true)) -> (Outcome, BGPMessage?, BGPError?) {
         do {
             let message = try BGPMessage.decode(bytes, context: context)
+            // RFC 4271 §6.2: an OPEN that decodes can still be refused at negotiation.
+            if case .open(let open) = message {
+                switch SessionParameters.negotiate(local: localOpen, remote: open, expectations: expectations) {
+                case .failure(let error): return (.reset(error.code, error.subcode), message, error)
+                case .success: return (.accepted, message, nil)
+                }
+            }
             if case .update(let u) = message {
                 if let e = u.errors.first(where: { $0.action == .treatAsWithdraw }) {
                     return (.treatAsWithdraw(UpdateMessageError(rawValue: e.subcode)!), message, e)
@@ -74,6 +86,15 @@ let malformedCases: [MalformedCase] = [
     MalformedCase(name: "OPEN parameter length past the end", bytes: message(1, "04 fde9 005a c0000201 09 0206 0104 0001 0001"), expected: .reset(.openMessageError, 0)),
     MalformedCase(name: "OPEN capability overruns its parameter", bytes: message(1, "04 fde9 005a c0000201 06 0204 0104 0001"), expected: .reset(.openMessageError, 0)),
     MalformedCase(name: "OPEN multiprotocol capability of length 3", bytes: message(1, "04 fde9 005a c0000201 07 0205 0103 000100"), expected: .reset(.openMessageError, 0)),
+    MalformedCase(name: "OPEN acceptable", bytes: message(1, "04 fde9 005a c0000202 08 0206 0104 0001 0001"), expected: .accepted),
+    MalformedCase(name: "OPEN hold time 0 is acceptable", bytes: message(1, "04 fde9 0000 c0000202 08 0206 0104 0001 0001"), expected: .accepted),
+    MalformedCase(name: "OPEN from the wrong AS", bytes: message(1, "04 fdea 005a c0000202 08 0206 0104 0001 0001"), expected: .reset(.openMessageError, 2), data: [0xfd, 0xea]),
+    MalformedCase(name: "OPEN hold time 2", bytes: message(1, "04 fde9 0002 c0000202 08 0206 0104 0001 0001"), expected: .reset(.openMessageError, 6)),
+    MalformedCase(name: "OPEN hold time 1", bytes: message(1, "04 fde9 0001 c0000202 08 0206 0104 0001 0001"), expected: .reset(.openMessageError, 6)),
+    MalformedCase(name: "OPEN BGP identifier 0.0.0.0", bytes: message(1, "04 fde9 005a 00000000 08 0206 0104 0001 0001"), expected: .reset(.openMessageError, 3)),
+    MalformedCase(name: "OPEN internal peer with our BGP identifier", bytes: message(1, "04 fde9 005a c0000201 08 0206 0104 0001 0001"), expected: .reset(.openMessageError, 3)),
+    MalformedCase(name: "OPEN with an unsupported optional parameter", bytes: message(1, "04 fde9 005a c0000202 0c 0206 0104 0001 0001 0102 0000"), expected: .reset(.openMessageError, 4)),
+    MalformedCase(name: "OPEN without a required capability", bytes: message(1, "04 fde9 005a c0000202 00"), expected: .reset(.openMessageError, 7), data: hex("0104 0001 0001")),
     // RFC 7313 §5.
     MalformedCase(name: "ROUTE-REFRESH of 24 octets", bytes: message(5, "0001 00 01 00"), expected: .reset(.routeRefreshMessageError, 1)),
     // RFC 4271 §6.3 / RFC 7606 §4 UPDATE structure.

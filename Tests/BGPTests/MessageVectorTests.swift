@@ -267,6 +267,16 @@ import IP
         #expect(bytes[23 + 4] & 0x10 != 0)
     }
 
+    @Test func logDescriptions() throws {
+        #expect(BGPMessage.keepalive.description == "KEEPALIVE")
+        #expect(BGPMessage.update(.endOfRIB(.ipv6Unicast)).description == "UPDATE End-of-RIB IPv6 unicast")
+        #expect(BGPMessage.update(UpdateMessage(withdrawnRoutes: [nlri("10.0.0.0/8")], attributes: [.origin(.igp), .asPath(ASPath()), .nextHop(v4("192.0.2.1"))],
+                                                nlri: [nlri("192.0.2.0/24")])).description == "UPDATE +1 −1")
+        #expect(BGPMessage.notification(.administrativeShutdown("bye")).description == "NOTIFICATION 6/2 (Administrative Shutdown): 'bye'")
+        let open = OpenMessage(asn: 65001, holdTime: 90, bgpIdentifier: v4("192.0.2.1"), capabilities: [])
+        #expect(BGPMessage.open(open).description == "OPEN AS65001 hold 90 s id 192.0.2.1, 1 capabilities")
+    }
+
     @Test func endOfRIBMarkers() throws {
         let v4EoR = BGPMessage.update(.endOfRIB(.ipv4Unicast)).encoded()
         #expect(v4EoR.hexString == update().hexString)

@@ -278,3 +278,37 @@ private let parameters = try! SessionParameters.negotiate(local: localOpen, remo
         }
     }
 }
+
+/// Random event sequences (seeded): the FSM's own view of armed timers matches the arm/stop
+/// actions it emitted, Idle runs no timer but the idle hold, and every drop to Idle says why.
+@Suite struct SessionFSMPropertyTests {
+    @Test(arguments: 0..<4)
+    func randomEventSequences(_ batch: Int) {
+        var rng = SeededGenerator(seed: 0xF5A0 + UInt64(batch))
+        let events = SessionFSMTests.events.map(\.1) + [.stableSessionTimerExpired, .automaticStartPassive]
+        for run in 0..<200 {
+            var fsm = SessionFSM(configuration: SessionFSMTests.configuration)
+            var armed = Set<SessionTimer>()
+            for step in 0..<60 {
+                let event = events[Int.random(in: 0..<events.count, using: &rng)]
+                let before = fsm.state
+                if let timer = event.timer, armed.contains(timer) { armed.remove(timer) }
+                let actions = fsm.handle(event)
+                for action in actions {
+                    if case .arm(let timer, let seconds) = action {
+                        armed.insert(timer)
+                        #expect(seconds > 0, "batch \(batch) run \(run) step \(step)")
+                    }
+                    if case .stop(let timer) = action { armed.remove(timer) }
+                }
+                #expect(armed == fsm.armedTimers, "batch \(batch) run \(run) step \(step): \(before) × \(event.name)")
+                if fsm.state == .idle {
+                    #expect(armed.isSubset(of: [.idleHold]), "batch \(batch) run \(run) step \(step)")
+                    if before != .idle {
+                        #expect(actions.contains { if case .down = $0 { true } else { false } }, "batch \(batch) run \(run) step \(step)")
+                    }
+                }
+            }
+        }
+    }
+}

@@ -108,6 +108,18 @@ import IP
         #expect(packer.endOfRIB(.ipv6Unicast).hexString == update(attributes: "90 0f 0003 0002 01").hexString)
     }
 
+    @Test func twoOctetPeerGetsASTransAndAS4Path() throws {
+        let packer = UpdatePacker(context: .initial)
+        let attributes: [PathAttribute] = [.origin(.igp), .asPath(.sequence([4_200_000_000, 65001]))]
+        let messages = try packer.announcements([nlri("192.0.2.0/24")], attributes: attributes, nextHop: .ipv4(v4("192.0.2.1")))
+        #expect(messages == [update(attributes: "40 01 01 00  40 02 06 02 02 5ba0 fde9  40 03 04 c0000201  c0 11 0a 02 02 fa56ea00 0000fde9", nlri: "18 c00002")])
+        guard case .update(let u) = try BGPMessage.decode(messages[0]) else { Issue.record("not an UPDATE"); return }
+        #expect(u.attributes.reconcilingAS4Attributes().asPath == .sequence([4_200_000_000, 65001]))
+        // A path that fits two octets needs no AS4_PATH.
+        let plain = try packer.announcements([nlri("192.0.2.0/24")], attributes: [.origin(.igp), .asPath(.sequence([65001]))], nextHop: .ipv4(v4("192.0.2.1")))
+        #expect(plain == [update(attributes: "40 01 01 00  40 02 04 02 01 fde9  40 03 04 c0000201", nlri: "18 c00002")])
+    }
+
     @Test func attributesTooLarge() {
         let huge: [PathAttribute] = [.origin(.igp), .asPath(.sequence([65001])), .communities((0..<1100).map { Community(rawValue: $0) })]
         #expect(throws: UpdatePackingError.self) {
