@@ -75,6 +75,19 @@ enum APIParse {
         }
     }
 
+    /// The `cursor` query parameter: an event id from a previous page's `next_cursor`.
+    static func cursor(_ request: HTTPRequest) throws -> Int64 {
+        try query(request, "cursor") { text -> Int64 in
+            guard let value = Int64(text), value >= 0 else { throw ValidationError(field: "cursor", "is not a cursor from next_cursor", status: .badRequest) }
+            return value
+        } ?? 0
+    }
+
+    /// `next_cursor` for a page: the last id when the page is full, nil on the last page.
+    static func nextCursor(ids: [Int64], limit: Int) -> String? {
+        ids.count == limit ? ids.last.map { String($0) } : nil
+    }
+
     static func limit(_ request: HTTPRequest, default value: Int = 100, max: Int = 1000) throws -> Int {
         try query(request, "limit") { text in
             guard let number = Int(text), (1...max).contains(number) else {

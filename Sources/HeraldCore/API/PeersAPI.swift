@@ -227,10 +227,7 @@ public struct PeersAPI: Sendable {
     }
 
     func events(_ name: String, _ request: HTTPRequest) throws -> HTTPResponse {
-        let cursor = try APIParse.query(request, "cursor") { text -> Int64 in
-            guard let value = Int64(text), value >= 0 else { throw ValidationError(field: "cursor", "is not a cursor from next_cursor", status: .badRequest) }
-            return value
-        } ?? 0
+        let cursor = try APIParse.cursor(request)
         let limit = try APIParse.limit(request)
         let events = try read { db in
             guard try Peers.get(db, name: name) != nil else { throw DomainError.notFound(kind: "peer", name: name) }
@@ -243,6 +240,6 @@ public struct PeersAPI: Sendable {
                               NotificationBody(code: Int($0.code), subcode: Int($0.subcode), text: $0.text, direction: $0.direction.rawValue)
                           })
         }
-        return try .json(PeerEventPage(events: bodies, nextCursor: events.count == limit ? events.last.map { String($0.id) } : nil))
+        return try .json(PeerEventPage(events: bodies, nextCursor: APIParse.nextCursor(ids: events.map(\.id), limit: limit)))
     }
 }

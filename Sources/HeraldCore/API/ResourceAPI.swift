@@ -435,10 +435,7 @@ public struct ResourceAPI: Sendable {
         }
         let since = try APIParse.query(request, "since") { try APITime.parse($0, field: "since") }
         let until = try APIParse.query(request, "until") { try APITime.parse($0, field: "until") }
-        let cursor = try APIParse.query(request, "cursor") { text -> Int64 in
-            guard let value = Int64(text), value >= 0 else { throw ValidationError(field: "cursor", "is not a cursor from next_cursor", status: .badRequest) }
-            return value
-        } ?? 0
+        let cursor = try APIParse.cursor(request)
         let limit = try APIParse.limit(request)
         let events = try read { db in try RouteHistory.list(db, within: within, since: since, until: until, after: cursor, limit: limit) }
         let bodies = events.map { event in
@@ -449,6 +446,6 @@ public struct ResourceAPI: Sendable {
                       },
                       reason: event.reason, requestId: event.requestID)
         }
-        return try .json(HistoryPage(events: bodies, nextCursor: events.count == limit ? events.last.map { String($0.id) } : nil))
+        return try .json(HistoryPage(events: bodies, nextCursor: APIParse.nextCursor(ids: events.map(\.id), limit: limit)))
     }
 }
