@@ -51,6 +51,12 @@ public final class Store: Sendable {
         }
     }
 
+    /// Writes a consistent copy of the database to `path` (which must not exist) while writes go
+    /// on; `herald serve --db path` on the copy restores it.
+    public func backup(to path: String) throws {
+        try reader.withConnection { db in try db.backup(to: path) }
+    }
+
     /// Runs `body` on the reader connection in one read transaction (a consistent snapshot).
     public func read<T: Sendable>(_ body: (Database) throws -> T) throws -> T {
         try reader.withConnection { db in

@@ -161,6 +161,23 @@ final class ScratchDirectory {
         #expect(result.output.contains("newer Herald"), "\(result.output)")
     }
 
+    /// `herald backup` copies the database of a running Herald; the copy serves the same state.
+    @Test func backsUpALiveDatabase() throws {
+        let directory = ScratchDirectory()
+        var backup: Finished?
+        let result = try Self.run(Self.builtBinary, ["serve", "--api-listen", "127.0.0.1:0", "--asn", "65077"], in: directory.path, whenReady: { _ in
+            backup = try? Self.run(Self.builtBinary, ["backup", "copy.db"], in: directory.path, signal: nil)
+        })
+        #expect(result.status == 0, "\(result.output)")
+        #expect(backup?.status == 0, "\(backup?.output ?? "not run")")
+        let copy = try Store(path: directory.file("copy.db"))
+        #expect(try copy.read { db in try SpeakerSettings.load(db) }?.asn == 65077)
+        let again = try Self.run(Self.builtBinary, ["backup", "copy.db"], in: directory.path, signal: nil)
+        #expect(again.status == 73 && again.output.contains("already exists"), "\(again.output)")
+        let missing = try Self.run(Self.builtBinary, ["backup", "--db", "nope.db", "x.db"], in: directory.path, signal: nil)
+        #expect(missing.status == 66, "\(missing.output)")
+    }
+
     @Test func refusesANonLoopbackAPIWithoutAToken() throws {
         let directory = ScratchDirectory()
         let result = try Self.run(Self.builtBinary, ["serve", "--api-listen", "0.0.0.0:0"], in: directory.path, signal: nil)
