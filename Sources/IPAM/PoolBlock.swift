@@ -38,17 +38,35 @@ public struct PoolBlock: Hashable, Sendable, CustomStringConvertible {
     /// By default an IPv4 block written as a prefix shorter than /31 keeps its network and
     /// broadcast addresses back: many clients and routers treat x.x.x.0 and x.x.x.255 of a subnet
     /// specially, and an address that some clients cannot reach is worse than one address fewer.
-    /// /31 and /32 (RFC 3021), ranges, and IPv6 (no broadcast) use every address.
-    /// `allowFirstLast` overrides the default either way. Nil when nothing is left.
+    /// An IPv6 prefix shorter than /127 keeps its first address back: it is the Subnet-Router
+    /// anycast address (RFC 4291 §2.6.1). /31 and /32 (RFC 3021), /127 and /128 (RFC 6164) and
+    /// ranges use every address. `allowFirstLast` true hands out every address; false keeps both
+    /// ends of any block back. Nil when nothing is left.
     public func usableRange(allowFirstLast: Bool?) -> IPRange? {
-        let excludeEnds: Bool
-        if let allowFirstLast {
-            excludeEnds = !allowFirstLast
-        } else {
-            excludeEnds = family == .ipv4 && (prefix.map { $0.length < 31 } ?? false)
+        var lower = range.lower
+        var upper = range.upper
+        switch allowFirstLast {
+        case true?:
+            return range
+        case false?:
+            guard let next = lower.next, let previous = upper.previous else { return nil }
+            lower = next
+            upper = previous
+        case nil:
+            guard let prefix else { return range }
+            switch family {
+            case .ipv4 where prefix.length < 31:
+                guard let next = lower.next, let previous = upper.previous else { return nil }
+                lower = next
+                upper = previous
+            case .ipv6 where prefix.length < 127:
+                guard let next = lower.next else { return nil }
+                lower = next
+            default:
+                return range
+            }
         }
-        guard excludeEnds else { return range }
-        guard let lower = range.lower.next, let upper = range.upper.previous, lower <= upper else { return nil }
+        guard lower <= upper else { return nil }
         return try? IPRange(lower: lower, upper: upper)
     }
 }

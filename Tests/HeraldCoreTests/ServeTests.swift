@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Testing
 import HeraldCore
 import IP
@@ -178,6 +179,46 @@ final class ScratchDirectory {
         #expect(missing.status == 66, "\(missing.output)")
     }
 
+    /// The CLI against a running Herald: tables for people, JSON for scripts, one-line errors and
+    /// exit statuses scripts can rely on (0 ok, 1 refused, 3 not found, 69 unreachable).
+    @Test func clientCommandsTalkToTheAPI() throws {
+        let directory = ScratchDirectory()
+        var outputs: [String: Finished] = [:]
+        let token = "cli-test-token-0123456789"
+        let result = try Self.run(Self.builtBinary, ["serve", "--api-listen", "127.0.0.1:0"], in: directory.path,
+                                  environment: ["HERALD_TOKEN": token], whenReady: { log in
+            guard let port = log.firstMatch(of: /api_listen=127\.0\.0\.1:(\d+)/).map({ String($0.1) }) else { return }
+            let environment = ["HERALD_SERVER": "http://127.0.0.1:\(port)", "HERALD_TOKEN": token]
+            _ = try? SimpleHTTP.send(port: UInt16(port)!, method: "PUT", path: "/v1/pools/lb", token: token, json: #"{"blocks":["192.0.2.0/28"]}"#)
+            for (key, arguments) in [
+                ("set", ["alloc", "set", "default.web", "--pool", "lb"]),
+                ("setAgain", ["alloc", "set", "default.web", "--pool", "lb"]),
+                ("list", ["alloc"]),
+                ("json", ["pools", "--output", "json"]),
+                ("missing", ["alloc", "get", "nope"]),
+                ("refused", ["alloc", "set", "x", "--pool", "nope"]),
+                ("history", ["history"]),
+                ("status", ["status"]),
+            ] {
+                outputs[key] = try? Self.run(Self.builtBinary, arguments, in: directory.path, environment: environment, signal: nil)
+            }
+            outputs["noToken"] = try? Self.run(Self.builtBinary, ["pools"], in: directory.path,
+                                               environment: ["HERALD_SERVER": "http://127.0.0.1:\(port)", "HERALD_TOKEN": "wrong-token-0123456789"], signal: nil)
+            outputs["unreachable"] = try? Self.run(Self.builtBinary, ["pools", "--server", "127.0.0.1:1"], in: directory.path, signal: nil)
+        })
+        #expect(result.status == 0, "\(result.output)")
+        #expect(outputs["set"]?.status == 0 && outputs["set"]?.output == "192.0.2.1\n", "\(String(describing: outputs["set"]))")
+        #expect(outputs["setAgain"]?.output == "192.0.2.1\n", "idempotent")
+        #expect(outputs["list"]?.output.contains("default.web  lb    192.0.2.1") == true, "\(outputs["list"]?.output ?? "")")
+        #expect(outputs["json"]?.output.contains(#""allocated" : 1"#) == true, "\(outputs["json"]?.output ?? "")")
+        #expect(outputs["missing"]?.status == 3 && outputs["missing"]?.output == "herald: 404 Not Found: allocation \"nope\" does not exist\n")
+        #expect(outputs["refused"]?.status == 1 && outputs["refused"]?.output.contains("pool \"nope\" does not exist") == true)
+        #expect(outputs["history"]?.output.contains("announce  192.0.2.1/32") == true, "\(outputs["history"]?.output ?? "")")
+        #expect(outputs["status"]?.output.contains("allocations    1") == true, "\(outputs["status"]?.output ?? "")")
+        #expect(outputs["noToken"]?.status == 1 && outputs["noToken"]?.output.contains("401") == true, "\(String(describing: outputs["noToken"]))")
+        #expect(outputs["unreachable"]?.status == 69 && outputs["unreachable"]?.output.contains("cannot reach Herald") == true)
+    }
+
     @Test func refusesANonLoopbackAPIWithoutAToken() throws {
         let directory = ScratchDirectory()
         let result = try Self.run(Self.builtBinary, ["serve", "--api-listen", "0.0.0.0:0"], in: directory.path, signal: nil)
@@ -211,8 +252,12 @@ final class ScratchDirectory {
 enum SimpleHTTP {
     struct Failure: Error { let what: String }
 
-    /// Sends one request with `Connection: close` and returns the whole response as text.
     static func get(port: UInt16, path: String, token: String? = nil) throws -> String {
+        try send(port: port, method: "GET", path: path, token: token, json: nil)
+    }
+
+    /// Sends one request with `Connection: close` and returns the whole response as text.
+    static func send(port: UInt16, method: String, path: String, token: String? = nil, json: String?) throws -> String {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(what: "socket") }
         defer { close(fd) }
@@ -226,11 +271,12 @@ enum SimpleHTTP {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else { throw Failure(what: "connect errno \(errno)") }
-        var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        var request = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
         if let token { request += "Authorization: Bearer \(token)\r\n" }
-        request += "\r\n"
+        if let json { request += "Content-Type: application/json\r\nContent-Length: \(json.utf8.count)\r\n" }
+        request += "\r\n" + (json ?? "")
         let bytes = Array(request.utf8)
-        guard send(fd, bytes, bytes.count, 0) == bytes.count else { throw Failure(what: "send") }
+        guard Glibc.send(fd, bytes, bytes.count, 0) == bytes.count else { throw Failure(what: "send") }
         var response: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {

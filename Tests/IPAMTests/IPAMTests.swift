@@ -19,7 +19,11 @@ import IPAM
         #expect(try PoolBlock(parsing: "192.0.2.7/32").usableRange(allowFirstLast: nil)?.addressCount == 1)
         #expect(try PoolBlock(parsing: "192.0.2.7/32").usableRange(allowFirstLast: false) == nil, "nothing left")
         #expect(try PoolBlock(parsing: "192.0.2.10-192.0.2.20").usableRange(allowFirstLast: nil)?.addressCount == 11, "ranges are exact")
-        #expect(try PoolBlock(parsing: "2001:db8::/126").usableRange(allowFirstLast: nil)?.addressCount == 4, "IPv6 has no broadcast")
+        #expect(try PoolBlock(parsing: "2001:db8::/126").usableRange(allowFirstLast: nil)?.description == "2001:db8::1-2001:db8::3",
+                "IPv6 has no broadcast; the first address is the Subnet-Router anycast address")
+        #expect(try PoolBlock(parsing: "2001:db8::/127").usableRange(allowFirstLast: nil)?.addressCount == 2, "RFC 6164 /127")
+        #expect(try PoolBlock(parsing: "2001:db8::/126").usableRange(allowFirstLast: true)?.addressCount == 4)
+        #expect(try PoolBlock(parsing: "192.0.2.10-192.0.2.20").usableRange(allowFirstLast: false)?.description == "192.0.2.11-192.0.2.19")
     }
 
     @Test func overlappingBlocksAreNamed() throws {
@@ -55,7 +59,7 @@ import IPAM
 
     @Test func familiesAreSeparate() throws {
         let blocks = try usable(["192.0.2.0/30", "2001:db8::/64"])
-        #expect(Allocator.lowestFree(family: .ipv6, in: blocks) { _ in [] }?.address.description == "2001:db8::")
+        #expect(Allocator.lowestFree(family: .ipv6, in: blocks) { _ in [] }?.address.description == "2001:db8::1")
         #expect(Allocator.lowestFree(family: .ipv6, in: try usable(["192.0.2.0/30"])) { _ in [] } == nil)
     }
 
@@ -63,8 +67,8 @@ import IPAM
         let blocks = try usable(["2001:db8::/32"])
         var calls = 0
         let pick = Allocator.lowestFree(family: .ipv6, in: blocks) { _ in calls += 1; return [] }
-        #expect(pick?.address.description == "2001:db8::" && calls == 1)
-        #expect(Allocator.size(of: blocks) == UInt128(1) << 96)
+        #expect(pick?.address.description == "2001:db8::1" && calls == 1)
+        #expect(Allocator.size(of: blocks) == (UInt128(1) << 96) - 1)
         #expect(Allocator.size(of: try usable(["::/0", "::/1"])) == .max, "saturates")
     }
 

@@ -1,0 +1,360 @@
+import ArgumentParser
+import Foundation
+
+/// Options every client command shares.
+struct ClientOptions: ParsableArguments {
+    @Option(name: .long, help: "Herald's API. [HERALD_SERVER] (default: http://127.0.0.1:8179)")
+    var server: String?
+
+    @Option(name: .long, help: "File holding the API token (its first token line is used). [HERALD_TOKEN_FILE]; or set HERALD_TOKEN")
+    var tokenFile: String?
+
+    @Option(name: .shortAndLong, help: "table (for people) or json (for scripts).")
+    var output: OutputFormat = .table
+
+    enum OutputFormat: String, ExpressibleByArgument, CaseIterable { case table, json }
+
+    func client() throws -> APIClient {
+        let environment = ProcessInfo.processInfo.environment
+        let server = server ?? environment["HERALD_SERVER"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://127.0.0.1:8179"
+        var token = environment["HERALD_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        if let file = tokenFile ?? environment["HERALD_TOKEN_FILE"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw CLIFailure(message: "cannot read token file \(file)", status: 78)
+            }
+            token = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.first { !$0.isEmpty && !$0.hasPrefix("#") }
+            guard token != nil else { throw CLIFailure(message: "token file \(file) holds no token", status: 78) }
+        }
+        do { return try APIClient(server: server, token: token) } catch { throw CLIFailure(message: "\(error)", status: 69) }
+    }
+}
+
+/// A failure the CLI reports as one line and an exit status scripts can rely on:
+/// 1 the API refused the request, 3 not found, 69 Herald unreachable or failing, 78 bad local setup.
+struct CLIFailure: Error {
+    let message: String
+    let status: Int32
+}
+
+/// Runs a client command body, printing a failure as one clear line.
+func runClient(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let failure as CLIFailure {
+        FileHandle.standardError.write(Data("herald: \(failure.message)\n".utf8))
+        throw ExitCode(failure.status)
+    } catch let error as APIClient.Unreachable {
+        FileHandle.standardError.write(Data("herald: \(error)\n".utf8))
+        throw ExitCode(69)
+    }
+}
+
+extension APIClient {
+    /// Sends and returns the JSON body of a 2xx answer; turns anything else into a `CLIFailure`
+    /// with the problem's title, detail and field errors on one line.
+    func call(_ method: String, _ path: String, json: Any? = nil) throws -> Any? {
+        let response = try send(method, path, json: json)
+        if (200..<300).contains(response.status) { return response.body.isEmpty ? nil : response.json() }
+        var message = "\(response.status)"
+        if let problem = response.json() as? [String: Any] {
+            if let title = problem["title"] as? String { message += " \(title)" }
+            if let detail = problem["detail"] as? String { message += ": \(detail)" }
+            if let errors = problem["errors"] as? [[String: Any]], !errors.isEmpty {
+                message += (problem["detail"] == nil ? ": " : "; ") + errors.map { "\($0["field"] ?? "?"): \($0["message"] ?? "")" }.joined(separator: "; ")
+            }
+        } else if !response.text.isEmpty {
+            message += ": \(response.text.prefix(200))"
+        }
+        let status: Int32 = switch response.status {
+        case 404: 3
+        case 400..<500: 1
+        default: 69
+        }
+        throw CLIFailure(message: message, status: status)
+    }
+}
+
+// MARK: - Output
+
+enum Output {
+    /// Prints JSON as the API returned it (pretty, keys sorted), for scripts.
+    static func json(_ value: Any?) {
+        guard let value, let data = try? JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]) else { return }
+        print(String(decoding: data, as: UTF8.self))
+    }
+
+    /// Prints rows under a header with aligned columns.
+    static func table(_ header: [String], _ rows: [[String]]) {
+        var widths = header.map(\.count)
+        for row in rows { for (index, cell) in row.enumerated() where index < widths.count { widths[index] = max(widths[index], cell.count) } }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { index, cell in
+                index == cells.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }
+        print(line(header))
+        for row in rows { print(line(row)) }
+    }
+
+    static func string(_ value: Any?) -> String {
+        switch value {
+        case nil, is NSNull: "-"
+        case let array as [Any]: array.isEmpty ? "-" : array.map { string($0) }.joined(separator: ",")
+        case let dictionary as [String: Any]: dictionary.isEmpty ? "-" : dictionary.sorted { $0.key < $1.key }.map { "\($0.key)=\(string($0.value))" }.joined(separator: ",")
+        // JSONSerialization gives booleans as NSNumber with the "c" (char) type.
+        case let number as NSNumber where String(cString: number.objCType) == "c": number.boolValue ? "yes" : "no"
+        case let number as Double where number.rounded() == number && abs(number) < 1e15: String(Int64(number))
+        case let number as Double where abs(number) >= 1e15: "~2^\(Int(log2(number).rounded()))"  // IPv6 pool sizes
+        case let value?: "\(value)"
+        }
+    }
+
+    /// A duration in seconds as people read it: 45s, 12m, 3h20m, 2d4h.
+    static func duration(_ seconds: Double) -> String {
+        let s = Int(seconds)
+        if s < 60 { return "\(s)s" }
+        if s < 3600 { return "\(s / 60)m" }
+        if s < 86_400 { return "\(s / 3600)h\(s % 3600 / 60)m" }
+        return "\(s / 86_400)d\(s % 86_400 / 3600)h"
+    }
+}
+
+/// Percent-encodes one path segment or query value.
+func escape(_ text: String) -> String {
+    text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? text
+}
+
+// MARK: - Commands
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show Herald's version, uptime, speaker and object counts.")
+    @OptionGroup var options: ClientOptions
+
+    func run() throws {
+        try runClient {
+            let status = try options.client().call("GET", "/v1/status") as? [String: Any] ?? [:]
+            if options.output == .json { return Output.json(status) }
+            let speaker = status["speaker"] as? [String: Any] ?? [:]
+            let database = status["database"] as? [String: Any] ?? [:]
+            let counts = status["counts"] as? [String: Any] ?? [:]
+            Output.table(["FIELD", "VALUE"], [
+                ["version", Output.string(status["version"])],
+                ["uptime", Output.duration(status["uptime_seconds"] as? Double ?? 0)],
+                ["database", "\(Output.string(database["path"])) (schema \(Output.string(database["schema_version"])))"],
+                ["asn", Output.string(speaker["asn"])],
+                ["router id", Output.string(speaker["router_id"])],
+                ["bgp listen", Output.string(speaker["listen"])],
+            ] + counts.sorted { $0.key < $1.key }.map { [$0.key.replacingOccurrences(of: "_", with: " "), Output.string($0.value)] })
+        }
+    }
+}
+
+struct PeersCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "peers", abstract: "List BGP peers, or show one.", subcommands: [List.self, Show.self], defaultSubcommand: List.self)
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List peers with their state and last error.")
+        @OptionGroup var options: ClientOptions
+
+        func run() throws {
+            try runClient {
+                let reply = try options.client().call("GET", "/v1/peers") as? [String: Any] ?? [:]
+                if options.output == .json { return Output.json(reply) }
+                let peers = reply["peers"] as? [[String: Any]] ?? []
+                Output.table(["NAME", "ADDRESS", "ASN", "STATE", "UPTIME", "RECEIVED", "ADVERTISED", "LAST ERROR"], peers.map { peer in
+                    let lastError = (peer["last_error"] as? [String: Any])?["reason"]
+                    let uptime = (peer["uptime_seconds"] as? Double).map(Output.duration) ?? "-"
+                    return [Output.string(peer["name"]), Output.string(peer["address"]), Output.string(peer["asn"]),
+                            Output.string(peer["state"] ?? ((peer["enabled"] as? Bool) == false ? "disabled" : nil)), uptime,
+                            Output.string(peer["prefixes_received"]), Output.string(peer["prefixes_advertised"]), Output.string(lastError)]
+                })
+            }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one peer.")
+        @OptionGroup var options: ClientOptions
+        @Argument(help: "The peer's name.") var name: String
+
+        func run() throws {
+            try runClient {
+                let peer = try options.client().call("GET", "/v1/peers/\(escape(name))") as? [String: Any] ?? [:]
+                if options.output == .json { return Output.json(peer) }
+                Output.table(["FIELD", "VALUE"], peer.sorted { $0.key < $1.key }.map { [$0.key, Output.string($0.value)] })
+            }
+        }
+    }
+}
+
+struct PoolsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "pools", abstract: "List address pools and their usage.")
+    @OptionGroup var options: ClientOptions
+
+    func run() throws {
+        try runClient {
+            let reply = try options.client().call("GET", "/v1/pools") as? [String: Any] ?? [:]
+            if options.output == .json { return Output.json(reply) }
+            let pools = reply["pools"] as? [[String: Any]] ?? []
+            Output.table(["NAME", "BLOCKS", "SIZE", "ALLOCATED", "FREE", "DISABLED"], pools.map { pool in
+                [Output.string(pool["name"]), Output.string(pool["blocks"]), Output.string(pool["size"]), Output.string(pool["allocated"]),
+                 Output.string(pool["free"]), Output.string(pool["disabled"])]
+            })
+        }
+    }
+}
+
+struct AllocCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "alloc", abstract: "List, get, set or remove allocations.",
+                                                    subcommands: [List.self, Get.self, Set.self, Remove.self], defaultSubcommand: List.self)
+
+    static func rows(_ allocations: [[String: Any]]) -> [[String]] {
+        allocations.map { a in
+            [Output.string(a["name"]), Output.string(a["pool"]), Output.string(a["addresses"]), Output.string(a["traffic_policy"]),
+             Output.string(a["nodes"]), Output.string(a["sharing_key"])]
+        }
+    }
+
+    static let header = ["NAME", "POOL", "ADDRESSES", "POLICY", "NODES", "SHARING KEY"]
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List allocations.")
+        @OptionGroup var options: ClientOptions
+        @Option(help: "Only this pool.") var pool: String?
+
+        func run() throws {
+            try runClient {
+                let path = "/v1/allocations" + (pool.map { "?pool=\(escape($0))" } ?? "")
+                let reply = try options.client().call("GET", path) as? [String: Any] ?? [:]
+                if options.output == .json { return Output.json(reply) }
+                Output.table(AllocCommand.header, AllocCommand.rows(reply["allocations"] as? [[String: Any]] ?? []))
+            }
+        }
+    }
+
+    struct Get: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one allocation.")
+        @OptionGroup var options: ClientOptions
+        @Argument(help: "The allocation's name (convention: namespace.service).") var name: String
+
+        func run() throws {
+            try runClient {
+                let allocation = try options.client().call("GET", "/v1/allocations/\(escape(name))") as? [String: Any] ?? [:]
+                if options.output == .json { return Output.json(allocation) }
+                Output.table(AllocCommand.header, AllocCommand.rows([allocation]))
+            }
+        }
+    }
+
+    struct Set: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create or update an allocation (idempotent); prints its address.")
+        @OptionGroup var options: ClientOptions
+        @Argument(help: "The allocation's name (convention: namespace.service).") var name: String
+        @Option(help: "Pool to draw from (else chosen by --label against the pools' selectors).") var pool: String?
+        @Option(help: "A specific address to hold (repeat for dual stack).") var address: [String] = []
+        @Option(help: "ipv4, ipv6 or dual.") var family: String?
+        @Option(help: "Allocations with the same key share an address.") var sharingKey: String?
+        @Option(help: "Nodes serving the traffic (traffic policy local); repeat or comma-separate.") var node: [String] = []
+        @Option(help: "A label key=value; repeat for more.") var label: [String] = []
+
+        func run() throws {
+            try runClient {
+                var body: [String: Any] = [:]
+                if let pool { body["pool"] = pool }
+                if !address.isEmpty { body["addresses"] = address }
+                if let family { body["family"] = family }
+                if let sharingKey { body["sharing_key"] = sharingKey }
+                let nodes = node.flatMap { $0.split(separator: ",").map(String.init) }
+                if !nodes.isEmpty {
+                    body["traffic_policy"] = "local"
+                    body["nodes"] = nodes
+                }
+                var labels: [String: String] = [:]
+                for pair in label {
+                    let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                    guard parts.count == 2 else { throw CLIFailure(message: "--label \(pair): expected key=value", status: 64) }
+                    labels[String(parts[0])] = String(parts[1])
+                }
+                if !labels.isEmpty { body["labels"] = labels }
+                let allocation = try options.client().call("PUT", "/v1/allocations/\(escape(name))", json: body) as? [String: Any] ?? [:]
+                if options.output == .json { return Output.json(allocation) }
+                print(Output.string(allocation["addresses"]).replacingOccurrences(of: ",", with: " "))
+            }
+        }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "rm", abstract: "Release an allocation (its routes are withdrawn).")
+        @OptionGroup var options: ClientOptions
+        @Argument(help: "The allocation's name.") var name: String
+
+        func run() throws {
+            try runClient { _ = try options.client().call("DELETE", "/v1/allocations/\(escape(name))") }
+        }
+    }
+}
+
+struct RoutesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "routes", abstract: "List the routes Herald originates.")
+    @OptionGroup var options: ClientOptions
+
+    func run() throws {
+        try runClient {
+            let reply = try options.client().call("GET", "/v1/routes") as? [String: Any] ?? [:]
+            if options.output == .json { return Output.json(reply) }
+            let routes = reply["routes"] as? [[String: Any]] ?? []
+            Output.table(["PREFIX", "NEXT HOPS", "SOURCES"], routes.map { route in
+                let hops = (route["paths"] as? [[String: Any]] ?? []).map { Output.string($0["next_hop"]) }
+                let sources = (route["sources"] as? [[String: Any]] ?? []).map { "\(Output.string($0["kind"])) \(Output.string($0["name"]))" }
+                return [Output.string(route["prefix"]), hops.joined(separator: ","), sources.joined(separator: ", ")]
+            })
+        }
+    }
+}
+
+struct HistoryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "history", abstract: "Show announce/withdraw history, oldest first.")
+    @OptionGroup var options: ClientOptions
+    @Option(help: "Only this prefix or address, or prefixes inside it.") var prefix: String?
+    @Option(help: "Only events at or after this RFC 3339 time.") var since: String?
+    @Option(help: "At most this many events (1–1000).") var limit: Int = 100
+
+    func run() throws {
+        try runClient {
+            var query = ["limit=\(limit)"]
+            if let prefix { query.append("prefix=\(escape(prefix))") }
+            if let since { query.append("since=\(escape(since))") }
+            let reply = try options.client().call("GET", "/v1/history?" + query.joined(separator: "&")) as? [String: Any] ?? [:]
+            if options.output == .json { return Output.json(reply) }
+            let events = reply["events"] as? [[String: Any]] ?? []
+            Output.table(["TIME", "ACTION", "PREFIX", "NEXT HOPS", "REASON"], events.map { event in
+                let hops = (event["paths"] as? [[String: Any]] ?? []).map { Output.string($0["next_hop"]) }
+                return [Output.string(event["at"]), Output.string(event["action"]), Output.string(event["prefix"]),
+                        hops.isEmpty ? "-" : hops.joined(separator: ","), Output.string(event["reason"])]
+            })
+        }
+    }
+}
+
+struct EventsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "events", abstract: "Follow Herald's live event stream (Ctrl-C to stop).")
+    @OptionGroup var options: ClientOptions
+
+    func run() throws {
+        try runClient {
+            let client = try options.client()
+            let failed = try client.follow("/v1/events") { event, _, data in
+                if options.output == .json {
+                    print(#"{"event":"\#(event)","data":\#(data)}"#)
+                } else {
+                    print("\(event)  \(data)")
+                }
+                fflush(nil)  // one line per event, as it happens
+            }
+            if let failed {
+                _ = try client.call("GET", "/v1/events")  // reports the problem the same way as other commands
+                throw CLIFailure(message: "unexpected answer \(failed.status)", status: 69)
+            }
+        }
+    }
+}
