@@ -94,6 +94,12 @@ let package = Package(
             dependencies: ["HTTPServer", "Sockets", "IP", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
+        // Real BGP daemons (BIRD 2, GoBGP, FRR) in test-created network namespaces: docs/interop.md.
+        .testTarget(
+            name: "InteropTests",
+            dependencies: ["IP", "BGP", "BGPSpeaker", "Sockets", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
