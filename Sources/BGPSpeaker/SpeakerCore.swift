@@ -121,8 +121,9 @@ final class SpeakerCore: @unchecked Sendable {
             peer.start()
         } else if oldComparable != newComparable {
             peer.hardReset(communication: "configuration changed")
-        } else if old.labels != new.labels {
-            peer.resendAll(family: nil)
+        } else {
+            if old.labels != new.labels { peer.resendAll(family: nil) }
+            if old.maxPrefixes != new.maxPrefixes, let session = peer.session { peer.checkMaxPrefixes(session) }
         }
     }
 
