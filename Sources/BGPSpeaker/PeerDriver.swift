@@ -242,13 +242,7 @@ final class PeerDriver: @unchecked Sendable {
     /// The connect attempt timed out without any answer: say what usually causes that.
     func noAnswer(_ attempt: SessionAttempt) {
         var reason = "no answer from \(settings.address) port \(settings.port) within \(attempt.fsm.configuration.connectRetryTime) s"
-        if settings.password != nil {
-            reason += "; a TCP MD5 password is set: check the MD5 password on both sides (a wrong or missing key drops the packets silently)"
-        } else if settings.ttlSecurity != nil {
-            reason += "; GTSM (ttl_security) is on: check the hop count on both sides"
-        } else if outgoingTTL == 1 {
-            reason += "; eBGP sends with TTL 1: if the peer is not directly connected, set ebgp_multihop (or ttl_security)"
-        }
+        if let explanation = connectFailureExplanation() { reason += "; " + explanation }
         lastError = PeerError(at: wallClockMillis(), reason: reason, notification: nil)
         hint = reason
         logger.info("BGP connect attempt failed", metadata: ["reason": "\(reason)"])
@@ -270,10 +264,29 @@ final class PeerDriver: @unchecked Sendable {
         handle(attempt, .tcpConnectionAcknowledged)
     }
 
-    func connectionFailed(_ attempt: SessionAttempt, _ reason: String) {
+    func connectionFailed(_ attempt: SessionAttempt, _ reason: String, errno code: Int32?) {
         guard !attempt.retired else { return }
         attempt.closeConnection()
+        var reason = reason
+        if case .connect = attempt.fsm.state, let code, code == EHOSTUNREACH || code == ETIMEDOUT || code == ENETUNREACH,
+           let explanation = connectFailureExplanation() {
+            // An ICMP time-exceeded (TTL too small) comes back as "no route to host".
+            reason += "; " + explanation
+            hint = reason
+        }
         handle(attempt, .tcpConnectionFails(reason))
+    }
+
+    /// What usually makes an outgoing connection fail silently or with "no route to host".
+    func connectFailureExplanation() -> String? {
+        if settings.password != nil {
+            return "a TCP MD5 password is set: check the MD5 password on both sides (a wrong or missing key drops the packets silently)"
+        } else if settings.ttlSecurity != nil {
+            return "GTSM (ttl_security) is on: check the hop count on both sides"
+        } else if outgoingTTL == 1 {
+            return "eBGP sends with TTL 1: if the peer is not directly connected, set ebgp_multihop (or ttl_security)"
+        }
+        return nil
     }
 
     func connectionWritable(_ attempt: SessionAttempt) {

@@ -77,7 +77,7 @@ final class SessionAttempt: ConnectionDelegate, @unchecked Sendable {
         self.connection = nil
         connection.delegate = nil
         connection.close()
-        peer?.connectionFailed(self, "TCP connection closed by peer")
+        peer?.connectionFailed(self, "TCP connection closed by peer", errno: nil)
     }
 
     func connectionBecameWritable(_ connection: Connection) {
@@ -103,7 +103,7 @@ final class SessionAttempt: ConnectionDelegate, @unchecked Sendable {
         let loop = connection.loop
         loop.execute { [weak self] in
             guard let self else { return }
-            self.peer?.connectionFailed(self, reason)
+            self.peer?.connectionFailed(self, reason, errno: error?.errno)
         }
     }
 }
