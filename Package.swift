@@ -42,6 +42,11 @@ let package = Package(
         .target(name: "Store", dependencies: ["CSQLite"], swiftSettings: strict),
         .target(name: "Sockets", dependencies: ["CSystem", "IP"], swiftSettings: strict),
         .target(
+            name: "BGPSpeaker",
+            dependencies: ["BGP", "Sockets", "IP", "CSystem", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .target(
             name: "HTTPServer",
             dependencies: ["Sockets", "IP", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
@@ -78,6 +83,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "BGPTests", dependencies: ["BGP", "IP"], resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(
+            name: "BGPSpeakerTests",
+            dependencies: ["BGPSpeaker", "BGP", "Sockets", "IP", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         .testTarget(name: "SocketsTests", dependencies: ["Sockets", "CSystem", "IP"], swiftSettings: strict),
         .testTarget(
             name: "HTTPServerTests",
@@ -85,7 +95,11 @@ let package = Package(
             swiftSettings: strict
         ),
         // Real BGP daemons (BIRD 2, GoBGP, FRR) in test-created network namespaces: docs/interop.md.
-        .testTarget(name: "InteropTests", dependencies: ["IP"], swiftSettings: strict),
+        .testTarget(
+            name: "InteropTests",
+            dependencies: ["IP", "BGP", "BGPSpeaker", "Sockets", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,83 @@
+import BGP
+import IP
+
+// Adj-RIB-In: what a peer announces to us, kept for display only (never installed in a
+// kernel table), with the max-prefix limit of RFC 4486 and graceful-restart staleness.
+
+extension PeerDriver {
+    func process(_ update: UpdateMessage, _ parameters: SessionParameters, _ attempt: SessionAttempt) {
+        if let family = update.endOfRIB {
+            // RFC 4724 §4.2: the restarting peer's stale routes of this family go now.
+            removeStale { AddressFamily.unicast($0.prefix.family) == family }
+            core.emit(.endOfRIB(peer: settings.name, family: Self.familyName(family), direction: .received))
+            return
+        }
+        if !update.errors.isEmpty {
+            logger.warning("malformed UPDATE handled per RFC 7606", metadata: ["errors": "\(update.errors.map(\.description))"])
+        }
+        var withdrawn = 0, announced = 0
+        for nlri in update.withdrawn where received.removeValue(forKey: nlri) != nil { withdrawn += 1 }
+        let nlri = update.announced
+        if !nlri.isEmpty {
+            var attributes = parameters.fourOctetASN ? update.attributes : update.attributes.reconcilingAS4Attributes()
+            let mpNextHop: IPAddress? = switch attributes.mpReachNLRI?.nextHop {
+            case .ipv4(let a): .v4(a)
+            case .ipv6(let a, _): .v6(a)
+            default: nil
+            }
+            let classicNextHop = attributes.nextHop.map { IPAddress.v4($0) }
+            attributes.removeAll {
+                switch $0 {
+                case .mpReachNLRI, .mpUnreachNLRI: true
+                default: false
+                }
+            }
+            let now = wallClockMillis()
+            let classic = Set(update.nlri)
+            for n in nlri {
+                let hop = classic.contains(n) ? classicNextHop : mpNextHop
+                received[n] = ReceivedPath(attributes: attributes, nextHop: hop, receivedAt: now, stale: false)
+                announced += 1
+            }
+        }
+        counters.prefixesReceived = received.count
+        if announced + withdrawn > 0 {
+            core.emit(.receivedRoutesChanged(peer: settings.name, announced: announced, withdrawn: withdrawn))
+        }
+        checkMaxPrefixes(attempt)
+    }
+
+    func checkMaxPrefixes(_ attempt: SessionAttempt) {
+        guard let limit = settings.maxPrefixes, received.count > limit.limit else { return }
+        let detail = "peer sent \(received.count) prefixes, the limit is \(limit.limit)"
+        switch limit.action {
+        case .warn:
+            guard !maxPrefixReported else { return }
+            maxPrefixReported = true
+            hint = "max-prefix limit exceeded: \(detail) (warn only)"
+            logger.warning("max-prefix limit exceeded", metadata: ["detail": "\(detail)"])
+            core.emit(.maxPrefixExceeded(peer: settings.name, count: received.count, limit: limit.limit))
+        case .restart:
+            hint = "max-prefix limit exceeded: \(detail); the session restarts after the idle hold time"
+            logger.warning("max-prefix limit exceeded, closing the session", metadata: ["detail": "\(detail)"])
+            core.emit(.maxPrefixExceeded(peer: settings.name, count: received.count, limit: limit.limit))
+            // RFC 4486: Cease / Maximum Number of Prefixes Reached.
+            handle(attempt, .automaticStop(reason: .maximumNumberOfPrefixesReached, detail: "maximum number of prefixes reached: \(detail)"))
+        }
+    }
+
+    /// Asks the peer to send its table again (RFC 2918), per negotiated family.
+    func requestRefresh() {
+        guard let session, let parameters = session.parameters, parameters.routeRefresh else { return }
+        for family in exportFamilies(parameters) {
+            send(.routeRefresh(RouteRefreshMessage(family: .unicast(family))), on: session)
+        }
+    }
+
+    /// Adj-RIB-In for display.
+    func receivedEntries() -> [RIBEntry] {
+        received.map { RIBEntry(prefix: $0.key.prefix, pathID: $0.key.pathID, nextHop: $0.value.nextHop, attributes: $0.value.attributes,
+                                receivedAt: $0.value.receivedAt, stale: $0.value.stale) }
+            .sorted { ($0.prefix, $0.pathID ?? 0) < ($1.prefix, $1.pathID ?? 0) }
+    }
+}

@@ -1,0 +1,594 @@
+import BGP
+import CSystem
+import Glibc
+import IP
+import Logging
+import Sockets
+
+/// A path as sent to one peer: the next hop and the other attributes.
+struct OutPath: Hashable {
+    var nextHop: BGP.NextHop
+    var attributes: [PathAttribute]
+}
+
+/// A path received from a peer (Adj-RIB-In). Display only: never installed anywhere.
+struct ReceivedPath {
+    var attributes: [PathAttribute]
+    var nextHop: IPAddress?
+    var receivedAt: Int64
+    var stale: Bool
+}
+
+/// The session driver for one peer: performs the `SessionFSM`'s actions on sockets and timers,
+/// owns the peer's Adj-RIB-Out (what the peer should have, plus a dirty set) and Adj-RIB-In.
+/// Loop-confined: every method runs on the speaker's event loop thread.
+final class PeerDriver: @unchecked Sendable {
+    unowned let core: SpeakerCore
+    var settings: PeerSettings
+    var loop: EventLoop { core.loop }
+    var logger: Logger
+
+    var primary: SessionAttempt?
+    var secondary: SessionAttempt?
+    /// The Established attempt.
+    var session: SessionAttempt?
+
+    var reportedState: PeerState = .idle
+    var establishedAt: Int64?
+    var lastError: PeerError?
+    var hint: String?
+    var negotiated: NegotiatedSession?
+    var counters = PeerCounters()
+    /// Set when the MD5 key could not be put on a listener: inbound connections are refused.
+    var listenerKeyError: String?
+
+    // Adj-RIB-Out: what the peer has been sent (path ID → path; ID 0 without ADD-PATH).
+    var sent: [IPPrefix: [UInt32: OutPath]] = [:]
+    var dirty: Set<IPPrefix> = []
+    var fewerPaths: Set<IPPrefix> = []
+    var endOfRIBPending: [AddressFamily] = []
+    var flushScheduled = false
+
+    // Adj-RIB-In.
+    var received: [NLRI: ReceivedPath] = [:]
+    var staleTimer: TimerHandle?
+    var maxPrefixReported = false
+
+    init(core: SpeakerCore, settings: PeerSettings) {
+        self.core = core
+        self.settings = settings
+        var logger = core.logger
+        logger[metadataKey: "peer"] = "\(settings.name)"
+        self.logger = logger
+    }
+
+    var isInternal: Bool { settings.asn == core.settings.asn }
+
+    // MARK: - Configuration
+
+    func sessionConfiguration() -> SessionConfiguration {
+        let s = core.settings
+        let families = settings.families.sorted { $0.rawValue < $1.rawValue }.map { AddressFamily.unicast($0) }
+        var capabilities: [Capability] = families.map { .multiprotocol($0) }
+        capabilities.append(.routeRefresh)
+        capabilities.append(.fourOctetASN(s.asn))
+        var addPath: [AddressFamily: AddPathDirection] = [:]
+        for family in families {
+            var direction: AddPathDirection = []
+            if settings.addPathSend { direction.insert(.send) }
+            if settings.addPathReceive { direction.insert(.receive) }
+            if !direction.isEmpty { addPath[family] = direction }
+        }
+        if !addPath.isEmpty { capabilities.append(.addPath(addPath)) }
+        if settings.gracefulRestart {
+            // RFC 4724 §3: only the families of this session; RFC 8538 N bit.
+            capabilities.append(.gracefulRestart(GracefulRestart(
+                restarting: s.restarting, notificationSupport: true, restartTime: s.gracefulRestartTime,
+                families: families.map { GracefulRestart.Family($0, forwardingPreserved: s.restarting) })))
+        }
+        let open = OpenMessage(asn: s.asn, holdTime: settings.holdTime ?? s.holdTime, bgpIdentifier: s.routerID, capabilities: capabilities)
+        return SessionConfiguration(
+            localOpen: open, expectations: PeerExpectations(peerASN: settings.asn),
+            connectRetryTime: settings.connectRetryTime ?? s.connectRetryTime, largeHoldTime: 240,
+            passive: settings.passive, automaticRestart: true, dampPeerOscillations: true,
+            idleHoldTime: s.idleHoldTime, maximumIdleHoldTime: s.maximumIdleHoldTime, stableSessionTime: 300)
+    }
+
+    /// TTL / GTSM / MD5 for this peer's sockets.
+    func socketOptions() -> SocketOptions {
+        var options = SocketOptions()
+        if let hops = settings.ttlSecurity {
+            options.ttl = 255
+            options.minimumTTL = 256 - hops
+        } else if let ttl = settings.ebgpMultihop {
+            options.ttl = ttl
+        } else if !isInternal {
+            options.ttl = 1
+        }
+        if let password = settings.password { options.md5Key = Array(password.utf8) }
+        return options
+    }
+
+    var outgoingTTL: Int? { socketOptions().ttl }
+
+    // MARK: - Start and stop
+
+    func start() {
+        guard settings.enabled, primary == nil else { return }
+        let attempt = SessionAttempt(peer: self, configuration: sessionConfiguration(), origin: .outgoing)
+        primary = attempt
+        handle(attempt, .manualStart)
+    }
+
+    /// Cease/Administrative Shutdown (RFC 8203 message) on every connection; no restart.
+    func stop(communication: String?) {
+        for attempt in [secondary, primary].compactMap({ $0 }) {
+            handle(attempt, .manualStop(communication: communication))
+            retire(attempt)
+        }
+        primary = nil
+        secondary = nil
+        reportState()
+    }
+
+    /// Closes every connection without a NOTIFICATION (graceful restart: peers keep our routes).
+    func drop() {
+        for attempt in [secondary, primary].compactMap({ $0 }) {
+            retire(attempt)
+            attempt.connection?.close()
+            attempt.connection = nil
+        }
+        primary = nil
+        secondary = nil
+        sessionEnded(reason: "speaker shut down for a graceful restart", notification: nil)
+        reportState()
+    }
+
+    func hardReset(communication: String?) {
+        stop(communication: communication)
+        start()
+    }
+
+    func retire(_ attempt: SessionAttempt) {
+        attempt.retired = true
+        attempt.cancelTimers(on: loop)
+        if attempt === session { session = nil }
+        if attempt === primary { primary = nil }
+        if attempt === secondary { secondary = nil }
+    }
+
+    // MARK: - FSM
+
+    func handle(_ attempt: SessionAttempt, _ event: SessionEvent) {
+        if case .connectRetryTimerExpired = event, case .connect = attempt.fsm.state, attempt.connection != nil {
+            noAnswer(attempt)
+        }
+        let actions = attempt.fsm.handle(event)
+        perform(actions, attempt)
+        if let parameters = attempt.openConfirmParameters { attempt.parameters = parameters }
+        reportState()
+    }
+
+    func perform(_ actions: [SessionAction], _ attempt: SessionAttempt) {
+        for action in actions {
+            if attempt.retired {
+                switch action {
+                case .send(let message): send(message, on: attempt)
+                case .closeConnection: attempt.closeConnection()
+                default: break
+                }
+                continue
+            }
+            switch action {
+            case .connect:
+                if attempt.ignoreConnect {
+                    attempt.ignoreConnect = false
+                } else if attempt.connection == nil {
+                    openConnection(attempt)
+                }
+            case .send(let message):
+                send(message, on: attempt)
+            case .arm(let timer, let seconds):
+                if let old = attempt.timers[timer] { loop.cancelTimer(old) }
+                attempt.timers[timer] = loop.scheduleTimer(after: .seconds(seconds)) { [weak self, weak attempt] in
+                    guard let self, let attempt, !attempt.retired else { return }
+                    attempt.timers[timer] = nil
+                    self.handle(attempt, Self.expiry(timer))
+                }
+            case .stop(let timer):
+                if let old = attempt.timers.removeValue(forKey: timer) { loop.cancelTimer(old) }
+            case .closeConnection:
+                attempt.closeConnection()
+            case .established(let parameters):
+                established(attempt, parameters)
+            case .down(let reason):
+                down(attempt, reason)
+            }
+        }
+    }
+
+    static func expiry(_ timer: SessionTimer) -> SessionEvent {
+        switch timer {
+        case .connectRetry: .connectRetryTimerExpired
+        case .hold: .holdTimerExpired
+        case .keepalive: .keepaliveTimerExpired
+        case .idleHold: .idleHoldTimerExpired
+        case .stableSession: .stableSessionTimerExpired
+        }
+    }
+
+    func openConnection(_ attempt: SessionAttempt) {
+        let remote = SocketAddress(settings.address, port: settings.port)
+        let local = settings.localAddress.map { SocketAddress($0, port: 0) }
+        attempt.connectStartedAt = wallClockMillis()
+        do {
+            attempt.connection = try Connection.connect(to: remote, from: local, options: socketOptions(), on: loop, delegate: attempt)
+        } catch {
+            let reason: String
+            if error.operation.contains("MD5") {
+                // Fail closed: without the key the session must not start.
+                reason = "TCP MD5 key could not be installed (\(error)); the session does not start without it"
+                hint = reason
+            } else {
+                reason = "cannot connect: \(error)"
+            }
+            loop.execute { [weak self, weak attempt] in
+                guard let self, let attempt, !attempt.retired else { return }
+                self.handle(attempt, .tcpConnectionFails(reason))
+            }
+        }
+    }
+
+    /// The connect attempt timed out without any answer: say what usually causes that.
+    func noAnswer(_ attempt: SessionAttempt) {
+        var reason = "no answer from \(settings.address) port \(settings.port) within \(attempt.fsm.configuration.connectRetryTime) s"
+        if let explanation = connectFailureExplanation() { reason += "; " + explanation }
+        lastError = PeerError(at: wallClockMillis(), reason: reason, notification: nil)
+        hint = reason
+        logger.info("BGP connect attempt failed", metadata: ["reason": "\(reason)"])
+    }
+
+    func send(_ message: BGPMessage, on attempt: SessionAttempt) {
+        guard let connection = attempt.connection else { return }
+        connection.write(message.encoded(context: attempt.parameters?.sendContext ?? .initial))
+        counters.messagesOut += 1
+        if case .notification(let n) = message { attempt.notification = NotificationInfo(n, .sent) }
+        if case .update = message { counters.updatesOut += 1 }
+    }
+
+    // MARK: - Connection events
+
+    func connectionUp(_ attempt: SessionAttempt) {
+        guard !attempt.retired else { return }
+        if let local = attempt.connection?.localAddress { logger.debug("TCP connected", metadata: ["local": "\(local)"]) }
+        handle(attempt, .tcpConnectionAcknowledged)
+    }
+
+    func connectionFailed(_ attempt: SessionAttempt, _ reason: String, errno code: Int32?) {
+        guard !attempt.retired else { return }
+        attempt.closeConnection()
+        var reason = reason
+        if case .connect = attempt.fsm.state, let code, code == EHOSTUNREACH || code == ETIMEDOUT || code == ENETUNREACH,
+           let explanation = connectFailureExplanation() {
+            // An ICMP time-exceeded (TTL too small) comes back as "no route to host".
+            reason += "; " + explanation
+            hint = reason
+        }
+        handle(attempt, .tcpConnectionFails(reason))
+    }
+
+    /// What usually makes an outgoing connection fail silently or with "no route to host".
+    func connectFailureExplanation() -> String? {
+        if settings.password != nil {
+            return "a TCP MD5 password is set: check the MD5 password on both sides (a wrong or missing key drops the packets silently)"
+        } else if settings.ttlSecurity != nil {
+            return "GTSM (ttl_security) is on: check the hop count on both sides"
+        } else if outgoingTTL == 1 {
+            return "eBGP sends with TTL 1: if the peer is not directly connected, set ebgp_multihop (or ttl_security)"
+        }
+        return nil
+    }
+
+    func connectionWritable(_ attempt: SessionAttempt) {
+        if attempt === session { flush() }
+    }
+
+    /// An inbound connection from this peer's address. Returns its delegate, or nil to close it.
+    func accept(_ connection: Connection) -> (any ConnectionDelegate)? {
+        guard settings.enabled else {
+            logger.info("refusing connection: peer is disabled")
+            return nil
+        }
+        if let listenerKeyError {
+            hint = listenerKeyError
+            return nil
+        }
+        // Outgoing TTL / GTSM on the accepted socket (the listener's MD5 key is inherited).
+        let options = socketOptions()
+        let v6: Bool = if case .v6 = settings.address { true } else { false }
+        if let ttl = options.ttl {
+            try? connection.setOption(level: v6 ? Int32(IPPROTO_IPV6) : Int32(IPPROTO_IP),
+                                      name: v6 ? csystem_IPV6_UNICAST_HOPS : csystem_IP_TTL, value: Int32(ttl))
+        }
+        if let minimum = options.minimumTTL {
+            try? connection.setOption(level: v6 ? Int32(IPPROTO_IPV6) : Int32(IPPROTO_IP),
+                                      name: v6 ? csystem_IPV6_MINHOPCOUNT : csystem_IP_MINTTL, value: Int32(minimum))
+        }
+        let attempt = SessionAttempt(peer: self, configuration: sessionConfiguration(), origin: .incoming)
+        attempt.connection = connection
+        attempt.ignoreConnect = true
+        if let current = primary, current.isColliding {
+            // RFC 4271 §6.8: keep both until the OPENs say which one survives.
+            if let old = secondary {
+                retire(old)
+                old.closeConnection()
+            }
+            secondary = attempt
+        } else {
+            // Idle, Connect or Active: the peer's connection replaces any attempt of ours.
+            if let old = primary {
+                retire(old)
+                old.closeConnection()
+            }
+            primary = attempt
+        }
+        loop.execute { [weak self, weak attempt] in
+            guard let self, let attempt, !attempt.retired else { return }
+            self.handle(attempt, .manualStart)
+            if !attempt.retired { self.handle(attempt, .tcpConnectionConfirmed) }
+        }
+        return attempt
+    }
+
+    // MARK: - Receiving
+
+    func didRead(_ attempt: SessionAttempt) {
+        while !attempt.retired, attempt.connection != nil {
+            let context = attempt.parameters?.receiveContext ?? .initial
+            let length: Int?
+            do {
+                length = try MessageFraming.nextMessageLength(in: attempt.buffer[attempt.readIndex...], maxMessageLength: context.maxMessageLength)
+            } catch {
+                handle(attempt, .messageError(error))
+                return
+            }
+            guard let length else { break }
+            guard attempt.buffer.count - attempt.readIndex >= length else { break }
+            let start = attempt.readIndex
+            attempt.readIndex += length
+            counters.messagesIn += 1
+            let message: BGPMessage
+            do {
+                message = try BGPMessage.decode(attempt.buffer[start..<start + length], context: context)
+            } catch {
+                handle(attempt, .messageError(error))
+                return
+            }
+            receive(message, on: attempt)
+        }
+        if attempt.readIndex > 0 && (attempt.readIndex == attempt.buffer.count || attempt.readIndex > 65536) {
+            attempt.buffer.removeFirst(attempt.readIndex)
+            attempt.readIndex = 0
+        }
+    }
+
+    func receive(_ message: BGPMessage, on attempt: SessionAttempt) {
+        switch message {
+        case .open(let open):
+            if let other = attempt === primary ? secondary : primary, !other.retired, other.isColliding {
+                switch other.fsm.resolveCollision(thisConnection: other.origin, peerIdentifier: open.bgpIdentifier, peerASN: open.asn) {
+                case .dumpThisConnection:
+                    dump(other)
+                case .dumpOtherConnection:
+                    dump(attempt)
+                    return
+                case .noCollision:
+                    break
+                }
+            }
+            handle(attempt, .bgpOpen(open))
+        case .keepalive:
+            handle(attempt, .keepaliveMessage)
+        case .update(let update):
+            counters.updatesIn += 1
+            handle(attempt, .updateMessage)
+            if attempt === session, let parameters = attempt.parameters { process(update, parameters, attempt) }
+        case .notification(let notification):
+            attempt.notification = NotificationInfo(notification, .received)
+            handle(attempt, .notificationMessage(notification))
+        case .routeRefresh(let refresh):
+            if attempt === session {
+                logger.info("route refresh requested by peer", metadata: ["family": "\(refresh.family)"])
+                resendAll(family: refresh.family.ipFamily)
+            }
+        }
+    }
+
+    /// Closes the losing connection of a collision with Cease/7 (RFC 4271 §6.8).
+    func dump(_ attempt: SessionAttempt) {
+        let wasPrimary = attempt === primary
+        retire(attempt)
+        perform(attempt.fsm.handle(.openCollisionDump), attempt)
+        if wasPrimary, let other = secondary {
+            primary = other
+            secondary = nil
+        }
+        logger.info("connection collision resolved", metadata: ["closed": "\(attempt.origin)"])
+    }
+
+    // MARK: - Session up and down
+
+    func established(_ attempt: SessionAttempt, _ parameters: SessionParameters) {
+        if attempt === secondary {
+            if let old = primary {
+                retire(old)
+                old.closeConnection()
+            }
+            primary = attempt
+            secondary = nil
+        }
+        attempt.parameters = parameters
+        session = attempt
+        peerGracefulRestartCache = parameters.peerGracefulRestart
+        establishedAt = wallClockMillis()
+        hint = nil
+        maxPrefixReported = false
+        let connection = attempt.connection
+        negotiated = NegotiatedSession(
+            holdTime: parameters.holdTime, keepaliveTime: parameters.keepaliveTime, peerRouterID: parameters.peerIdentifier,
+            fourOctetASN: parameters.fourOctetASN, capabilities: Self.capabilityNames(parameters),
+            families: parameters.families.sorted().map(Self.familyName),
+            addPathSend: parameters.addPathSend.sorted().map(Self.familyName),
+            addPathReceive: parameters.addPathReceive.sorted().map(Self.familyName),
+            localAddress: connection?.localAddress?.address, localPort: connection?.localAddress?.port,
+            remotePort: connection?.remoteAddress?.port)
+        logger.info("BGP session established", metadata: ["hold_time": "\(parameters.holdTime)"])
+        // A restarting peer's stale routes stay until its End-of-RIB (RFC 4724 §4.2), unless it
+        // no longer does graceful restart or did not keep forwarding state.
+        if received.values.contains(where: \.stale) {
+            let preserved = Set(parameters.peerGracefulRestart?.families.filter(\.forwardingPreserved).map(\.family) ?? [])
+            removeStale { !preserved.contains(AddressFamily.unicast($0.prefix.family)) }
+        }
+        // Initial transfer: everything in the Loc-RIB is dirty, then End-of-RIB per family.
+        sent = [:]
+        fewerPaths = []
+        dirty = Set(core.locRIB.keys)
+        endOfRIBPending = exportFamilies(parameters).map { AddressFamily.unicast($0) }
+        flush()
+    }
+
+    func down(_ attempt: SessionAttempt, _ reason: String) {
+        if attempt === secondary, primary != nil {
+            // A losing second connection: not the peer's session.
+            retire(attempt)
+            return
+        }
+        let notification = attempt.notification
+        attempt.notification = nil
+        attempt.parameters = nil
+        let wasEstablished = attempt === session
+        if wasEstablished { session = nil }
+        lastError = PeerError(at: wallClockMillis(), reason: reason, notification: notification)
+        logger.info("BGP session down", metadata: ["reason": "\(reason)"])
+        if wasEstablished { sessionEnded(reason: reason, notification: notification) }
+        reportState(reason: reason, notification: notification)
+    }
+
+    /// After an Established session ends: counters, Adj-RIB-Out, and the Adj-RIB-In
+    /// (kept as stale for a graceful-restart peer, RFC 4724 §4.2 / RFC 8538).
+    func sessionEnded(reason: String, notification: NotificationInfo?) {
+        guard establishedAt != nil else { return }
+        counters.flaps += 1
+        establishedAt = nil
+        sent = [:]
+        dirty = []
+        fewerPaths = []
+        endOfRIBPending = []
+        counters.prefixesAdvertised = 0
+        counters.prefixesWithFewerPaths = 0
+        let gr = negotiatedGracefulRestart
+        negotiated = nil
+        var keep = false
+        if let gr {
+            if let notification, notification.direction == .sent, notification.code == NotificationCode.cease.rawValue {
+                keep = false  // we shut the session down on purpose
+            } else if let notification {
+                // RFC 8538 §4: with the N bit, any NOTIFICATION but Cease/Hard Reset keeps routes.
+                keep = gr.notificationSupport && settings.gracefulRestart
+                    && !(notification.code == NotificationCode.cease.rawValue && notification.subcode == CeaseReason.hardReset.rawValue)
+            } else {
+                keep = true
+            }
+        }
+        if keep, !received.isEmpty, let gr {
+            for key in received.keys { received[key]?.stale = true }
+            if let old = staleTimer { loop.cancelTimer(old) }
+            staleTimer = loop.scheduleTimer(after: .seconds(Int(max(gr.restartTime, 1)))) { [weak self] in
+                self?.staleTimer = nil
+                self?.removeStale { _ in true }
+            }
+            logger.info("keeping the peer's routes as stale (graceful restart)", metadata: ["restart_time": "\(gr.restartTime)"])
+        } else {
+            let count = received.count
+            received = [:]
+            counters.prefixesReceived = 0
+            if count > 0 { core.emit(.receivedRoutesChanged(peer: settings.name, announced: 0, withdrawn: count)) }
+        }
+        peerGracefulRestartCache = nil
+    }
+
+    /// The peer's graceful restart capability of the session that just ended.
+    var peerGracefulRestartCache: GracefulRestart?
+    var negotiatedGracefulRestart: GracefulRestart? { peerGracefulRestartCache }
+
+    func removeStale(_ predicate: (NLRI) -> Bool) {
+        let before = received.count
+        received = received.filter { !($0.value.stale && predicate($0.key)) }
+        counters.prefixesReceived = received.count
+        if received.count != before {
+            core.emit(.receivedRoutesChanged(peer: settings.name, announced: 0, withdrawn: before - received.count))
+        }
+    }
+
+    // MARK: - State reporting
+
+    var currentState: PeerState {
+        guard settings.enabled else { return .disabled }
+        guard let primary else { return .idle }
+        switch primary.fsm.state {
+        case .idle: return .idle
+        case .connect: return .connect
+        case .active: return .active
+        case .openSent: return .openSent
+        case .openConfirm: return .openConfirm
+        case .established: return .established
+        }
+    }
+
+    func reportState(reason: String? = nil, notification: NotificationInfo? = nil) {
+        let state = currentState
+        if state != reportedState || reason != nil {
+            let from = reportedState
+            reportedState = state
+            core.emit(.peerStateChanged(peer: settings.name, from: from, to: state, reason: reason, notification: notification))
+        }
+    }
+
+    func snapshot() -> PeerSnapshot {
+        var counters = self.counters
+        counters.prefixesReceived = received.count
+        counters.prefixesAdvertised = sent.count
+        counters.prefixesWithFewerPaths = fewerPaths.count
+        return PeerSnapshot(name: settings.name, address: settings.address, asn: settings.asn, state: currentState,
+                            establishedAt: establishedAt, lastError: lastError, negotiated: negotiated, counters: counters, hint: hint)
+    }
+
+    static func familyName(_ family: AddressFamily) -> String {
+        switch family {
+        case .ipv4Unicast: "ipv4-unicast"
+        case .ipv6Unicast: "ipv6-unicast"
+        default: "\(family)"
+        }
+    }
+
+    static func capabilityNames(_ p: SessionParameters) -> [String] {
+        var names: [String] = ["multiprotocol"]
+        if p.routeRefresh { names.append("route-refresh") }
+        if p.enhancedRouteRefresh { names.append("enhanced-route-refresh") }
+        if p.fourOctetASN { names.append("four-octet-asn") }
+        if !p.addPathSend.isEmpty || !p.addPathReceive.isEmpty { names.append("add-path") }
+        if p.peerGracefulRestart != nil { names.append("graceful-restart") }
+        if p.extendedMessages { names.append("extended-message") }
+        if !p.extendedNextHop.isEmpty { names.append("extended-next-hop") }
+        return names
+    }
+}
+
+extension SessionAttempt {
+    var openConfirmParameters: SessionParameters? {
+        switch fsm.state {
+        case .openConfirm(let p), .established(let p): p
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,178 @@
+public import BGP
+public import IP
+
+// The speaker's own input types. HeraldCore maps its `PeerConfig`, `DesiredRoute`/`RoutePath`
+// and `AnnounceAttributes` onto these; BGPSpeaker never sees the database or JSON.
+
+/// Speaker-wide settings: who we are and where we listen.
+public struct SpeakerSettings: Sendable, Hashable {
+    public var asn: UInt32
+    public var routerID: IPv4Address
+    /// Addresses to accept sessions on (e.g. `0.0.0.0` and `::`); empty: outgoing sessions only.
+    public var listenAddresses: [IPAddress]
+    /// 179 by default; 0 picks a free port (tests), see `Speaker.listeningAddresses()`.
+    public var listenPort: UInt16
+    /// Hold time we offer when the peer has none configured (RFC 4271 §10 suggests 90 s).
+    public var holdTime: UInt16
+    /// Seconds between outgoing connection attempts.
+    public var connectRetryTime: Int
+    /// First back-off after a failure (doubles up to `maximumIdleHoldTime`, RFC 4271 §8.1.1).
+    public var idleHoldTime: Int
+    public var maximumIdleHoldTime: Int
+    /// LOCAL_PREF sent to iBGP peers when a path has none.
+    public var defaultLocalPreference: UInt32
+    /// RFC 4724 restart time we advertise.
+    public var gracefulRestartTime: UInt16
+    /// RFC 4724 Restart State bit: set after a planned restart (`shutdown(mode: .gracefulRestart)`
+    /// followed by a new process), so that helpers keep our routes until our End-of-RIB.
+    public var restarting: Bool
+
+    public init(asn: UInt32, routerID: IPv4Address, listenAddresses: [IPAddress] = [], listenPort: UInt16 = 179,
+                holdTime: UInt16 = 90, connectRetryTime: Int = 30, idleHoldTime: Int = 5, maximumIdleHoldTime: Int = 120,
+                defaultLocalPreference: UInt32 = 100, gracefulRestartTime: UInt16 = 120, restarting: Bool = false) {
+        self.asn = asn
+        self.routerID = routerID
+        self.listenAddresses = listenAddresses
+        self.listenPort = listenPort
+        self.holdTime = holdTime
+        self.connectRetryTime = connectRetryTime
+        self.idleHoldTime = idleHoldTime
+        self.maximumIdleHoldTime = maximumIdleHoldTime
+        self.defaultLocalPreference = defaultLocalPreference
+        self.gracefulRestartTime = gracefulRestartTime
+        self.restarting = restarting
+    }
+}
+
+/// What to do when a peer sends more prefixes than allowed (RFC 4486).
+public struct MaxPrefixLimit: Sendable, Hashable {
+    public enum Action: Sendable, Hashable {
+        /// Log and report, keep the session.
+        case warn
+        /// Cease/1 (Maximum Number of Prefixes Reached), then restart after the idle hold back-off.
+        case restart
+    }
+    public var limit: Int
+    public var action: Action
+
+    public init(_ limit: Int, action: Action = .restart) {
+        self.limit = limit
+        self.action = action
+    }
+}
+
+/// One configured neighbour (maps from HeraldCore's `PeerConfig`).
+public struct PeerSettings: Sendable, Hashable {
+    /// Unique name (the API's key).
+    public var name: String
+    public var address: IPAddress
+    public var port: UInt16
+    public var asn: UInt32
+    /// Source address of outgoing connections (and the "self" next hop), nil: the kernel's choice.
+    public var localAddress: IPAddress?
+    /// The next hop "self" for the other family (an IPv6 address for IPv6 routes over an IPv4
+    /// session, or the reverse). Without it such routes are not sent on this session.
+    public var otherFamilyNextHop: IPAddress?
+    /// RFC 2385 TCP MD5 key. Fail closed: if it cannot be installed, the session does not start.
+    public var password: String?
+    /// eBGP multihop TTL (eBGP default is 1).
+    public var ebgpMultihop: Int?
+    /// RFC 5082 GTSM: the peer is this many hops away (TTL 255 out, minimum 256 − hops in).
+    public var ttlSecurity: Int?
+    /// Hold time we offer; nil: the speaker's.
+    public var holdTime: UInt16?
+    public var connectRetryTime: Int?
+    public var passive: Bool
+    public var families: Set<IPFamily>
+    /// RFC 7911: send every path of a prefix when the peer can receive several.
+    public var addPathSend: Bool
+    /// RFC 7911: accept several paths per prefix from the peer.
+    public var addPathReceive: Bool
+    public var gracefulRestart: Bool
+    public var maxPrefixes: MaxPrefixLimit?
+    /// Matched against `Path.peerSelector`.
+    public var labels: [String: String]
+    public var enabled: Bool
+
+    public init(name: String, address: IPAddress, asn: UInt32, port: UInt16 = 179, localAddress: IPAddress? = nil,
+                otherFamilyNextHop: IPAddress? = nil, password: String? = nil, ebgpMultihop: Int? = nil, ttlSecurity: Int? = nil,
+                holdTime: UInt16? = nil, connectRetryTime: Int? = nil, passive: Bool = false, families: Set<IPFamily> = [.ipv4],
+                addPathSend: Bool = false, addPathReceive: Bool = false, gracefulRestart: Bool = true,
+                maxPrefixes: MaxPrefixLimit? = nil, labels: [String: String] = [:], enabled: Bool = true) {
+        self.name = name
+        self.address = address
+        self.asn = asn
+        self.port = port
+        self.localAddress = localAddress
+        self.otherFamilyNextHop = otherFamilyNextHop
+        self.password = password
+        self.ebgpMultihop = ebgpMultihop
+        self.ttlSecurity = ttlSecurity
+        self.holdTime = holdTime
+        self.connectRetryTime = connectRetryTime
+        self.passive = passive
+        self.families = families
+        self.addPathSend = addPathSend
+        self.addPathReceive = addPathReceive
+        self.gracefulRestart = gracefulRestart
+        self.maxPrefixes = maxPrefixes
+        self.labels = labels
+        self.enabled = enabled
+    }
+}
+
+/// One way to reach a prefix, with the attributes it is announced with.
+public struct Path: Sendable, Hashable {
+    public enum NextHop: Sendable, Hashable, Comparable {
+        /// The session's local address ("next hop self").
+        case session
+        /// A node's address: a third-party next hop (RFC 4271 §5.1.3).
+        case address(IPAddress)
+    }
+
+    public var nextHop: NextHop
+    public var communities: [Community]
+    public var largeCommunities: [LargeCommunity]
+    public var med: UInt32?
+    /// Sent to iBGP peers only (default: the speaker's `defaultLocalPreference`).
+    public var localPreference: UInt32?
+    /// Extra copies of the local AS (eBGP only).
+    public var asPathPrepend: Int
+    /// Labels a peer must carry to receive this path; empty: every peer.
+    public var peerSelector: [String: String]
+
+    public init(nextHop: NextHop = .session, communities: [Community] = [], largeCommunities: [LargeCommunity] = [],
+                med: UInt32? = nil, localPreference: UInt32? = nil, asPathPrepend: Int = 0, peerSelector: [String: String] = [:]) {
+        self.nextHop = nextHop
+        self.communities = communities
+        self.largeCommunities = largeCommunities
+        self.med = med
+        self.localPreference = localPreference
+        self.asPathPrepend = asPathPrepend
+        self.peerSelector = peerSelector
+    }
+}
+
+/// A prefix Herald originates, with one or more paths.
+public struct Route: Sendable, Hashable {
+    public var prefix: IPPrefix
+    public var paths: [Path]
+
+    public init(prefix: IPPrefix, paths: [Path]) {
+        self.prefix = prefix
+        self.paths = paths
+    }
+
+    public init(prefix: IPPrefix, path: Path = Path()) {
+        self.init(prefix: prefix, paths: [path])
+    }
+}
+
+/// How `Speaker.shutdown(mode:)` leaves the peers.
+public enum ShutdownMode: Sendable, Hashable {
+    /// Cease/Administrative Shutdown with a message (RFC 8203): peers withdraw our routes.
+    case withdraw(message: String?)
+    /// Close the connections without a NOTIFICATION: graceful-restart helpers keep our routes
+    /// until the next process sends End-of-RIB (or the restart time passes).
+    case gracefulRestart
+}

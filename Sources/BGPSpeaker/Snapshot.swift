@@ -1,0 +1,149 @@
+public import BGP
+public import IP
+import Glibc
+
+/// Unix time in milliseconds (wall clock, for display).
+func wallClockMillis() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+}
+
+/// The RFC 4271 session state of a peer, as shown to people.
+public enum PeerState: String, Sendable, Hashable {
+    case disabled, idle, connect, active, openSent = "opensent", openConfirm = "openconfirm", established
+}
+
+/// A NOTIFICATION that ended a session.
+public struct NotificationInfo: Sendable, Hashable {
+    public enum Direction: String, Sendable, Hashable { case sent, received }
+    public var direction: Direction
+    public var code: UInt8
+    public var subcode: UInt8
+    /// "Cease / Administrative Shutdown".
+    public var name: String
+    /// RFC 8203 shutdown communication, if any.
+    public var text: String?
+
+    init(_ message: NotificationMessage, _ direction: Direction) {
+        self.direction = direction
+        code = message.code
+        subcode = message.subcode
+        name = NotificationMessage.name(code: message.code, subcode: message.subcode)
+        text = message.shutdownCommunication
+    }
+}
+
+/// Why the last session (or attempt) ended.
+public struct PeerError: Sendable, Hashable {
+    /// Unix time, milliseconds.
+    public var at: Int64
+    public var reason: String
+    public var notification: NotificationInfo?
+}
+
+/// What the OPEN exchange agreed on.
+public struct NegotiatedSession: Sendable, Hashable {
+    public var holdTime: UInt16
+    public var keepaliveTime: UInt16
+    public var peerRouterID: IPv4Address
+    public var fourOctetASN: Bool
+    /// Capability names both sides announced ("route-refresh", "graceful-restart", …).
+    public var capabilities: [String]
+    public var families: [String]
+    public var addPathSend: [String]
+    public var addPathReceive: [String]
+    public var localAddress: IPAddress?
+    public var localPort: UInt16?
+    public var remotePort: UInt16?
+}
+
+public struct PeerCounters: Sendable, Hashable {
+    public var messagesIn = 0
+    public var messagesOut = 0
+    public var updatesIn = 0
+    public var updatesOut = 0
+    public var prefixesReceived = 0
+    public var prefixesAdvertised = 0
+    /// Established sessions that went down.
+    public var flaps = 0
+    /// Prefixes sent with fewer paths than they have (the peer has no ADD-PATH receive).
+    public var prefixesWithFewerPaths = 0
+}
+
+/// One peer, for the API.
+public struct PeerSnapshot: Sendable, Hashable {
+    public var name: String
+    public var address: IPAddress
+    public var asn: UInt32
+    public var state: PeerState
+    /// Unix time, milliseconds, of the current Established session.
+    public var establishedAt: Int64?
+    public var lastError: PeerError?
+    public var negotiated: NegotiatedSession?
+    public var counters: PeerCounters
+    /// A hint for people when the session does not come up (MD5, TTL, max-prefix).
+    public var hint: String?
+}
+
+public struct SpeakerSnapshot: Sendable, Hashable {
+    public var asn: UInt32
+    public var routerID: IPv4Address
+    public var listening: [String]
+    /// Why the listener is not running, if it is not.
+    public var listenError: String?
+    public var locRIBPrefixes: Int
+    public var peers: [PeerSnapshot]
+}
+
+/// A route in a peer's Adj-RIB-Out or Adj-RIB-In, for display.
+public struct RIBEntry: Sendable, Hashable {
+    public var prefix: IPPrefix
+    public var pathID: UInt32?
+    public var nextHop: IPAddress?
+    public var asPath: [UInt32]
+    public var origin: String
+    public var med: UInt32?
+    public var localPreference: UInt32?
+    public var communities: [Community]
+    public var largeCommunities: [LargeCommunity]
+    /// Unix time, milliseconds (received routes).
+    public var receivedAt: Int64?
+    /// Kept for a restarting peer until its End-of-RIB (RFC 4724).
+    public var stale: Bool
+
+    init(prefix: IPPrefix, pathID: UInt32?, nextHop: IPAddress?, attributes: [PathAttribute], receivedAt: Int64?, stale: Bool) {
+        self.prefix = prefix
+        self.pathID = pathID
+        self.nextHop = nextHop
+        var asns: [UInt32] = []
+        for segment in attributes.asPath?.segments ?? [] { asns += segment.asns }
+        asPath = asns
+        origin = switch attributes.origin {
+        case .igp: "igp"
+        case .egp: "egp"
+        case .incomplete: "incomplete"
+        case nil: "?"
+        }
+        med = attributes.multiExitDiscriminator
+        localPreference = attributes.localPreference
+        communities = attributes.communities
+        largeCommunities = attributes.largeCommunities
+        self.receivedAt = receivedAt
+        self.stale = stale
+    }
+}
+
+/// What the speaker reports as it happens.
+public enum SpeakerEvent: Sendable, Hashable {
+    /// A peer's session changed state; `reason` says why when it went down.
+    case peerStateChanged(peer: String, from: PeerState, to: PeerState, reason: String?, notification: NotificationInfo?)
+    /// The Loc-RIB changed (after `apply`).
+    case routesChanged(announced: [IPPrefix], withdrawn: [IPPrefix])
+    /// A peer's Adj-RIB-In changed.
+    case receivedRoutesChanged(peer: String, announced: Int, withdrawn: Int)
+    /// A peer went over its max-prefix limit.
+    case maxPrefixExceeded(peer: String, count: Int, limit: Int)
+    /// A peer finished sending its table (End-of-RIB) or we finished ours.
+    case endOfRIB(peer: String, family: String, direction: NotificationInfo.Direction)
+}

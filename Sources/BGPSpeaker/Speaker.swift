@@ -1,0 +1,162 @@
+public import IP
+public import Logging
+public import Sockets
+
+/// Herald's BGP speaker: peers, the Loc-RIB of routes Herald originates, and per peer an
+/// Adj-RIB-Out and Adj-RIB-In, with sessions driven by `SessionFSM` on the shared `EventLoop`.
+///
+/// ```swift
+/// let speaker = Speaker(settings: SpeakerSettings(asn: 64512, routerID: id, listenAddresses: [.v4(.any)]), loop: loop)
+/// try await speaker.start()
+/// try await speaker.addPeer(PeerSettings(name: "tor1", address: tor, asn: 65000))
+/// await speaker.apply(announce: [Route(prefix: p, path: Path(communities: [c]))], withdraw: [])
+/// for await event in await speaker.events() { … }
+/// await speaker.shutdown(mode: .withdraw(message: "herald stopping"))
+/// ```
+///
+/// The actor is a front door: all protocol state lives on the event loop thread (sessions,
+/// timers and sockets are loop-confined), and each call hops there with `loop.submit`.
+public actor Speaker {
+    public nonisolated let loop: EventLoop
+    nonisolated let core: SpeakerCore
+    private var started = false
+
+    public init(settings: SpeakerSettings, loop: EventLoop, logger: Logger = Logger(label: "herald.bgp")) {
+        self.loop = loop
+        self.core = SpeakerCore(loop: loop, settings: settings, logger: logger)
+    }
+
+    /// Binds the listeners (a port that cannot be bound is logged once; outgoing sessions still
+    /// run) and starts the peers added so far.
+    public func start() async throws {
+        guard !started else { return }
+        started = true
+        let core = self.core
+        try await loop.submit {
+            core.startListening()
+        }
+    }
+
+    // MARK: - Peers
+
+    public func addPeer(_ peer: PeerSettings) async throws {
+        let core = self.core
+        try await loop.submit { try core.addPeer(peer) }
+    }
+
+    /// Applies a changed configuration: a change of anything sent in OPEN or of the TCP
+    /// settings resets the session; labels re-export; `enabled: false` shuts it down (Cease).
+    public func updatePeer(_ peer: PeerSettings) async throws {
+        let core = self.core
+        try await loop.submit { try core.updatePeer(peer) }
+    }
+
+    /// Cease/Administrative Shutdown ("peer deleted") and forget the peer.
+    public func removePeer(named name: String) async throws {
+        let core = self.core
+        try await loop.submit { try core.removePeer(name) }
+    }
+
+    public enum SoftResetDirection: Sendable {
+        /// Ask the peer to send its routes again (ROUTE-REFRESH, RFC 2918).
+        case inbound
+        /// Send our routes again.
+        case outbound
+        case both
+    }
+
+    public func softReset(peer name: String, _ direction: SoftResetDirection = .both) async throws {
+        let core = self.core
+        try await loop.submit {
+            let peer = try core.peer(name)
+            if direction != .outbound { peer.requestRefresh() }
+            if direction != .inbound { peer.resendAll(family: nil) }
+        }
+    }
+
+    /// Closes the session with Cease/Administrative Reset-like shutdown and starts again.
+    public func hardReset(peer name: String, message: String? = nil) async throws {
+        let core = self.core
+        try await loop.submit { try core.peer(name).hardReset(communication: message ?? "hard reset by operator") }
+    }
+
+    // MARK: - Routes
+
+    /// Announces (or replaces) routes and withdraws prefixes in one step; each established peer
+    /// gets the difference within milliseconds.
+    public func apply(announce: [Route], withdraw: [IPPrefix]) async {
+        let core = self.core
+        _ = try? await loop.submit { core.apply(announce: announce, withdraw: withdraw) }
+    }
+
+    public func announce(_ route: Route) async { await apply(announce: [route], withdraw: []) }
+    public func announce(_ routes: [Route]) async { await apply(announce: routes, withdraw: []) }
+    public func withdraw(_ prefix: IPPrefix) async { await apply(announce: [], withdraw: [prefix]) }
+    public func withdraw(_ prefixes: [IPPrefix]) async { await apply(announce: [], withdraw: prefixes) }
+
+    /// Makes the Loc-RIB exactly `routes` (what reconciliation computes).
+    public func replaceAll(_ routes: [Route]) async {
+        let core = self.core
+        _ = try? await loop.submit { core.replaceAll(routes) }
+    }
+
+    // MARK: - State
+
+    public func snapshot() async -> SpeakerSnapshot {
+        let core = self.core
+        return (try? await loop.submit { core.snapshot() })
+            ?? SpeakerSnapshot(asn: 0, routerID: .any, listening: [], listenError: "event loop stopped", locRIBPrefixes: 0, peers: [])
+    }
+
+    public func peer(named name: String) async -> PeerSnapshot? {
+        let core = self.core
+        return try? await loop.submit { core.peers[name]?.snapshot() }
+    }
+
+    /// The peer's Adj-RIB-Out: what it has been sent.
+    public func advertisedRoutes(peer name: String) async throws -> [RIBEntry] {
+        let core = self.core
+        return try await loop.submit { try core.peer(name).advertisedEntries() }
+    }
+
+    /// The peer's Adj-RIB-In: what it announced to us (display only).
+    public func receivedRoutes(peer name: String) async throws -> [RIBEntry] {
+        let core = self.core
+        return try await loop.submit { try core.peer(name).receivedEntries() }
+    }
+
+    /// The bound listening sockets ("0.0.0.0:179").
+    public func listeningAddresses() async -> [String] {
+        let core = self.core
+        return (try? await loop.submit { core.listeners.map(\.localAddress.description) }) ?? []
+    }
+
+    /// A new stream of state and route changes, from now on. Slow consumers lose the oldest
+    /// events beyond 10,000 (a snapshot gives the current state).
+    public func events() async -> AsyncStream<SpeakerEvent> {
+        let (stream, continuation) = AsyncStream.makeStream(of: SpeakerEvent.self, bufferingPolicy: .bufferingNewest(10_000))
+        let core = self.core
+        let loop = self.loop
+        let id: Int? = try? await loop.submit {
+            guard !core.stopped else { return nil }
+            let id = core.nextSubscriber
+            core.nextSubscriber += 1
+            core.subscribers[id] = continuation
+            return id
+        }
+        if let id {
+            continuation.onTermination = { _ in loop.execute { core.subscribers[id] = nil } }
+        } else {
+            continuation.finish()
+        }
+        return stream
+    }
+
+    /// Stops every session: `.withdraw` sends Cease/Administrative Shutdown with the message
+    /// (RFC 8203) so peers drop our routes; `.gracefulRestart` just closes the connections so
+    /// graceful-restart helpers keep them until the next process sends End-of-RIB.
+    public func shutdown(mode: ShutdownMode) async {
+        let core = self.core
+        _ = try? await loop.submit { core.shutdown(mode) }
+    }
+}

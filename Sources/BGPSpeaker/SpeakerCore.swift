@@ -1,0 +1,216 @@
+import BGP
+import Glibc
+public import IP
+import Logging
+import Sockets
+
+/// The speaker's state on the event loop: peers, Loc-RIB, listeners, event subscribers.
+/// Loop-confined; `Speaker` (the actor) reaches it with `loop.submit` / `loop.execute`.
+final class SpeakerCore: @unchecked Sendable {
+    let loop: EventLoop
+    var settings: SpeakerSettings
+    let logger: Logger
+    var peers: [String: PeerDriver] = [:]
+    var locRIB: [IPPrefix: Route] = [:]
+    var listeners: [Listener] = []
+    var listenError: String?
+    var unknownSources: [IPAddress: Int64] = [:]
+    var subscribers: [Int: AsyncStream<SpeakerEvent>.Continuation] = [:]
+    var nextSubscriber = 0
+    var stopped = false
+
+    init(loop: EventLoop, settings: SpeakerSettings, logger: Logger) {
+        self.loop = loop
+        self.settings = settings
+        self.logger = logger
+    }
+
+    func emit(_ event: SpeakerEvent) {
+        for continuation in subscribers.values { continuation.yield(event) }
+    }
+
+    // MARK: - Listening
+
+    func startListening() {
+        for address in settings.listenAddresses {
+            do {
+                let listener = try Listener(bindingTo: SocketAddress(address, port: settings.listenPort), on: loop) { [unowned self] connection in
+                    self.accept(connection)
+                }
+                listeners.append(listener)
+                logger.info("BGP listening", metadata: ["address": "\(listener.localAddress)"])
+            } catch {
+                let text: String
+                if error.errno == EACCES || error.errno == EPERM {
+                    text = "cannot listen on \(SocketAddress(address, port: settings.listenPort)): port \(settings.listenPort) needs root or CAP_NET_BIND_SERVICE; running with outgoing sessions only"
+                } else {
+                    text = "cannot listen on \(SocketAddress(address, port: settings.listenPort)): \(error); running with outgoing sessions only"
+                }
+                listenError = text
+                logger.warning("\(text)")
+            }
+        }
+        for peer in peers.values { installListenerKey(peer) }
+    }
+
+    /// RFC 2385: the peer's key on every listener of its family. Fail closed: if it cannot be
+    /// installed, inbound connections from the peer are refused.
+    func installListenerKey(_ peer: PeerDriver, remove: Bool = false) {
+        peer.listenerKeyError = nil
+        for listener in listeners where listener.localAddress.address.family == peer.settings.address.family {
+            let key = remove ? nil : peer.settings.password.map { Array($0.utf8) }
+            guard key != nil || remove else { continue }
+            do {
+                try listener.setMD5Key(key, for: peer.settings.address)
+            } catch {
+                if !remove {
+                    let text = "TCP MD5 key could not be installed on the listener (\(error)); inbound sessions are refused"
+                    peer.listenerKeyError = text
+                    peer.hint = text
+                    logger.error("\(text)", metadata: ["peer": "\(peer.settings.name)"])
+                }
+            }
+        }
+    }
+
+    func accept(_ connection: Connection) -> (any ConnectionDelegate)? {
+        guard !stopped, let remote = connection.remoteAddress?.address else { return nil }
+        guard let peer = peers.values.first(where: { $0.settings.address == remote }) else {
+            let now = wallClockMillis()
+            if now - (unknownSources[remote] ?? -60_000) >= 60_000 {
+                unknownSources[remote] = now
+                logger.warning("closing BGP connection from an unknown address (logged once a minute per source)", metadata: ["source": "\(remote)"])
+            }
+            if unknownSources.count > 10_000 { unknownSources = unknownSources.filter { now - $0.value < 60_000 } }
+            return nil
+        }
+        return peer.accept(connection)
+    }
+
+    // MARK: - Peers
+
+    func addPeer(_ settings: PeerSettings) throws(SpeakerError) {
+        guard peers[settings.name] == nil else { throw .duplicatePeer(settings.name) }
+        if let other = peers.values.first(where: { $0.settings.address == settings.address }) {
+            throw .duplicateAddress(settings.address, other.settings.name)
+        }
+        let peer = PeerDriver(core: self, settings: settings)
+        peers[settings.name] = peer
+        installListenerKey(peer)
+        peer.reportedState = settings.enabled ? .idle : .disabled
+        if !stopped { peer.start() }
+    }
+
+    func updatePeer(_ new: PeerSettings) throws(SpeakerError) {
+        guard let peer = peers[new.name] else { throw .unknownPeer(new.name) }
+        if let other = peers.values.first(where: { $0.settings.address == new.address && $0.settings.name != new.name }) {
+            throw .duplicateAddress(new.address, other.settings.name)
+        }
+        let old = peer.settings
+        var oldComparable = old, newComparable = new
+        oldComparable.labels = [:]; newComparable.labels = [:]
+        oldComparable.maxPrefixes = nil; newComparable.maxPrefixes = nil
+        oldComparable.enabled = true; newComparable.enabled = true
+        if old.password != nil || old.address != new.address { installListenerKey(peer, remove: true) }
+        peer.settings = new
+        installListenerKey(peer)
+        if !new.enabled {
+            if old.enabled { peer.stop(communication: "peer disabled") }
+            peer.reportState()
+        } else if !old.enabled {
+            peer.start()
+        } else if oldComparable != newComparable {
+            peer.hardReset(communication: "configuration changed")
+        } else {
+            if old.labels != new.labels { peer.resendAll(family: nil) }
+            if old.maxPrefixes != new.maxPrefixes, let session = peer.session { peer.checkMaxPrefixes(session) }
+        }
+    }
+
+    func removePeer(_ name: String) throws(SpeakerError) {
+        guard let peer = peers.removeValue(forKey: name) else { throw .unknownPeer(name) }
+        peer.stop(communication: "peer deleted")
+        installListenerKey(peer, remove: true)
+        if let timer = peer.staleTimer { loop.cancelTimer(timer) }
+    }
+
+    func peer(_ name: String) throws(SpeakerError) -> PeerDriver {
+        guard let peer = peers[name] else { throw .unknownPeer(name) }
+        return peer
+    }
+
+    // MARK: - Loc-RIB
+
+    func apply(announce: [Route], withdraw: [IPPrefix]) {
+        var changed: [IPPrefix] = []
+        var announced: [IPPrefix] = [], withdrawn: [IPPrefix] = []
+        for prefix in withdraw where locRIB.removeValue(forKey: prefix) != nil {
+            changed.append(prefix)
+            withdrawn.append(prefix)
+        }
+        for var route in announce {
+            // Deterministic order: the first path is the one a peer without ADD-PATH gets.
+            route.paths.sort { $0.nextHop < $1.nextHop }
+            if route.paths.isEmpty {
+                if locRIB.removeValue(forKey: route.prefix) != nil {
+                    changed.append(route.prefix)
+                    withdrawn.append(route.prefix)
+                }
+                continue
+            }
+            if locRIB[route.prefix] != route {
+                locRIB[route.prefix] = route
+                changed.append(route.prefix)
+                announced.append(route.prefix)
+            }
+        }
+        guard !changed.isEmpty else { return }
+        for peer in peers.values { peer.markDirty(changed) }
+        emit(.routesChanged(announced: announced, withdrawn: withdrawn))
+    }
+
+    func replaceAll(_ routes: [Route]) {
+        let keep = Set(routes.map(\.prefix))
+        apply(announce: routes, withdraw: locRIB.keys.filter { !keep.contains($0) })
+    }
+
+    // MARK: - Snapshot and shutdown
+
+    func snapshot() -> SpeakerSnapshot {
+        SpeakerSnapshot(asn: settings.asn, routerID: settings.routerID, listening: listeners.map(\.localAddress.description),
+                        listenError: listenError, locRIBPrefixes: locRIB.count,
+                        peers: peers.values.map { $0.snapshot() }.sorted { $0.name < $1.name })
+    }
+
+    func shutdown(_ mode: ShutdownMode) {
+        guard !stopped else { return }
+        stopped = true
+        for listener in listeners { listener.close() }
+        listeners = []
+        for peer in peers.values {
+            switch mode {
+            case .withdraw(let message): peer.stop(communication: message)
+            case .gracefulRestart: peer.drop()
+            }
+        }
+        for continuation in subscribers.values { continuation.finish() }
+        subscribers = [:]
+    }
+}
+
+/// Errors of the speaker's management API.
+public enum SpeakerError: Error, Hashable, Sendable, CustomStringConvertible {
+    case unknownPeer(String)
+    case duplicatePeer(String)
+    case duplicateAddress(IPAddress, String)
+    case notRunning
+
+    public var description: String {
+        switch self {
+        case .unknownPeer(let name): "no peer \(name)"
+        case .duplicatePeer(let name): "peer \(name) already exists"
+        case .duplicateAddress(let address, let name): "address \(address) is already peer \(name)"
+        case .notRunning: "the speaker is shut down"
+        }
+    }
+}

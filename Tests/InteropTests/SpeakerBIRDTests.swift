@@ -1,0 +1,273 @@
+import BGP
+import BGPSpeaker
+import Foundation
+import IP
+import Testing
+
+// Herald's speaker against BIRD 2: security (MD5, multihop, GTSM), failure handling (hold timer,
+// restart), ADD-PATH, route refresh, Adj-RIB-In with max-prefix, graceful restart.
+
+private func prefix(_ text: String) -> IPPrefix { try! IPPrefix(parsing: text) }
+
+private let heraldASN: UInt32 = 4_200_000_001
+private let birdASN: UInt32 = 65010
+
+private func herald(in namespace: NetworkNamespace, on end: LinkEnd, peer: PeerSettings, restarting: Bool = false) async throws -> HeraldUnderTest {
+    let herald = try await HeraldUnderTest.start(in: namespace, settings: SpeakerSettings(
+        asn: heraldASN, routerID: end.ipv4.v4, listenAddresses: [end.ipv4], holdTime: 9, connectRetryTime: 2,
+        idleHoldTime: 1, maximumIdleHoldTime: 2, restarting: restarting))
+    try await herald.speaker.addPeer(peer)
+    return herald
+}
+
+private func peerSettings(_ link: Link, _ configure: (inout PeerSettings) -> Void = { _ in }) -> PeerSettings {
+    var peer = PeerSettings(name: "bird", address: link.b.ipv4, asn: birdASN, localAddress: link.a.ipv4,
+                            otherFamilyNextHop: link.a.ipv6, families: [.ipv4, .ipv6])
+    configure(&peer)
+    return peer
+}
+
+@Suite(.timeLimit(.minutes(3)))
+struct SpeakerBIRDTests {
+    @Test(.interop(.bird))
+    func md5RightPasswordComesUp() async throws {
+        guard try Interop.ready(.bird) else { return }
+        let network = try TestNetwork()
+        defer { network.shutdown() }
+        let link = try network.pair()
+        let h = try await herald(in: link.a.namespace, on: link.a, peer: peerSettings(link) { $0.password = "s3cret-key" })
+        defer { h.loop.shutdown() }
+        let bird = try await BIRD.start(in: link.b.namespace, config: DaemonConfig(
+            asn: birdASN, on: link.b, neighbors: [Neighbor(address: link.a.ipv4, asn: heraldASN, password: "s3cret-key")]), network: network)
+        try await bird.waitEstablished(with: link.a.ipv4)
+        try await h.waitEstablished("bird")
+        let p = prefix("100.127.20.1/32")
+        await h.speaker.announce(Route(prefix: p))
+        try await bird.waitForRoute(p)
+        await h.stop()
+    }
+
+    @Test(.interop(.bird))
+    func md5WrongPasswordNeverComesUpAndSaysWhy() async throws {
+        guard try Interop.ready(.bird) else { return }
+        let network = try TestNetwork()
+        defer { network.shutdown() }
+        let link = try network.pair()
+        let h = try await herald(in: link.a.namespace, on: link.a, peer: peerSettings(link) { $0.password = "wrong" })
+        defer { h.loop.shutdown() }
+        let bird = try await BIRD.start(in: link.b.namespace, config: DaemonConfig(
+            asn: birdASN, on: link.b, neighbors: [Neighbor(address: link.a.ipv4, asn: heraldASN, password: "right")]), network: network)
+        let snapshot = try await h.waitPeer("bird", "a hint about the MD5 password", timeout: .seconds(15)) {
+            $0.hint?.contains("MD5 password") == true
+        }
+        #expect(snapshot.lastError?.reason.contains("check the MD5 password on both sides") == true)
+        #expect(snapshot.establishedAt == nil && snapshot.counters.flaps == 0 && snapshot.counters.messagesIn == 0)
+        #expect(try bird.neighbors().allSatisfy { $0.state != .established })
+        await h.stop()
+    }
+
+    @Test(.interop(.bird))
+    func holdTimerExpiryWhenBIRDIsFrozenThenRecovery() async throws {
+        guard try Interop.ready(.bird) else { return }
+        let network = try TestNetwork()
+        defer { network.shutdown() }
+        let link = try network.pair()
+        let h = try await herald(in: link.a.namespace, on: link.a, peer: peerSettings(link) { $0.holdTime = 3 })
+        defer { h.loop.shutdown() }
+        let bird = try await BIRD.start(in: link.b.namespace, config: DaemonConfig(
+            asn: birdASN, on: link.b, neighbors: [Neighbor(address: link.a.ipv4, asn: heraldASN)]), network: network)
+        let up = try await h.waitEstablished("bird")
+        #expect(up.negotiated?.holdTime == 3)
+        let p = prefix("100.127.21.1/32")
+        await h.speaker.announce(Route(prefix: p))
+        try await bird.waitForRoute(p)
+        kill(bird.pid, SIGSTOP)
+        let down = try await h.waitPeer("bird", "hold timer expiry", timeout: .seconds(10)) {
+            $0.lastError?.reason.contains("hold timer expired") == true
+        }
+        kill(bird.pid, SIGCONT)
+        #expect(down.lastError?.notification?.code == 4)
+        #expect(down.lastError?.notification?.direction == .sent)
+        #expect(down.counters.flaps == 1)
+        // BIRD wakes up, sees the NOTIFICATION, and the session comes back with the table.
+        try await h.waitEstablished("bird", timeout: .seconds(40))
+        try await bird.waitEstablished(with: link.a.ipv4)
+        try await bird.waitForRoute(p)
+        await h.stop()
+    }
+
+    @Test(.interop(.bird))
+    func birdKilledAndRestartedGetsTheTableAgain() async throws {
+        guard try Interop.ready(.bird) else { return }
+        let network = try TestNetwork()
+        defer { network.shutdown() }
+        let link = try network.pair()
+        let h = try await herald(in: link.a.namespace, on: link.a, peer: peerSettings(link))
+        defer { h.loop.shutdown() }
+        let config = DaemonConfig(asn: birdASN, on: link.b, neighbors: [Neighbor(address: link.a.ipv4, asn: heraldASN)])
+        let bird = try await BIRD.start(in: link.b.namespace, config: config, network: network)
+        try await h.waitEstablished("bird")
+        let p = prefix("100.127.22.1/32")
+        await h.speaker.announce(Route(prefix: p))
+        try await bird.waitForRoute(p)
+        kill(bird.pid, SIGKILL)
+        bird.stop()
+        let down = try await h.waitPeer("bird", "session down after kill", timeout: .seconds(15)) { $0.state != .established }
+        #expect(down.counters.flaps == 1)
+        let again = try await BIRD.start(in: link.b.namespace, config: config, network: network)
+        try await again.waitEstablished(with: link.a.ipv4)
+        try await h.waitEstablished("bird")
+        try await again.waitForRoute(p)
+        await h.stop()
+    }
+
+    @Test(.interop(.bird))
+    func addPathSendsThreeNextHopsToBIRD() async throws {
+        guard try Interop.ready(.bird) else { return }
+        let network = try TestNetwork()
+        defer { network.shutdown() }
+        let link = try network.pair()
+        // Three on-link next hops for BIRD: a /28 from the top of this network's /24 on its interface
+        // (link /31s use the low addresses).
+        let base = link.b.ipv4.v4.value & 0xFFFF_FF00
+        let hops = (0xF1...0xF3).map { IPAddress.v4(IPv4Address(base | UInt32($0))) }
+        try link.b.namespace.check(["ip", "addr", "add", "\(IPv4Address(base | 0xFE))/28", "dev", link.b.interface])
+        let h = try await herald(in: link.a.namespace, on: link.a, peer: peerSettings(link) { $0.addPathSend = true })
+        defer { h.loop.shutdown() }
+        let bird = try await BIRD.start(in: link.b.namespace, config: DaemonConfig(
+            asn: birdASN, on: link.b, neighbors: [Neighbor(address: link.a.ipv4, asn: heraldASN, addPathReceive: true)]), network: network)
+        let up = try await h.waitEstablished("bird")
+        #expect(up.negotiated?.addPathSend.contains("ipv4-unicast") == true)
+        let p = prefix("100.127.23.1/32")
+        await h.speaker.announce(Route(prefix: p, paths: hops.map { BGPSpeaker.Path(nextHop: .address($0)) }))
+        let paths = try await bird.waitForRoute(p) { $0.count == 3 }
+        #expect(Set(paths.compactMap(\.nextHop)) == Set(hops))
+        // One next hop goes: only that path is withdrawn.
+        await h.speaker.announce(Route(prefix: p, paths: hops.prefix(2).map { BGPSpeaker.Path(nextHop: .address($0)) }))
+        try await bird.waitForRoute(p) { $0.count == 2 }
+        await h.stop()
+    }
+
+    @Test(.interop(.bird))
+    func routeRefreshAdjRIBInAndMaxPrefix() async throws {
+        guard try Interop.ready(.bird) else { return }
+        let network = try TestNetwork()
+        defer { network.shutdown() }
+        let link = try network.pair()
+        let h = try await herald(in: link.a.namespace, on: link.a, peer: peerSettings(link) { $0.maxPrefixes = MaxPrefixLimit(10) })
+        defer { h.loop.shutdown() }
+        let fromBIRD = (1...3).map { prefix("100.127.24.\($0)/32") }
+        let bird = try await BIRD.start(in: link.b.namespace, config: DaemonConfig(
+            asn: birdASN, on: link.b, neighbors: [Neighbor(address: link.a.ipv4, asn: heraldASN)],
+            routes: fromBIRD.map { OriginatedRoute(prefix: $0, communities: [Community(65010, 7)]) }), network: network)
+        try await h.waitEstablished("bird")
+        let mine = prefix("100.127.25.1/32")
+        await h.speaker.announce(Route(prefix: mine))
+        try await bird.waitForRoute(mine)
+
+        // Adj-RIB-In: BIRD's routes are visible in Herald.
+        let received = try await eventuallyAsync("BIRD's three routes in Herald's Adj-RIB-In") { () -> [RIBEntry]? in
+            let r = try await h.speaker.receivedRoutes(peer: "bird")
+            return r.count == 3 ? r : nil
+        }
+        #expect(received.map(\.prefix) == fromBIRD)
+        #expect(received.allSatisfy { $0.nextHop == link.b.ipv4 && $0.asPath == [birdASN] && $0.communities == [BGP.Community(asn: 65010, value: 7)] })
+
+        // Route refresh from the peer: `birdc reload in` makes BIRD send ROUTE-REFRESH; Herald resends.
+        let before = try #require(await h.speaker.peer(named: "bird")).counters.updatesOut
+        _ = try bird.birdc(["reload", "in", BIRD.protocolName(0)])
+        try await h.waitPeer("bird", "UPDATEs resent after ROUTE-REFRESH", timeout: .seconds(10)) { $0.counters.updatesOut > before }
+        try await bird.waitForRoute(mine)
+
+        // Max-prefix: a limit of 2 trips with Cease / Maximum Number of Prefixes Reached.
+        try await h.speaker.updatePeer(peerSettings(link) { $0.maxPrefixes = MaxPrefixLimit(2) })
+        let tripped = try await h.waitPeer("bird", "max-prefix Cease", timeout: .seconds(10)) { $0.lastError?.notification?.subcode == 1 }
+        #expect(tripped.lastError?.notification?.code == 6)
+        #expect(tripped.lastError?.notification?.direction == .sent)
+        #expect(tripped.hint?.contains("max-prefix") == true)
+        await h.stop()
+    }
+
+    @Test(.interop(.bird))
+    func multihopTTL2ComesUpTTL1DoesNotAndSaysWhy() async throws {
+        guard try Interop.ready(.bird) else { return }
+        let network = try TestNetwork()
+        defer { network.shutdown() }
+        let t = try network.twoHop()
+        let me = t.heraldLink.a, peer = t.peerLink.b
+        let bird = try await BIRD.start(in: t.peer, config: DaemonConfig(
+            asn: birdASN, on: peer, neighbors: [Neighbor(address: me.ipv4, asn: heraldASN, multihopTTL: 2, passive: true, families: [.ipv4])]),
+            network: network)
+        // TTL 1 (the eBGP default): the SYN dies at the router.
+        var settings = PeerSettings(name: "bird", address: peer.ipv4, asn: birdASN, localAddress: me.ipv4, families: [.ipv4])
+        let h = try await herald(in: t.herald, on: me, peer: settings)
+        defer { h.loop.shutdown() }
+        let stuck = try await h.waitPeer("bird", "a TTL hint", timeout: .seconds(15)) { $0.hint?.contains("TTL 1") == true }
+        #expect(stuck.establishedAt == nil)
+        #expect(stuck.lastError?.reason.contains("ebgp_multihop") == true)
+        // TTL 2: up.
+        settings.ebgpMultihop = 2
+        try await h.speaker.updatePeer(settings)
+        try await h.waitEstablished("bird")
+        try await bird.waitEstablished(with: me.ipv4)
+        let p = prefix("100.127.26.1/32")
+        await h.speaker.announce(Route(prefix: p))
+        let paths = try await bird.waitForRoute(p)
+        #expect(paths.first?.nextHop == me.ipv4)
+        await h.stop()
+    }
+
+    @Test(.interop(.bird))
+    func gtsmWithTheRightHopCountComesUp() async throws {
+        guard try Interop.ready(.bird) else { return }
+        let network = try TestNetwork()
+        defer { network.shutdown() }
+        let t = try network.twoHop()
+        let me = t.heraldLink.a, peer = t.peerLink.b
+        let bird = try await BIRD.start(in: t.peer, config: DaemonConfig(
+            asn: birdASN, on: peer, neighbors: [Neighbor(address: me.ipv4, asn: heraldASN, gtsmHops: 2, families: [.ipv4])]),
+            network: network)
+        let h = try await herald(in: t.herald, on: me, peer: PeerSettings(
+            name: "bird", address: peer.ipv4, asn: birdASN, localAddress: me.ipv4, ttlSecurity: 2, families: [.ipv4]))
+        defer { h.loop.shutdown() }
+        try await h.waitEstablished("bird")
+        try await bird.waitEstablished(with: me.ipv4)
+        await h.stop()
+    }
+
+    @Test(.interop(.bird))
+    func gracefulRestartWithBIRDAsHelper() async throws {
+        guard try Interop.ready(.bird) else { return }
+        let network = try TestNetwork()
+        defer { network.shutdown() }
+        let link = try network.pair()
+        let bird = try await BIRD.start(in: link.b.namespace, config: DaemonConfig(
+            asn: birdASN, on: link.b, neighbors: [Neighbor(address: link.a.ipv4, asn: heraldASN)], gracefulRestart: true), network: network)
+        let p = prefix("100.127.27.1/32")
+        let first = try await herald(in: link.a.namespace, on: link.a, peer: peerSettings(link))
+        defer { first.loop.shutdown() }
+        let up = try await first.waitEstablished("bird")
+        #expect(up.negotiated?.capabilities.contains("graceful-restart") == true)
+        await first.speaker.announce(Route(prefix: p))
+        try await bird.waitForRoute(p)
+        // Planned restart: close without a NOTIFICATION; BIRD keeps the route, marked stale.
+        await first.speaker.shutdown(mode: .gracefulRestart)
+        first.loop.shutdown()
+        // (BIRD 2.0.12 does not print a stale flag; its protocol status says it is helping.)
+        _ = try await eventually("BIRD in graceful-restart helper mode") {
+            try bird.birdc(["show", "protocols", "all", BIRD.protocolName(0)]).contains("Neighbor graceful restart active") ? true : nil
+        }
+        #expect(try bird.receivedRoutes().contains { $0.prefix == p })
+        // The next process comes up with the Restart State bit, resends, and End-of-RIB clears stale.
+        let second = try await herald(in: link.a.namespace, on: link.a, peer: peerSettings(link), restarting: true)
+        defer { second.loop.shutdown() }
+        await second.speaker.announce(Route(prefix: p))
+        try await second.waitEstablished("bird")
+        try await bird.waitEstablished(with: link.a.ipv4)
+        _ = try await eventually("BIRD to finish the graceful restart (End-of-RIB)") {
+            try bird.birdc(["show", "protocols", "all", BIRD.protocolName(0)]).contains("graceful restart active") ? nil : true
+        }
+        #expect(try bird.receivedRoutes().contains { $0.prefix == p })
+        await second.stop()
+    }
+}
