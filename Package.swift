@@ -56,7 +56,7 @@ let package = Package(
         .target(
             name: "HeraldCore",
             dependencies: [
-                "HTTPServer", "IP", "IPAM", "Sockets", "Store",
+                "BGP", "BGPSpeaker", "HTTPServer", "IP", "IPAM", "Sockets", "Store",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -97,7 +97,7 @@ let package = Package(
         // Real BGP daemons (BIRD 2, GoBGP, FRR) in test-created network namespaces: docs/interop.md.
         .testTarget(
             name: "InteropTests",
-            dependencies: ["IP", "BGP", "BGPSpeaker", "Sockets", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["IP", "BGP", "BGPSpeaker", "Sockets", "herald", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
     ],

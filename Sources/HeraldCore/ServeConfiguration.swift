@@ -16,6 +16,15 @@ public struct ServeConfiguration: Sendable, Equatable {
     public var tokenFile: String?
     public var logLevel: Logger.Level
     public var logFormat: LogFormat
+    /// What SIGTERM/SIGINT does to BGP sessions.
+    public var shutdown: ShutdownPolicy = .gracefulRestart
+
+    /// `graceful-restart` (default): close sessions so RFC 4724 helpers keep Herald's routes
+    /// through a restart. `withdraw`: Cease/Administrative Shutdown, so peers drop them at once.
+    public enum ShutdownPolicy: String, Sendable, CaseIterable {
+        case gracefulRestart = "graceful-restart"
+        case withdraw
+    }
 
     public static let defaultDatabasePath = "./herald.db"
     public static let defaultAPIListen = IPEndpoint(address: .v4(IPv4Address(127, 0, 0, 1)), port: 8179)
@@ -33,9 +42,12 @@ public struct ServeConfiguration: Sendable, Equatable {
         public var tokenFile: String?
         public var logLevel: String?
         public var logFormat: String?
+        public var shutdown: String?
 
         public init(db: String? = nil, apiListen: String? = nil, bgpListen: String? = nil, asn: String? = nil,
-                    routerID: String? = nil, tokenFile: String? = nil, logLevel: String? = nil, logFormat: String? = nil) {
+                    routerID: String? = nil, tokenFile: String? = nil, logLevel: String? = nil, logFormat: String? = nil,
+                    shutdown: String? = nil) {
+            self.shutdown = shutdown
             self.db = db
             self.apiListen = apiListen
             self.bgpListen = bgpListen
@@ -49,7 +61,7 @@ public struct ServeConfiguration: Sendable, Equatable {
 
     /// One setting: its flag and its environment variable.
     public enum Setting: String, Sendable, CaseIterable {
-        case db, apiListen, bgpListen, asn, routerID, tokenFile, logLevel, logFormat
+        case db, apiListen, bgpListen, asn, routerID, tokenFile, logLevel, logFormat, shutdown
 
         public var flag: String {
             switch self {
@@ -61,6 +73,7 @@ public struct ServeConfiguration: Sendable, Equatable {
             case .tokenFile: "--token-file"
             case .logLevel: "--log-level"
             case .logFormat: "--log-format"
+            case .shutdown: "--shutdown"
             }
         }
 
@@ -79,6 +92,7 @@ public struct ServeConfiguration: Sendable, Equatable {
             case .tokenFile: flags.tokenFile
             case .logLevel: flags.logLevel
             case .logFormat: flags.logFormat
+            case .shutdown: flags.shutdown
             }
         }
     }
@@ -128,8 +142,15 @@ public struct ServeConfiguration: Sendable, Equatable {
             return format
         } ?? .logfmt
 
+        let shutdown = try parse(.shutdown) { text throws(ConfigurationError.Reason) in
+            guard let policy = ShutdownPolicy(rawValue: text.lowercased()) else {
+                throw .init("expected one of \(ShutdownPolicy.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return policy
+        } ?? .gracefulRestart
+
         return ServeConfiguration(databasePath: databasePath, apiListen: apiListen, bgpListen: bgpListen, asn: asn,
-                                  routerID: routerID, tokenFile: tokenFile, logLevel: logLevel, logFormat: logFormat)
+                                  routerID: routerID, tokenFile: tokenFile, logLevel: logLevel, logFormat: logFormat, shutdown: shutdown)
     }
 
     static func endpoint(_ text: String) throws(ConfigurationError.Reason) -> IPEndpoint {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BGPSpeaker
 import Foundation
 import HTTPServer
 import HeraldCore
@@ -42,6 +43,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "logfmt or json. [HERALD_LOG_FORMAT] (default: logfmt)")
     var logFormat: String?
 
+    @Option(name: .long, help: "On SIGTERM: graceful-restart (peers keep the routes while Herald restarts) or withdraw (peers drop them at once). [HERALD_SHUTDOWN] (default: graceful-restart)")
+    var shutdown: String?
+
     func run() async throws {
         let startedAt = Clock.nowMilliseconds()
         let environment = ProcessInfo.processInfo.environment
@@ -49,7 +53,7 @@ struct Serve: AsyncParsableCommand {
         do {
             configuration = try ServeConfiguration.resolve(
                 flags: .init(db: db, apiListen: apiListen, bgpListen: bgpListen, asn: asn, routerID: routerID,
-                             tokenFile: tokenFile, logLevel: logLevel, logFormat: logFormat),
+                             tokenFile: tokenFile, logLevel: logLevel, logFormat: logFormat, shutdown: shutdown),
                 environment: environment)
         } catch {
             FileHandle.standardError.write(Data("herald serve: \(error)\n".utf8))
@@ -114,20 +118,22 @@ struct Serve: AsyncParsableCommand {
             logger.critical("cannot derive routes from the database", metadata: ["error": "\(error)"])
             throw ExitCode(74)
         }
-        // The BGP speaker is not part of this build yet: routes are derived, recorded in the
-        // history and listed by the API, but not announced. Draining the diffs keeps memory bounded.
-        logger.warning("BGP speaker not available in this build: routes are recorded but not announced",
-                       metadata: ["routes": "\(reconciler.desiredRoutes.count)"])
-        let drain = Task { [logger] in
-            for await diff in reconciler.diffs where !diff.isEmpty {
-                logger.debug("route change", metadata: ["announced": "\(diff.announced.count)", "updated": "\(diff.updated.count)",
-                                                         "withdrawn": "\(diff.withdrawn.count)"])
-            }
+        // The BGP speaker shares the event loop; it gets every stored peer, then every route
+        // change in commit order (the first diff is the whole table derived at start-up).
+        let bgp = Speaker(settings: SpeakerBridge.settings(speaker, restarting: !bootstrap.created), loop: loop,
+                          logger: Logger(label: "herald.bgp"))
+        let bridge = SpeakerBridge(speaker: bgp, store: store, events: events, logger: logger)
+        let sessionEvents = await bgp.events()
+        let recording = Task { await bridge.recordEvents(sessionEvents) }
+        do { try await bridge.start() } catch {
+            logger.critical("cannot start the BGP speaker", metadata: ["error": "\(error)"])
+            throw ExitCode(71)
         }
+        let following = Task { await bridge.follow(reconciler.diffs) }
         let router = Router()
         StatusAPI(store: store, startedAt: startedAt).register(on: router)
         ResourceAPI(reconciler: reconciler).register(on: router)
-        PeersAPI(store: store).register(on: router)
+        PeersAPI(store: store, bridge: bridge).register(on: router)
         EventsAPI(bus: events).register(on: router)
         let httpConfiguration = HTTPServer.Configuration(
             address: configuration.apiListen.address, port: configuration.apiListen.port, tokens: tokens,
@@ -143,6 +149,7 @@ struct Serve: AsyncParsableCommand {
         }
         let apiAddress = server.localAddress.map { "\($0)" } ?? "\(configuration.apiListen)"
 
+        let bgpListening = await bgp.listeningAddresses()
         logger.info("herald started", metadata: [
             "version": "\(HeraldVersion.string)",
             "db": "\(configuration.databasePath)",
@@ -151,16 +158,28 @@ struct Serve: AsyncParsableCommand {
             "asn": "\(speaker.asn)",
             "router_id": "\(speaker.routerID)",
             "api_tokens": "\(tokens.count)",
+            "bgp_listen": "\(bgpListening.isEmpty ? "none (outgoing sessions only)" : bgpListening.joined(separator: ","))",
+            "routes": "\(reconciler.desiredRoutes.count)",
         ])
 
         let signal = await TerminationSignal.wait()
         logger.info("shutting down", metadata: ["signal": "\(TerminationSignal.name(signal))"])
-        // End event streams, stop accepting, let in-flight requests finish (bounded), close the loop.
+        // End event streams, stop accepting, let in-flight requests finish (bounded); then leave
+        // BGP as --shutdown says, and close the loop.
         events.finish()
         await server.shutdown(gracePeriod: .seconds(5))
-        loop.shutdown()
+        switch configuration.shutdown {
+        case .gracefulRestart:
+            logger.info("closing BGP sessions for a graceful restart: peers keep Herald's routes for the restart time")
+            await bgp.shutdown(mode: .gracefulRestart)
+        case .withdraw:
+            logger.info("closing BGP sessions with Cease/Administrative Shutdown: peers drop Herald's routes")
+            await bgp.shutdown(mode: .withdraw(message: "Herald shutting down"))
+        }
         reconciler.finish()
-        await drain.value
+        await following.value
+        recording.cancel()
+        loop.shutdown()
         // Every write was committed before it was acknowledged; closing checkpoints the WAL.
         store.close()
         logger.info("stopped")

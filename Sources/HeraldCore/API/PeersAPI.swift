@@ -1,20 +1,33 @@
 public import HTTPServer
+internal import BGPSpeaker
 internal import IP
 public import Store
 
 /// `/v1/peers`: BGP neighbours. The password is write-only: reads say `password_set`.
 public struct PeersAPI: Sendable {
     public let store: Store
+    /// The running speaker, for live state, routes and resets; nil when BGP is not running.
+    public let bridge: SpeakerBridge?
 
-    public init(store: Store) { self.store = store }
+    public init(store: Store, bridge: SpeakerBridge? = nil) {
+        self.store = store
+        self.bridge = bridge
+    }
 
     public func register(on router: Router) {
-        router.get("/v1/peers") { _, _ in try .json(PeerList(peers: try read { db in try Peers.list(db).map(PeerBody.init) })) }
-        router.post("/v1/peers") { request, context in try create(request, context) }
-        router.get("/v1/peers/{name}") { _, context in try .json(try peer(named: try context.name())) }
-        router.patch("/v1/peers/{name}") { request, context in try update(try context.name(), request, context) }
-        router.delete("/v1/peers/{name}") { _, context in try delete(try context.name(), context) }
+        router.get("/v1/peers") { _, _ in
+            let peers = try read { db in try Peers.list(db) }
+            let live = await liveState()
+            return try .json(PeerList(peers: peers.map { PeerBody($0, live: live[$0.name]) }))
+        }
+        router.post("/v1/peers") { request, context in try await create(request, context) }
+        router.get("/v1/peers/{name}") { _, context in try await .json(try peer(named: try context.name())) }
+        router.patch("/v1/peers/{name}") { request, context in try await update(try context.name(), request, context) }
+        router.delete("/v1/peers/{name}") { _, context in try await delete(try context.name(), context) }
         router.get("/v1/peers/{name}/events") { request, context in try events(try context.name(), request) }
+        router.get("/v1/peers/{name}/routes/advertised") { _, context in try await routes(try context.name(), received: false) }
+        router.get("/v1/peers/{name}/routes/received") { _, context in try await routes(try context.name(), received: true) }
+        router.post("/v1/peers/{name}/reset") { request, context in try await reset(try context.name(), request) }
     }
 
     func read<T: Sendable>(_ body: (Database) throws -> T) throws -> T {
@@ -51,8 +64,16 @@ public struct PeersAPI: Sendable {
         let description: String
         let createdAt: String
         let updatedAt: String
+        // Live session state, when the speaker runs.
+        let state: String?
+        let establishedAt: String?
+        let uptimeSeconds: Double?
+        let lastError: LastErrorBody?
+        let negotiated: NegotiatedBody?
+        let counters: CountersBody?
+        let hint: String?
 
-        init(_ peer: Peer) {
+        init(_ peer: Peer, live: PeerSnapshot? = nil) {
             let c = peer.config
             name = peer.name
             address = c.address.description
@@ -75,7 +96,89 @@ public struct PeersAPI: Sendable {
             description = c.description
             createdAt = APITime.format(peer.createdAt)
             updatedAt = APITime.format(peer.updatedAt)
+            state = live?.state.rawValue
+            establishedAt = live?.establishedAt.map(APITime.format)
+            uptimeSeconds = live?.establishedAt.map { Double(Clock.nowMilliseconds() - $0) / 1000 }
+            lastError = live?.lastError.map(LastErrorBody.init)
+            negotiated = live?.negotiated.map(NegotiatedBody.init)
+            counters = live.map { CountersBody($0.counters) }
+            hint = live?.hint
         }
+    }
+
+    struct NotificationInfoBody: Encodable {
+        let code: Int
+        let subcode: Int
+        let name: String
+        let text: String?
+        let direction: String
+    }
+
+    struct LastErrorBody: Encodable {
+        let at: String
+        let reason: String
+        let notification: NotificationInfoBody?
+
+        init(_ e: PeerError) {
+            at = APITime.format(e.at)
+            reason = e.reason
+            notification = e.notification.map {
+                NotificationInfoBody(code: Int($0.code), subcode: Int($0.subcode), name: $0.name, text: $0.text, direction: $0.direction.rawValue)
+            }
+        }
+    }
+
+    struct NegotiatedBody: Encodable {
+        let holdTime: Int
+        let keepaliveTime: Int
+        let peerRouterId: String
+        let fourOctetAsn: Bool
+        let capabilities: [String]
+        let families: [String]
+        let addPathSend: [String]
+        let addPathReceive: [String]
+        let localAddress: String?
+
+        init(_ n: NegotiatedSession) {
+            holdTime = Int(n.holdTime)
+            keepaliveTime = Int(n.keepaliveTime)
+            peerRouterId = n.peerRouterID.description
+            fourOctetAsn = n.fourOctetASN
+            capabilities = n.capabilities
+            families = n.families
+            addPathSend = n.addPathSend
+            addPathReceive = n.addPathReceive
+            localAddress = n.localAddress?.description
+        }
+    }
+
+    struct CountersBody: Encodable {
+        let messagesIn: Int
+        let messagesOut: Int
+        let updatesIn: Int
+        let updatesOut: Int
+        let prefixesReceived: Int
+        let prefixesAdvertised: Int
+        let flaps: Int
+        /// Prefixes sent with fewer paths than they have (the peer lacks ADD-PATH receive).
+        let prefixesWithFewerPaths: Int
+
+        init(_ c: PeerCounters) {
+            messagesIn = c.messagesIn
+            messagesOut = c.messagesOut
+            updatesIn = c.updatesIn
+            updatesOut = c.updatesOut
+            prefixesReceived = c.prefixesReceived
+            prefixesAdvertised = c.prefixesAdvertised
+            flaps = c.flaps
+            prefixesWithFewerPaths = c.prefixesWithFewerPaths
+        }
+    }
+
+    func liveState() async -> [String: PeerSnapshot] {
+        guard let bridge else { return [:] }
+        let snapshot = await bridge.speaker.snapshot()
+        return Dictionary(snapshot.peers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
     /// Every field optional: POST needs name, address and asn; PATCH changes what is present.
@@ -138,12 +241,93 @@ public struct PeersAPI: Sendable {
 
     // MARK: - Handlers
 
-    func peer(named name: String) throws -> PeerBody {
+    func peer(named name: String) async throws -> PeerBody {
         guard let peer = try read({ db in try Peers.get(db, name: name) }) else { throw ResourceAPI.notFound("peer", name) }
-        return PeerBody(peer)
+        return PeerBody(peer, live: await bridge?.speaker.peer(named: name))
     }
 
-    func create(_ request: HTTPRequest, _ context: RequestContext) throws -> HTTPResponse {
+    // MARK: - Routes and resets (need the speaker)
+
+    func runningBridge() throws -> SpeakerBridge {
+        guard let bridge else { throw HTTPError(.serviceUnavailable, detail: "the BGP speaker is not running") }
+        return bridge
+    }
+
+    struct RIBEntryBody: Encodable {
+        let prefix: String
+        let pathId: UInt32?
+        let nextHop: String?
+        let asPath: [UInt32]
+        let origin: String
+        let med: UInt32?
+        let localPref: UInt32?
+        let communities: [String]
+        let largeCommunities: [String]
+        let receivedAt: String?
+        let stale: Bool
+
+        init(_ e: RIBEntry) {
+            prefix = e.prefix.description
+            pathId = e.pathID
+            nextHop = e.nextHop?.description
+            asPath = e.asPath
+            origin = e.origin
+            med = e.med
+            localPref = e.localPreference
+            communities = e.communities.map(\.description)
+            largeCommunities = e.largeCommunities.map(\.description)
+            receivedAt = e.receivedAt.map(APITime.format)
+            stale = e.stale
+        }
+    }
+
+    struct RIBList: Encodable {
+        let peer: String
+        let routes: [RIBEntryBody]
+    }
+
+    func routes(_ name: String, received: Bool) async throws -> HTTPResponse {
+        let bridge = try runningBridge()
+        guard try read({ db in try Peers.get(db, name: name) }) != nil else { throw ResourceAPI.notFound("peer", name) }
+        let entries = received ? try await bridge.speaker.receivedRoutes(peer: name) : try await bridge.speaker.advertisedRoutes(peer: name)
+        return try .json(RIBList(peer: name, routes: entries.map(RIBEntryBody.init)))
+    }
+
+    struct ResetInput: Decodable {
+        /// Route refresh (RFC 2918) instead of closing the session.
+        let soft: Bool?
+        /// For a soft reset: "in" (ask the peer to resend), "out" (resend ours) or "both".
+        let direction: String?
+        /// For a hard reset: the RFC 8203 shutdown communication sent with the Cease.
+        let message: String?
+    }
+
+    struct ResetBody: Encodable {
+        let peer: String
+        let reset: String
+    }
+
+    func reset(_ name: String, _ request: HTTPRequest) async throws -> HTTPResponse {
+        let input: ResetInput = request.body.isEmpty ? ResetInput(soft: nil, direction: nil, message: nil) : try request.decode(ResetInput.self)
+        let bridge = try runningBridge()
+        guard try read({ db in try Peers.get(db, name: name) }) != nil else { throw ResourceAPI.notFound("peer", name) }
+        if input.soft == true {
+            let direction: Speaker.SoftResetDirection
+            switch input.direction ?? "both" {
+            case "in": direction = .inbound
+            case "out": direction = .outbound
+            case "both": direction = .both
+            default: throw ValidationError(field: "direction", "expected in, out or both")
+            }
+            try await bridge.speaker.softReset(peer: name, direction)
+            return try .json(ResetBody(peer: name, reset: "soft"))
+        }
+        try await bridge.speaker.hardReset(peer: name, message: input.message)
+        try write { db in try PeerEvents.append(db, peer: name, kind: .config, reason: "hard reset by operator", now: Clock.nowMilliseconds()) }
+        return try .json(ResetBody(peer: name, reset: "hard"))
+    }
+
+    func create(_ request: HTTPRequest, _ context: RequestContext) async throws -> HTTPResponse {
         let input = try request.decode(PeerInput.self)
         var validator = Validator()
         if input.name == nil { validator.add("name", "is required") }
@@ -165,10 +349,11 @@ public struct PeersAPI: Sendable {
             try PeerEvents.append(db, peer: name, kind: .config, reason: "peer created", now: Clock.nowMilliseconds())
             return peer
         }
-        return try .json(PeerBody(peer), status: .created)
+        await bridge?.peerChanged(.created(peer))
+        return try .json(PeerBody(peer, live: await bridge?.speaker.peer(named: name)), status: .created)
     }
 
-    func update(_ name: String, _ request: HTTPRequest, _ context: RequestContext) throws -> HTTPResponse {
+    func update(_ name: String, _ request: HTTPRequest, _ context: RequestContext) async throws -> HTTPResponse {
         let input = try request.decode(PeerInput.self)
         if let bodyName = input.name, bodyName != name {
             throw ValidationError(field: "name", "a peer cannot be renamed; delete it and create \"\(bodyName)\"")
@@ -187,14 +372,16 @@ public struct PeersAPI: Sendable {
             try PeerEvents.append(db, peer: name, kind: .config, reason: reason, now: Clock.nowMilliseconds())
             return update
         }
-        return try .json(PeerBody(update.after))
+        await bridge?.peerChanged(.updated(update))
+        return try .json(PeerBody(update.after, live: await bridge?.speaker.peer(named: name)))
     }
 
-    func delete(_ name: String, _ context: RequestContext) throws -> HTTPResponse {
+    func delete(_ name: String, _ context: RequestContext) async throws -> HTTPResponse {
         try write { db in
             _ = try Peers.delete(db, name: name)
             try PeerEvents.append(db, peer: name, kind: .config, reason: "peer deleted", now: Clock.nowMilliseconds())
         }
+        await bridge?.peerChanged(.deleted(name))
         return .noContent
     }
 

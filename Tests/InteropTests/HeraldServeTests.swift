@@ -1,0 +1,171 @@
+import BGP
+import Foundation
+import IP
+import Testing
+
+// The whole product against a real router: `herald serve` (the built binary) in one namespace,
+// BIRD in another, driven only through the REST API — the README's seed scenario.
+
+private func prefix(_ text: String) -> IPPrefix { try! IPPrefix(parsing: text) }
+
+/// `herald serve` running inside a test namespace, with its API reached through `curl` run in
+/// the same namespace (the API listens on that namespace's loopback).
+final class HeraldProcess: Sendable {
+    let namespace: NetworkNamespace
+    let child: ChildProcess
+    let databasePath: String
+
+    static var binary: String {
+        let runner = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: runner).deletingLastPathComponent().appendingPathComponent("herald").path
+    }
+
+    static func start(in namespace: NetworkNamespace, on end: LinkEnd, directory: String, asn: UInt32,
+                      extra: [String] = []) async throws -> HeraldProcess {
+        let database = directory + "/herald.db"
+        let child = try namespace.spawn([binary, "serve", "--db", database, "--api-listen", "127.0.0.1:8179",
+                                         "--bgp-listen", "\(end.ipv4):179", "--asn", "\(asn)", "--router-id", "\(end.ipv4)"] + extra,
+                                        logPath: directory + "/herald-\(UInt64.random(in: 0...UInt64.max)).log")
+        let herald = HeraldProcess(namespace: namespace, child: child, databasePath: database)
+        _ = try await eventually("herald API up", timeout: .seconds(30)) {
+            if let status = child.exitStatus { throw HarnessError("herald exited with \(status):\n\(child.logTail())") }
+            return (try? herald.call("GET", "/healthz"))?.status == 200 ? true : nil
+        }
+        return herald
+    }
+
+    private init(namespace: NetworkNamespace, child: ChildProcess, databasePath: String) {
+        self.namespace = namespace
+        self.child = child
+        self.databasePath = databasePath
+    }
+
+    struct Reply: Sendable {
+        let status: Int
+        let body: String
+
+        var json: [String: Any] { ((try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any]) ?? [:] }
+    }
+
+    /// One API call; the body is JSON text.
+    func call(_ method: String, _ path: String, _ body: String? = nil) throws -> Reply {
+        var arguments = ["curl", "-s", "-S", "-o", "-", "-w", "\n%{http_code}", "-X", method, "http://127.0.0.1:8179\(path)"]
+        if let body { arguments += ["-H", "Content-Type: application/json", "--data-binary", body] }
+        let result = try namespace.run(arguments)
+        guard result.succeeded, let newline = result.stdout.lastIndex(of: "\n"), let status = Int(result.stdout[result.stdout.index(after: newline)...]) else {
+            throw HarnessError("curl \(method) \(path) failed: \(result)")
+        }
+        return Reply(status: status, body: String(result.stdout[..<newline]))
+    }
+
+    /// A call that must succeed with `expected`.
+    @discardableResult
+    func must(_ method: String, _ path: String, _ body: String? = nil, status expected: Int) throws -> Reply {
+        let reply = try call(method, path, body)
+        guard reply.status == expected else {
+            throw HarnessError("\(method) \(path) answered \(reply.status), expected \(expected): \(reply.body)")
+        }
+        return reply
+    }
+
+    func stop() -> Int32? {
+        child.stop()
+        return child.exitStatus
+    }
+
+    func kill9() {
+        kill(child.pid, SIGKILL)
+        _ = try? Command.run(["true"])  // give the kernel a moment; exitStatus below reaps
+        while child.isRunning { usleep(10_000) }
+    }
+}
+
+@Suite(.timeLimit(.minutes(4)))
+struct HeraldServeTests {
+    static let heraldASN: UInt32 = 65020
+    static let birdASN: UInt32 = 65010
+
+    /// A peer, a pool, three nodes, a `local` and a `cluster` allocation: BIRD shows each /32 with
+    /// the right next hops; a node change moves them; DELETE withdraws; history has every step.
+    @Test(.interop(.bird))
+    func seedScenarioThroughTheAPI() async throws {
+        guard try Interop.ready(.bird) else { return }
+        let network = try TestNetwork()
+        defer { network.shutdown() }
+        let link = try network.pair()
+        // Three on-link node addresses for BIRD: a /28 at the top of this network's /24.
+        let base = link.b.ipv4.v4.value & 0xFFFF_FF00
+        let nodes = (0xF1...0xF3).map { IPv4Address(base | UInt32($0)) }
+        try link.b.namespace.check(["ip", "addr", "add", "\(IPv4Address(base | 0xFE))/28", "dev", link.b.interface])
+
+        let herald = try await HeraldProcess.start(in: link.a.namespace, on: link.a, directory: try network.directory("herald"), asn: Self.heraldASN)
+        let bird = try await BIRD.start(in: link.b.namespace, config: DaemonConfig(
+            asn: Self.birdASN, on: link.b, neighbors: [Neighbor(address: link.a.ipv4, asn: Self.heraldASN, addPathReceive: true, families: [.ipv4])]),
+            network: network)
+
+        try herald.must("POST", "/v1/peers", #"{"name":"bird","address":"\#(link.b.ipv4)","asn":\#(Self.birdASN),"add_path_send":true}"#, status: 201)
+        try herald.must("PUT", "/v1/pools/lb", #"{"blocks":["203.0.113.0/28"],"announce":{"communities":["65020:100"],"large_communities":["65020:1:2"]}}"#, status: 201)
+        for (index, address) in nodes.enumerated() {
+            try herald.must("PUT", "/v1/nodes/n\(index + 1)", #"{"addresses":["\#(address)"]}"#, status: 201)
+        }
+        let web = try herald.must("PUT", "/v1/allocations/default.web", #"{"pool":"lb","traffic_policy":"local","nodes":["n1"]}"#, status: 201)
+        #expect(web.json["addresses"] as? [String] == ["203.0.113.1"])
+        try herald.must("PUT", "/v1/allocations/default.api", #"{"pool":"lb"}"#, status: 201)
+
+        try await bird.waitEstablished(with: link.a.ipv4)
+        let local = try await bird.waitForRoute(prefix("203.0.113.1/32")) { $0.map(\.nextHop) == [.v4(nodes[0])] }
+        #expect(local.first?.asPath == [Self.heraldASN])
+        #expect(local.first?.communities == [Community(65020, 100)])
+        #expect(local.first?.largeCommunities == [LargeCommunity(65020, 1, 2)])
+        let cluster = try await bird.waitForRoute(prefix("203.0.113.2/32")) { $0.count == 3 }
+        #expect(Set(cluster.compactMap(\.nextHop)) == Set(nodes.map(IPAddress.v4)))
+
+        // The pods move to n2: the next hop follows at once.
+        try herald.must("PUT", "/v1/allocations/default.web", #"{"pool":"lb","traffic_policy":"local","nodes":["n2"]}"#, status: 200)
+        try await bird.waitForRoute(prefix("203.0.113.1/32")) { $0.map(\.nextHop) == [.v4(nodes[1])] }
+        // Released: withdrawn.
+        try herald.must("DELETE", "/v1/allocations/default.web", status: 204)
+        try await bird.waitForWithdrawal(prefix("203.0.113.1/32"))
+
+        let history = try herald.must("GET", "/v1/history?prefix=203.0.113.1", status: 200).json["events"] as? [[String: Any]] ?? []
+        #expect(history.compactMap { $0["action"] as? String } == ["announce", "update", "withdraw"])
+        #expect(history.compactMap { $0["reason"] as? String } == ["allocation default.web created", "allocation default.web changed", "allocation default.web deleted"])
+        let peer = try herald.must("GET", "/v1/peers/bird", status: 200).json
+        #expect(peer["state"] as? String == "established", "\(peer)")
+        let advertised = try herald.must("GET", "/v1/peers/bird/routes/advertised", status: 200).json["routes"] as? [[String: Any]] ?? []
+        #expect(advertised.compactMap { $0["prefix"] as? String }.contains("203.0.113.2/32"))
+        let events = try herald.must("GET", "/v1/peers/bird/events", status: 200).json["events"] as? [[String: Any]] ?? []
+        #expect(events.contains { $0["kind"] as? String == "established" }, "\(events)")
+        #expect(herald.stop() == 0, "herald exits 0 on SIGTERM:\n\(herald.child.logTail())")
+    }
+
+    /// `kill -9` loses nothing acknowledged: after a restart on the same database, BIRD has the
+    /// same table, and (graceful restart) kept the routes meanwhile.
+    @Test(.interop(.bird))
+    func killedAndRestartedConvergesToTheSameTable() async throws {
+        guard try Interop.ready(.bird) else { return }
+        let network = try TestNetwork()
+        defer { network.shutdown() }
+        let link = try network.pair()
+        let directory = try network.directory("herald")
+        let first = try await HeraldProcess.start(in: link.a.namespace, on: link.a, directory: directory, asn: Self.heraldASN)
+        let bird = try await BIRD.start(in: link.b.namespace, config: DaemonConfig(
+            asn: Self.birdASN, on: link.b, neighbors: [Neighbor(address: link.a.ipv4, asn: Self.heraldASN, families: [.ipv4])],
+            gracefulRestart: true, holdTime: 9), network: network)
+        try first.must("POST", "/v1/peers", #"{"name":"bird","address":"\#(link.b.ipv4)","asn":\#(Self.birdASN)}"#, status: 201)
+        try first.must("PUT", "/v1/pools/lb", #"{"blocks":["203.0.113.0/28"]}"#, status: 201)
+        for index in 1...5 { try first.must("PUT", "/v1/allocations/svc-\(index)", #"{"pool":"lb"}"#, status: 201) }
+        let prefixes = (1...5).map { prefix("203.0.113.\($0)/32") }
+        try await bird.waitEstablished(with: link.a.ipv4)
+        for p in prefixes { try await bird.waitForRoute(p) }
+
+        first.kill9()
+        let second = try await HeraldProcess.start(in: link.a.namespace, on: link.a, directory: directory, asn: Self.heraldASN)
+        try await bird.waitEstablished(with: link.a.ipv4)
+        // Every acknowledged allocation survived, with the same address.
+        let allocations = try second.must("GET", "/v1/allocations", status: 200).json["allocations"] as? [[String: Any]] ?? []
+        #expect(allocations.compactMap { ($0["addresses"] as? [String])?.first }.sorted() == prefixes.map(\.network.description).sorted())
+        for p in prefixes { try await bird.waitForRoute(p) { paths in paths.allSatisfy { !$0.stale } } }
+        #expect(second.stop() == 0)
+    }
+}
