@@ -137,7 +137,7 @@ final class ServerCore: @unchecked Sendable {
         let listener = try Listener(
             bindingTo: SocketAddress(configuration.address, port: configuration.port), backlog: configuration.backlog,
             on: loop
-        ) { [unowned self] connection in self.accept(connection) }
+        ) { [weak self] connection in self?.accept(connection) }
         self.listener = listener
         boundAddress.withLock { $0 = listener.localAddress }
     }
