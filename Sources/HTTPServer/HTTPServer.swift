@@ -62,10 +62,9 @@ public final class HTTPServer: Sendable {
         }
 
         /// Refuses to serve a non-loopback address without a token: call before `start()`.
-        public func validateExposure() throws(HTTPError) {
+        public func validateExposure() throws(ExposureError) {
             if !address.isLoopback && tokens.allSatisfy(\.isEmpty) {
-                throw HTTPError(.internalServerError, title: "Refusing to start",
-                                detail: "listening on \(address) (not loopback) requires an API token (--token-file or HERALD_TOKEN)")
+                throw ExposureError(address: address)
             }
         }
     }
@@ -108,6 +107,14 @@ public final class HTTPServer: Sendable {
             try? await Task.sleep(for: .milliseconds(10))
         }
         _ = try? await loop.submit { [core] in core.closeAll() }
+    }
+}
+
+/// Thrown by `Configuration.validateExposure()`: a non-loopback address without any token.
+public struct ExposureError: Error, Sendable, CustomStringConvertible {
+    public let address: IPAddress
+    public var description: String {
+        "refusing to serve the API on \(address) (not loopback) without an API token; set --token-file or HERALD_TOKEN"
     }
 }
 
