@@ -116,6 +116,8 @@ public struct ExposureError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         "refusing to serve the API on \(address) (not loopback) without an API token; set --token-file or HERALD_TOKEN"
     }
+    /// The same text; kept so that callers written against the earlier `HTTPError` still compile.
+    public var detail: String? { description }
 }
 
 // MARK: - Loop-confined server state
