@@ -114,7 +114,7 @@ public final class HTTPServer: Sendable {
 public struct ExposureError: Error, Sendable, CustomStringConvertible {
     public let address: IPAddress
     public var description: String {
-        "refusing to serve the API on \(address) (not loopback) without an API token; set --token-file or HERALD_TOKEN"
+        "listening on \(address) (not loopback) requires an API token (--token-file or HERALD_TOKEN)"
     }
     /// The same text; kept so that callers written against the earlier `HTTPError` still compile.
     public var detail: String? { description }
