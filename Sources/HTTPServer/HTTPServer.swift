@@ -62,10 +62,9 @@ public final class HTTPServer: Sendable {
         }
 
         /// Refuses to serve a non-loopback address without a token: call before `start()`.
-        public func validateExposure() throws(HTTPError) {
+        public func validateExposure() throws(ExposureError) {
             if !address.isLoopback && tokens.allSatisfy(\.isEmpty) {
-                throw HTTPError(.internalServerError, title: "Refusing to start",
-                                detail: "listening on \(address) (not loopback) requires an API token (--token-file or HERALD_TOKEN)")
+                throw ExposureError(address: address)
             }
         }
     }
@@ -111,6 +110,16 @@ public final class HTTPServer: Sendable {
     }
 }
 
+/// Thrown by `Configuration.validateExposure()`: a non-loopback address without any token.
+public struct ExposureError: Error, Sendable, CustomStringConvertible {
+    public let address: IPAddress
+    public var description: String {
+        "listening on \(address) (not loopback) requires an API token (--token-file or HERALD_TOKEN)"
+    }
+    /// The same text; kept so that callers written against the earlier `HTTPError` still compile.
+    public var detail: String? { description }
+}
+
 // MARK: - Loop-confined server state
 
 final class ServerCore: @unchecked Sendable {
@@ -137,7 +146,7 @@ final class ServerCore: @unchecked Sendable {
         let listener = try Listener(
             bindingTo: SocketAddress(configuration.address, port: configuration.port), backlog: configuration.backlog,
             on: loop
-        ) { [unowned self] connection in self.accept(connection) }
+        ) { [weak self] connection in self?.accept(connection) }
         self.listener = listener
         boundAddress.withLock { $0 = listener.localAddress }
     }

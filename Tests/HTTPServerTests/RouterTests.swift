@@ -217,8 +217,8 @@ struct RouterTests {
     @Test func exposureCheckRefusesNonLoopbackWithoutToken() throws {
         #expect(throws: Never.self) { try HTTPServer.Configuration(address: .v4(.init(127, 0, 0, 1))).validateExposure() }
         #expect(throws: Never.self) { try HTTPServer.Configuration(address: .v6(.loopback)).validateExposure() }
-        #expect(throws: HTTPError.self) { try HTTPServer.Configuration(address: .v4(.init(0, 0, 0, 0))).validateExposure() }
-        #expect(throws: HTTPError.self) { try HTTPServer.Configuration(address: .v4(.init(10, 0, 0, 1)), tokens: [""]).validateExposure() }
+        #expect(throws: ExposureError.self) { try HTTPServer.Configuration(address: .v4(.init(0, 0, 0, 0))).validateExposure() }
+        #expect(throws: ExposureError.self) { try HTTPServer.Configuration(address: .v4(.init(10, 0, 0, 1)), tokens: [""]).validateExposure() }
         #expect(throws: Never.self) { try HTTPServer.Configuration(address: .v4(.init(0, 0, 0, 0)), tokens: ["t"]).validateExposure() }
     }
 

@@ -46,7 +46,7 @@ struct StreamTests {
         let router = Router()
         router.get("/v1/events") { _, _ in
             .eventStream(heartbeat: .milliseconds(100)) { events in
-                try await Task.sleep(for: .milliseconds(700))
+                try await Task.sleep(for: .milliseconds(1000))
                 try await events.send(ServerSentEvent(data: "done"))
             }
         }

@@ -140,4 +140,50 @@ struct ConnectionTests {
         #expect(await eventually { serverSide.state.withLock { $0.eof } && serverSide.closed })
         #expect(await eventually { client.received == message && client.closed })
     }
+
+    @Test func resetIsReportedToThePeerAsAnError() async throws {
+        let loop = try EventLoop()
+        defer { loop.shutdown() }
+        let serverConnection = Box<Connection?>(nil)
+        let serverSide = Recorder()
+        let address = try await loop.submit {
+            try Listener(bindingTo: SocketAddress(Self.v4Loopback, port: 0), on: loop) { c in
+                serverConnection.value = c
+                return serverSide
+            }.localAddress
+        }
+        let client = Recorder()
+        _ = try await loop.submit { try Connection.connect(to: address, on: loop, delegate: client) }
+        #expect(await eventually { client.connected && serverConnection.value != nil })
+        try await loop.submit { serverConnection.value?.close(reset: true) }
+        #expect(await eventually { client.closed })
+        #expect(client.state.withLock { $0.closeError?.errno } == ECONNRESET)
+        #expect(serverSide.closed)
+        #expect(try await loop.submit { loop.registeredCount } == 1)  // the listener
+    }
+
+    @Test func timersAndWritesFromATaskHopBackToTheLoop() async throws {
+        // The bridge a session driver uses: work in a task, result applied on the loop.
+        let loop = try EventLoop()
+        defer { loop.shutdown() }
+        let serverSide = Recorder()
+        let address = try await loop.submit {
+            try Listener(bindingTo: SocketAddress(Self.v6Loopback, port: 0), on: loop) { _ in serverSide }.localAddress
+        }
+        let client = Recorder()
+        let connection = try await loop.submit { try Connection.connect(to: address, on: loop, delegate: client) }
+        await withTaskGroup(of: Void.self) { group in
+            for i in 0..<10 {
+                group.addTask {
+                    let message = Array("m\(i);".utf8)
+                    loop.execute { connection.write(message) }
+                }
+            }
+        }
+        #expect(await eventually { serverSide.received.count == 30 })
+        let text = String(decoding: serverSide.received, as: UTF8.self)
+        #expect(Set(text.split(separator: ";")) == Set((0..<10).map { "m\($0)" }))
+        try await loop.submit { connection.close() }
+    }
 }
+
