@@ -101,18 +101,19 @@ public final class EventLoop: @unchecked Sendable {
 
     /// Queues `work`; false when the loop is stopping and the work was dropped.
     private func enqueue(_ work: @escaping @Sendable () -> Void) -> Bool {
-        let (accepted, wake) = shared.withLock { state -> (Bool, Bool) in
-            guard !state.stopping else { return (false, false) }
+        shared.withLock { state -> Bool in
+            guard !state.stopping else { return false }
             state.pending.append(work)
-            if state.wakePending { return (true, false) }
-            state.wakePending = true
-            return (true, true)
+            if !state.wakePending {
+                state.wakePending = true
+                // Written under the lock: `shutdown()` closes `wakeFD` only after it has set
+                // `stopping` under this lock, so no write can land on a closed descriptor
+                // number, which by then may belong to someone else's socket.
+                var one: UInt64 = 1
+                _ = Glibc.write(wakeFD, &one, 8)
+            }
+            return true
         }
-        if wake {
-            var one: UInt64 = 1
-            _ = Glibc.write(wakeFD, &one, 8)
-        }
-        return accepted
     }
 
     /// Runs `work` on the loop and returns its result to the calling task.

@@ -40,32 +40,24 @@ enum Command {
               FileManager.default.createFile(atPath: errURL.path, contents: nil) else {
             throw HarnessError("cannot create output files in \(NSTemporaryDirectory())")
         }
-        let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
-        defer { try? out.close(); try? err.close() }
-
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: resolve(arguments[0]))
-        process.arguments = Array(arguments.dropFirst())
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = out
-        process.standardError = err
-        do { try process.run() } catch {
-            throw HarnessError("cannot start `\(arguments.joined(separator: " "))`: \(error)")
-        }
+        // posix_spawn with the output files opened in the child: Foundation's Process on Linux
+        // closes descriptors it was handed (FileHandle.nullDevice among them) after the spawn, and
+        // a descriptor number closed twice can be another test's socket by then.
+        let child = try ChildProcess(arguments, logPath: outURL.path, errorPath: errURL.path)
         let deadline = ContinuousClock.now + timeout
         var timedOut = false
-        while process.isRunning {
+        while child.isRunning {
             if ContinuousClock.now > deadline {
                 timedOut = true
-                kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
+                kill(child.pid, SIGKILL)
+                while child.isRunning { usleep(1_000) }
                 break
             }
             usleep(2_000)
         }
         let stdout = (try? String(contentsOf: outURL, encoding: .utf8)) ?? ""
         let stderr = (try? String(contentsOf: errURL, encoding: .utf8)) ?? ""
-        return CommandResult(arguments: arguments, status: timedOut ? 124 : process.terminationStatus,
+        return CommandResult(arguments: arguments, status: timedOut ? 124 : child.exitStatus ?? -1,
                              stdout: stdout, stderr: timedOut ? stderr + "\n(killed after \(timeout))" : stderr)
     }
 
@@ -112,7 +104,7 @@ final class ChildProcess: @unchecked Sendable {
     private let stopped = Mutex(false)
 
     /// Starts `arguments` with the test process's environment plus `environment` (which wins).
-    init(_ arguments: [String], logPath: String, environment: [String: String] = [:]) throws {
+    init(_ arguments: [String], logPath: String, errorPath: String? = nil, environment: [String: String] = [:]) throws {
         self.arguments = arguments
         self.logPath = logPath
         let executable = Command.resolve(arguments[0])
@@ -132,7 +124,11 @@ final class ChildProcess: @unchecked Sendable {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        if let errorPath {
+            posix_spawn_file_actions_addopen(&actions, 2, errorPath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0o644)
+        } else {
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        }
         // No other inherited descriptor (closefrom_np is not visible to Swift; closing a
         // descriptor that is gone by then is ignored by glibc).
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? [] {
