@@ -169,3 +169,61 @@ struct HeraldServeTests {
         #expect(second.stop() == 0)
     }
 }
+
+/// The README's walkthrough, run as written (addresses swapped for the test network's) against
+/// `herald serve` and a real BIRD: a newcomer who pastes it gets the route on the router.
+@Suite(.timeLimit(.minutes(3)))
+struct ReadmeWalkthroughTests {
+    /// The shell commands between `<!-- walkthrough -->` and `<!-- /walkthrough -->`, with
+    /// backslash continuations joined and comments dropped.
+    static func walkthroughCommands() throws -> [String] {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        guard let start = readme.range(of: "<!-- walkthrough -->"), let end = readme.range(of: "<!-- /walkthrough -->") else {
+            throw HarnessError("README.md has no walkthrough markers")
+        }
+        var commands: [String] = []
+        var current = ""
+        for line in readme[start.upperBound..<end.lowerBound].split(separator: "\n") {
+            let text = line.trimmingCharacters(in: .whitespaces)
+            if text.isEmpty || text.hasPrefix("#") || text.hasPrefix("```") { continue }
+            if text.hasSuffix("\\") {
+                current += text.dropLast() + " "
+            } else {
+                commands.append(current + text)
+                current = ""
+            }
+        }
+        return commands
+    }
+
+    @Test func theWalkthroughIsThere() throws {
+        let commands = try Self.walkthroughCommands()
+        #expect(commands.count >= 6 && commands.allSatisfy { $0.hasPrefix("curl -sf") }, "\(commands)")
+    }
+
+    @Test(.interop(.bird))
+    func readmeWalkthroughAnnouncesTheRouteToBIRD() async throws {
+        guard try Interop.ready(.bird) else { return }
+        let network = try TestNetwork()
+        defer { network.shutdown() }
+        let link = try network.pair()
+        let base = link.b.ipv4.v4.value & 0xFFFF_FF00
+        let node1 = IPv4Address(base | 0xF1), node2 = IPv4Address(base | 0xF2)
+        try link.b.namespace.check(["ip", "addr", "add", "\(IPv4Address(base | 0xFE))/28", "dev", link.b.interface])
+        let herald = try await HeraldProcess.start(in: link.a.namespace, on: link.a, directory: try network.directory("herald"), asn: 64512)
+        let bird = try await BIRD.start(in: link.b.namespace, config: DaemonConfig(
+            asn: 65000, on: link.b, neighbors: [Neighbor(address: link.a.ipv4, asn: 64512, families: [.ipv4])]), network: network)
+
+        for command in try Self.walkthroughCommands() {
+            let adapted = command.replacingOccurrences(of: "192.0.2.254", with: "\(link.b.ipv4)")
+                .replacingOccurrences(of: "192.0.2.11", with: "\(node1)").replacingOccurrences(of: "192.0.2.12", with: "\(node2)")
+            let result = try link.a.namespace.run(["sh", "-c", adapted])
+            #expect(result.succeeded, "\(adapted)\n\(result)\n\(herald.child.logTail())")
+        }
+        try await bird.waitEstablished(with: link.a.ipv4)
+        let paths = try await bird.waitForRoute(try IPPrefix(parsing: "203.0.113.1/32")) { $0.map(\.nextHop) == [.v4(node1)] }
+        #expect(paths.first?.asPath == [64512])
+        #expect(herald.stop() == 0)
+    }
+}
