@@ -136,6 +136,11 @@ struct HeraldServeTests {
         #expect(advertised.compactMap { $0["prefix"] as? String }.contains("203.0.113.2/32"))
         let events = try herald.must("GET", "/v1/peers/bird/events", status: 200).json["events"] as? [[String: Any]] ?? []
         #expect(events.contains { $0["kind"] as? String == "established" }, "\(events)")
+        // The CLI shows the same, as `cilium bgp peers` would.
+        let peers = try link.a.namespace.run([HeraldProcess.binary, "peers"])
+        #expect(peers.succeeded && peers.stdout.contains("bird") && peers.stdout.contains("established"), "\(peers)")
+        let sent = try link.a.namespace.run([HeraldProcess.binary, "routes", "advertised", "--peer", "bird"])
+        #expect(sent.succeeded && sent.stdout.contains("203.0.113.2/32"), "\(sent)")
         #expect(herald.stop() == 0, "herald exits 0 on SIGTERM:\n\(herald.child.logTail())")
     }
 

@@ -164,9 +164,10 @@ struct PeersCommand: ParsableCommand {
                 Output.table(["NAME", "ADDRESS", "ASN", "STATE", "UPTIME", "RECEIVED", "ADVERTISED", "LAST ERROR"], peers.map { peer in
                     let lastError = (peer["last_error"] as? [String: Any])?["reason"]
                     let uptime = (peer["uptime_seconds"] as? Double).map(Output.duration) ?? "-"
+                    let counters = peer["counters"] as? [String: Any] ?? [:]
                     return [Output.string(peer["name"]), Output.string(peer["address"]), Output.string(peer["asn"]),
                             Output.string(peer["state"] ?? ((peer["enabled"] as? Bool) == false ? "disabled" : nil)), uptime,
-                            Output.string(peer["prefixes_received"]), Output.string(peer["prefixes_advertised"]), Output.string(lastError)]
+                            Output.string(counters["prefixes_received"]), Output.string(counters["prefixes_advertised"]), Output.string(lastError)]
                 })
             }
         }
@@ -295,19 +296,62 @@ struct AllocCommand: ParsableCommand {
 }
 
 struct RoutesCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "routes", abstract: "List the routes Herald originates.")
-    @OptionGroup var options: ClientOptions
+    static let configuration = CommandConfiguration(
+        commandName: "routes", abstract: "List the routes Herald originates, or what one peer was sent or sent back.",
+        subcommands: [Originated.self, Advertised.self, Received.self], defaultSubcommand: Originated.self)
 
-    func run() throws {
-        try runClient {
-            let reply = try options.client().call("GET", "/v1/routes") as? [String: Any] ?? [:]
-            if options.output == .json { return Output.json(reply) }
-            let routes = reply["routes"] as? [[String: Any]] ?? []
-            Output.table(["PREFIX", "NEXT HOPS", "SOURCES"], routes.map { route in
-                let hops = (route["paths"] as? [[String: Any]] ?? []).map { Output.string($0["next_hop"]) }
-                let sources = (route["sources"] as? [[String: Any]] ?? []).map { "\(Output.string($0["kind"])) \(Output.string($0["name"]))" }
-                return [Output.string(route["prefix"]), hops.joined(separator: ","), sources.joined(separator: ", ")]
-            })
+    struct Originated: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Every route Herald originates, with its next hops and sources.")
+        @OptionGroup var options: ClientOptions
+
+        func run() throws {
+            try runClient {
+                let reply = try options.client().call("GET", "/v1/routes") as? [String: Any] ?? [:]
+                if options.output == .json { return Output.json(reply) }
+                let routes = reply["routes"] as? [[String: Any]] ?? []
+                Output.table(["PREFIX", "NEXT HOPS", "SOURCES"], routes.map { route in
+                    let hops = (route["paths"] as? [[String: Any]] ?? []).map { Output.string($0["next_hop"]) }
+                    let sources = (route["sources"] as? [[String: Any]] ?? []).map { "\(Output.string($0["kind"])) \(Output.string($0["name"]))" }
+                    return [Output.string(route["prefix"]), hops.joined(separator: ","), sources.joined(separator: ", ")]
+                })
+            }
+        }
+    }
+
+    static func ribTable(_ reply: [String: Any]) {
+        let routes = reply["routes"] as? [[String: Any]] ?? []
+        Output.table(["PREFIX", "PATH ID", "NEXT HOP", "AS PATH", "COMMUNITIES", "STALE"], routes.map { r in
+            [Output.string(r["prefix"]), Output.string(r["path_id"]), Output.string(r["next_hop"]),
+             (r["as_path"] as? [Any] ?? []).map { Output.string($0) }.joined(separator: " "),
+             Output.string((r["communities"] as? [Any] ?? []) + (r["large_communities"] as? [Any] ?? [])), Output.string(r["stale"])]
+        })
+    }
+
+    struct Advertised: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "What Herald sends one peer (its Adj-RIB-Out).")
+        @OptionGroup var options: ClientOptions
+        @Option(help: "The peer's name.") var peer: String
+
+        func run() throws {
+            try runClient {
+                let reply = try options.client().call("GET", "/v1/peers/\(escape(peer))/routes/advertised") as? [String: Any] ?? [:]
+                if options.output == .json { return Output.json(reply) }
+                RoutesCommand.ribTable(reply)
+            }
+        }
+    }
+
+    struct Received: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "What one peer sent Herald (its Adj-RIB-In).")
+        @OptionGroup var options: ClientOptions
+        @Option(help: "The peer's name.") var peer: String
+
+        func run() throws {
+            try runClient {
+                let reply = try options.client().call("GET", "/v1/peers/\(escape(peer))/routes/received") as? [String: Any] ?? [:]
+                if options.output == .json { return Output.json(reply) }
+                RoutesCommand.ribTable(reply)
+            }
         }
     }
 }
