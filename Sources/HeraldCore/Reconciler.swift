@@ -1,3 +1,4 @@
+import Foundation
 public import IP
 public import Store
 internal import Synchronization
@@ -10,6 +11,10 @@ internal import Synchronization
 /// is the in-memory table replaced and the diff published. So a diff is published exactly for
 /// the commits that happened, in their order, and a restart that derives the table from the
 /// database alone reaches the same state.
+///
+/// Group commit: mutations wait asynchronously in a queue; one committer thread runs every
+/// waiting mutation in one transaction, each inside its own savepoint (a failing one is rolled
+/// back alone), and pays one fsync for all of them. Nothing is acknowledged before that COMMIT.
 public final class Reconciler: Sendable {
     public let store: Store
     /// Where committed changes are published for `/v1/events`, if anywhere.
@@ -26,32 +31,154 @@ public final class Reconciler: Sendable {
         table = Mutex(initial)
         (diffs, continuation) = AsyncStream.makeStream(of: RouteDiff.self, bufferingPolicy: .unbounded)
         continuation.yield(RouteDiff.between([:], initial))
+        // The thread holds the reconciler weakly, so a reconciler that is dropped (tests) lets
+        // its thread end; `finish()` ends it explicitly at shutdown.
+        let wake = wakeCommitter
+        let done = committerDone
+        let thread = Thread { [weak self] in
+            while true {
+                wake.wait()
+                guard let reconciler = self else { return }
+                if reconciler.commitWaitingJobs() {
+                    done.signal()
+                    return
+                }
+            }
+        }
+        thread.name = "herald-commit"
+        thread.start()
+    }
+
+    deinit {
+        queue.withLock { $0.finished = true }
+        wakeCommitter.signal()
     }
 
     /// The routes Herald should announce now.
     public var desiredRoutes: [IPPrefix: DesiredRoute] { table.withLock { $0 } }
 
-    /// Runs `body` in a write transaction, then re-derives the routes, records what changed with
-    /// `reason(result)`, commits, and publishes the diff.
-    @discardableResult
-    public func mutate<T: Sendable>(requestID: String? = nil, now: Int64 = Clock.nowMilliseconds(),
-                                    reason: (T) -> String, _ body: (Database) throws -> T) throws -> (result: T, diff: RouteDiff) {
-        try store.write({ db in
-            let result = try body(db)
-            let after = try DesiredRoutes.derive(db)
-            let diff = RouteDiff.between(table.withLock { $0 }, after)
-            let why = reason(result)
-            try RouteHistory.append(db, diff, reason: why, requestID: requestID, now: now)
-            return Committed(result: result, table: after, diff: diff, reason: why)
-        }, afterCommit: { committed in
-            table.withLock { $0 = committed.table }
-            if !committed.diff.isEmpty { continuation.yield(committed.diff) }
-            publish(committed.diff, reason: committed.reason, requestID: requestID, at: now)
-        }).pair
+    /// One queued mutation: applies itself against the table so far and reports its outcome.
+    private struct Job: Sendable {
+        let requestID: String?
+        let now: Int64
+        /// Runs in the batch transaction (inside a savepoint); returns the table after it.
+        let apply: @Sendable (Database, [IPPrefix: DesiredRoute]) throws -> Applied
+        /// Called once with the outcome, after COMMIT (or the failure).
+        let finish: @Sendable (Result<RouteDiff, any Error>) -> Void
     }
 
-    /// Ends the diff stream (at shutdown).
-    public func finish() { continuation.finish() }
+    private struct Applied: Sendable {
+        let table: [IPPrefix: DesiredRoute]
+        let diff: RouteDiff
+        let reason: String
+    }
+
+    private let queue = Mutex<(jobs: [Job], finished: Bool)>(([], false))
+    private let wakeCommitter = DispatchSemaphore(value: 0)
+    private let committerDone = DispatchSemaphore(value: 0)
+
+    /// Runs `body` in a write transaction, then re-derives the routes, records what changed with
+    /// `reason(result)`, commits, and publishes the diff. Returns after COMMIT. `affected`, when
+    /// given, names every prefix the change can touch, so only those are re-derived; without
+    /// it the whole table is.
+    @discardableResult
+    public func mutate<T: Sendable>(requestID: String? = nil, now: Int64 = Clock.nowMilliseconds(),
+                                    reason: @escaping @Sendable (T) -> String,
+                                    affecting affected: (@Sendable (T) -> Set<IPPrefix>)? = nil,
+                                    _ body: @escaping @Sendable (Database) throws -> T) async throws -> (result: T, diff: RouteDiff) {
+        let result = Mutex<T?>(nil)
+        let diff: RouteDiff = try await withCheckedThrowingContinuation { continuation in
+            let job = Job(requestID: requestID, now: now, apply: { db, before in
+                let value = try body(db)
+                let after: [IPPrefix: DesiredRoute]
+                let diff: RouteDiff
+                if let prefixes = affected?(value) {
+                    // Only these prefixes can have changed: re-derive just them.
+                    let fresh = try DesiredRoutes.derive(db, only: prefixes)
+                    var merged = before
+                    for prefix in prefixes { merged[prefix] = fresh[prefix] }
+                    after = merged
+                    diff = RouteDiff.between(before.filter { prefixes.contains($0.key) }, fresh)
+                } else {
+                    after = try DesiredRoutes.derive(db)
+                    diff = RouteDiff.between(before, after)
+                }
+                let why = reason(value)
+                try RouteHistory.append(db, diff, reason: why, requestID: requestID, now: now)
+                result.withLock { $0 = value }
+                return Applied(table: after, diff: diff, reason: why)
+            }, finish: { outcome in continuation.resume(with: outcome) })
+            let accepted = queue.withLock { state -> Bool in
+                guard !state.finished else { return false }
+                state.jobs.append(job)
+                return true
+            }
+            if accepted {
+                wakeCommitter.signal()
+            } else {
+                continuation.resume(throwing: DomainError.unprocessable("Herald is shutting down; the change was not made"))
+            }
+        }
+        guard let value = result.withLock({ $0 }) else { preconditionFailure("a committed mutation has a result") }
+        return (value, diff)
+    }
+
+    /// One round of the committer thread: takes every waiting job, runs them in one
+    /// transaction, commits, then publishes and answers them in order. True when finished.
+    private func commitWaitingJobs() -> Bool {
+        let (jobs, finished) = queue.withLock { state in
+            defer { state.jobs.removeAll() }
+            return (state.jobs, state.finished)
+        }
+        if !jobs.isEmpty { commit(jobs) }
+        return finished && queue.withLock { $0.jobs.isEmpty }
+    }
+
+    private func commit(_ jobs: [Job]) {
+        var outcomes: [Result<Applied, any Error>] = []
+        do {
+            _ = try store.write({ db in
+                outcomes = []
+                var current = table.withLock { $0 }
+                for job in jobs {
+                    do {
+                        // A savepoint per job: one refused change does not undo the others.
+                        let applied = try db.transaction { db in try job.apply(db, current) }
+                        current = applied.table
+                        outcomes.append(.success(applied))
+                    } catch {
+                        outcomes.append(.failure(error))
+                    }
+                }
+                return current
+            }, afterCommit: { final in
+                table.withLock { $0 = final }
+                for (job, outcome) in zip(jobs, outcomes) {
+                    guard case .success(let applied) = outcome else { continue }
+                    if !applied.diff.isEmpty { continuation.yield(applied.diff) }
+                    publish(applied.diff, reason: applied.reason, requestID: job.requestID, at: job.now)
+                }
+            })
+        } catch {
+            // COMMIT itself failed (disk full, read-only…): nothing of the batch was kept.
+            for job in jobs { job.finish(.failure(error)) }
+            return
+        }
+        for (job, outcome) in zip(jobs, outcomes) { job.finish(outcome.map(\.diff)) }
+    }
+
+    /// Commits what is queued, refuses later mutations, stops the committer and ends the diff
+    /// stream (at shutdown). Idempotent.
+    public func finish() {
+        let first = queue.withLock { state -> Bool in
+            defer { state.finished = true }
+            return !state.finished
+        }
+        guard first else { return }
+        wakeCommitter.signal()
+        committerDone.wait()
+        continuation.finish()
+    }
 
     struct ChangeEvent: Encodable {
         let reason: String
@@ -80,13 +207,5 @@ public final class Reconciler: Sendable {
                     reason: reason, requestId: requestID, at: at))
             }
         }
-    }
-
-    private struct Committed<T: Sendable>: Sendable {
-        let result: T
-        let table: [IPPrefix: DesiredRoute]
-        let diff: RouteDiff
-        let reason: String
-        var pair: (result: T, diff: RouteDiff) { (result, diff) }
     }
 }

@@ -47,7 +47,7 @@ import Store
         let reconciler = try Reconciler(store: try Store(path: directory.file("herald.db")), events: bus)
         let (_, stream) = bus.subscribe(after: nil)
         let spec = PoolSpec(blocks: [try PoolBlock(parsing: "192.0.2.0/24")])
-        try reconciler.mutate(requestID: "r1", now: 5, reason: { (_: AllocationChange) in "allocation web created" }) { db in
+        try await reconciler.mutate(requestID: "r1", now: 5, reason: { (_: AllocationChange) in "allocation web created" }) { db in
             _ = try Pools.put(db, name: "lb", spec: spec, now: 5)
             return try Allocations.put(db, name: "web", spec: AllocationSpec(pool: "lb"), now: 5)
         }

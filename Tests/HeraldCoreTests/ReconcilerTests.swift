@@ -16,22 +16,22 @@ import Store
         #expect(await diffs.next()?.isEmpty == true, "the start-up table of an empty database is empty")
 
         let spec = PoolSpec(blocks: try blocks("192.0.2.0/24"))
-        try reconciler.mutate(requestID: "r1", now: 10, reason: { (_: Void) in "pool lb created" }) { db in
+        try await reconciler.mutate(requestID: "r1", now: 10, reason: { (_: Void) in "pool lb created" }) { db in
             _ = try Pools.put(db, name: "lb", spec: spec, now: 10)
         }
-        let created = try reconciler.mutate(requestID: "r2", now: 11, reason: { (change: AllocationChange) in "allocation \(change.allocation.name) created" }) { db in
+        let created = try await reconciler.mutate(requestID: "r2", now: 11, reason: { (change: AllocationChange) in "allocation \(change.allocation.name) created" }) { db in
             try Allocations.put(db, name: "default.web", spec: AllocationSpec(pool: "lb"), now: 11)
         }
         #expect(created.diff.announced.map(\.prefix.description) == ["192.0.2.1/32"])
         #expect(await diffs.next()?.announced.first?.paths == [RoutePath(nextHop: .session)])
 
-        try reconciler.mutate(requestID: "r3", now: 12, reason: { (_: Void) in "node n1 created" }) { db in
+        try await reconciler.mutate(requestID: "r3", now: 12, reason: { (_: Void) in "node n1 created" }) { db in
             _ = try Nodes.put(db, name: "n1", spec: NodeSpec(addresses: [try IPAddress(parsing: "100.64.0.11")]), now: 12)
         }
         let moved = await diffs.next()
         #expect(moved?.updated.first?.paths.map(\.nextHop.description) == ["100.64.0.11"])
 
-        try reconciler.mutate(requestID: "r4", now: 13, reason: { (_: [IPAddress]) in "allocation default.web deleted" }) { db in
+        try await reconciler.mutate(requestID: "r4", now: 13, reason: { (_: [IPAddress]) in "allocation default.web deleted" }) { db in
             try Allocations.delete(db, name: "default.web")
         }
         #expect(await diffs.next()?.withdrawn.map(\.prefix.description) == ["192.0.2.1/32"])
@@ -45,14 +45,14 @@ import Store
         #expect(history.allSatisfy { $0.source == RouteSource(kind: .allocation, name: "default.web") })
     }
 
-    @Test func aFailedChangeLeavesNoTrace() throws {
+    @Test func aFailedChangeLeavesNoTrace() async throws {
         let directory = ScratchDirectory()
         let store = try Store(path: directory.file("herald.db"))
         let reconciler = try Reconciler(store: store)
         let spec = PoolSpec(blocks: try blocks("192.0.2.0/24"))
-        try reconciler.mutate(reason: { (_: Void) in "pool" }) { db in _ = try Pools.put(db, name: "lb", spec: spec, now: 1) }
-        #expect(throws: DomainError.self) {
-            try reconciler.mutate(reason: { (_: AllocationChange) in "never" }) { db in
+        try await reconciler.mutate(reason: { (_: Void) in "pool" }) { db in _ = try Pools.put(db, name: "lb", spec: spec, now: 1) }
+        await #expect(throws: DomainError.self) {
+            try await reconciler.mutate(reason: { (_: AllocationChange) in "never" }) { db in
                 _ = try Allocations.put(db, name: "a", spec: AllocationSpec(pool: "lb"), now: 1)
                 return try Allocations.put(db, name: "b", spec: AllocationSpec(pool: "missing"), now: 1)
             }
@@ -62,14 +62,14 @@ import Store
         #expect(try store.read { db in try Allocations.list(db) }.isEmpty, "the first allocation was rolled back too")
     }
 
-    @Test func restartDerivesTheSameTable() throws {
+    @Test func restartDerivesTheSameTable() async throws {
         let directory = ScratchDirectory()
         let path = directory.file("herald.db")
         let before: [IPPrefix: DesiredRoute]
         do {
             let reconciler = try Reconciler(store: try Store(path: path))
             let spec = PoolSpec(blocks: try blocks("192.0.2.0/24", "2001:db8::/64"))
-            try reconciler.mutate(reason: { (_: Void) in "setup" }) { db in
+            try await reconciler.mutate(reason: { (_: Void) in "setup" }) { db in
                 _ = try Pools.put(db, name: "lb", spec: spec, now: 1)
                 _ = try Nodes.put(db, name: "n1", spec: NodeSpec(addresses: [try IPAddress(parsing: "100.64.0.11"), try IPAddress(parsing: "fd64::11")]), now: 1)
                 for i in 0..<20 {
@@ -84,14 +84,14 @@ import Store
         #expect(before.count == 20 + 7 + 1)
     }
 
-    @Test func historyFilters() throws {
+    @Test func historyFilters() async throws {
         let directory = ScratchDirectory()
         let store = try Store(path: directory.file("herald.db"))
         let reconciler = try Reconciler(store: store)
         let spec = PoolSpec(blocks: try blocks("192.0.2.0/24"))
-        try reconciler.mutate(now: 1, reason: { (_: Void) in "pool" }) { db in _ = try Pools.put(db, name: "lb", spec: spec, now: 1) }
+        try await reconciler.mutate(now: 1, reason: { (_: Void) in "pool" }) { db in _ = try Pools.put(db, name: "lb", spec: spec, now: 1) }
         for i in 0..<5 {
-            try reconciler.mutate(now: Int64(100 + i), reason: { (_: AllocationChange) in "svc \(i)" }) { db in
+            try await reconciler.mutate(now: Int64(100 + i), reason: { (_: AllocationChange) in "svc \(i)" }) { db in
                 try Allocations.put(db, name: "svc-\(i)", spec: AllocationSpec(pool: "lb"), now: 1)
             }
         }
@@ -102,6 +102,41 @@ import Store
             let first = try RouteHistory.list(db, limit: 2)
             #expect(first.map(\.reason) == ["svc 0", "svc 1"])
             #expect(try RouteHistory.list(db, after: first.last!.id, limit: 2).map(\.reason) == ["svc 2", "svc 3"])
+        }
+    }
+
+    /// Concurrent mutations are committed in batches (one fsync for many); a refused one is
+    /// rolled back alone, and every acknowledged one is in the database and the history.
+    @Test func groupCommitKeepsEachMutationSeparate() async throws {
+        let directory = ScratchDirectory()
+        let store = try Store(path: directory.file("herald.db"))
+        let reconciler = try Reconciler(store: store)
+        let spec = PoolSpec(blocks: [try PoolBlock(parsing: "192.0.2.0/24")])
+        try await reconciler.mutate(reason: { (_: Void) in "pool" }) { db in _ = try Pools.put(db, name: "lb", spec: spec, now: 1) }
+        let outcomes = await withTaskGroup(of: (Int, Result<[IPAddress], any Error>).self) { group in
+            for i in 0..<64 {
+                group.addTask {
+                    do {
+                        let change = try await reconciler.mutate(reason: { (c: AllocationChange) in "svc \(c.allocation.name)" }) { db in
+                            try Allocations.put(db, name: "svc-\(i)", spec: AllocationSpec(pool: i == 13 ? "missing" : "lb"), now: 2)
+                        }
+                        return (i, .success(change.result.allocation.addresses))
+                    } catch {
+                        return (i, .failure(error))
+                    }
+                }
+            }
+            return await group.reduce(into: [Int: Result<[IPAddress], any Error>]()) { $0[$1.0] = $1.1 }
+        }
+        let addresses = outcomes.compactMap { try? $0.value.get() }.flatMap { $0 }
+        #expect(addresses.count == 63 && Set(addresses).count == 63, "unique addresses for every acknowledged allocation")
+        if case .success = outcomes[13] { Issue.record("the allocation from a missing pool must fail") }
+        #expect(try store.read { db in try Allocations.list(db) }.count == 63)
+        #expect(try store.read { db in try RouteHistory.list(db, limit: 1000) }.count == 63)
+        #expect(reconciler.desiredRoutes.count == 63)
+        reconciler.finish()
+        await #expect(throws: DomainError.self) {
+            try await reconciler.mutate(reason: { (_: Void) in "late" }) { _ in }
         }
     }
 }

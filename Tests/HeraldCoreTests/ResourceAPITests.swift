@@ -194,3 +194,33 @@ struct APIFixture {
         #expect(try await api.call(.GET, "/v1/peers/r1/events").status == 404)
     }
 }
+
+/// After any sequence of API calls, the table the Reconciler keeps (updated incrementally for
+/// allocations and static routes) equals the one derived from the database alone, which is what
+/// a restart announces.
+@Suite struct IncrementalTableTests {
+    @Test func randomCallsKeepTheTableEqualToAFullDerivation() async throws {
+        let api = try APIFixture()
+        var rng = SystemRandomNumberGenerator()
+        _ = try await api.call(.PUT, "/v1/pools/lb", #"{"blocks":["192.0.2.0/27","2001:db8::/120"],"node_selector":{"role":"worker"}}"#)
+        for n in 1...3 {
+            _ = try await api.call(.PUT, "/v1/nodes/n\(n)", #"{"addresses":["100.64.0.\#(n)","fd64::\#(n)"],"labels":{"role":"worker"}}"#)
+        }
+        for step in 0..<150 {
+            let name = "svc-\(Int.random(in: 0..<12, using: &rng))"
+            switch Int.random(in: 0..<7, using: &rng) {
+            case 0: _ = try await api.call(.DELETE, "/v1/allocations/\(name)")
+            case 1: _ = try await api.call(.PUT, "/v1/allocations/\(name)", #"{"pool":"lb","family":"dual"}"#)
+            case 2: _ = try await api.call(.PUT, "/v1/allocations/\(name)", #"{"pool":"lb","traffic_policy":"local","nodes":["n\#(Int.random(in: 1...3, using: &rng))"]}"#)
+            case 3: _ = try await api.call(.PUT, "/v1/allocations/\(name)", #"{"pool":"lb","sharing_key":"k"}"#)
+            case 4: _ = try await api.call(.PUT, "/v1/nodes/n\(Int.random(in: 1...3, using: &rng))",
+                                           #"{"addresses":["100.64.0.\#(Int.random(in: 1...3, using: &rng))"],"labels":{"role":"\#(Bool.random(using: &rng) ? "worker" : "spare")"}}"#)
+            case 5: _ = try await api.call(.PUT, "/v1/routes/r\(step % 4)", #"{"prefix":"10.\#(Int.random(in: 0...3, using: &rng)).0.0/16","next_hops":["n1","self"]}"#)
+            default: _ = try await api.call(.DELETE, "/v1/routes/r\(step % 4)")
+            }
+            let full = try api.store.read { db in try DesiredRoutes.derive(db) }
+            #expect(api.reconciler.desiredRoutes == full, "after step \(step)")
+            if api.reconciler.desiredRoutes != full { break }
+        }
+    }
+}

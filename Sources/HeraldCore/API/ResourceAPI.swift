@@ -15,25 +15,25 @@ public struct ResourceAPI: Sendable {
     public func register(on router: Router) {
         router.get("/v1/nodes") { _, _ in try .json(NodeList(nodes: try read { db in try Nodes.list(db).map(NodeBody.init) })) }
         router.get("/v1/nodes/{name}") { _, context in try .json(try node(named: try context.name())) }
-        router.put("/v1/nodes/{name}") { request, context in try putNode(try context.name(), request, context) }
-        router.delete("/v1/nodes/{name}") { _, context in try deleteNode(try context.name(), context) }
+        router.put("/v1/nodes/{name}") { request, context in try await putNode(try context.name(), request, context) }
+        router.delete("/v1/nodes/{name}") { _, context in try await deleteNode(try context.name(), context) }
 
         router.get("/v1/pools") { _, _ in try .json(PoolList(pools: try read { db in try Pools.list(db).map(PoolBody.init) })) }
-        router.post("/v1/pools") { request, context in try putPool(nil, request, context, createOnly: true) }
+        router.post("/v1/pools") { request, context in try await putPool(nil, request, context, createOnly: true) }
         router.get("/v1/pools/{name}") { _, context in try .json(try pool(named: try context.name())) }
-        router.put("/v1/pools/{name}") { request, context in try putPool(try context.name(), request, context, createOnly: false) }
-        router.delete("/v1/pools/{name}") { _, context in try deletePool(try context.name(), context) }
+        router.put("/v1/pools/{name}") { request, context in try await putPool(try context.name(), request, context, createOnly: false) }
+        router.delete("/v1/pools/{name}") { _, context in try await deletePool(try context.name(), context) }
 
         router.get("/v1/allocations") { request, _ in try listAllocations(request) }
         router.get("/v1/allocations/{name}") { _, context in try .json(try allocation(named: try context.name())) }
-        router.put("/v1/allocations/{name}") { request, context in try putAllocation(try context.name(), request, context) }
-        router.delete("/v1/allocations/{name}") { _, context in try deleteAllocation(try context.name(), context) }
+        router.put("/v1/allocations/{name}") { request, context in try await putAllocation(try context.name(), request, context) }
+        router.delete("/v1/allocations/{name}") { _, context in try await deleteAllocation(try context.name(), context) }
 
         router.get("/v1/routes") { _, _ in try .json(originatedRoutes()) }
         router.get("/v1/routes/{name}") { _, context in try .json(try staticRoute(named: try context.name())) }
-        router.post("/v1/routes/{name}") { request, context in try putStaticRoute(try context.name(), request, context, createOnly: true) }
-        router.put("/v1/routes/{name}") { request, context in try putStaticRoute(try context.name(), request, context, createOnly: false) }
-        router.delete("/v1/routes/{name}") { _, context in try deleteStaticRoute(try context.name(), context) }
+        router.post("/v1/routes/{name}") { request, context in try await putStaticRoute(try context.name(), request, context, createOnly: true) }
+        router.put("/v1/routes/{name}") { request, context in try await putStaticRoute(try context.name(), request, context, createOnly: false) }
+        router.delete("/v1/routes/{name}") { _, context in try await deleteStaticRoute(try context.name(), context) }
 
         router.get("/v1/history") { request, _ in try history(request) }
     }
@@ -44,9 +44,13 @@ public struct ResourceAPI: Sendable {
         try APIErrors.translating { try store.read(body) }
     }
 
-    func mutate<T: Sendable>(_ context: RequestContext, reason: (T) -> String, _ body: (Database) throws -> T) throws -> T {
-        try APIErrors.translating {
-            try reconciler.mutate(requestID: context.requestID, reason: reason, body).result
+    func mutate<T: Sendable>(_ context: RequestContext, reason: @escaping @Sendable (T) -> String,
+                             affecting affected: (@Sendable (T) -> Set<IPPrefix>)? = nil,
+                             _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await reconciler.mutate(requestID: context.requestID, reason: reason, affecting: affected, body).result
+        } catch {
+            throw APIErrors.http(error)
         }
     }
 
@@ -84,20 +88,20 @@ public struct ResourceAPI: Sendable {
         return NodeBody(node)
     }
 
-    func putNode(_ name: String, _ request: HTTPRequest, _ context: RequestContext) throws -> HTTPResponse {
+    func putNode(_ name: String, _ request: HTTPRequest, _ context: RequestContext) async throws -> HTTPResponse {
         let input = try request.decode(NodeInput.self)
         var validator = Validator()
         let addresses = input.addresses.enumerated().compactMap { APIParse.address($0.element, field: "addresses[\($0.offset)]", into: &validator) }
         try APIErrors.translating { try validator.finish() }
         let spec = NodeSpec(addresses: addresses, labels: input.labels ?? [:])
-        let result = try mutate(context, reason: { (r: (node: Node, created: Bool)) in "node \(name) \(r.created ? "created" : "changed")" }) { db in
+        let result = try await mutate(context, reason: { (r: (node: Node, created: Bool)) in "node \(name) \(r.created ? "created" : "changed")" }) { db in
             try Nodes.put(db, name: name, spec: spec, now: Clock.nowMilliseconds())
         }
         return try .json(NodeBody(result.node), status: result.created ? .created : .ok)
     }
 
-    func deleteNode(_ name: String, _ context: RequestContext) throws -> HTTPResponse {
-        try mutate(context, reason: { (_: Void) in "node \(name) deleted" }) { db in try Nodes.delete(db, name: name) }
+    func deleteNode(_ name: String, _ context: RequestContext) async throws -> HTTPResponse {
+        try await mutate(context, reason: { (_: Void) in "node \(name) deleted" }) { db in try Nodes.delete(db, name: name) }
         return .noContent
     }
 
@@ -195,7 +199,7 @@ public struct ResourceAPI: Sendable {
         return PoolBody(pool)
     }
 
-    func putPool(_ pathName: String?, _ request: HTTPRequest, _ context: RequestContext, createOnly: Bool) throws -> HTTPResponse {
+    func putPool(_ pathName: String?, _ request: HTTPRequest, _ context: RequestContext, createOnly: Bool) async throws -> HTTPResponse {
         let input = try request.decode(PoolInput.self)
         var validator = Validator()
         guard let name = pathName ?? input.name else { throw ValidationError(field: "name", "a pool needs a name") }
@@ -208,15 +212,15 @@ public struct ResourceAPI: Sendable {
                             allowFirstLastIPs: input.allowFirstLastIps, disabled: input.disabled ?? false,
                             announce: input.announce?.attributes ?? AnnounceAttributes(), description: input.description ?? "",
                             labels: input.labels ?? [:])
-        let result = try mutate(context, reason: { (r: (pool: Pool, created: Bool)) in "pool \(name) \(r.created ? "created" : "changed")" }) { db in
+        let result = try await mutate(context, reason: { (r: (pool: Pool, created: Bool)) in "pool \(name) \(r.created ? "created" : "changed")" }) { db in
             if createOnly, try Pools.get(db, name: name) != nil { throw DomainError.conflict("pool \"\(name)\" already exists") }
             return try Pools.put(db, name: name, spec: spec, now: Clock.nowMilliseconds())
         }
         return try .json(PoolBody(result.pool), status: result.created ? .created : .ok)
     }
 
-    func deletePool(_ name: String, _ context: RequestContext) throws -> HTTPResponse {
-        try mutate(context, reason: { (_: Void) in "pool \(name) deleted" }) { db in try Pools.delete(db, name: name) }
+    func deletePool(_ name: String, _ context: RequestContext) async throws -> HTTPResponse {
+        try await mutate(context, reason: { (_: Void) in "pool \(name) deleted" }) { db in try Pools.delete(db, name: name) }
         return .noContent
     }
 
@@ -278,7 +282,7 @@ public struct ResourceAPI: Sendable {
         return try .json(AllocationList(allocations: list))
     }
 
-    func putAllocation(_ name: String, _ request: HTTPRequest, _ context: RequestContext) throws -> HTTPResponse {
+    func putAllocation(_ name: String, _ request: HTTPRequest, _ context: RequestContext) async throws -> HTTPResponse {
         let input = try request.decode(AllocationInput.self)
         var validator = Validator()
         if input.address != nil && input.addresses != nil { validator.add("address", "give address or addresses, not both") }
@@ -299,16 +303,22 @@ public struct ResourceAPI: Sendable {
         try APIErrors.translating { try validator.finish() }
         let spec = AllocationSpec(pool: input.pool, labels: input.labels ?? [:], addresses: addresses, family: family,
                                   sharingKey: input.sharingKey, trafficPolicy: policy, nodes: input.nodes ?? [])
-        let change = try mutate(context, reason: { (c: AllocationChange) in
+        let change = try await mutate(context, reason: { (c: AllocationChange) in
             c.created ? "allocation \(name) created" : "allocation \(name) changed"
+        }, affecting: { (c: AllocationChange) in
+            // Its addresses (next hops may have moved), and those it let go.
+            Set((c.allocation.addresses + c.released).map { IPPrefix(host: $0) })
         }) { db in
             try Allocations.put(db, name: name, spec: spec, now: Clock.nowMilliseconds())
         }
         return try .json(AllocationBody(change.allocation), status: change.created ? .created : .ok)
     }
 
-    func deleteAllocation(_ name: String, _ context: RequestContext) throws -> HTTPResponse {
-        _ = try mutate(context, reason: { (_: [IPAddress]) in "allocation \(name) deleted" }) { db in try Allocations.delete(db, name: name) }
+    func deleteAllocation(_ name: String, _ context: RequestContext) async throws -> HTTPResponse {
+        _ = try await mutate(context, reason: { (_: [IPAddress]) in "allocation \(name) deleted" },
+                             affecting: { (released: [IPAddress]) in Set(released.map { IPPrefix(host: $0) }) }) { db in
+            try Allocations.delete(db, name: name)
+        }
         return .noContent
     }
 
@@ -374,7 +384,7 @@ public struct ResourceAPI: Sendable {
         return StaticRouteBody(route)
     }
 
-    func putStaticRoute(_ name: String, _ request: HTTPRequest, _ context: RequestContext, createOnly: Bool) throws -> HTTPResponse {
+    func putStaticRoute(_ name: String, _ request: HTTPRequest, _ context: RequestContext, createOnly: Bool) async throws -> HTTPResponse {
         let input = try request.decode(StaticRouteInput.self)
         var validator = Validator()
         let prefix = validator.check("prefix") { () throws(IPParseError) -> IPPrefix in try IPPrefix(parsing: input.prefix) }
@@ -384,8 +394,10 @@ public struct ResourceAPI: Sendable {
         try APIErrors.translating { try validator.finish() }
         guard let prefix else { throw ValidationError(field: "prefix", "is required") }
         let spec = StaticRouteSpec(prefix: prefix, nextHops: hops, announce: input.announce?.attributes ?? AnnounceAttributes(), labels: input.labels ?? [:])
-        let result = try mutate(context, reason: { (r: (route: StaticRoute, created: Bool, previous: StaticRoute?)) in
+        let result = try await mutate(context, reason: { (r: (route: StaticRoute, created: Bool, previous: StaticRoute?)) in
             "static route \(name) \(r.created ? "created" : "changed")"
+        }, affecting: { (r: (route: StaticRoute, created: Bool, previous: StaticRoute?)) in
+            Set([r.route.prefix] + (r.previous.map { [$0.prefix] } ?? []))
         }) { db in
             if createOnly, try StaticRoutes.get(db, name: name) != nil { throw DomainError.conflict("route \"\(name)\" already exists") }
             return try StaticRoutes.put(db, name: name, spec: spec, now: Clock.nowMilliseconds())
@@ -393,8 +405,11 @@ public struct ResourceAPI: Sendable {
         return try .json(StaticRouteBody(result.route), status: result.created ? .created : .ok)
     }
 
-    func deleteStaticRoute(_ name: String, _ context: RequestContext) throws -> HTTPResponse {
-        _ = try mutate(context, reason: { (_: StaticRoute) in "static route \(name) deleted" }) { db in try StaticRoutes.delete(db, name: name) }
+    func deleteStaticRoute(_ name: String, _ context: RequestContext) async throws -> HTTPResponse {
+        _ = try await mutate(context, reason: { (_: StaticRoute) in "static route \(name) deleted" },
+                             affecting: { (route: StaticRoute) in [route.prefix] }) { db in
+            try StaticRoutes.delete(db, name: name)
+        }
         return .noContent
     }
 

@@ -70,6 +70,13 @@ public struct DesiredRoute: Hashable, Sendable {
 /// (resolved per family) or literal addresses. Routes for the same prefix merge their paths.
 public enum DesiredRoutes {
     public static func derive(_ db: Database) throws -> [IPPrefix: DesiredRoute] {
+        try derive(db, only: nil)
+    }
+
+    /// The same rules for just `prefixes` (nil: every route): what a change to one allocation or
+    /// static route needs, at a cost that does not grow with the size of the table. A prefix
+    /// absent from the result is not announced.
+    public static func derive(_ db: Database, only prefixes: Set<IPPrefix>?) throws -> [IPPrefix: DesiredRoute] {
         let nodes = try Nodes.list(db)
         var routes: [IPPrefix: (paths: Set<RoutePath>, attributes: AnnounceAttributes, sources: Set<RouteSource>)] = [:]
         func add(_ prefix: IPPrefix, _ paths: [RoutePath], _ attributes: AnnounceAttributes, _ source: RouteSource) {
@@ -86,7 +93,21 @@ public enum DesiredRoutes {
                                             try JSONColumn.decode(AnnounceAttributes.self, from: row.get(2), column: "announce"))
         }
 
-        for allocation in try Allocations.list(db) {
+        let allocations: [Allocation]
+        if let prefixes {
+            var names: Set<String> = []
+            for prefix in prefixes where prefix.isHost {
+                for row in try db.rows("""
+                    SELECT a.name FROM allocation_addresses x JOIN allocations a ON a.id = x.allocation_id WHERE x.address_key = ?
+                    """, [prefix.network.bytes]) {
+                    names.insert(try row.get(0))
+                }
+            }
+            allocations = try names.sorted().compactMap { try Allocations.get(db, name: $0) }
+        } else {
+            allocations = try Allocations.list(db)
+        }
+        for allocation in allocations {
             guard let pool = poolSettings[allocation.pool] else { continue }
             let serving: [Node] = switch allocation.trafficPolicy {
             case .local: nodes.filter { allocation.nodes.contains($0.name) }
@@ -100,7 +121,10 @@ public enum DesiredRoutes {
             }
         }
 
-        for route in try StaticRoutes.list(db) {
+        let staticRoutes = try prefixes.map { wanted in
+            try wanted.compactMap { try StaticRoutes.get(db, prefix: $0) }
+        } ?? StaticRoutes.list(db)
+        for route in staticRoutes {
             var paths: [RoutePath] = []
             for hop in route.nextHops {
                 switch hop {
@@ -116,6 +140,7 @@ public enum DesiredRoutes {
         }
 
         return routes.reduce(into: [:]) { result, entry in
+            if let prefixes, !prefixes.contains(entry.key) { return }
             result[entry.key] = DesiredRoute(prefix: entry.key, paths: entry.value.paths.sorted(), attributes: entry.value.attributes,
                                              sources: entry.value.sources.sorted())
         }

@@ -61,6 +61,11 @@ public enum StaticRoutes {
         try db.firstRow(selectSQL + " WHERE name = ?", [name]).map(route)
     }
 
+    /// The static route for exactly `prefix`, if any.
+    public static func get(_ db: Database, prefix: IPPrefix) throws -> StaticRoute? {
+        try db.firstRow(selectSQL + " WHERE prefix = ?", [prefix.description]).map(route)
+    }
+
     public static func list(_ db: Database) throws -> [StaticRoute] {
         try db.rows(selectSQL + " ORDER BY name").map(route)
     }
