@@ -230,12 +230,7 @@ public enum Allocations {
             guard !pool.disabled else {
                 throw DomainError.conflict("pool \"\(pool.name)\" is disabled: it keeps its allocations but hands out no new address")
             }
-            let pick = try Allocator.lowestFree(family: family, in: pool.usable) { range in
-                try db.rows("""
-                    SELECT DISTINCT address, address_key FROM allocation_addresses
-                    WHERE family = ? AND address_key BETWEEN ? AND ? AND allocation_id IS NOT ? ORDER BY address_key
-                    """, [family.rawValue, range.lower.bytes, range.upper.bytes, existingID]).map { try IPAddress(parsing: $0.get(0, as: String.self)) }
-            }
+            let pick = try lowestFree(db, family: family, in: pool.usable, except: existingID)
             guard let pick else { throw DomainError.exhausted(pool: pool.name, family: family.rawValue) }
             chosen.append((family, pick.address, pick.block, false))
         }
@@ -324,6 +319,35 @@ public enum Allocations {
         if pool.usable.contains(where: { $0.range.family == .ipv4 }) { return [.ipv4] }
         if pool.usable.contains(where: { $0.range.family == .ipv6 }) { return [.ipv6] }
         return []
+    }
+
+    /// The lowest free address of `family` in `blocks`. A block whose taken addresses are dense
+    /// from its start (the common case: lowest-free allocation without releases) is answered from
+    /// two aggregates over the address index; only a block with holes is scanned.
+    private static func lowestFree(_ db: Database, family: IPFamily, in blocks: [UsableBlock<Int64>], except: Int64?) throws -> (block: Int64, address: IPAddress)? {
+        func address(_ key: [UInt8]) -> IPAddress { IPAddress(family: family, bits: key.reduce(UInt128(0)) { $0 << 8 | UInt128($1) }) }
+        for block in blocks where block.range.family == family {
+            let arguments: [any DatabaseValueConvertible] = [family.rawValue, block.range.lower.bytes, block.range.upper.bytes, except]
+            let stats = try db.cachedStatement("""
+                SELECT count(DISTINCT address_key), max(address_key) FROM allocation_addresses
+                WHERE family = ? AND address_key BETWEEN ? AND ? AND allocation_id IS NOT ?
+                """).firstRow(arguments)
+            let count: Int = try stats?.get(0) ?? 0
+            guard count > 0, let maxKey: [UInt8] = try stats?.get(1) else { return (block.id, block.range.lower) }
+            let highest = address(maxKey)
+            if UInt128(count) == highest.bits - block.range.lower.bits + 1 {
+                // Dense from the start: the next address, or the next block.
+                if highest < block.range.upper, let next = highest.next { return (block.id, next) }
+                continue
+            }
+            var taken: [IPAddress] = []
+            try db.cachedStatement("""
+                SELECT DISTINCT address_key FROM allocation_addresses
+                WHERE family = ? AND address_key BETWEEN ? AND ? AND allocation_id IS NOT ? ORDER BY address_key
+                """).forEachRow(arguments) { row throws(DatabaseError) in taken.append(address(try row.get(0))) }
+            if let pick = Allocator.lowestFree(family: family, in: [block], taken: { _ in taken }) { return pick }
+        }
+        return nil
     }
 
     /// The allocation that holds `address` in a way that forbids sharing it with `sharingKey`.
