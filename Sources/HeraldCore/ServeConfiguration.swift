@@ -18,6 +18,8 @@ public struct ServeConfiguration: Sendable, Equatable {
     public var logFormat: LogFormat
     /// What SIGTERM/SIGINT does to BGP sessions.
     public var shutdown: ShutdownPolicy = .gracefulRestart
+    /// How much route and session history is kept.
+    public var retention: HistoryRetention = .default
 
     /// `graceful-restart` (default): close sessions so RFC 4724 helpers keep Herald's routes
     /// through a restart. `withdraw`: Cease/Administrative Shutdown, so peers drop them at once.
@@ -43,11 +45,15 @@ public struct ServeConfiguration: Sendable, Equatable {
         public var logLevel: String?
         public var logFormat: String?
         public var shutdown: String?
+        public var historyDays: String?
+        public var historyRows: String?
 
         public init(db: String? = nil, apiListen: String? = nil, bgpListen: String? = nil, asn: String? = nil,
                     routerID: String? = nil, tokenFile: String? = nil, logLevel: String? = nil, logFormat: String? = nil,
-                    shutdown: String? = nil) {
+                    shutdown: String? = nil, historyDays: String? = nil, historyRows: String? = nil) {
             self.shutdown = shutdown
+            self.historyDays = historyDays
+            self.historyRows = historyRows
             self.db = db
             self.apiListen = apiListen
             self.bgpListen = bgpListen
@@ -61,7 +67,7 @@ public struct ServeConfiguration: Sendable, Equatable {
 
     /// One setting: its flag and its environment variable.
     public enum Setting: String, Sendable, CaseIterable {
-        case db, apiListen, bgpListen, asn, routerID, tokenFile, logLevel, logFormat, shutdown
+        case db, apiListen, bgpListen, asn, routerID, tokenFile, logLevel, logFormat, shutdown, historyDays, historyRows
 
         public var flag: String {
             switch self {
@@ -74,6 +80,8 @@ public struct ServeConfiguration: Sendable, Equatable {
             case .logLevel: "--log-level"
             case .logFormat: "--log-format"
             case .shutdown: "--shutdown"
+            case .historyDays: "--history-days"
+            case .historyRows: "--history-rows"
             }
         }
 
@@ -93,6 +101,8 @@ public struct ServeConfiguration: Sendable, Equatable {
             case .logLevel: flags.logLevel
             case .logFormat: flags.logFormat
             case .shutdown: flags.shutdown
+            case .historyDays: flags.historyDays
+            case .historyRows: flags.historyRows
             }
         }
     }
@@ -149,8 +159,16 @@ public struct ServeConfiguration: Sendable, Equatable {
             return policy
         } ?? .gracefulRestart
 
+        func positive(_ text: String) throws(ConfigurationError.Reason) -> Int {
+            guard let value = Int(text), value >= 1 else { throw .init("must be a whole number of at least 1") }
+            return value
+        }
+        let days = try parse(.historyDays, positive) ?? 90
+        let rows = try parse(.historyRows, positive) ?? 1_000_000
+
         return ServeConfiguration(databasePath: databasePath, apiListen: apiListen, bgpListen: bgpListen, asn: asn,
-                                  routerID: routerID, tokenFile: tokenFile, logLevel: logLevel, logFormat: logFormat, shutdown: shutdown)
+                                  routerID: routerID, tokenFile: tokenFile, logLevel: logLevel, logFormat: logFormat, shutdown: shutdown,
+                                  retention: HistoryRetention(maxAgeDays: days, maxRows: rows))
     }
 
     static func endpoint(_ text: String) throws(ConfigurationError.Reason) -> IPEndpoint {

@@ -43,6 +43,12 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "logfmt or json. [HERALD_LOG_FORMAT] (default: logfmt)")
     var logFormat: String?
 
+    @Option(name: .long, help: "Days of route and session history kept. [HERALD_HISTORY_DAYS] (default: 90)")
+    var historyDays: String?
+
+    @Option(name: .long, help: "Most rows of route (and of session) history kept. [HERALD_HISTORY_ROWS] (default: 1000000)")
+    var historyRows: String?
+
     @Option(name: .long, help: "On SIGTERM: graceful-restart (peers keep the routes while Herald restarts) or withdraw (peers drop them at once). [HERALD_SHUTDOWN] (default: graceful-restart)")
     var shutdown: String?
 
@@ -53,7 +59,8 @@ struct Serve: AsyncParsableCommand {
         do {
             configuration = try ServeConfiguration.resolve(
                 flags: .init(db: db, apiListen: apiListen, bgpListen: bgpListen, asn: asn, routerID: routerID,
-                             tokenFile: tokenFile, logLevel: logLevel, logFormat: logFormat, shutdown: shutdown),
+                             tokenFile: tokenFile, logLevel: logLevel, logFormat: logFormat, shutdown: shutdown,
+                             historyDays: historyDays, historyRows: historyRows),
                 environment: environment)
         } catch {
             FileHandle.standardError.write(Data("herald serve: \(error)\n".utf8))
@@ -130,6 +137,19 @@ struct Serve: AsyncParsableCommand {
             throw ExitCode(71)
         }
         let following = Task { await bridge.follow(reconciler.diffs) }
+        // History stays bounded: pruned at start and every ten minutes.
+        let retention = configuration.retention
+        let pruning = Task.detached { [logger] in
+            while !Task.isCancelled {
+                do {
+                    let deleted = try retention.prune(store, now: Clock.nowMilliseconds())
+                    if deleted > 0 { logger.info("pruned history", metadata: ["rows": "\(deleted)"]) }
+                } catch {
+                    logger.warning("cannot prune history", metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(for: .seconds(600))
+            }
+        }
         let router = Router()
         StatusAPI(store: store, startedAt: startedAt).register(on: router)
         ResourceAPI(reconciler: reconciler).register(on: router)
@@ -176,6 +196,7 @@ struct Serve: AsyncParsableCommand {
             logger.info("closing BGP sessions with Cease/Administrative Shutdown: peers drop Herald's routes")
             await bgp.shutdown(mode: .withdraw(message: "Herald shutting down"))
         }
+        pruning.cancel()
         reconciler.finish()
         await following.value
         recording.cancel()

@@ -140,3 +140,27 @@ import Store
         }
     }
 }
+
+@Suite struct HistoryRetentionTests {
+    @Test func prunesByAgeThenByCount() throws {
+        let directory = ScratchDirectory()
+        let store = try Store(path: directory.file("herald.db"))
+        let day: Int64 = 86_400_000
+        try store.write { db in
+            for i in 0..<50 {
+                try db.execute("""
+                    INSERT INTO route_events (at, action, prefix, family, source, source_name, reason) VALUES (?, 'announce', '192.0.2.1/32', 'ipv4', 'static', 'r', 'x')
+                    """, [Int64(i) * day])
+                try PeerEvents.append(db, peer: "r1", kind: .down, reason: "x", now: Int64(i) * day)
+            }
+        }
+        // Now is day 100; keep 60 days → days 40…49 remain (10 rows each); at most 4 rows → the newest 4.
+        let retention = HistoryRetention(maxAgeDays: 60, maxRows: 4, batch: 3)
+        let deleted = try retention.prune(store, now: 100 * day)
+        #expect(deleted == 2 * 46)
+        let left = try store.read { db in try RouteHistory.list(db, limit: 100).map(\.at) }
+        #expect(left == [46, 47, 48, 49].map { Int64($0) * day })
+        #expect(try store.read { db in try PeerEvents.list(db, peer: "r1") }.count == 4)
+        #expect(try retention.prune(store, now: 100 * day) == 0, "nothing more to do")
+    }
+}

@@ -54,6 +54,9 @@ import Logging
         (ServeConfiguration.Flags(logLevel: "verbose"), "expected one of trace, debug"),
         (ServeConfiguration.Flags(logFormat: "xml"), "expected one of logfmt, json"),
         (ServeConfiguration.Flags(db: ""), "must not be empty"),
+        (ServeConfiguration.Flags(shutdown: "now"), "expected one of graceful-restart, withdraw"),
+        (ServeConfiguration.Flags(historyDays: "0"), "at least 1"),
+        (ServeConfiguration.Flags(historyRows: "many"), "whole number"),
     ])
     func rejectsWithTheFlagAndTheReason(_ flags: ServeConfiguration.Flags, _ why: String) {
         #expect {
@@ -70,6 +73,13 @@ import Logging
         } throws: { error in
             "\(error)".hasPrefix("HERALD_ASN \"23456\"")
         }
+    }
+
+    @Test func shutdownAndRetention() throws {
+        let config = try ServeConfiguration.resolve(flags: .init(shutdown: "withdraw"), environment: ["HERALD_HISTORY_DAYS": "7", "HERALD_HISTORY_ROWS": "500"])
+        #expect(config.shutdown == .withdraw)
+        #expect(config.retention == HistoryRetention(maxAgeDays: 7, maxRows: 500))
+        #expect(try ServeConfiguration.resolve(flags: .init(), environment: [:]).retention == .default)
     }
 
     @Test func asdotNotation() throws {

@@ -1,0 +1,50 @@
+public import Store
+
+/// Keeps the route and session history bounded: rows older than `maxAge` go, and beyond
+/// `maxRows` per table the oldest go. Pruning deletes in small transactions, so a large backlog
+/// never holds the writer for long.
+public struct HistoryRetention: Sendable, Equatable {
+    public var maxAgeMilliseconds: Int64
+    public var maxRows: Int
+    /// Rows deleted per transaction.
+    public var batch: Int
+
+    public static let `default` = HistoryRetention(maxAgeDays: 90, maxRows: 1_000_000)
+
+    public init(maxAgeDays: Int, maxRows: Int, batch: Int = 10_000) {
+        maxAgeMilliseconds = Int64(maxAgeDays) * 86_400_000
+        self.maxRows = maxRows
+        self.batch = batch
+    }
+
+    /// Deletes what is past the bounds in `route_events` and `peer_events`; returns how many rows.
+    @discardableResult
+    public func prune(_ store: Store, now: Int64) throws -> Int {
+        var deleted = 0
+        for table in ["route_events", "peer_events"] {
+            // Age: the oldest first, a batch at a time.
+            while true {
+                let count = try store.write { db in
+                    try db.execute("DELETE FROM \(table) WHERE id IN (SELECT id FROM \(table) WHERE at < ? ORDER BY id LIMIT ?)",
+                                   [now - maxAgeMilliseconds, batch])
+                    return db.changes
+                }
+                deleted += count
+                if count < batch { break }
+            }
+            // Count: everything below the newest `maxRows` ids.
+            while true {
+                let count = try store.write { db in
+                    guard let cutoff: Int64 = try db.firstRow("SELECT id FROM \(table) ORDER BY id DESC LIMIT 1 OFFSET ?", [maxRows])?.get(0) else {
+                        return 0
+                    }
+                    try db.execute("DELETE FROM \(table) WHERE id IN (SELECT id FROM \(table) WHERE id <= ? ORDER BY id LIMIT ?)", [cutoff, batch])
+                    return db.changes
+                }
+                deleted += count
+                if count < batch { break }
+            }
+        }
+        return deleted
+    }
+}
