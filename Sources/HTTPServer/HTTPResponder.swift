@@ -9,9 +9,13 @@ public struct HTTPResponder: Sendable {
     public let accessLog: Bool
     private let tokens: [[UInt8]]
     private let publicPaths: Set<String>
+    /// Told about every request once it is answered (for metrics).
+    public let observer: (@Sendable (RequestObservation) -> Void)?
 
-    public init(router: Router, tokens: [String] = [], publicPaths: Set<String> = ["/healthz", "/metrics"], logger: Logger = Logger(label: "herald.http"), accessLog: Bool = true) {
+    public init(router: Router, tokens: [String] = [], publicPaths: Set<String> = ["/healthz", "/metrics"], logger: Logger = Logger(label: "herald.http"),
+                accessLog: Bool = true, observer: (@Sendable (RequestObservation) -> Void)? = nil) {
         self.router = router
+        self.observer = observer
         self.tokens = tokens.map { Array($0.utf8) }
         self.publicPaths = publicPaths
         self.logger = logger
@@ -33,6 +37,10 @@ public struct HTTPResponder: Sendable {
             response = await router.respond(to: request, context: RequestContext(requestID: requestID, logger: logger))
         }
         response.headers.set("X-Request-Id", requestID)
+        if let observer {
+            observer(RequestObservation(method: request.method, route: router.pattern(for: request), status: response.status.code,
+                                        seconds: Double(EventLoop.now() - start) / 1e9))
+        }
         if accessLog {
             let micros = (EventLoop.now() - start) / 1000
             let bytes: String
@@ -47,6 +55,14 @@ public struct HTTPResponder: Sendable {
             ])
         }
         return response
+    }
+
+    /// One answered request: its route pattern (nil: no route matched), status and duration.
+    public struct RequestObservation: Sendable {
+        public let method: HTTPMethod
+        public let route: String?
+        public let status: Int
+        public let seconds: Double
     }
 
     // MARK: - Bearer tokens (RFC 6750)

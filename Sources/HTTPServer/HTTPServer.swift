@@ -39,6 +39,8 @@ public final class HTTPServer: Sendable {
         /// A keep-alive connection with no request is closed after this.
         public var idleTimeout: Duration
         public var backlog: Int32
+        /// Told about every answered request (for metrics).
+        public var observer: (@Sendable (HTTPResponder.RequestObservation) -> Void)?
 
         public init(
             address: IPAddress = .v4(IPv4Address(127, 0, 0, 1)), port: UInt16 = 8179, tokens: [String] = [],
@@ -79,7 +81,7 @@ public final class HTTPServer: Sendable {
         self.configuration = configuration
         self.responder = HTTPResponder(
             router: router, tokens: configuration.tokens.filter { !$0.isEmpty }, publicPaths: configuration.publicPaths,
-            logger: configuration.logger, accessLog: configuration.accessLog)
+            logger: configuration.logger, accessLog: configuration.accessLog, observer: configuration.observer)
         self.core = ServerCore(loop: loop, configuration: configuration, responder: responder)
     }
 

@@ -61,6 +61,17 @@ public final class Router: Sendable {
         }
     }
 
+    /// The pattern of the route that serves `request` (e.g. `/v1/peers/{name}`), or nil when
+    /// none does: a label for metrics that does not grow with the names in paths.
+    public func pattern(for request: HTTPRequest) -> String? {
+        let raw = Self.split(request.path)
+        guard let decoded = try? raw.map({ segment throws(HTTPError) in try PercentDecoding.decode(segment, plusIsSpace: false) }) else { return nil }
+        let method = request.method == .HEAD ? HTTPMethod.GET : request.method
+        return routes.withLock { routes in
+            routes.first { $0.method == method && Self.bind($0.segments, decoded) != nil }?.pattern
+        }
+    }
+
     /// Every registered method and pattern, in registration order (for checking the API
     /// description against the server).
     public var registeredRoutes: [(method: HTTPMethod, pattern: String)] {

@@ -24,9 +24,13 @@ public final class Reconciler: Sendable {
     /// Diffs in commit order; the first one announces the table derived at start-up.
     public let diffs: AsyncStream<RouteDiff>
 
-    public init(store: Store, events: EventBus? = nil) throws {
+    /// Told how long each batch commit took (for metrics).
+    let commitObserver: (@Sendable (Double) -> Void)?
+
+    public init(store: Store, events: EventBus? = nil, commitObserver: (@Sendable (Double) -> Void)? = nil) throws {
         self.store = store
         self.events = events
+        self.commitObserver = commitObserver
         let initial = try store.read { db in try DesiredRoutes.derive(db) }
         table = Mutex(initial)
         (diffs, continuation) = AsyncStream.makeStream(of: RouteDiff.self, bufferingPolicy: .unbounded)
@@ -136,6 +140,11 @@ public final class Reconciler: Sendable {
 
     private func commit(_ jobs: [Job]) {
         var outcomes: [Result<Applied, any Error>] = []
+        let started = ContinuousClock.now
+        defer {
+            let elapsed = ContinuousClock.now - started
+            commitObserver?(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        }
         do {
             _ = try store.write({ db in
                 outcomes = []

@@ -121,7 +121,8 @@ struct Serve: AsyncParsableCommand {
         }
         let reconciler: Reconciler
         let events = EventBus(epoch: startedAt)
-        do { reconciler = try Reconciler(store: store, events: events) } catch {
+        let metrics = Metrics()
+        do { reconciler = try Reconciler(store: store, events: events, commitObserver: { metrics.observeCommit(seconds: $0) }) } catch {
             logger.critical("cannot derive routes from the database", metadata: ["error": "\(error)"])
             throw ExitCode(74)
         }
@@ -155,9 +156,11 @@ struct Serve: AsyncParsableCommand {
         ResourceAPI(reconciler: reconciler).register(on: router)
         PeersAPI(store: store, bridge: bridge).register(on: router)
         EventsAPI(bus: events).register(on: router)
-        let httpConfiguration = HTTPServer.Configuration(
+        MetricsAPI(metrics: metrics, store: store, reconciler: reconciler, speaker: bgp).register(on: router)
+        var httpConfiguration = HTTPServer.Configuration(
             address: configuration.apiListen.address, port: configuration.apiListen.port, tokens: tokens,
             logger: Logger(label: "herald.http"))
+        httpConfiguration.observer = { metrics.observe($0) }
         do { try httpConfiguration.validateExposure() } catch {
             logger.critical("refusing to start", metadata: ["reason": "\(error.detail ?? error.description)"])
             throw ExitCode(78)

@@ -136,6 +136,16 @@ struct HeraldServeTests {
         #expect(advertised.compactMap { $0["prefix"] as? String }.contains("203.0.113.2/32"))
         let events = try herald.must("GET", "/v1/peers/bird/events", status: 200).json["events"] as? [[String: Any]] ?? []
         #expect(events.contains { $0["kind"] as? String == "established" }, "\(events)")
+        // Metrics show the session, and promtool accepts them.
+        let metrics = try herald.must("GET", "/metrics", status: 200).body
+        #expect(metrics.contains(#"herald_bgp_peer_state{peer="bird",state="established"} 1"#), "\(metrics)")
+        #expect(metrics.contains(#"herald_bgp_prefixes_advertised{peer="bird"} 1"#), "\(metrics)")
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/promtool") {
+            let file = try network.directory("metrics") + "/metrics.txt"
+            try metrics.write(toFile: file, atomically: true, encoding: .utf8)
+            let check = try Command.run(["sh", "-c", "/usr/bin/promtool check metrics < \(file)"])
+            #expect(check.succeeded && check.stdout.isEmpty && check.stderr.isEmpty, "\(check)")
+        }
         // The CLI shows the same, as `cilium bgp peers` would.
         let peers = try link.a.namespace.run([HeraldProcess.binary, "peers"])
         #expect(peers.succeeded && peers.stdout.contains("bird") && peers.stdout.contains("established"), "\(peers)")
