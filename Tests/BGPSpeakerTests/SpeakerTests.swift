@@ -79,7 +79,7 @@ struct Pair {
     }
 }
 
-@Suite(.serialized) struct SpeakerTests {
+@Suite(.serialized, .timeLimit(.minutes(1))) struct SpeakerTests {
     @Test func ebgpAnnounceWithdrawAndAttributes() async throws {
         let pair = try await Pair.make()
         defer { Task { await pair.close() } }

@@ -1,0 +1,122 @@
+import BGP
+import BGPSpeaker
+import IP
+import Logging
+import Sockets
+import Testing
+
+@Suite(.serialized, .timeLimit(.minutes(1))) struct SessionTests {
+    /// Both speakers listen and connect: the collision is resolved (RFC 4271 §6.8) and exactly one
+    /// session stays up without flapping.
+    @Test func connectionCollisionLeavesOneStableSession() async throws {
+        let loop = try EventLoop(name: "collision-test")
+        defer { loop.shutdown() }
+        var logger = Logger(label: "test")
+        logger.logLevel = .error
+        func settings(_ id: UInt8, _ host: String) -> SpeakerSettings {
+            SpeakerSettings(asn: 65000 + UInt32(id), routerID: IPv4Address(10, 0, 0, id), listenAddresses: [ip(host)], listenPort: 0,
+                            holdTime: 9, connectRetryTime: 1, idleHoldTime: 1, maximumIdleHoldTime: 2)
+        }
+        let a = Speaker(settings: settings(1, "127.0.0.1"), loop: loop, logger: logger)
+        let b = Speaker(settings: settings(2, "127.0.0.2"), loop: loop, logger: logger)
+        try await a.start()
+        try await b.start()
+        func port(_ s: Speaker) async -> UInt16 { UInt16(await s.listeningAddresses().first!.split(separator: ":").last!)! }
+        let pa = await port(a), pb = await port(b)
+        try await a.addPeer(PeerSettings(name: "b", address: ip("127.0.0.2"), asn: 65002, port: pb, localAddress: ip("127.0.0.1")))
+        try await b.addPeer(PeerSettings(name: "a", address: ip("127.0.0.1"), asn: 65001, port: pa, localAddress: ip("127.0.0.2")))
+        _ = try await eventually("both Established") {
+            let sa = await a.peer(named: "b"), sb = await b.peer(named: "a")
+            return sa?.state == .established && sb?.state == .established ? true : nil
+        }
+        await a.announce(Route(prefix: prefix("100.64.9.1/32")))
+        _ = try await eventually("route at B") { try await b.receivedRoutes(peer: "a").first }
+        try await Task.sleep(for: .milliseconds(1500))
+        #expect(await a.peer(named: "b")?.state == .established)
+        #expect(await a.peer(named: "b")?.counters.flaps == 0)
+        #expect(await b.peer(named: "a")?.counters.flaps == 0)
+        await a.shutdown(mode: .withdraw(message: nil))
+        await b.shutdown(mode: .withdraw(message: nil))
+    }
+
+    @Test func eventsReportStateAndRouteChanges() async throws {
+        let pair = try await Pair.make()
+        defer { Task { await pair.close() } }
+        try await pair.waitEstablished()
+        let stream = await pair.a.events()
+        let collector = Task { () -> [SpeakerEvent] in
+            var seen: [SpeakerEvent] = []
+            for await event in stream {
+                seen.append(event)
+                let up = seen.contains { if case .peerStateChanged(_, _, .established, _, _) = $0 { true } else { false } }
+                let routes = seen.contains { if case .routesChanged = $0 { true } else { false } }
+                if up && routes { break }
+            }
+            return seen
+        }
+        // A deadline instead of a hang: cancelling the task ends the stream iteration.
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(10))
+            collector.cancel()
+        }
+        defer { watchdog.cancel() }
+        try await pair.a.hardReset(peer: "b", message: "events test")
+        try await pair.waitEstablished()
+        await pair.a.announce(Route(prefix: prefix("100.64.10.1/32")))
+        let seen = await collector.value
+        #expect(seen.contains { if case .peerStateChanged("b", .established, _, let reason, _) = $0 { reason?.contains("events test") == true } else { false } })
+        #expect(seen.contains { if case .peerStateChanged("b", _, .established, _, _) = $0 { true } else { false } })
+        #expect(seen.contains(.routesChanged(announced: [prefix("100.64.10.1/32")], withdrawn: [])))
+    }
+
+    /// Announce → on the peer's Adj-RIB-In within milliseconds (no batching delay).
+    @Test func announceReachesThePeerWithinMilliseconds() async throws {
+        let pair = try await Pair.make()
+        defer { Task { await pair.close() } }
+        try await pair.waitEstablished()
+        var worst = Duration.zero
+        for i in 1...20 {
+            let p = prefix("100.64.11.\(i)/32")
+            let start = ContinuousClock.now
+            await pair.a.announce(Route(prefix: p))
+            _ = try await eventually("route \(i) at B") { try await pair.received(p).first }
+            worst = max(worst, ContinuousClock.now - start)
+        }
+        #expect(worst < .milliseconds(250), "slowest announce took \(worst)")
+    }
+
+    @Test func hardResetReestablishesAndResends() async throws {
+        let pair = try await Pair.make()
+        defer { Task { await pair.close() } }
+        try await pair.waitEstablished()
+        let p = prefix("100.64.12.1/32")
+        await pair.a.announce(Route(prefix: p))
+        _ = try await eventually("route at B") { try await pair.received(p).first }
+        try await pair.a.hardReset(peer: "b", message: "maintenance")
+        let n = try await eventually("B saw the Cease") { await pair.b.peer(named: "a")?.lastError?.notification }
+        #expect(n.text == "maintenance")
+        try await pair.waitEstablished()
+        _ = try await eventually("route at B again") { try await pair.received(p).first }
+        #expect(await pair.a.peer(named: "b")?.counters.flaps == 1)
+    }
+
+    @Test func listenerThatCannotBindIsReportedAndOutgoingStillWorks() async throws {
+        let loop = try EventLoop(name: "bind-test")
+        defer { loop.shutdown() }
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        // Bind a port, then ask a speaker for the same one: EADDRINUSE.
+        let first = Speaker(settings: SpeakerSettings(asn: 65001, routerID: IPv4Address(10, 0, 0, 1), listenAddresses: [ip("127.0.0.1")], listenPort: 0),
+                            loop: loop, logger: logger)
+        try await first.start()
+        let port = UInt16(await first.listeningAddresses().first!.split(separator: ":").last!)!
+        let second = Speaker(settings: SpeakerSettings(asn: 65002, routerID: IPv4Address(10, 0, 0, 2), listenAddresses: [ip("127.0.0.1")], listenPort: port),
+                             loop: loop, logger: logger)
+        try await second.start()
+        let snapshot = await second.snapshot()
+        #expect(snapshot.listening.isEmpty)
+        #expect(snapshot.listenError?.contains("outgoing sessions only") == true)
+        await first.shutdown(mode: .withdraw(message: nil))
+        await second.shutdown(mode: .withdraw(message: nil))
+    }
+}
