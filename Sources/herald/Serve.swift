@@ -157,10 +157,13 @@ struct Serve: AsyncParsableCommand {
         PeersAPI(store: store, bridge: bridge).register(on: router)
         EventsAPI(bus: events).register(on: router)
         MetricsAPI(metrics: metrics, store: store, reconciler: reconciler, speaker: bgp).register(on: router)
+        StatusPage().register(on: router)
         var httpConfiguration = HTTPServer.Configuration(
             address: configuration.apiListen.address, port: configuration.apiListen.port, tokens: tokens,
             logger: Logger(label: "herald.http"))
         httpConfiguration.observer = { metrics.observe($0) }
+        // The status page holds no data and asks for the token itself.
+        httpConfiguration.publicPaths.insert("/")
         do { try httpConfiguration.validateExposure() } catch {
             logger.critical("refusing to start", metadata: ["reason": "\(error.detail ?? error.description)"])
             throw ExitCode(78)

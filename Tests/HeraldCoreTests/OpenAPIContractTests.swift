@@ -34,6 +34,7 @@ import Store
         EventsAPI(bus: EventBus(epoch: 0)).register(on: router)
         let reconciler = try Reconciler(store: store)
         MetricsAPI(metrics: Metrics(), store: store, reconciler: reconciler, speaker: nil).register(on: router)
+        StatusPage().register(on: router)
         let served = Set(router.registeredRoutes.map { "\($0.method) \($0.pattern)" })
         let documented = try Self.documentedOperations()
         #expect(served.subtracting(documented).isEmpty, "served but not in openapi.yaml: \(served.subtracting(documented).sorted())")

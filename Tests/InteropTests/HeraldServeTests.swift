@@ -80,6 +80,34 @@ final class HeraldProcess: Sendable {
     }
 }
 
+/// Renders `GET /` in headless Chromium inside `namespace`, asserts on the DOM (the bird row shows
+/// Established), and keeps a screenshot in `.build/artifacts/status-page.png`.
+func checkStatusPage(in namespace: NetworkNamespace, network: TestNetwork) throws {
+    guard let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+        if ProcessInfo.processInfo.environment["HERALD_INTEROP"] == "required" {
+            Issue.record("chromium is missing (Debian package chromium)")
+        } else {
+            print("skipping the status page check: chromium is not installed")
+        }
+        return
+    }
+    let profile = try network.directory("chromium")
+    // ?live=0: without the page's EventSource the network goes idle, so the virtual time budget
+    // lets every fetch finish before the DOM is dumped.
+    let flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--user-data-dir=\(profile)", "--virtual-time-budget=5000"]
+    let dom = try namespace.run(flags + ["--dump-dom", "http://127.0.0.1:8179/?live=0"], timeout: .seconds(60))
+    #expect(dom.stdout.contains(#"<tr data-peer="bird"><td>bird</td>"#), "\(dom)")
+    #expect(dom.stdout.contains(#"<td class="state established">established</td>"#), "\(dom)")
+    #expect(dom.stdout.contains("203.0.113.0/28"), "the pool row")
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let artifacts = root.appendingPathComponent(".build/artifacts").path
+    try FileManager.default.createDirectory(atPath: artifacts, withIntermediateDirectories: true)
+    let shot = try namespace.run(flags + ["--window-size=1200,700", "--screenshot=\(artifacts)/status-page.png", "http://127.0.0.1:8179/?live=0"],
+                                 timeout: .seconds(60))
+    #expect(shot.succeeded && FileManager.default.fileExists(atPath: artifacts + "/status-page.png"), "\(shot)")
+}
+
 @Suite(.timeLimit(.minutes(4)))
 struct HeraldServeTests {
     static let heraldASN: UInt32 = 65020
@@ -146,6 +174,8 @@ struct HeraldServeTests {
             let check = try Command.run(["sh", "-c", "/usr/bin/promtool check metrics < \(file)"])
             #expect(check.succeeded && check.stdout.isEmpty && check.stderr.isEmpty, "\(check)")
         }
+        // The status page, rendered by headless Chromium in Herald's namespace, shows the peer up.
+        try checkStatusPage(in: link.a.namespace, network: network)
         // The CLI shows the same, as `cilium bgp peers` would.
         let peers = try link.a.namespace.run([HeraldProcess.binary, "peers"])
         #expect(peers.succeeded && peers.stdout.contains("bird") && peers.stdout.contains("established"), "\(peers)")

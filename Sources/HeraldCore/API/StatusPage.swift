@@ -1,0 +1,94 @@
+public import HTTPServer
+
+/// `GET /`: one self-contained HTML page (no external assets, no build step, works offline):
+/// peers with state colour, uptime and last error; pools with usage bars; recent history; updated
+/// live from `/v1/events`. It asks for the API token when the API answers 401, and keeps it in
+/// the browser's session storage only.
+public struct StatusPage: Sendable {
+    public init() {}
+
+    public func register(on router: Router) {
+        router.get("/") { _, _ in
+            HTTPResponse(status: .ok, headers: ["Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"],
+                         body: .bytes(Array(Self.html.utf8)))
+        }
+    }
+
+    static let html = #"""
+    <!doctype html>
+    <html lang="en">
+    <head>
+    <meta charset="utf-8">
+    <meta name="viewport" content="width=device-width, initial-scale=1">
+    <title>Herald</title>
+    <style>
+      :root { --ok: #1a7f37; --warn: #9a6700; --bad: #cf222e; --muted: #57606a; --line: #d0d7de; }
+      body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5rem; color: #1f2328; }
+      h1 { font-size: 1.3rem; margin: 0 0 .2rem; } h2 { font-size: 1.05rem; margin: 1.5rem 0 .5rem; }
+      #meta { color: var(--muted); }
+      table { border-collapse: collapse; width: 100%; }
+      th, td { text-align: left; padding: .3rem .6rem; border-bottom: 1px solid var(--line); vertical-align: top; }
+      th { font-weight: 600; color: var(--muted); }
+      .state { font-weight: 600; } .established { color: var(--ok); } .idle, .connect, .active { color: var(--bad); }
+      .opensent, .openconfirm { color: var(--warn); } .disabled { color: var(--muted); }
+      .bar { background: #eaeef2; width: 12rem; height: .7rem; border-radius: .35rem; overflow: hidden; display: inline-block; }
+      .bar > span { display: block; height: 100%; background: var(--ok); }
+      .error { color: var(--bad); } #login { display: none; margin: 1rem 0; }
+      code { font-family: ui-monospace, monospace; }
+    </style>
+    </head>
+    <body>
+    <h1>Herald</h1>
+    <div id="meta">loading…</div>
+    <form id="login"><label>API token <input id="token" type="password" autocomplete="off"></label> <button>Use</button></form>
+    <h2>Peers</h2>
+    <table id="peers"><thead><tr><th>Name</th><th>Address</th><th>ASN</th><th>State</th><th>Uptime</th><th>Received</th><th>Advertised</th><th>Last error</th></tr></thead><tbody></tbody></table>
+    <h2>Pools</h2>
+    <table id="pools"><thead><tr><th>Name</th><th>Blocks</th><th>Usage</th><th>Allocated</th></tr></thead><tbody></tbody></table>
+    <h2>Recent history</h2>
+    <table id="history"><thead><tr><th>Time</th><th>Action</th><th>Prefix</th><th>Next hops</th><th>Reason</th></tr></thead><tbody></tbody></table>
+    <script>
+    "use strict";
+    let token = sessionStorage.getItem("herald-token") || "";
+    const $ = (s) => document.querySelector(s);
+    function cell(text, cls) { const td = document.createElement("td"); td.textContent = text ?? "–"; if (cls) td.className = cls; return td; }
+    function duration(s) { if (s == null) return "–"; s = Math.floor(s); if (s < 60) return s + "s"; if (s < 3600) return Math.floor(s / 60) + "m";
+      if (s < 86400) return Math.floor(s / 3600) + "h" + Math.floor(s % 3600 / 60) + "m"; return Math.floor(s / 86400) + "d" + Math.floor(s % 86400 / 3600) + "h"; }
+    async function api(path) {
+      const response = await fetch(path, { headers: token ? { Authorization: "Bearer " + token } : {} });
+      if (response.status === 401) { $("#login").style.display = "block"; throw new Error("a token is required"); }
+      if (!response.ok) throw new Error(path + ": " + response.status);
+      return response.json();
+    }
+    function fill(id, rows) { const body = $(id + " tbody"); body.replaceChildren(...rows); }
+    async function refresh() {
+      try {
+        const [status, peers, pools, history] = await Promise.all([api("/v1/status"), api("/v1/peers"), api("/v1/pools"), api("/v1/history?limit=1000")]);
+        $("#meta").textContent = `version ${status.version} · AS ${status.speaker?.asn ?? "?"} · router id ${status.speaker?.router_id ?? "?"} · up ${duration(status.uptime_seconds)}`;
+        fill("#peers", peers.peers.map((p) => { const tr = document.createElement("tr"); tr.dataset.peer = p.name;
+          const state = p.state ?? (p.enabled ? "unknown" : "disabled");
+          tr.append(cell(p.name), cell(p.address), cell(String(p.asn)), cell(state, "state " + state), cell(duration(p.uptime_seconds)),
+            cell(String(p.counters?.prefixes_received ?? "–")), cell(String(p.counters?.prefixes_advertised ?? "–")),
+            cell(p.last_error ? p.last_error.reason : (p.hint ?? ""), p.last_error ? "error" : "")); return tr; }));
+        fill("#pools", pools.pools.map((p) => { const tr = document.createElement("tr");
+          const used = p.size > 0 ? Math.min(100, 100 * p.allocated / p.size) : 0;
+          const bar = document.createElement("td"); bar.innerHTML = '<span class="bar"><span></span></span>'; bar.querySelector("span > span").style.width = used + "%";
+          tr.append(cell(p.name), cell(p.blocks.join(", ")), bar, cell(`${p.allocated} of ${p.size}`)); return tr; }));
+        fill("#history", history.events.slice(-50).reverse().map((e) => { const tr = document.createElement("tr");
+          tr.append(cell(e.at.replace("T", " ").replace("Z", "")), cell(e.action), cell(e.prefix), cell(e.paths.map((p) => p.next_hop).join(", ")), cell(e.reason)); return tr; }));
+      } catch (error) { $("#meta").textContent = String(error.message || error); }
+    }
+    // Live: any event refreshes the tables (EventSource cannot send a token, so with tokens the page polls).
+    let pending = false;
+    function soon() { if (!pending) { pending = true; setTimeout(() => { pending = false; refresh(); }, 200); } }
+    // ?live=0 turns the event stream off (kiosks behind proxies that buffer, headless renderers).
+    const live = new URLSearchParams(location.search).get("live") !== "0";
+    if (live && !token) { try { const es = new EventSource("/v1/events"); ["change", "route", "peer"].forEach((k) => es.addEventListener(k, soon)); es.onerror = () => {}; } catch (e) {} }
+    setInterval(refresh, token ? 5000 : 30000);
+    $("#login").addEventListener("submit", (event) => { event.preventDefault(); token = $("#token").value.trim(); sessionStorage.setItem("herald-token", token); $("#login").style.display = "none"; refresh(); });
+    refresh();
+    </script>
+    </body>
+    </html>
+    """#
+}
