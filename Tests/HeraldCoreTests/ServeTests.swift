@@ -110,6 +110,14 @@ final class ScratchDirectory {
         #expect(result.output.trimmingCharacters(in: .whitespacesAndNewlines) == HeraldVersion.string)
     }
 
+    @Test func generatesShellCompletions() throws {
+        let directory = ScratchDirectory()
+        for shell in ["bash", "zsh", "fish"] {
+            let result = try Self.run(Self.builtBinary, ["--generate-completion-script", shell], in: directory.path, signal: nil)
+            #expect(result.status == 0 && result.output.contains("alloc") && result.output.contains("serve"), "\(shell): \(result.output.prefix(200))")
+        }
+    }
+
     /// The binary alone, copied to an empty directory, creates herald.db there with the schema
     /// applied and exits 0 on SIGTERM: no resource bundle or source tree is needed.
     @Test func runsAloneFromAnEmptyDirectoryAndStopsOnSIGTERM() throws {
