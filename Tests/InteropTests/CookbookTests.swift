@@ -1,0 +1,36 @@
+import Foundation
+import Testing
+
+/// The router recipes in docs/routers are configurations the daemons accept as written:
+/// BIRD checks its with `bird -p`, FRR's bgpd with `-C` (a dry run that reports unknown commands).
+@Suite struct CookbookTests {
+    static func firstConfigBlock(_ file: String) throws -> String {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let text = try String(contentsOf: root.appendingPathComponent("docs/routers/\(file)"), encoding: .utf8)
+        guard let start = text.range(of: "```\n"), let end = text.range(of: "```", range: start.upperBound..<text.endIndex) else {
+            throw HarnessError("docs/routers/\(file) has no configuration block")
+        }
+        return String(text[start.upperBound..<end.lowerBound])
+    }
+
+    @Test(.interop(.bird))
+    func birdRecipeParses() throws {
+        guard try Interop.ready(.bird) else { return }
+        let path = NSTemporaryDirectory() + "herald-cookbook-\(getpid())-bird.conf"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try Self.firstConfigBlock("bird.md").write(toFile: path, atomically: true, encoding: .utf8)
+        let result = try Command.run([Interop.bird(), "-p", "-c", path])
+        #expect(result.succeeded, "\(result)")
+    }
+
+    @Test(.interop(.frr))
+    func frrRecipeParses() throws {
+        guard try Interop.ready(.frr) else { return }
+        let path = NSTemporaryDirectory() + "herald-cookbook-\(getpid())-frr.conf"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try Self.firstConfigBlock("frr.md").write(toFile: path, atomically: true, encoding: .utf8)
+        let result = try Command.run([Interop.frrBGPD(), "-C", "-f", path, "-Z", "-S"])
+        let output = result.stdout + result.stderr
+        #expect(result.succeeded && !output.contains("No such command") && !output.contains("Unknown command"), "\(result)")
+    }
+}
