@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""Crash durability: 16 clients PUT and DELETE allocations and static routes against a running
+`herald serve` while it is killed with SIGKILL at random moments and restarted on the same database.
+
+After every restart, and at the end:
+  - every request that got a 2xx is reflected in the database (per name, the state the last
+    acknowledged request left, unless a later request went unanswered: then either state);
+  - nothing unanswered is half-applied (an allocation exists with its address, or not at all);
+  - no address is held by two allocations; PRAGMA integrity_check says ok.
+Exit status 0 when every check passed.
+
+  scripts/reliability/crash-durability.py PATH/TO/herald [--kills 20] [--clients 16]
+"""
+import argparse, json, os, random, shutil, signal, sqlite3, subprocess, sys, tempfile, threading, time, urllib.request, urllib.error
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("herald")
+    parser.add_argument("--kills", type=int, default=20)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--names", type=int, default=12, help="names per client")
+    args = parser.parse_args()
+
+    workdir = tempfile.mkdtemp(prefix="herald-crash-")
+    db = os.path.join(workdir, "herald.db")
+    port = random.randint(30000, 39999)
+    base = f"http://127.0.0.1:{port}"
+    log = open(os.path.join(workdir, "serve.log"), "ab")
+
+    def start():
+        process = subprocess.Popen([args.herald, "serve", "--db", db, "--api-listen", f"127.0.0.1:{port}",
+                                    "--bgp-listen", "127.0.0.1:0", "--log-level", "warning"], stdout=log, stderr=log)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=1).read()
+                return process
+            except Exception:
+                if process.poll() is not None:
+                    sys.exit(f"herald exited during start-up with {process.returncode}; see {workdir}/serve.log")
+                time.sleep(0.02)
+        sys.exit("herald did not start")
+
+    def call(method, path, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(base + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"} if data else {})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+        except Exception:
+            return None, b""  # no answer: the outcome is unknown
+
+    herald = start()
+    status, _ = call("PUT", "/v1/pools/lb", {"blocks": ["10.0.0.0/16"]})
+    assert status in (200, 201), status
+
+    lock = threading.Lock()
+    # Per name: the state after the last acknowledged request, and whether a request after it is in
+    # flight or went unanswered (then the database may hold either state, but never half of one).
+    acked = {}       # name -> ("present", address) | ("absent", None)
+    uncertain = {}   # name -> True when a request after the last ack got no answer
+    stop = threading.Event()
+    counts = {"acked": 0, "unanswered": 0, "refused": 0}
+
+    def client(index):
+        rng = random.Random(index)
+        names = [f"c{index}-a{k}" for k in range(args.names)]
+        while not stop.is_set():
+            name = rng.choice(names)
+            # In flight: until an answer comes, the name may be in either state.
+            with lock:
+                was_uncertain = uncertain.get(name, False)
+                uncertain[name] = True
+            if rng.random() < 0.7:
+                status, body = call("PUT", f"/v1/allocations/{name}", {"pool": "lb"})
+                outcome = ("present", json.loads(body)["addresses"][0]) if status in (200, 201) else None
+            else:
+                status, body = call("DELETE", f"/v1/allocations/{name}")
+                outcome = ("absent", None) if status in (204, 404) else None
+            with lock:
+                if outcome is not None:
+                    acked[name] = outcome
+                    uncertain[name] = False
+                    counts["acked"] += 1
+                elif status is None:
+                    counts["unanswered"] += 1  # stays uncertain until the next acknowledged request
+                else:
+                    uncertain[name] = was_uncertain  # refused: nothing changed
+                    counts["refused"] += 1
+
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(args.clients)]
+    for thread in threads:
+        thread.start()
+
+    failures = []
+
+    def verify(label):
+        connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            integrity = connection.execute("PRAGMA integrity_check").fetchone()[0]
+            if integrity != "ok":
+                failures.append(f"{label}: integrity_check {integrity}")
+            rows = connection.execute(
+                "SELECT a.name, x.address FROM allocations a LEFT JOIN allocation_addresses x ON x.allocation_id = a.id").fetchall()
+        finally:
+            connection.close()
+        stored = {}
+        for name, address in rows:
+            if address is None:
+                failures.append(f"{label}: allocation {name} has no address (half-applied)")
+            stored[name] = address
+        addresses = [a for a in stored.values() if a is not None]
+        if len(addresses) != len(set(addresses)):
+            failures.append(f"{label}: an address is held twice")
+        with lock:
+            for name, (state, address) in acked.items():
+                if uncertain.get(name):
+                    continue
+                if state == "present" and stored.get(name) != address:
+                    failures.append(f"{label}: {name} was acknowledged with {address}, database has {stored.get(name)}")
+                if state == "absent" and name in stored:
+                    failures.append(f"{label}: {name} was acknowledged as deleted, database still has it")
+
+    for kill in range(args.kills):
+        time.sleep(random.uniform(0.2, 0.8))
+        herald.send_signal(signal.SIGKILL)
+        herald.wait()
+        verify(f"after kill {kill + 1}")
+        herald = start()
+
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=15)
+    herald.send_signal(signal.SIGTERM)
+    herald.wait(timeout=20)
+    verify("at the end")
+    print(f"kills: {args.kills}, clients: {args.clients}, acknowledged: {counts['acked']}, "
+          f"unanswered: {counts['unanswered']}, refused: {counts['refused']}, failures: {len(failures)}")
+    for failure in failures[:20]:
+        print("FAIL", failure)
+    if herald.returncode != 0:
+        print(f"FAIL herald exited {herald.returncode} on SIGTERM; see {workdir}")
+        return 1
+    if failures:
+        print(f"the database and log are kept in {workdir}")
+        return 1
+    shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
