@@ -24,7 +24,10 @@ def main():
 
     workdir = tempfile.mkdtemp(prefix="herald-crash-")
     db = os.path.join(workdir, "herald.db")
-    port = random.randint(30000, 39999)
+    # Below the kernel's ephemeral range (32768-60999 by default): while Herald is down, a client's
+    # connect() could otherwise get Herald's own port as its source port and connect to itself
+    # (TCP simultaneous open), leaving the port taken when Herald restarts.
+    port = random.randint(20000, 29999)
     base = f"http://127.0.0.1:{port}"
     log = open(os.path.join(workdir, "serve.log"), "ab")
 
