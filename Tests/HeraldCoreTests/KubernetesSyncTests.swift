@@ -29,7 +29,9 @@ import Testing
             _ = try? SimpleHTTP.send(port: number, method: "PUT", path: "/v1/pools/default", json: #"{"blocks":["203.0.113.0/28"]}"#)
             _ = try? SimpleHTTP.send(port: number, method: "PUT", path: "/v1/pools/shop", json: #"{"blocks":["198.51.100.0/28"],"service_selector":{"tier":"shop"}}"#)
             let environment = ["HERALD_SERVER": "http://127.0.0.1:\(port)", "FIXTURES": fixtures,
-                               "PATH": "\(fixtures):/usr/bin:/bin"]
+                               // The stand-in kubectl runs from the repository (a freshly copied
+                               // executable can fail to exec with ETXTBSY); its data is the copy.
+                               "PATH": "\(contrib.appendingPathComponent("fixtures").path):/usr/bin:/bin"]
             if let first = try? HeraldBinaryTests.run("/bin/bash", [script], in: directory.path, environment: environment, signal: nil) { runs.append(first) }
             allocations.append((try? SimpleHTTP.get(port: number, path: "/v1/allocations")) ?? "")
             if let second = try? HeraldBinaryTests.run("/bin/bash", [script], in: directory.path, environment: environment, signal: nil) { runs.append(second) }

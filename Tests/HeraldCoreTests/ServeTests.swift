@@ -90,7 +90,18 @@ final class ScratchDirectory {
         process.environment = ["PATH": "/usr/bin:/bin"].merging(environment) { $1 }
         process.standardOutput = log
         process.standardError = log
-        try process.run()
+        // A binary just written may still be open for writing in a child that another test
+        // forked at that moment (until it execs): exec then fails with ETXTBSY for a short while.
+        var attempt = 0
+        while true {
+            do {
+                try process.run()
+                break
+            } catch let error as NSError where attempt < 50 && (error.userInfo[NSUnderlyingErrorKey] as? NSError)?.code == Int(ETXTBSY) {
+                attempt += 1
+                usleep(20_000)
+            }
+        }
         func output() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
         if let signal {
             let deadline = Date().addingTimeInterval(20)
@@ -118,12 +129,29 @@ final class ScratchDirectory {
         }
     }
 
+    /// Copies a binary through a close-on-exec descriptor, so no child spawned meanwhile by
+    /// another test keeps it open for writing (which would make exec fail with ETXTBSY).
+    static func copyExecutable(from source: String, to destination: String) throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: source))
+        let fd = open(destination, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o755)
+        guard fd >= 0 else { throw CocoaError(.fileWriteUnknown) }
+        defer { close(fd) }
+        try data.withUnsafeBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                guard written > 0 else { throw CocoaError(.fileWriteUnknown) }
+                offset += written
+            }
+        }
+    }
+
     /// The binary alone, copied to an empty directory, creates herald.db there with the schema
     /// applied and exits 0 on SIGTERM: no resource bundle or source tree is needed.
     @Test func runsAloneFromAnEmptyDirectoryAndStopsOnSIGTERM() throws {
         let directory = ScratchDirectory()
         let copy = directory.file("herald")
-        try FileManager.default.copyItem(atPath: Self.builtBinary, toPath: copy)
+        try Self.copyExecutable(from: Self.builtBinary, to: copy)
         let result = try Self.run(copy, ["serve", "--api-listen", "127.0.0.1:0", "--bgp-listen", "127.0.0.1:0"], in: directory.path)
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("msg=\"herald started\""), "\(result.output)")
