@@ -90,7 +90,7 @@ extension PeerDriver {
             attributes.append(.asPath(ASPath()))
             attributes.append(.localPreference(path.localPreference ?? core.settings.defaultLocalPreference))
         } else {
-            attributes.append(.asPath(.sequence(Array(repeating: localASN, count: 1 + max(0, path.asPathPrepend)))))
+            attributes.append(.asPath(.sequence(Array(repeating: localASN, count: 1 + min(max(0, path.asPathPrepend), 32)))))
         }
         if let med = path.med { attributes.append(.multiExitDiscriminator(med)) }
         if !path.communities.isEmpty { attributes.append(.communities(Array(Set(path.communities)).sorted())) }
