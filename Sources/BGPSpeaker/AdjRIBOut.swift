@@ -41,13 +41,13 @@ extension PeerDriver {
                 dirty.insert(prefix)
             }
         }
-        for prefix in core.locRIB.keys where family == nil || prefix.family == family { dirty.insert(prefix) }
+        for prefix in core?.locRIB.keys.map({ $0 }) ?? [] where family == nil || prefix.family == family { dirty.insert(prefix) }
         scheduleFlush()
     }
 
     /// The paths `prefix` should have at this peer, keyed by path ID (0 without ADD-PATH).
     func desiredPaths(_ prefix: IPPrefix, _ parameters: SessionParameters, _ addPath: Bool, localAddress: IPAddress?) -> [UInt32: OutPath] {
-        guard let route = core.locRIB[prefix], settings.families.contains(prefix.family),
+        guard let route = core?.locRIB[prefix], settings.families.contains(prefix.family),
               parameters.families.contains(.unicast(prefix.family)) else { return [:] }
         var out: [OutPath] = []
         for path in route.paths where selects(path.peerSelector) {
@@ -85,10 +85,10 @@ extension PeerDriver {
     /// empty AS_PATH.
     func exportAttributes(_ path: Path, _ parameters: SessionParameters) -> [PathAttribute] {
         var attributes: [PathAttribute] = [.origin(.igp)]
-        let localASN = core.settings.asn
+        let localASN = speaker.asn
         if parameters.isInternal {
             attributes.append(.asPath(ASPath()))
-            attributes.append(.localPreference(path.localPreference ?? core.settings.defaultLocalPreference))
+            attributes.append(.localPreference(path.localPreference ?? speaker.defaultLocalPreference))
         } else {
             attributes.append(.asPath(.sequence(Array(repeating: localASN, count: 1 + min(max(0, path.asPathPrepend), 32)))))
         }
@@ -145,7 +145,7 @@ extension PeerDriver {
         if dirty.isEmpty, !endOfRIBPending.isEmpty {
             for family in endOfRIBPending {
                 write(packer.endOfRIB(family), connection)
-                core.emit(.endOfRIB(peer: settings.name, family: Self.familyName(family), direction: .sent))
+                core?.emit(.endOfRIB(peer: settings.name, family: Self.familyName(family), direction: .sent))
             }
             endOfRIBPending = []
         }
