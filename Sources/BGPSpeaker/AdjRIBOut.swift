@@ -32,16 +32,20 @@ extension PeerDriver {
         }
     }
 
-    /// Route refresh (RFC 2918) or soft reset out: send the whole table again.
+    /// Route refresh (RFC 2918) or soft reset out: send the whole table again, even what the
+    /// peer should already have.
     func resendAll(family: IPFamily?) {
         guard session != nil else { return }
-        for prefix in sent.keys where family == nil || prefix.family == family {
-            if !dirty.contains(prefix) {
-                sent[prefix] = nil
-                dirty.insert(prefix)
-            }
-        }
-        for prefix in core?.locRIB.keys.map({ $0 }) ?? [] where family == nil || prefix.family == family { dirty.insert(prefix) }
+        for prefix in sent.keys where family == nil || prefix.family == family { forceResend.insert(prefix) }
+        dirty.formUnion(forceResend)
+        reevaluateAll()
+    }
+
+    /// Something that decides what a peer gets changed (labels): compare everything again.
+    func reevaluateAll() {
+        guard session != nil, let core else { return }
+        dirty.formUnion(sent.keys)
+        dirty.formUnion(core.locRIB.keys)
         scheduleFlush()
     }
 
@@ -115,10 +119,11 @@ extension PeerDriver {
                 let addPath = parameters.addPathSend.contains(.unicast(prefix.family))
                 let want = desiredPaths(prefix, parameters, addPath, localAddress: localAddress)
                 let have = sent[prefix] ?? [:]
+                let force = forceResend.remove(prefix) != nil
                 for id in have.keys where want[id] == nil {
                     withdrawals.append(NLRI(prefix, pathID: addPath ? id : nil))
                 }
-                for (id, path) in want where have[id] != path {
+                for (id, path) in want where force || have[id] != path {
                     groups[path, default: []].append(NLRI(prefix, pathID: addPath ? id : nil))
                 }
                 sent[prefix] = want.isEmpty ? nil : want

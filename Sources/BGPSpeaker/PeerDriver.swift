@@ -48,6 +48,8 @@ final class PeerDriver: @unchecked Sendable {
     // Adj-RIB-Out: what the peer has been sent (path ID → path; ID 0 without ADD-PATH).
     var sent: [IPPrefix: [UInt32: OutPath]] = [:]
     var dirty: Set<IPPrefix> = []
+    /// Dirty prefixes to send even if the peer should already have them (route refresh).
+    var forceResend: Set<IPPrefix> = []
     var fewerPaths: Set<IPPrefix> = []
     var endOfRIBPending: [AddressFamily] = []
     var flushScheduled = false
@@ -457,6 +459,7 @@ final class PeerDriver: @unchecked Sendable {
         // Initial transfer: everything in the Loc-RIB is dirty, then End-of-RIB per family.
         sent = [:]
         fewerPaths = []
+        forceResend = []
         dirty = Set(core?.locRIB.keys.map { $0 } ?? [])
         endOfRIBPending = exportFamilies(parameters).map { AddressFamily.unicast($0) }
         flush()
@@ -487,6 +490,7 @@ final class PeerDriver: @unchecked Sendable {
         establishedAt = nil
         sent = [:]
         dirty = []
+        forceResend = []
         fewerPaths = []
         endOfRIBPending = []
         counters.prefixesAdvertised = 0

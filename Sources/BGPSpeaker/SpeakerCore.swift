@@ -122,7 +122,7 @@ final class SpeakerCore: @unchecked Sendable {
         } else if oldComparable != newComparable {
             peer.hardReset(communication: "configuration changed")
         } else {
-            if old.labels != new.labels { peer.resendAll(family: nil) }
+            if old.labels != new.labels { peer.reevaluateAll() }
             if old.maxPrefixes != new.maxPrefixes, let session = peer.session { peer.checkMaxPrefixes(session) }
         }
     }

@@ -100,6 +100,31 @@ import Testing
         #expect(await pair.a.peer(named: "b")?.counters.flaps == 1)
     }
 
+    /// Labels change without a reset: the selector is re-evaluated and the route follows.
+    @Test func labelChangeReexportsWithoutReset() async throws {
+        let pair = try await Pair.make()
+        defer { Task { await pair.close() } }
+        try await pair.waitEstablished()
+        let p = prefix("100.64.14.1/32")
+        await pair.a.announce(Route(prefix: p, path: Path(peerSelector: ["site": "x"])))
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(try await pair.received(p).isEmpty)
+        var settings = PeerSettings(name: "b", address: ip("127.0.0.2"), asn: 65002, passive: true, families: [.ipv4, .ipv6])
+        settings.otherFamilyNextHop = ip("fd00::1")
+        settings.labels = ["site": "x"]
+        try await pair.a.updatePeer(settings)
+        _ = try await eventually("route at B after the label change") { try await pair.received(p).first }
+        settings.labels = [:]
+        try await pair.a.updatePeer(settings)
+        _ = try await eventually("route withdrawn after the label goes") { try await pair.received(p).isEmpty ? true : nil }
+        #expect(await pair.a.peer(named: "b")?.counters.flaps == 0)
+        // A change of the hold time needs a new session.
+        settings.holdTime = 30
+        try await pair.a.updatePeer(settings)
+        _ = try await eventually("reset after hold-time change") { (await pair.a.peer(named: "b")?.counters.flaps ?? 0) == 1 ? true : nil }
+        try await pair.waitEstablished()
+    }
+
     @Test func listenerThatCannotBindIsReportedAndOutgoingStillWorks() async throws {
         let loop = try EventLoop(name: "bind-test")
         defer { loop.shutdown() }
