@@ -9,7 +9,7 @@ extension PeerDriver {
         if let family = update.endOfRIB {
             // RFC 4724 §4.2: the restarting peer's stale routes of this family go now.
             removeStale { AddressFamily.unicast($0.prefix.family) == family }
-            core.emit(.endOfRIB(peer: settings.name, family: Self.familyName(family), direction: .received))
+            core?.emit(.endOfRIB(peer: settings.name, family: Self.familyName(family), direction: .received))
             return
         }
         if !update.errors.isEmpty {
@@ -42,7 +42,7 @@ extension PeerDriver {
         }
         counters.prefixesReceived = received.count
         if announced + withdrawn > 0 {
-            core.emit(.receivedRoutesChanged(peer: settings.name, announced: announced, withdrawn: withdrawn))
+            core?.emit(.receivedRoutesChanged(peer: settings.name, announced: announced, withdrawn: withdrawn))
         }
         checkMaxPrefixes(attempt)
     }
@@ -56,11 +56,11 @@ extension PeerDriver {
             maxPrefixReported = true
             hint = "max-prefix limit exceeded: \(detail) (warn only)"
             logger.warning("max-prefix limit exceeded", metadata: ["detail": "\(detail)"])
-            core.emit(.maxPrefixExceeded(peer: settings.name, count: received.count, limit: limit.limit))
+            core?.emit(.maxPrefixExceeded(peer: settings.name, count: received.count, limit: limit.limit))
         case .restart:
             hint = "max-prefix limit exceeded: \(detail); the session restarts after the idle hold time"
             logger.warning("max-prefix limit exceeded, closing the session", metadata: ["detail": "\(detail)"])
-            core.emit(.maxPrefixExceeded(peer: settings.name, count: received.count, limit: limit.limit))
+            core?.emit(.maxPrefixExceeded(peer: settings.name, count: received.count, limit: limit.limit))
             // RFC 4486: Cease / Maximum Number of Prefixes Reached.
             handle(attempt, .automaticStop(reason: .maximumNumberOfPrefixesReached, detail: "maximum number of prefixes reached: \(detail)"))
         }

@@ -32,22 +32,26 @@ extension PeerDriver {
         }
     }
 
-    /// Route refresh (RFC 2918) or soft reset out: send the whole table again.
+    /// Route refresh (RFC 2918) or soft reset out: send the whole table again, even what the
+    /// peer should already have.
     func resendAll(family: IPFamily?) {
         guard session != nil else { return }
-        for prefix in sent.keys where family == nil || prefix.family == family {
-            if !dirty.contains(prefix) {
-                sent[prefix] = nil
-                dirty.insert(prefix)
-            }
-        }
-        for prefix in core.locRIB.keys where family == nil || prefix.family == family { dirty.insert(prefix) }
+        for prefix in sent.keys where family == nil || prefix.family == family { forceResend.insert(prefix) }
+        dirty.formUnion(forceResend)
+        reevaluateAll()
+    }
+
+    /// Something that decides what a peer gets changed (labels): compare everything again.
+    func reevaluateAll() {
+        guard session != nil, let core else { return }
+        dirty.formUnion(sent.keys)
+        dirty.formUnion(core.locRIB.keys)
         scheduleFlush()
     }
 
     /// The paths `prefix` should have at this peer, keyed by path ID (0 without ADD-PATH).
     func desiredPaths(_ prefix: IPPrefix, _ parameters: SessionParameters, _ addPath: Bool, localAddress: IPAddress?) -> [UInt32: OutPath] {
-        guard let route = core.locRIB[prefix], settings.families.contains(prefix.family),
+        guard let route = core?.locRIB[prefix], settings.families.contains(prefix.family),
               parameters.families.contains(.unicast(prefix.family)) else { return [:] }
         var out: [OutPath] = []
         for path in route.paths where selects(path.peerSelector) {
@@ -85,12 +89,12 @@ extension PeerDriver {
     /// empty AS_PATH.
     func exportAttributes(_ path: Path, _ parameters: SessionParameters) -> [PathAttribute] {
         var attributes: [PathAttribute] = [.origin(.igp)]
-        let localASN = core.settings.asn
+        let localASN = speaker.asn
         if parameters.isInternal {
             attributes.append(.asPath(ASPath()))
-            attributes.append(.localPreference(path.localPreference ?? core.settings.defaultLocalPreference))
+            attributes.append(.localPreference(path.localPreference ?? speaker.defaultLocalPreference))
         } else {
-            attributes.append(.asPath(.sequence(Array(repeating: localASN, count: 1 + max(0, path.asPathPrepend)))))
+            attributes.append(.asPath(.sequence(Array(repeating: localASN, count: 1 + min(max(0, path.asPathPrepend), 32)))))
         }
         if let med = path.med { attributes.append(.multiExitDiscriminator(med)) }
         if !path.communities.isEmpty { attributes.append(.communities(Array(Set(path.communities)).sorted())) }
@@ -115,10 +119,11 @@ extension PeerDriver {
                 let addPath = parameters.addPathSend.contains(.unicast(prefix.family))
                 let want = desiredPaths(prefix, parameters, addPath, localAddress: localAddress)
                 let have = sent[prefix] ?? [:]
+                let force = forceResend.remove(prefix) != nil
                 for id in have.keys where want[id] == nil {
                     withdrawals.append(NLRI(prefix, pathID: addPath ? id : nil))
                 }
-                for (id, path) in want where have[id] != path {
+                for (id, path) in want where force || have[id] != path {
                     groups[path, default: []].append(NLRI(prefix, pathID: addPath ? id : nil))
                 }
                 sent[prefix] = want.isEmpty ? nil : want
@@ -145,7 +150,7 @@ extension PeerDriver {
         if dirty.isEmpty, !endOfRIBPending.isEmpty {
             for family in endOfRIBPending {
                 write(packer.endOfRIB(family), connection)
-                core.emit(.endOfRIB(peer: settings.name, family: Self.familyName(family), direction: .sent))
+                core?.emit(.endOfRIB(peer: settings.name, family: Self.familyName(family), direction: .sent))
             }
             endOfRIBPending = []
         }

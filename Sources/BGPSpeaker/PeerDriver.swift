@@ -23,9 +23,12 @@ struct ReceivedPath {
 /// owns the peer's Adj-RIB-Out (what the peer should have, plus a dirty set) and Adj-RIB-In.
 /// Loop-confined: every method runs on the speaker's event loop thread.
 final class PeerDriver: @unchecked Sendable {
-    unowned let core: SpeakerCore
+    /// Weak: a callback that outlives the speaker finds nil instead of a dangling reference.
+    weak var core: SpeakerCore?
+    let loop: EventLoop
+    /// The speaker's settings (fixed for its lifetime).
+    let speaker: SpeakerSettings
     var settings: PeerSettings
-    var loop: EventLoop { core.loop }
     var logger: Logger
 
     var primary: SessionAttempt?
@@ -45,6 +48,8 @@ final class PeerDriver: @unchecked Sendable {
     // Adj-RIB-Out: what the peer has been sent (path ID → path; ID 0 without ADD-PATH).
     var sent: [IPPrefix: [UInt32: OutPath]] = [:]
     var dirty: Set<IPPrefix> = []
+    /// Dirty prefixes to send even if the peer should already have them (route refresh).
+    var forceResend: Set<IPPrefix> = []
     var fewerPaths: Set<IPPrefix> = []
     var endOfRIBPending: [AddressFamily] = []
     var flushScheduled = false
@@ -56,18 +61,20 @@ final class PeerDriver: @unchecked Sendable {
 
     init(core: SpeakerCore, settings: PeerSettings) {
         self.core = core
+        self.loop = core.loop
+        self.speaker = core.settings
         self.settings = settings
         var logger = core.logger
         logger[metadataKey: "peer"] = "\(settings.name)"
         self.logger = logger
     }
 
-    var isInternal: Bool { settings.asn == core.settings.asn }
+    var isInternal: Bool { settings.asn == speaker.asn }
 
     // MARK: - Configuration
 
     func sessionConfiguration() -> SessionConfiguration {
-        let s = core.settings
+        let s = speaker
         let families = settings.families.sorted { $0.rawValue < $1.rawValue }.map { AddressFamily.unicast($0) }
         var capabilities: [Capability] = families.map { .multiprotocol($0) }
         capabilities.append(.routeRefresh)
@@ -452,7 +459,8 @@ final class PeerDriver: @unchecked Sendable {
         // Initial transfer: everything in the Loc-RIB is dirty, then End-of-RIB per family.
         sent = [:]
         fewerPaths = []
-        dirty = Set(core.locRIB.keys)
+        forceResend = []
+        dirty = Set(core?.locRIB.keys.map { $0 } ?? [])
         endOfRIBPending = exportFamilies(parameters).map { AddressFamily.unicast($0) }
         flush()
     }
@@ -482,6 +490,7 @@ final class PeerDriver: @unchecked Sendable {
         establishedAt = nil
         sent = [:]
         dirty = []
+        forceResend = []
         fewerPaths = []
         endOfRIBPending = []
         counters.prefixesAdvertised = 0
@@ -512,7 +521,7 @@ final class PeerDriver: @unchecked Sendable {
             let count = received.count
             received = [:]
             counters.prefixesReceived = 0
-            if count > 0 { core.emit(.receivedRoutesChanged(peer: settings.name, announced: 0, withdrawn: count)) }
+            if count > 0 { core?.emit(.receivedRoutesChanged(peer: settings.name, announced: 0, withdrawn: count)) }
         }
         peerGracefulRestartCache = nil
     }
@@ -526,7 +535,7 @@ final class PeerDriver: @unchecked Sendable {
         received = received.filter { !($0.value.stale && predicate($0.key)) }
         counters.prefixesReceived = received.count
         if received.count != before {
-            core.emit(.receivedRoutesChanged(peer: settings.name, announced: 0, withdrawn: before - received.count))
+            core?.emit(.receivedRoutesChanged(peer: settings.name, announced: 0, withdrawn: before - received.count))
         }
     }
 
@@ -550,7 +559,7 @@ final class PeerDriver: @unchecked Sendable {
         if state != reportedState || reason != nil {
             let from = reportedState
             reportedState = state
-            core.emit(.peerStateChanged(peer: settings.name, from: from, to: state, reason: reason, notification: notification))
+            core?.emit(.peerStateChanged(peer: settings.name, from: from, to: state, reason: reason, notification: notification))
         }
     }
 

@@ -26,6 +26,13 @@ public actor Speaker {
         self.core = SpeakerCore(loop: loop, settings: settings, logger: logger)
     }
 
+    deinit {
+        // The core is loop-confined: let its last reference go on the loop thread, so that it is
+        // never destroyed while the loop is still running one of its callbacks.
+        let core = self.core
+        loop.execute { _ = core }
+    }
+
     /// Binds the listeners (a port that cannot be bound is logged once; outgoing sessions still
     /// run) and starts the peers added so far.
     public func start() async throws {

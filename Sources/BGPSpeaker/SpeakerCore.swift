@@ -34,8 +34,8 @@ final class SpeakerCore: @unchecked Sendable {
     func startListening() {
         for address in settings.listenAddresses {
             do {
-                let listener = try Listener(bindingTo: SocketAddress(address, port: settings.listenPort), on: loop) { [unowned self] connection in
-                    self.accept(connection)
+                let listener = try Listener(bindingTo: SocketAddress(address, port: settings.listenPort), on: loop) { [weak self] connection in
+                    self?.accept(connection)
                 }
                 listeners.append(listener)
                 logger.info("BGP listening", metadata: ["address": "\(listener.localAddress)"])
@@ -122,7 +122,7 @@ final class SpeakerCore: @unchecked Sendable {
         } else if oldComparable != newComparable {
             peer.hardReset(communication: "configuration changed")
         } else {
-            if old.labels != new.labels { peer.resendAll(family: nil) }
+            if old.labels != new.labels { peer.reevaluateAll() }
             if old.maxPrefixes != new.maxPrefixes, let session = peer.session { peer.checkMaxPrefixes(session) }
         }
     }

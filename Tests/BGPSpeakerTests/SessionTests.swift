@@ -100,6 +100,31 @@ import Testing
         #expect(await pair.a.peer(named: "b")?.counters.flaps == 1)
     }
 
+    /// Labels change without a reset: the selector is re-evaluated and the route follows.
+    @Test func labelChangeReexportsWithoutReset() async throws {
+        let pair = try await Pair.make()
+        defer { Task { await pair.close() } }
+        try await pair.waitEstablished()
+        let p = prefix("100.64.14.1/32")
+        await pair.a.announce(Route(prefix: p, path: Path(peerSelector: ["site": "x"])))
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(try await pair.received(p).isEmpty)
+        var settings = PeerSettings(name: "b", address: ip("127.0.0.2"), asn: 65002, passive: true, families: [.ipv4, .ipv6])
+        settings.otherFamilyNextHop = ip("fd00::1")
+        settings.labels = ["site": "x"]
+        try await pair.a.updatePeer(settings)
+        _ = try await eventually("route at B after the label change") { try await pair.received(p).first }
+        settings.labels = [:]
+        try await pair.a.updatePeer(settings)
+        _ = try await eventually("route withdrawn after the label goes") { try await pair.received(p).isEmpty ? true : nil }
+        #expect(await pair.a.peer(named: "b")?.counters.flaps == 0)
+        // A change of the hold time needs a new session.
+        settings.holdTime = 30
+        try await pair.a.updatePeer(settings)
+        _ = try await eventually("reset after hold-time change") { (await pair.a.peer(named: "b")?.counters.flaps ?? 0) == 1 ? true : nil }
+        try await pair.waitEstablished()
+    }
+
     @Test func listenerThatCannotBindIsReportedAndOutgoingStillWorks() async throws {
         let loop = try EventLoop(name: "bind-test")
         defer { loop.shutdown() }
@@ -118,5 +143,53 @@ import Testing
         #expect(snapshot.listenError?.contains("outgoing sessions only") == true)
         await first.shutdown(mode: .withdraw(message: nil))
         await second.shutdown(mode: .withdraw(message: nil))
+    }
+}
+
+@Suite(.timeLimit(.minutes(1))) struct GracefulRestartTests {
+    /// B helps A: when A goes away without a NOTIFICATION, B keeps A's routes as stale; the next
+    /// A (Restart State bit) resends what it still has and End-of-RIB removes the rest.
+    @Test func helperKeepsStaleRoutesUntilEndOfRIB() async throws {
+        let loop = try EventLoop(name: "gr-test")
+        defer { loop.shutdown() }
+        var logger = Logger(label: "test")
+        logger.logLevel = .error
+        func speakerA(port: UInt16, restarting: Bool) -> Speaker {
+            Speaker(settings: SpeakerSettings(asn: 65001, routerID: IPv4Address(10, 0, 0, 1), listenAddresses: [ip("127.0.0.1")], listenPort: port,
+                                              holdTime: 9, connectRetryTime: 1, idleHoldTime: 1, maximumIdleHoldTime: 1, restarting: restarting),
+                    loop: loop, logger: logger)
+        }
+        let a = speakerA(port: 0, restarting: false)
+        try await a.start()
+        let port = UInt16(await a.listeningAddresses().first!.split(separator: ":").last!)!
+        let b = Speaker(settings: SpeakerSettings(asn: 65002, routerID: IPv4Address(10, 0, 0, 2), holdTime: 9, connectRetryTime: 1,
+                                                  idleHoldTime: 1, maximumIdleHoldTime: 1), loop: loop, logger: logger)
+        try await b.start()
+        let peerOfA = PeerSettings(name: "b", address: ip("127.0.0.6"), asn: 65002, passive: true)
+        try await a.addPeer(peerOfA)
+        try await b.addPeer(PeerSettings(name: "a", address: ip("127.0.0.1"), asn: 65001, port: port, localAddress: ip("127.0.0.6")))
+        let kept = prefix("100.64.13.1/32"), dropped = prefix("100.64.13.2/32")
+        await a.announce([Route(prefix: kept), Route(prefix: dropped)])
+        _ = try await eventually("both routes at B") { try await b.receivedRoutes(peer: "a").count == 2 ? true : nil }
+        #expect(await b.peer(named: "a")?.negotiated?.capabilities.contains("graceful-restart") == true)
+
+        await a.shutdown(mode: .gracefulRestart)
+        let stale = try await eventually("stale routes at B") { () -> [RIBEntry]? in
+            let r = try await b.receivedRoutes(peer: "a")
+            return r.count == 2 && r.allSatisfy(\.stale) ? r : nil
+        }
+        #expect(stale.count == 2)
+
+        let again = speakerA(port: port, restarting: true)
+        try await again.start()
+        try await again.addPeer(peerOfA)
+        await again.announce(Route(prefix: kept))
+        let fresh = try await eventually("End-of-RIB cleared the stale route") { () -> [RIBEntry]? in
+            let r = try await b.receivedRoutes(peer: "a")
+            return r.count == 1 && !r[0].stale ? r : nil
+        }
+        #expect(fresh.first?.prefix == kept)
+        await again.shutdown(mode: .withdraw(message: nil))
+        await b.shutdown(mode: .withdraw(message: nil))
     }
 }

@@ -197,6 +197,19 @@ struct Pair {
         #expect(seenByA.name.contains("Maximum Number of Prefixes"))
     }
 
+    @Test func maxPrefixWarnOnlyKeepsTheSession() async throws {
+        let pair = try await Pair.make(peerB: { $0.maxPrefixes = MaxPrefixLimit(5, action: .warn) })
+        defer { Task { await pair.close() } }
+        try await pair.waitEstablished()
+        await pair.a.announce((1...10).map { Route(prefix: prefix("100.64.8.\($0)/32")) })
+        let snap = try await eventually("warning at B") { () -> PeerSnapshot? in
+            let s = await pair.b.peer(named: "a")
+            return s?.hint?.contains("warn only") == true ? s : nil
+        }
+        #expect(snap.state == .established)
+        _ = try await eventually("all ten kept") { try await pair.b.receivedRoutes(peer: "a").count == 10 ? true : nil }
+    }
+
     @Test func adjRIBInAndRouteRefresh() async throws {
         let pair = try await Pair.make()
         defer { Task { await pair.close() } }

@@ -29,6 +29,31 @@ private func peerSettings(_ link: Link, _ configure: (inout PeerSettings) -> Voi
 
 @Suite(.timeLimit(.minutes(3)))
 struct SpeakerBIRDTests {
+    /// A session over IPv6 carrying both families (IPv4 routes with the IPv4 next hop).
+    @Test(.interop(.bird))
+    func ipv6SessionCarriesBothFamilies() async throws {
+        guard try Interop.ready(.bird) else { return }
+        let network = try TestNetwork()
+        defer { network.shutdown() }
+        let link = try network.pair()
+        let h = try await HeraldUnderTest.start(in: link.a.namespace, settings: SpeakerSettings(
+            asn: heraldASN, routerID: link.a.ipv4.v4, listenAddresses: [link.a.ipv6], holdTime: 9, connectRetryTime: 2,
+            idleHoldTime: 1, maximumIdleHoldTime: 2))
+        defer { h.loop.shutdown() }
+        try await h.speaker.addPeer(PeerSettings(name: "bird", address: link.b.ipv6, asn: birdASN, localAddress: link.a.ipv6,
+                                                 otherFamilyNextHop: link.a.ipv4, families: [.ipv4, .ipv6]))
+        let bird = try await BIRD.start(in: link.b.namespace, config: DaemonConfig(
+            asn: birdASN, on: link.b, neighbors: [Neighbor(address: link.a.ipv6, asn: heraldASN)]), network: network)
+        try await bird.waitEstablished(with: link.a.ipv6)
+        let up = try await h.waitEstablished("bird")
+        #expect(up.negotiated?.localAddress == link.a.ipv6)
+        let v6 = prefix("fd64:ffff:40::1/128"), v4 = prefix("100.127.40.1/32")
+        await h.speaker.announce([Route(prefix: v6), Route(prefix: v4)])
+        #expect(try await bird.waitForRoute(v6).first?.nextHop == link.a.ipv6)
+        #expect(try await bird.waitForRoute(v4).first?.nextHop == link.a.ipv4)
+        await h.stop()
+    }
+
     @Test(.interop(.bird))
     func md5RightPasswordComesUp() async throws {
         guard try Interop.ready(.bird) else { return }

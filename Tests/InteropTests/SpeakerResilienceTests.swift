@@ -123,3 +123,33 @@ struct SpeakerResilienceTests {
         await h.stop()
     }
 }
+
+@Suite(.timeLimit(.minutes(2)))
+struct SpeakerAddPathTests {
+    /// GoBGP (`add-paths receive`) and FRR (always advertises ADD-PATH receive): one prefix with three next hops shows three paths,
+    /// each with its own path ID.
+    @Test(.interop(.gobgp, .frr), arguments: DaemonKind.allCases)
+    func addPathSendsThreeNextHops(_ kind: DaemonKind) async throws {
+        guard try Interop.ready(.gobgp, .frr) else { return }
+        let network = try TestNetwork()
+        defer { network.shutdown() }
+        let link = try network.pair()
+        let base = link.b.ipv4.v4.value & 0xFFFF_FF00
+        let hops = (0xF1...0xF3).map { IPAddress.v4(IPv4Address(base | UInt32($0))) }
+        try link.b.namespace.check(["ip", "addr", "add", "\(IPv4Address(base | 0xFE))/28", "dev", link.b.interface])
+        let h = try await startHerald(link) { $0.addPathSend = true }
+        defer { h.loop.shutdown() }
+        let daemon = try await kind.start(in: link.b.namespace, config: DaemonConfig(
+            asn: daemonASN, on: link.b, neighbors: [Neighbor(address: link.a.ipv4, asn: heraldASN, addPathReceive: true)]), network: network)
+        let up = try await h.waitEstablished("peer")
+        #expect(up.negotiated?.addPathSend.contains("ipv4-unicast") == true)
+        let p = prefix("100.127.34.1/32")
+        await h.speaker.announce(Route(prefix: p, paths: hops.map { BGPSpeaker.Path(nextHop: .address($0)) }))
+        let paths = try await daemon.waitForRoute(p) { $0.count == 3 }
+        #expect(Set(paths.compactMap(\.nextHop)) == Set(hops))
+        if kind == .frr { #expect(Set(paths.compactMap(\.pathID)).count == 3) }
+        await h.speaker.announce(Route(prefix: p, paths: [BGPSpeaker.Path(nextHop: .address(hops[0]))]))
+        try await daemon.waitForRoute(p) { $0.count == 1 }
+        await h.stop()
+    }
+}
