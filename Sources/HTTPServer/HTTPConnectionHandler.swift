@@ -10,7 +10,10 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
         case written, closed, slow
     }
 
-    unowned let core: ServerCore
+    /// Strong: a request task or timer may still run after the `HTTPServer` value is gone, and an
+    /// unowned reference would then trap. The cycle (core.handlers → handler → core) ends when the
+    /// connection closes and the core removes the handler.
+    let core: ServerCore
     let connection: Connection
     private var parser: HTTPRequestParser
     private var head: HTTPRequestHead?
