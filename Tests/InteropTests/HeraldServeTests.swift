@@ -272,3 +272,58 @@ struct ReadmeWalkthroughTests {
         #expect(herald.stop() == 0)
     }
 }
+
+/// What SIGTERM does to the routes a GR-helper router holds: by default they stay (graceful
+/// restart, RFC 4724) while Herald restarts; with `--shutdown withdraw` they go within a second.
+@Suite(.timeLimit(.minutes(3)))
+struct HeraldShutdownTests {
+    static let heraldASN: UInt32 = 65020
+    static let birdASN: UInt32 = 65010
+
+    func scenario(shutdown: String?) async throws -> (network: TestNetwork, link: Link, herald: HeraldProcess, bird: BIRD, prefix: IPPrefix, directory: String) {
+        let network = try TestNetwork()
+        let link = try network.pair()
+        let directory = try network.directory("herald")
+        let herald = try await HeraldProcess.start(in: link.a.namespace, on: link.a, directory: directory, asn: Self.heraldASN,
+                                                   extra: shutdown.map { ["--shutdown", $0] } ?? [])
+        let bird = try await BIRD.start(in: link.b.namespace, config: DaemonConfig(
+            asn: Self.birdASN, on: link.b, neighbors: [Neighbor(address: link.a.ipv4, asn: Self.heraldASN, families: [.ipv4])],
+            gracefulRestart: true, holdTime: 9), network: network)
+        try herald.must("POST", "/v1/peers", #"{"name":"bird","address":"\#(link.b.ipv4)","asn":\#(Self.birdASN)}"#, status: 201)
+        try herald.must("PUT", "/v1/pools/lb", #"{"blocks":["203.0.113.0/28"]}"#, status: 201)
+        try herald.must("PUT", "/v1/allocations/web", #"{"pool":"lb"}"#, status: 201)
+        let p = try IPPrefix(parsing: "203.0.113.1/32")
+        try await bird.waitEstablished(with: link.a.ipv4)
+        try await bird.waitForRoute(p)
+        return (network, link, herald, bird, p, directory)
+    }
+
+    @Test(.interop(.bird))
+    func withdrawModeDropsTheRoutesAtOnce() async throws {
+        guard try Interop.ready(.bird) else { return }
+        let s = try await scenario(shutdown: "withdraw")
+        defer { s.network.shutdown() }
+        let stopped = ContinuousClock.now
+        #expect(s.herald.stop() == 0)
+        try await s.bird.waitForWithdrawal(s.prefix, timeout: .seconds(5))
+        #expect(ContinuousClock.now - stopped < .seconds(2), "the Cease makes BIRD drop the route at once")
+    }
+
+    @Test(.interop(.bird))
+    func gracefulRestartKeepsTheRoutesThroughARestart() async throws {
+        guard try Interop.ready(.bird) else { return }
+        let s = try await scenario(shutdown: nil)
+        defer { s.network.shutdown() }
+        #expect(s.herald.stop() == 0)
+        // While Herald is down, BIRD (the GR helper) keeps the route.
+        for _ in 0..<10 {
+            #expect(try s.bird.receivedRoutes().contains { $0.prefix == s.prefix }, "kept while Herald is down")
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let again = try await HeraldProcess.start(in: s.link.a.namespace, on: s.link.a, directory: s.directory, asn: Self.heraldASN)
+        try await s.bird.waitEstablished(with: s.link.a.ipv4)
+        try await s.bird.waitForRoute(s.prefix)
+        #expect(try s.bird.receivedRoutes().contains { $0.prefix == s.prefix })
+        #expect(again.stop() == 0)
+    }
+}
