@@ -18,6 +18,8 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     private var parser: HTTPRequestParser
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
+    /// The body limit of the current request's path.
+    private var bodyLimit = 0
     private var inFlight = false
     /// Close once the current response is out (Connection: close, drain, error).
     private var closeAfterResponse = false
@@ -41,7 +43,7 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     init(core: ServerCore, connection: Connection) {
         self.core = core
         self.connection = connection
-        self.parser = HTTPRequestParser(limits: core.configuration.limits)
+        self.parser = HTTPRequestParser(limits: core.configuration.parserLimits)
         setDeadline(.header, after: core.configuration.headerTimeout)
     }
 
@@ -114,6 +116,12 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
             case .head(let h):
                 head = h
                 body = []
+                // The parser allowed the largest limit of any path; this path may allow less.
+                bodyLimit = core.configuration.bodyLimit(for: h.path)
+                if case .length(let n) = h.framing, n > bodyLimit {
+                    fail(ProblemDetails.response(for: HTTPParseError(.contentTooLarge, "body of \(n) bytes exceeds \(bodyLimit)")), head: h)
+                    return
+                }
                 if h.expectsContinue, h.framing != .none, h.framing != .length(0) {
                     // RFC 9110 §10.1.1: the client waits for this before sending the body.
                     connection.write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
@@ -124,6 +132,11 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
                     setDeadline(.body, after: core.configuration.bodyTimeout)
                 }
             case .body(let chunk):
+                guard body.count + chunk.count <= bodyLimit else {
+                    fail(ProblemDetails.response(for: HTTPParseError(.contentTooLarge, "chunked body exceeds \(bodyLimit) bytes")), head: head)
+                    return
+                }
+                if body.isEmpty, case .length(let n)? = head?.framing { body.reserveCapacity(n) }
                 body += chunk
                 setDeadline(.body, after: core.configuration.bodyTimeout)
             case .end:

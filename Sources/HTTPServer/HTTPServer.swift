@@ -29,6 +29,9 @@ public final class HTTPServer: Sendable {
         /// One info line per request (method, path, status, duration, bytes, request id).
         public var accessLog: Bool
         public var limits: HTTPParserLimits
+        /// Larger body limits for particular request paths (exact match), for bulk endpoints
+        /// such as `POST /v1/routes:batch`; every other path keeps `limits.maxBodyBytes`.
+        public var bodyLimits: [String: Int] = [:]
         /// Open connections beyond this are accepted, answered 503 and closed.
         public var maxConnections: Int
         /// The request line and headers must arrive within this time (from the first byte, or from
@@ -61,6 +64,16 @@ public final class HTTPServer: Sendable {
             self.bodyTimeout = bodyTimeout
             self.idleTimeout = idleTimeout
             self.backlog = backlog
+        }
+
+        /// The body limit for a request to `path`.
+        public func bodyLimit(for path: String) -> Int { bodyLimits[path] ?? limits.maxBodyBytes }
+
+        /// What the parser enforces before the path is known: the largest limit of any path.
+        var parserLimits: HTTPParserLimits {
+            var limits = limits
+            limits.maxBodyBytes = max(limits.maxBodyBytes, bodyLimits.values.max() ?? 0)
+            return limits
         }
 
         /// Refuses to serve a non-loopback address without a token: call before `start()`.

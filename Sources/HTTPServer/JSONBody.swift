@@ -25,14 +25,77 @@ extension HTTPRequest {
     }
 }
 
+extension HTTPRequest {
+    /// Decodes a bulk body item by item, without building one tree for all of it: either a JSON
+    /// array (`Content-Type: application/json`) or NDJSON (`application/x-ndjson`, one value per
+    /// line, blank lines ignored). Each item is decoded strictly as `T` and handed to `each` with
+    /// its index; field errors name the item, e.g. `[41].prefix`. More than `maxItems` → 413.
+    public func decodeEach<T: Decodable>(_ type: T.Type = T.self, maxItems: Int, maxDepth: Int = 32,
+                                         _ each: (Int, T) throws -> Void) throws {
+        let contentType = headers["Content-Type"].map { $0.split(separator: ";")[0].trimmingOWS().lowercased() } ?? ""
+        var index = 0
+        func item(_ value: JSONValue) throws {
+            guard index < maxItems else {
+                throw HTTPError(.contentTooLarge, detail: "more than \(maxItems) items in one request")
+            }
+            try each(index, StrictJSON.decode(T.self, from: value, codingPath: [IndexKey(index)]))
+            index += 1
+        }
+        switch contentType {
+        case "application/json":
+            var parser = JSONParser(bytes: body, maxDepth: maxDepth)
+            do {
+                try parser.openArray()
+            } catch {
+                throw HTTPError(.badRequest, detail: "invalid JSON: \(error.message) at byte \(error.offset); expected an array of objects (or NDJSON)")
+            }
+            while true {
+                let value: JSONValue?
+                do {
+                    value = try parser.nextElement(isFirst: index == 0)
+                } catch {
+                    throw HTTPError(.badRequest, detail: "invalid JSON after item \(index): \(error.message) at byte \(error.offset)")
+                }
+                guard let value else { break }
+                try item(value)
+            }
+        case "application/x-ndjson", "application/jsonl", "application/json-seq":
+            // RFC 7464 JSON text sequences start each record with RS (0x1E); NDJSON does not.
+            var start = 0
+            var line = 1
+            while start < body.count {
+                var end = start
+                while end < body.count, body[end] != 0x0A { end += 1 }
+                var slice = body[start..<end]
+                if slice.first == 0x1E { slice = slice.dropFirst() }
+                if slice.last == 0x0D { slice = slice.dropLast() }
+                if !slice.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) {
+                    var parser = JSONParser(bytes: Array(slice), maxDepth: maxDepth)
+                    let value: JSONValue
+                    do {
+                        value = try parser.parseDocument()
+                    } catch {
+                        throw HTTPError(.badRequest, detail: "invalid JSON on line \(line): \(error.message) at byte \(error.offset) of the line")
+                    }
+                    try item(value)
+                }
+                start = end + 1
+                line += 1
+            }
+        default:
+            throw HTTPError(.unsupportedMediaType, detail: "expected Content-Type: application/json (an array) or application/x-ndjson")
+        }
+    }
+}
+
 // MARK: - Strict decoder
 
 enum StrictJSON {
-    static func decode<T: Decodable>(_ type: T.Type, from value: JSONValue) throws -> T {
+    static func decode<T: Decodable>(_ type: T.Type, from value: JSONValue, codingPath: [any CodingKey] = []) throws -> T {
         let tracker = KeyTracker()
         let decoded: T
         do {
-            decoded = try T(from: TreeDecoder(value: value, codingPath: [], tracker: tracker))
+            decoded = try T(from: TreeDecoder(value: value, codingPath: codingPath, tracker: tracker))
         } catch let error as DecodingError {
             throw ValidationError([fieldError(error)], status: .badRequest, detail: "The JSON body does not match the expected shape.")
         }

@@ -46,6 +46,34 @@ struct JSONParser {
         return value
     }
 
+    /// Streaming a top-level array one element at a time, so a bulk body of a million objects
+    /// never becomes one tree: call `openArray()`, then `nextElement()` until it returns nil.
+    mutating func openArray() throws(JSONSyntaxError) {
+        skipWhitespace()
+        guard i < bytes.count, bytes[i] == UInt8(ascii: "[") else { throw fail("expected a JSON array") }
+        i += 1
+        skipWhitespace()
+    }
+
+    /// The next element of the array opened by `openArray()`, or nil after the closing bracket
+    /// (when only whitespace may follow).
+    mutating func nextElement(isFirst: Bool) throws(JSONSyntaxError) -> JSONValue? {
+        skipWhitespace()
+        guard i < bytes.count else { throw fail("unexpected end of input") }
+        if bytes[i] == UInt8(ascii: "]") {
+            i += 1
+            skipWhitespace()
+            guard i == bytes.count else { throw fail("unexpected data after the JSON value") }
+            return nil
+        }
+        if !isFirst {
+            guard bytes[i] == UInt8(ascii: ",") else { throw fail("expected ',' or ']'") }
+            i += 1
+            skipWhitespace()
+        }
+        return try parseValue(depth: 1)
+    }
+
     private func fail(_ message: String) -> JSONSyntaxError { JSONSyntaxError(message: message, offset: i) }
 
     private mutating func skipWhitespace() {

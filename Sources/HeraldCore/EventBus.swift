@@ -52,7 +52,9 @@ public final class EventBus: Sendable {
             state.sequence += 1
             let event = Event(id: "\(epoch).\(state.sequence)", kind: kind, json: json)
             state.ring.append(event)
-            if state.ring.count > replayCapacity { state.ring.removeFirst(state.ring.count - replayCapacity) }
+            // Trim in steps of a quarter of the capacity: removing one element per publish moves
+            // the whole ring each time, which a bulk change of a million routes would feel.
+            if state.ring.count > replayCapacity + replayCapacity / 4 { state.ring.removeFirst(state.ring.count - replayCapacity) }
             var dropped: [AsyncStream<Event>.Continuation] = []
             for (key, continuation) in state.subscribers {
                 if case .dropped = continuation.yield(event) {

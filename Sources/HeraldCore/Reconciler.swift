@@ -65,16 +65,39 @@ public final class Reconciler: Sendable {
     private struct Job: Sendable {
         let requestID: String?
         let now: Int64
-        /// Runs in the batch transaction (inside a savepoint); returns the table after it.
-        let apply: @Sendable (Database, [IPPrefix: DesiredRoute]) throws -> Applied
+        /// Runs in the batch transaction (inside a savepoint) against the table as it stands
+        /// after the earlier jobs of the batch; returns what it changed.
+        let apply: @Sendable (Database, TableView) throws -> Applied
         /// Called once with the outcome, after COMMIT (or the failure).
         let finish: @Sendable (Result<RouteDiff, any Error>) -> Void
     }
 
     private struct Applied: Sendable {
-        let table: [IPPrefix: DesiredRoute]
+        /// The new route of every prefix the job re-derived (nil: no longer announced).
+        let changes: [IPPrefix: DesiredRoute?]
         let diff: RouteDiff
         let reason: String
+    }
+
+    /// The committed table with the uncommitted changes of earlier jobs in the same batch laid
+    /// over it. Reading through it, rather than copying the table per job, keeps a mutation's
+    /// cost proportional to what it touches, not to the size of the table (a million static
+    /// routes must not make each allocation PUT copy a million entries).
+    struct TableView {
+        let committed: [IPPrefix: DesiredRoute]
+        let overlay: [IPPrefix: DesiredRoute?]
+
+        subscript(prefix: IPPrefix) -> DesiredRoute? {
+            if let pending = overlay[prefix] { return pending }
+            return committed[prefix]
+        }
+
+        /// The whole table (the full re-derive path, which is O(table) anyway).
+        func materialize() -> [IPPrefix: DesiredRoute] {
+            var all = committed
+            for (prefix, route) in overlay { all[prefix] = route }
+            return all
+        }
     }
 
     private let queue = Mutex<(jobs: [Job], finished: Bool)>(([], false))
@@ -92,25 +115,36 @@ public final class Reconciler: Sendable {
                                     _ body: @escaping @Sendable (Database) throws -> T) async throws -> (result: T, diff: RouteDiff) {
         let result = Mutex<T?>(nil)
         let diff: RouteDiff = try await withCheckedThrowingContinuation { continuation in
-            let job = Job(requestID: requestID, now: now, apply: { db, before in
+            let job = Job(requestID: requestID, now: now, apply: { db, table in
                 let value = try body(db)
-                let after: [IPPrefix: DesiredRoute]
+                var changes: [IPPrefix: DesiredRoute?] = [:]
                 let diff: RouteDiff
                 if let prefixes = affected?(value) {
                     // Only these prefixes can have changed: re-derive just them.
                     let fresh = try DesiredRoutes.derive(db, only: prefixes)
-                    var merged = before
-                    for prefix in prefixes { merged[prefix] = fresh[prefix] }
-                    after = merged
-                    diff = RouteDiff.between(before.filter { prefixes.contains($0.key) }, fresh)
+                    var before: [IPPrefix: DesiredRoute] = [:]
+                    changes.reserveCapacity(prefixes.count)
+                    for prefix in prefixes {
+                        if let old = table[prefix] { before[prefix] = old }
+                        changes[prefix] = .some(fresh[prefix])
+                    }
+                    diff = RouteDiff.between(before, fresh)
                 } else {
-                    after = try DesiredRoutes.derive(db)
+                    let before = table.materialize()
+                    let after = try DesiredRoutes.derive(db)
                     diff = RouteDiff.between(before, after)
+                    for route in diff.announced + diff.updated { changes[route.prefix] = .some(route) }
+                    for route in diff.withdrawn { changes[route.prefix] = .some(nil) }
+                    // Unchanged prefixes may still carry new sources (a second allocation sharing
+                    // an address): keep the table's copy exact.
+                    for (prefix, route) in after where changes[prefix] == nil && before[prefix]?.sources != route.sources {
+                        changes[prefix] = .some(route)
+                    }
                 }
                 let why = reason(value)
                 try RouteHistory.append(db, diff, reason: why, requestID: requestID, now: now)
                 result.withLock { $0 = value }
-                return Applied(table: after, diff: diff, reason: why)
+                return Applied(changes: changes, diff: diff, reason: why)
             }, finish: { outcome in continuation.resume(with: outcome) })
             let accepted = queue.withLock { state -> Bool in
                 guard !state.finished else { return false }
@@ -146,22 +180,27 @@ public final class Reconciler: Sendable {
             commitObserver?(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
         }
         do {
-            _ = try store.write({ db in
+            _ = try store.write({ db -> [IPPrefix: DesiredRoute?] in
                 outcomes = []
-                var current = table.withLock { $0 }
+                var overlay: [IPPrefix: DesiredRoute?] = [:]
                 for job in jobs {
                     do {
                         // A savepoint per job: one refused change does not undo the others.
-                        let applied = try db.transaction { db in try job.apply(db, current) }
-                        current = applied.table
+                        let view = TableView(committed: table.withLock { $0 }, overlay: overlay)
+                        let applied = try db.transaction { db in try job.apply(db, view) }
+                        for (prefix, route) in applied.changes { overlay[prefix] = route }
                         outcomes.append(.success(applied))
                     } catch {
                         outcomes.append(.failure(error))
                     }
                 }
-                return current
-            }, afterCommit: { final in
-                table.withLock { $0 = final }
+                return overlay
+            }, afterCommit: { overlay in
+                // In place: no view of the committed table is alive any more, so the dictionary
+                // is not copied.
+                table.withLock { table in
+                    for (prefix, route) in overlay { table[prefix] = route }
+                }
                 for (job, outcome) in zip(jobs, outcomes) {
                     guard case .success(let applied) = outcome else { continue }
                     if !applied.diff.isEmpty { continuation.yield(applied.diff) }
@@ -204,10 +243,30 @@ public final class Reconciler: Sendable {
         let at: Int64
     }
 
-    /// One "change" event per commit, then one "route" event per prefix it moved.
+    struct BulkRouteEvent: Encodable {
+        let announced: Int
+        let updated: Int
+        let withdrawn: Int
+        let reason: String
+        let requestId: String?
+        let at: Int64
+    }
+
+    /// Above this many prefixes, one change publishes a "routes" summary instead of one "route"
+    /// event per prefix: a million events would only push every subscriber past its buffer.
+    static let bulkEventThreshold = 1_000
+
+    /// One "change" event per commit, then one "route" event per prefix it moved (or one
+    /// "routes" summary for a bulk change: subscribers reload `GET /v1/routes`).
     private func publish(_ diff: RouteDiff, reason: String, requestID: String?, at: Int64) {
         guard let events else { return }
         events.publish(kind: "change", payload: ChangeEvent(reason: reason, requestId: requestID, at: at))
+        if diff.announced.count + diff.updated.count + diff.withdrawn.count > Self.bulkEventThreshold {
+            events.publish(kind: "routes", payload: BulkRouteEvent(
+                announced: diff.announced.count, updated: diff.updated.count, withdrawn: diff.withdrawn.count,
+                reason: reason, requestId: requestID, at: at))
+            return
+        }
         for (action, routes) in [("announce", diff.announced), ("update", diff.updated), ("withdraw", diff.withdrawn)] {
             for route in routes {
                 events.publish(kind: "route", payload: RouteEvent(

@@ -162,6 +162,7 @@ struct Serve: AsyncParsableCommand {
             address: configuration.apiListen.address, port: configuration.apiListen.port, tokens: tokens,
             logger: Logger(label: "herald.http"))
         httpConfiguration.observer = { metrics.observe($0) }
+        httpConfiguration.bodyLimits = ResourceAPI.bodyLimits
         // The status page holds no data and asks for the token itself.
         httpConfiguration.publicPaths.insert("/")
         do { try httpConfiguration.validateExposure() } catch {

@@ -16,7 +16,7 @@ import Store
         for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
             if line == "paths:" { inPaths = true; continue }
             if inPaths, !line.isEmpty, !line.hasPrefix(" ") { break }
-            if let match = line.wholeMatch(of: #/  (\/[^:]*):/#) { path = String(match.1); continue }
+            if let match = line.wholeMatch(of: #/  (\/[^ ]*):/#) { path = String(match.1); continue }
             if let path, let match = line.wholeMatch(of: #/    (get|put|post|delete|patch):/#) {
                 operations.insert("\(match.1.uppercased()) \(path)")
             }

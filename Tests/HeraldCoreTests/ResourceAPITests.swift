@@ -28,9 +28,10 @@ struct APIFixture {
         subscript(_ key: String) -> Any? { (json as? [String: Any])?[key] }
     }
 
-    func call(_ method: HTTPMethod, _ target: String, _ body: String? = nil, requestID: String = "test") async throws -> Reply {
+    func call(_ method: HTTPMethod, _ target: String, _ body: String? = nil, requestID: String = "test",
+              contentType: String = "application/json") async throws -> Reply {
         var headers = HTTPHeaders()
-        if body != nil { headers.set("Content-Type", "application/json") }
+        if body != nil { headers.set("Content-Type", contentType) }
         let request = try HTTPRequest(method, target, headers: headers, body: Array((body ?? "").utf8))
         let response = await router.respond(to: request, context: RequestContext(requestID: requestID))
         let bytes = response.bodyBytes

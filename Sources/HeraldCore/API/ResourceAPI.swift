@@ -12,6 +12,12 @@ public struct ResourceAPI: Sendable {
 
     public init(reconciler: Reconciler) { self.reconciler = reconciler }
 
+    /// Most routes in one `POST /v1/routes:batch`.
+    public static let maxBatchRoutes = 1_000_000
+    /// Request body limits above the server default, for the HTTP server's configuration: a
+    /// million routes of about 100 bytes each.
+    public static let bodyLimits: [String: Int] = ["/v1/routes:batch": 256 * 1024 * 1024]
+
     public func register(on router: Router) {
         router.get("/v1/nodes") { _, _ in try .json(NodeList(nodes: try read { db in try Nodes.list(db).map(NodeBody.init) })) }
         router.get("/v1/nodes/{name}") { _, context in try .json(try node(named: try context.name())) }
@@ -30,6 +36,7 @@ public struct ResourceAPI: Sendable {
         router.delete("/v1/allocations/{name}") { _, context in try await deleteAllocation(try context.name(), context) }
 
         router.get("/v1/routes") { _, _ in try .json(originatedRoutes()) }
+        router.post("/v1/routes:batch") { request, context in try await putStaticRouteBatch(request, context) }
         router.get("/v1/routes/{name}") { _, context in try .json(try staticRoute(named: try context.name())) }
         router.post("/v1/routes/{name}") { request, context in try await putStaticRoute(try context.name(), request, context, createOnly: true) }
         router.put("/v1/routes/{name}") { request, context in try await putStaticRoute(try context.name(), request, context, createOnly: false) }
@@ -403,6 +410,63 @@ public struct ResourceAPI: Sendable {
             return try StaticRoutes.put(db, name: name, spec: spec, now: Clock.nowMilliseconds())
         }
         return try .json(StaticRouteBody(result.route), status: result.created ? .created : .ok)
+    }
+
+    struct StaticRouteBatchItem: Decodable {
+        let name: String?
+        let prefix: String
+        let nextHops: [String]?
+        let announce: AnnounceBody?
+        let labels: [String: String]?
+    }
+
+    struct StaticRouteBatchBody: Encodable {
+        let routes: Int
+        let created: Int
+        let updated: Int
+        let unchanged: Int
+    }
+
+    /// `POST /v1/routes:batch`: up to a million static routes (a JSON array or NDJSON) created or
+    /// replaced in one transaction — all of them or, with any invalid item, none.
+    func putStaticRouteBatch(_ request: HTTPRequest, _ context: RequestContext) async throws -> HTTPResponse {
+        var items: [(name: String, spec: StaticRouteSpec)] = []
+        var validator = Validator()
+        // Batches repeat the same few next-hop lists: parse (and store) each once.
+        var hopLists: [[String]: [StaticNextHop]] = [:]
+        try request.decodeEach(StaticRouteBatchItem.self, maxItems: Self.maxBatchRoutes) { index, item in
+            guard validator.errors.count < 100 else { return }
+            let field = "[\(index)]."
+            guard let prefix = validator.check(field + "prefix", { () throws(IPParseError) -> IPPrefix in try IPPrefix(parsing: item.prefix) }) else { return }
+            let texts = item.nextHops ?? ["self"]
+            let hops: [StaticNextHop]
+            if let known = hopLists[texts] {
+                hops = known
+            } else {
+                var parsed: [StaticNextHop] = []
+                for (n, text) in texts.enumerated() {
+                    if let hop = validator.check(field + "next_hops[\(n)]", { () throws(InvalidField) -> StaticNextHop in try StaticNextHop(parsing: text) }) {
+                        parsed.append(hop)
+                    }
+                }
+                guard parsed.count == texts.count else { return }
+                if hopLists.count < 1024 { hopLists[texts] = parsed }
+                hops = parsed
+            }
+            items.append((item.name ?? StaticRoutes.defaultName(for: prefix),
+                          StaticRouteSpec(prefix: prefix, nextHops: hops, announce: item.announce?.attributes ?? AnnounceAttributes(),
+                                          labels: item.labels ?? [:])))
+        }
+        try APIErrors.translating { try validator.finish() }
+        guard !items.isEmpty else { throw ValidationError(field: "$", "give at least one route") }
+        let batch = items
+        items = []
+        let outcome = try await mutate(context, reason: { (o: StaticRoutes.BatchOutcome) in
+            "static routes batch: \(o.created) created, \(o.updated) changed"
+        }, affecting: { (o: StaticRoutes.BatchOutcome) in o.affected }) { db in
+            try StaticRoutes.putBatch(db, batch, now: Clock.nowMilliseconds())
+        }
+        return try .json(StaticRouteBatchBody(routes: batch.count, created: outcome.created, updated: outcome.updated, unchanged: outcome.unchanged))
     }
 
     func deleteStaticRoute(_ name: String, _ context: RequestContext) async throws -> HTTPResponse {

@@ -93,8 +93,11 @@ public enum DesiredRoutes {
                                             try JSONColumn.decode(AnnounceAttributes.self, from: row.get(2), column: "announce"))
         }
 
+        // Past a few thousand prefixes (a bulk load), one scan of the tables is cheaper than one
+        // lookup per prefix; the result is filtered to `prefixes` at the end either way.
+        let scan = prefixes.map { $0.count > 2_000 } ?? true
         let allocations: [Allocation]
-        if let prefixes {
+        if let prefixes, !scan {
             var names: Set<String> = []
             for prefix in prefixes where prefix.isHost {
                 for row in try db.rows("""
@@ -121,9 +124,7 @@ public enum DesiredRoutes {
             }
         }
 
-        let staticRoutes = try prefixes.map { wanted in
-            try wanted.compactMap { try StaticRoutes.get(db, prefix: $0) }
-        } ?? StaticRoutes.list(db)
+        let staticRoutes = try scan ? StaticRoutes.list(db) : (prefixes ?? []).compactMap { try StaticRoutes.get(db, prefix: $0) }
         for route in staticRoutes {
             var paths: [RoutePath] = []
             for hop in route.nextHops {

@@ -20,6 +20,31 @@ enum JSONColumn {
     }
 }
 
+/// Decodes each distinct JSON text once. Reading a million static routes decodes the same few
+/// texts (`["self"]`, `{}`) over and over; Foundation's decoder costs microseconds per call.
+struct JSONColumnCache<T: Decodable> {
+    private var values: [String: T] = [:]
+
+    mutating func decode(_ text: String, column: String) throws -> T {
+        if let known = values[text] { return known }
+        let value = try JSONColumn.decode(T.self, from: text, column: column)
+        if values.count < 4096 { values[text] = value }
+        return value
+    }
+}
+
+/// Encodes each distinct value once (the write side of `JSONColumnCache`).
+struct JSONColumnEncodeCache<T: Encodable & Hashable> {
+    private var texts: [T: String] = [:]
+
+    mutating func encode(_ value: T) -> String {
+        if let known = texts[value] { return known }
+        let text = JSONColumn.encode(value)
+        if texts.count < 4096 { texts[value] = text }
+        return text
+    }
+}
+
 extension Row {
     func labels(_ column: String) throws -> [String: String] {
         try JSONColumn.decode([String: String].self, from: get(column, as: String.self), column: column)

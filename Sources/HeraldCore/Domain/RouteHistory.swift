@@ -71,18 +71,33 @@ public enum RouteHistory {
         return JSONColumn.encode(route.paths.map { PathRecord(nextHop: $0.nextHop.description, node: $0.node, attributes: route.attributes) })
     }
 
+    struct PathsKey: Hashable {
+        let paths: [RoutePath]
+        let attributes: AnnounceAttributes
+    }
+
     /// Appends one row per changed prefix.
     public static func append(_ db: Database, _ diff: RouteDiff, reason: String, requestID: String?, now: Int64) throws {
+        let statement = try db.cachedStatement("""
+            INSERT INTO route_events (at, action, prefix, family, source, source_name, paths, reason, request_id)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
         func insert(_ action: RouteEvent.Action, _ route: DesiredRoute, paths: String) throws {
             let source = route.sources.first ?? RouteSource(kind: .static, name: "?")
-            try db.execute("""
-                INSERT INTO route_events (at, action, prefix, family, source, source_name, paths, reason, request_id)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, [now, action.rawValue, route.prefix.description, route.prefix.family.rawValue, source.kind.rawValue, source.name,
-                      paths, reason, requestID])
+            try statement.execute([now, action.rawValue, route.prefix.description, route.prefix.family.rawValue, source.kind.rawValue,
+                                   source.name, paths, reason, requestID])
         }
-        for route in diff.announced { try insert(.announce, route, paths: pathsJSON(route)) }
-        for route in diff.updated { try insert(.update, route, paths: pathsJSON(route)) }
+        // A bulk load announces a million routes with the same few path sets: encode each once.
+        var encoded: [PathsKey: String] = [:]
+        func paths(_ route: DesiredRoute) -> String {
+            let key = PathsKey(paths: route.paths, attributes: route.attributes)
+            if let known = encoded[key] { return known }
+            let text = pathsJSON(route)
+            if encoded.count < 4096 { encoded[key] = text }
+            return text
+        }
+        for route in diff.announced { try insert(.announce, route, paths: paths(route)) }
+        for route in diff.updated { try insert(.update, route, paths: paths(route)) }
         for route in diff.withdrawn { try insert(.withdraw, route, paths: "[]") }
     }
 

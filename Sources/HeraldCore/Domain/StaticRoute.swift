@@ -67,19 +67,48 @@ public enum StaticRoutes {
     }
 
     public static func list(_ db: Database) throws -> [StaticRoute] {
-        try db.rows(selectSQL + " ORDER BY name").map(route)
+        var decoder = RowDecoder()
+        var routes: [StaticRoute] = []
+        for row in try db.rows(selectSQL + " ORDER BY name") { routes.append(try decoder.route(row)) }
+        return routes
     }
 
     private static func route(_ row: Row) throws -> StaticRoute {
-        let hops = try JSONColumn.decode([String].self, from: row.get("next_hops"), column: "next_hops").map { text in
-            do { return try StaticNextHop(parsing: text) } catch { throw DatabaseError.typeMismatch("next hop \(text) is invalid") }
+        var decoder = RowDecoder()
+        return try decoder.route(row)
+    }
+
+    /// Turns rows into routes, decoding each distinct JSON text once.
+    struct RowDecoder {
+        var hops = JSONColumnCache<[String]>()
+        var parsedHops: [String: [StaticNextHop]] = [:]
+        var announce = JSONColumnCache<AnnounceAttributes>()
+        var labels = JSONColumnCache<[String: String]>()
+
+        mutating func route(_ row: Row) throws -> StaticRoute {
+            let hopsText: String = try row.get(2)
+            let nextHops: [StaticNextHop]
+            if let known = parsedHops[hopsText] {
+                nextHops = known
+            } else {
+                nextHops = try hops.decode(hopsText, column: "next_hops").map { text in
+                    do { return try StaticNextHop(parsing: text) } catch { throw DatabaseError.typeMismatch("next hop \(text) is invalid") }
+                }
+                if parsedHops.count < 4096 { parsedHops[hopsText] = nextHops }
+            }
+            return StaticRoute(name: try row.get(0), prefix: try IPPrefix(parsing: row.get(1, as: String.self)), nextHops: nextHops,
+                               announce: try announce.decode(row.get(3), column: "announce"),
+                               labels: try labels.decode(row.get(4), column: "labels"),
+                               createdAt: try row.get(5), updatedAt: try row.get(6))
         }
-        return StaticRoute(name: try row.get("name"), prefix: try IPPrefix(parsing: row.get("prefix", as: String.self)), nextHops: hops,
-                           announce: try JSONColumn.decode(AnnounceAttributes.self, from: row.get("announce"), column: "announce"),
-                           labels: try row.labels("labels"), createdAt: try row.get("created_at"), updatedAt: try row.get("updated_at"))
     }
 
     static func validate(_ db: Database, name: String, spec: StaticRouteSpec, field: String = "", into validator: inout Validator) throws {
+        try validate(name: name, spec: spec, field: field, nodeExists: { try Nodes.id(db, name: $0) != nil }, into: &validator)
+    }
+
+    static func validate(name: String, spec: StaticRouteSpec, field: String, nodeExists: (String) throws -> Bool,
+                         into validator: inout Validator) throws {
         if let problem = ObjectName.validate(name) { validator.add(field + "name", problem) }
         if spec.nextHops.isEmpty { validator.add(field + "next_hops", "at least one next hop (\"self\", a node name or an address)") }
         for (index, hop) in spec.nextHops.enumerated() {
@@ -92,7 +121,7 @@ public enum StaticRoutes {
                     validator.add(field + "next_hops[\(index)]", "\(address) cannot be a next hop")
                 }
             case .node(let node):
-                if try Nodes.id(db, name: node) == nil { validator.add(field + "next_hops[\(index)]", "node \"\(node)\" does not exist") }
+                if try !nodeExists(node) { validator.add(field + "next_hops[\(index)]", "node \"\(node)\" does not exist") }
             }
         }
         spec.announce.validate(field: field + "announce", into: &validator)
@@ -116,6 +145,93 @@ public enum StaticRoutes {
             """, [name, spec.prefix.family.rawValue, spec.prefix.description, JSONColumn.encode(spec.nextHops.map(\.description)),
                   JSONColumn.encode(spec.announce), JSONColumn.encode(spec.labels), now, now])
         return (try get(db, name: name)!, previous == nil, previous)
+    }
+
+    /// The name a batch item gets when it gives none: the prefix with `/` written `_` and `:`
+    /// written `-` (`10.0.0.1/32` → `10.0.0.1_32`, `2001:db8::1/128` → `2001-db8--1_128`; a
+    /// leading `::` gets its implied `0`). Distinct prefixes give distinct names.
+    public static func defaultName(for prefix: IPPrefix) -> String {
+        var text = prefix.description
+        if text.hasPrefix(":") { text = "0" + text }
+        return String(text.map { $0 == "/" ? "_" : $0 == ":" ? "-" : $0 })
+    }
+
+    /// What a batch did.
+    public struct BatchOutcome: Sendable, Equatable {
+        public var created = 0
+        public var updated = 0
+        public var unchanged = 0
+        /// Every prefix whose routes may have changed (new and previous prefixes).
+        public var affected: Set<IPPrefix> = []
+    }
+
+    /// Creates or replaces many static routes at once, all or nothing: any invalid item fails the
+    /// batch with every problem named by item index (`[41].prefix`, at most 100 of them).
+    /// Re-sending an identical route changes nothing (not even its `updated_at`).
+    public static func putBatch(_ db: Database, _ items: [(name: String, spec: StaticRouteSpec)], now: Int64) throws -> BatchOutcome {
+        var validator = Validator()
+        let nodes = Set(try db.rows("SELECT name FROM nodes").map { try $0.get(0, as: String.self) })
+        var names: [String: Int] = [:]
+        var prefixes: [IPPrefix: Int] = [:]
+        names.reserveCapacity(items.count)
+        prefixes.reserveCapacity(items.count)
+        for (index, item) in items.enumerated() {
+            let field = "[\(index)]."
+            try validate(name: item.name, spec: item.spec, field: field, nodeExists: { nodes.contains($0) }, into: &validator)
+            if let first = names.updateValue(index, forKey: item.name) {
+                validator.add(field + "name", "\"\(item.name)\" is also item \(first)")
+            }
+            if let first = prefixes.updateValue(index, forKey: item.spec.prefix) {
+                validator.add(field + "prefix", "\(item.spec.prefix) is also item \(first)")
+            }
+            if validator.errors.count >= 100 { break }
+        }
+        try validator.finish()
+
+        var outcome = BatchOutcome()
+        outcome.affected.reserveCapacity(items.count)
+        var hopsText = JSONColumnEncodeCache<[String]>()
+        var announceText = JSONColumnEncodeCache<AnnounceAttributes>()
+        var labelsText = JSONColumnEncodeCache<[String: String]>()
+        let existing = try db.cachedStatement("SELECT prefix, next_hops, announce, labels FROM routes WHERE name = ?")
+        let upsert = try db.cachedStatement("""
+            INSERT INTO routes (name, family, prefix, next_hops, announce, labels, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (name) DO UPDATE SET family = excluded.family, prefix = excluded.prefix, next_hops = excluded.next_hops,
+                announce = excluded.announce, labels = excluded.labels, updated_at = excluded.updated_at
+            """)
+        for (index, item) in items.enumerated() {
+            let prefixText = item.spec.prefix.description
+            let hops = hopsText.encode(item.spec.nextHops.map(\.description))
+            let announce = announceText.encode(item.spec.announce)
+            let labels = labelsText.encode(item.spec.labels)
+            if let row = try existing.firstRow([item.name]) {
+                let oldPrefix: String = try row.get(0)
+                if oldPrefix == prefixText, try row.get(1, as: String.self) == hops, try row.get(2, as: String.self) == announce,
+                   try row.get(3, as: String.self) == labels {
+                    outcome.unchanged += 1
+                    continue
+                }
+                if let old = IPPrefix(oldPrefix) { outcome.affected.insert(old) }
+                outcome.updated += 1
+            } else {
+                outcome.created += 1
+            }
+            outcome.affected.insert(item.spec.prefix)
+            // (The failure is taken out of the catch before it is examined: a `catch where` on
+            // this typed error crashes the Swift 6.3 compiler.)
+            var failure: DatabaseError?
+            do { try upsert.execute([item.name, item.spec.prefix.family.rawValue, prefixText, hops, announce, labels, now, now]) } catch {
+                failure = error
+            }
+            if let failure {
+                guard failure.constraint == .unique else { throw failure }
+                // The prefix belongs to another static route (names are upserted, so it is not
+                // the name): say which, rather than a bare constraint message.
+                let owner = try db.firstRow("SELECT name FROM routes WHERE prefix = ?", [prefixText])?.get(0, as: String.self) ?? "?"
+                throw DomainError.conflict("item \(index): prefix \(prefixText) is already the static route \"\(owner)\"")
+            }
+        }
+        return outcome
     }
 
     /// Deletes a static route and returns it.
