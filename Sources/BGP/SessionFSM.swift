@@ -31,7 +31,10 @@ public enum SessionTimer: String, Hashable, Sendable, CaseIterable, Comparable {
 public enum SessionEvent: Hashable, Sendable {
     case manualStart                      // 1
     /// Event 2, with an RFC 9003 shutdown communication for the peer's operator.
-    case manualStop(communication: String? = nil)
+    /// `cease`: the RFC 4486 subcode sent from OpenSent on — Administrative Shutdown (the default),
+    /// Administrative Reset (the operator restarts it), Peer De-configured or Other Configuration
+    /// Change — so the peer's log says why.
+    case manualStop(communication: String? = nil, cease: CeaseReason = .administrativeShutdown)
     case automaticStart                   // 3
     /// Event 8: the speaker itself stops the session (e.g. maximum prefixes reached); a
     /// NOTIFICATION Cease with `reason` is sent if a connection is up, and automatic restart
@@ -302,8 +305,8 @@ public struct SessionFSM: Sendable {
         switch event {
         case .manualStart, .automaticStart, .manualStartPassive, .automaticStartPassive:
             return []
-        case .manualStop(let communication):
-            return stopped(communication, sendNotification: false)
+        case .manualStop(let communication, let cease):
+            return stopped(communication, cease: cease, sendNotification: false)
         case .automaticStop(_, let detail):
             return fail("stopped automatically: \(detail)")
         case .connectRetryTimerExpired:
@@ -322,8 +325,8 @@ public struct SessionFSM: Sendable {
         switch event {
         case .manualStart, .automaticStart, .manualStartPassive, .automaticStartPassive:
             return []
-        case .manualStop(let communication):
-            return stopped(communication, sendNotification: false)
+        case .manualStop(let communication, let cease):
+            return stopped(communication, cease: cease, sendNotification: false)
         case .automaticStop(_, let detail):
             return fail("stopped automatically: \(detail)")
         case .connectRetryTimerExpired:
@@ -355,8 +358,8 @@ public struct SessionFSM: Sendable {
              .tcpConnectionAcknowledged, .tcpConnectionConfirmed:
             // A second connection is tracked by the driver for collision detection (§6.8).
             return []
-        case .manualStop(let communication):
-            return stopped(communication, sendNotification: true)
+        case .manualStop(let communication, let cease):
+            return stopped(communication, cease: cease, sendNotification: true)
         case .automaticStop(let reason, let detail):
             return fail("stopped automatically: \(detail)", sending: NotificationMessage(code: .cease, subcode: reason.rawValue))
         case .holdTimerExpired:
@@ -397,8 +400,8 @@ public struct SessionFSM: Sendable {
         case .manualStart, .automaticStart, .manualStartPassive, .automaticStartPassive,
              .tcpConnectionAcknowledged, .tcpConnectionConfirmed:
             return []
-        case .manualStop(let communication):
-            return stopped(communication, sendNotification: true)
+        case .manualStop(let communication, let cease):
+            return stopped(communication, cease: cease, sendNotification: true)
         case .automaticStop(let reason, let detail):
             return fail("stopped automatically: \(detail)", sending: NotificationMessage(code: .cease, subcode: reason.rawValue))
         case .holdTimerExpired:
@@ -432,8 +435,8 @@ public struct SessionFSM: Sendable {
         case .manualStart, .automaticStart, .manualStartPassive, .automaticStartPassive,
              .tcpConnectionAcknowledged, .tcpConnectionConfirmed:
             return []
-        case .manualStop(let communication):
-            return stopped(communication, sendNotification: true)
+        case .manualStop(let communication, let cease):
+            return stopped(communication, cease: cease, sendNotification: true)
         case .automaticStop(let reason, let detail):
             return fail("stopped automatically: \(detail)", sending: NotificationMessage(code: .cease, subcode: reason.rawValue))
         case .holdTimerExpired:
@@ -495,17 +498,30 @@ public struct SessionFSM: Sendable {
 
     /// The operator stopped the session: a Cease/Administrative Shutdown if a connection is up,
     /// no automatic restart, no back-off.
-    private mutating func stopped(_ communication: String?, sendNotification: Bool) -> [SessionAction] {
+    private mutating func stopped(_ communication: String?, cease: CeaseReason, sendNotification: Bool) -> [SessionAction] {
         automaticRestart = false
         connectRetryCounter = 0
         consecutiveFailures = 0
         var actions: [SessionAction] = []
-        if sendNotification { actions.append(.send(.notification(.administrativeShutdown(communication)))) }
+        if sendNotification {
+            // RFC 9003: only Administrative Shutdown and Reset carry a shutdown communication.
+            let notification: NotificationMessage = switch cease {
+            case .administrativeShutdown, .administrativeReset: .administrativeShutdown(communication, reset: cease == .administrativeReset)
+            default: NotificationMessage(code: .cease, subcode: cease.rawValue)
+            }
+            actions.append(.send(.notification(notification)))
+        }
         actions.append(.closeConnection)
         actions += stopAll()
         state = .idle
         let text = communication.map { ": '\($0)'" } ?? ""
-        actions.append(.down(reason: "stopped by operator\(text)"))
+        let who = switch cease {
+        case .administrativeReset: "reset by operator"
+        case .peerDeconfigured: "peer deleted"
+        case .otherConfigurationChange: "reset for a configuration change"
+        default: "stopped by operator"
+        }
+        actions.append(.down(reason: who + text))
         return actions
     }
 

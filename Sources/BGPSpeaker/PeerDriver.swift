@@ -26,8 +26,9 @@ final class PeerDriver: @unchecked Sendable {
     /// Weak: a callback that outlives the speaker finds nil instead of a dangling reference.
     weak var core: SpeakerCore?
     let loop: EventLoop
-    /// The speaker's settings (fixed for its lifetime).
-    let speaker: SpeakerSettings
+    /// The speaker's settings; a change takes effect with the next session (an ASN or router ID
+    /// change resets the session at once: see `SpeakerCore.updateSettings`).
+    var speaker: SpeakerSettings
     var settings: PeerSettings
     var logger: Logger
 
@@ -127,10 +128,11 @@ final class PeerDriver: @unchecked Sendable {
         handle(attempt, .manualStart)
     }
 
-    /// Cease/Administrative Shutdown (RFC 8203 message) on every connection; no restart.
-    func stop(communication: String?) {
+    /// Cease on every connection — Administrative Shutdown (RFC 8203 message) unless `cease`
+    /// says otherwise (RFC 4486: reset, de-configured, configuration change); no restart.
+    func stop(communication: String?, cease: CeaseReason = .administrativeShutdown) {
         for attempt in [secondary, primary].compactMap({ $0 }) {
-            handle(attempt, .manualStop(communication: communication))
+            handle(attempt, .manualStop(communication: communication, cease: cease))
             retire(attempt)
         }
         primary = nil
@@ -151,8 +153,10 @@ final class PeerDriver: @unchecked Sendable {
         reportState()
     }
 
-    func hardReset(communication: String?) {
-        stop(communication: communication)
+    /// Closes the session with a Cease (Administrative Reset unless `cease` says otherwise) and
+    /// starts again.
+    func hardReset(communication: String?, cease: CeaseReason = .administrativeReset) {
+        stop(communication: communication, cease: cease)
         start()
     }
 

@@ -44,6 +44,15 @@ public actor Speaker {
         }
     }
 
+    /// Applies changed speaker settings at run time: a new ASN or router ID resets every session
+    /// (Cease/Other Configuration Change); a new listener address or port rebinds; the rest
+    /// applies to sessions established from now on.
+    @discardableResult
+    public func updateSettings(_ settings: SpeakerSettings) async throws -> SettingsChange {
+        let core = self.core
+        return try await loop.submit { core.updateSettings(settings) }
+    }
+
     // MARK: - Peers
 
     public func addPeer(_ peer: PeerSettings) async throws {

@@ -120,11 +120,41 @@ final class SpeakerCore: @unchecked Sendable {
         } else if !old.enabled {
             peer.start()
         } else if oldComparable != newComparable {
-            peer.hardReset(communication: "configuration changed")
+            peer.hardReset(communication: "configuration changed", cease: .otherConfigurationChange)
         } else {
             if old.labels != new.labels { peer.reevaluateAll() }
             if old.maxPrefixes != new.maxPrefixes, let session = peer.session { peer.checkMaxPrefixes(session) }
         }
+    }
+
+    /// Applies new speaker settings. A new ASN or router ID is in every OPEN, so every session
+    /// is reset at once (Cease/Other Configuration Change, RFC 4486); a new listener address or
+    /// port rebinds the listeners; timers and graceful restart apply to sessions established
+    /// from now on. Returns how many sessions were reset.
+    func updateSettings(_ new: SpeakerSettings) -> SettingsChange {
+        let old = settings
+        var change = SettingsChange()
+        settings = new
+        settings.restarting = old.restarting
+        if old.listenAddresses != new.listenAddresses || old.listenPort != new.listenPort, !stopped {
+            for peer in peers.values { installListenerKey(peer, remove: true) }
+            for listener in listeners { listener.close() }
+            listeners = []
+            listenError = nil
+            startListening()
+            change.listenersRebound = true
+        }
+        let identityChanged = old.asn != new.asn || old.routerID != new.routerID
+        var what: [String] = []
+        if old.asn != new.asn { what.append("AS \(old.asn) → \(new.asn)") }
+        if old.routerID != new.routerID { what.append("router ID \(old.routerID) → \(new.routerID)") }
+        for peer in peers.values.sorted(by: { $0.settings.name < $1.settings.name }) {
+            peer.speaker = settings
+            guard identityChanged, peer.settings.enabled, !stopped else { continue }
+            if peer.session != nil { change.sessionsReset.append(peer.settings.name) }
+            peer.hardReset(communication: "speaker " + what.joined(separator: ", "), cease: .otherConfigurationChange)
+        }
+        return change
     }
 
     func removePeer(_ name: String) throws(SpeakerError) {
@@ -196,6 +226,16 @@ final class SpeakerCore: @unchecked Sendable {
         for continuation in subscribers.values { continuation.finish() }
         subscribers = [:]
     }
+}
+
+/// What `Speaker.updateSettings` did.
+public struct SettingsChange: Sendable, Hashable {
+    /// Peers whose Established session was reset (ASN or router ID changed).
+    public var sessionsReset: [String] = []
+    /// The listeners were closed and bound again (address or port changed).
+    public var listenersRebound = false
+
+    public init() {}
 }
 
 /// Errors of the speaker's management API.

@@ -155,6 +155,7 @@ struct Serve: AsyncParsableCommand {
         StatusAPI(store: store, startedAt: startedAt).register(on: router)
         ResourceAPI(reconciler: reconciler).register(on: router)
         PeersAPI(store: store, bridge: bridge).register(on: router)
+        SpeakerAPI(store: store, bridge: bridge).register(on: router)
         EventsAPI(bus: events).register(on: router)
         MetricsAPI(metrics: metrics, store: store, reconciler: reconciler, speaker: bgp).register(on: router)
         StatusPage().register(on: router)

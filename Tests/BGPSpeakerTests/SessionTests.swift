@@ -95,6 +95,8 @@ import Testing
         try await pair.a.hardReset(peer: "b", message: "maintenance")
         let n = try await eventually("B saw the Cease") { await pair.b.peer(named: "a")?.lastError?.notification }
         #expect(n.text == "maintenance")
+        // RFC 4486: Administrative Reset (4), not Shutdown (2): the session is coming back.
+        #expect(n.code == 6 && n.subcode == 4, "\(n)")
         try await pair.waitEstablished()
         _ = try await eventually("route at B again") { try await pair.received(p).first }
         #expect(await pair.a.peer(named: "b")?.counters.flaps == 1)
@@ -191,5 +193,50 @@ import Testing
         #expect(fresh.first?.prefix == kept)
         await again.shutdown(mode: .withdraw(message: nil))
         await b.shutdown(mode: .withdraw(message: nil))
+    }
+}
+
+@Suite("Speaker settings at run time", .serialized)
+struct SpeakerSettingsChangeTests {
+    /// A new router ID is in every OPEN: the session is reset with Cease/Other Configuration
+    /// Change (RFC 4486 subcode 6) and comes back with the new identifier.
+    @Test func routerIDChangeResetsTheSession() async throws {
+        let pair = try await Pair.make()
+        defer { Task { await pair.close() } }
+        try await pair.waitEstablished()
+        let before = try #require(await pair.b.peer(named: "a")?.negotiated?.peerRouterID)
+        let changed = try await pair.a.updateSettings(pair.aSettings(routerID: IPv4Address(192, 0, 2, 77)))
+        #expect(changed.sessionsReset == ["b"])
+        let n = try await eventually("B saw the Cease") { await pair.b.peer(named: "a")?.lastError?.notification }
+        #expect(n.code == 6 && n.subcode == 6, "\(n)")
+        try await pair.waitEstablished()
+        let after = try await eventually("new router ID negotiated") { () -> IPv4Address? in
+            let id = await pair.b.peer(named: "a")?.negotiated?.peerRouterID
+            return id == IPv4Address(192, 0, 2, 77) ? id : nil
+        }
+        #expect(after != before)
+        #expect(await pair.a.snapshot().routerID == IPv4Address(192, 0, 2, 77))
+    }
+
+    /// Timers apply to the next session: nothing is reset.
+    @Test func timerChangeResetsNothing() async throws {
+        let pair = try await Pair.make()
+        defer { Task { await pair.close() } }
+        try await pair.waitEstablished()
+        var s = pair.aSettings(routerID: nil)
+        s.holdTime = 30
+        let changed = try await pair.a.updateSettings(s)
+        #expect(changed.sessionsReset.isEmpty)
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(await pair.a.peer(named: "b")?.state == .established)
+        #expect(await pair.a.peer(named: "b")?.counters.flaps == 0)
+    }
+}
+
+extension Pair {
+    /// A's settings as `Pair.make` creates them, with another router ID if given.
+    func aSettings(routerID: IPv4Address?) -> SpeakerSettings {
+        SpeakerSettings(asn: 65001, routerID: routerID ?? IPv4Address(10, 0, 0, 1), listenAddresses: [ip("127.0.0.1")],
+                        listenPort: 0, holdTime: 9, connectRetryTime: 2, idleHoldTime: 1, maximumIdleHoldTime: 2)
     }
 }

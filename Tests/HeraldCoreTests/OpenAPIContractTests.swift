@@ -31,6 +31,7 @@ import Store
         StatusAPI(store: store, startedAt: 0).register(on: router)
         ResourceAPI(reconciler: try Reconciler(store: store)).register(on: router)
         PeersAPI(store: store).register(on: router)
+        SpeakerAPI(store: store).register(on: router)
         EventsAPI(bus: EventBus(epoch: 0)).register(on: router)
         let reconciler = try Reconciler(store: store)
         MetricsAPI(metrics: Metrics(), store: store, reconciler: reconciler, speaker: nil).register(on: router)

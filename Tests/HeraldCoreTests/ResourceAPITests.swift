@@ -17,6 +17,7 @@ struct APIFixture {
         reconciler = try Reconciler(store: store)
         ResourceAPI(reconciler: reconciler).register(on: router)
         PeersAPI(store: store).register(on: router)
+        SpeakerAPI(store: store).register(on: router)
         StatusAPI(store: store, startedAt: 0).register(on: router)
     }
 

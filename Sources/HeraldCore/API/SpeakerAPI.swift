@@ -1,0 +1,155 @@
+public import HTTPServer
+internal import BGPSpeaker
+internal import IP
+public import Store
+
+/// `GET|PUT /v1/speaker`: who Herald is in BGP (ASN, router ID), where it listens, and the
+/// defaults its sessions start from. A change is committed first, then applied to the running
+/// speaker: a new ASN or router ID resets every session, and the response lists them.
+public struct SpeakerAPI: Sendable {
+    public let store: Store
+    /// The running speaker; nil when BGP is not running (tests of the API alone).
+    public let bridge: SpeakerBridge?
+
+    public init(store: Store, bridge: SpeakerBridge? = nil) {
+        self.store = store
+        self.bridge = bridge
+    }
+
+    public func register(on router: Router) {
+        router.get("/v1/speaker") { _, _ in try await .json(try body()) }
+        router.put("/v1/speaker") { request, context in try await put(request, context) }
+    }
+
+    struct GracefulRestartBody: Codable {
+        let enabled: Bool?
+        let restartTime: Int?
+    }
+
+    struct SpeakerBody: Encodable {
+        let asn: UInt32
+        let routerId: String
+        let listenAddress: String
+        let listenPort: Int
+        let holdTime: Int
+        let keepaliveTime: Int
+        let connectRetryTime: Int
+        let gracefulRestart: GracefulRestartBody
+        /// Live: the bound listeners, and why binding failed, if it did.
+        let listening: [String]?
+        let listenError: String?
+        /// PUT only: sessions reset by this change, and what else it did.
+        let sessionsReset: [String]?
+        let notes: [String]?
+    }
+
+    struct SpeakerInput: Decodable {
+        let asn: Int64?
+        let routerId: String?
+        let listenAddress: String?
+        let listenPort: Int?
+        let holdTime: Int?
+        let keepaliveTime: Int?
+        let connectRetryTime: Int?
+        let gracefulRestart: GracefulRestartBody?
+    }
+
+    func stored() throws -> SpeakerSettings {
+        let settings = try APIErrors.translating { try store.read { db in try SpeakerSettings.load(db) } }
+        guard let settings else { throw HTTPError(.notFound, detail: "the speaker has not been configured yet (start herald serve once)") }
+        return settings
+    }
+
+    func body(_ settings: SpeakerSettings? = nil, sessionsReset: [String]? = nil, notes: [String]? = nil) async throws -> SpeakerBody {
+        let s = try settings ?? stored()
+        let live = await bridge?.speaker.snapshot()
+        return SpeakerBody(
+            asn: s.asn, routerId: s.routerID.description, listenAddress: s.listen.address.description, listenPort: Int(s.listen.port),
+            holdTime: s.holdTime, keepaliveTime: s.keepaliveTime, connectRetryTime: s.connectRetryTime,
+            gracefulRestart: GracefulRestartBody(enabled: s.gracefulRestartEnabled, restartTime: s.gracefulRestartTime),
+            listening: live?.listening, listenError: live?.listenError, sessionsReset: sessionsReset, notes: notes)
+    }
+
+    /// Validates `input` over `current`: fields left out keep their value.
+    static func apply(_ input: SpeakerInput, to current: SpeakerSettings) throws -> SpeakerSettings {
+        var s = current
+        var validator = Validator()
+        if let asn = input.asn {
+            // RFC 6793: 23456 is AS_TRANS, never a real ASN.
+            if asn < 1 || asn > 4_294_967_295 || asn == 23456 {
+                validator.add("asn", "must be 1–4294967295 and not 23456 (AS_TRANS)")
+            } else {
+                s.asn = UInt32(asn)
+            }
+        }
+        if let text = input.routerId {
+            // RFC 6286: a non-zero 32-bit identifier, written as an IPv4 address.
+            if let id = IPv4Address(text), id != .any { s.routerID = id } else { validator.add("router_id", "must be a non-zero IPv4 address, e.g. 192.0.2.1") }
+        }
+        if let text = input.listenAddress {
+            if let address = IPAddress(text) {
+                s.listen = IPEndpoint(address: address, port: s.listen.port)
+            } else {
+                validator.add("listen_address", "must be an IPv4 or IPv6 address (0.0.0.0 or :: for all)")
+            }
+        }
+        if let port = input.listenPort {
+            if (0...65535).contains(port) { s.listen = IPEndpoint(address: s.listen.address, port: UInt16(port)) } else {
+                validator.add("listen_port", "must be 0–65535 (179 is BGP's port)")
+            }
+        }
+        if let hold = input.holdTime {
+            // RFC 4271 §4.2: 0 (no keepalives) or at least 3 seconds.
+            if hold == 0 || (3...65535).contains(hold) { s.holdTime = hold } else { validator.add("hold_time", "must be 0 or 3–65535 seconds") }
+        }
+        if let keepalive = input.keepaliveTime {
+            if (0...21845).contains(keepalive) { s.keepaliveTime = keepalive } else { validator.add("keepalive_time", "must be 0–21845 seconds") }
+        }
+        if let retry = input.connectRetryTime {
+            if (1...65535).contains(retry) { s.connectRetryTime = retry } else { validator.add("connect_retry_time", "must be 1–65535 seconds") }
+        }
+        if let gr = input.gracefulRestart {
+            if let enabled = gr.enabled { s.gracefulRestartEnabled = enabled }
+            if let time = gr.restartTime {
+                // RFC 4724 §3: the restart time field is 12 bits.
+                if (0...4095).contains(time) { s.gracefulRestartTime = time } else { validator.add("graceful_restart.restart_time", "must be 0–4095 seconds") }
+            }
+        }
+        if s.holdTime != 0, s.keepaliveTime > s.holdTime / 3 {
+            validator.add("keepalive_time", "must be at most a third of hold_time (\(s.holdTime / 3) s)")
+        }
+        try validator.finish()
+        return s
+    }
+
+    func put(_ request: HTTPRequest, _ context: RequestContext) async throws -> HTTPResponse {
+        let input = try request.decode(SpeakerInput.self)
+        let (before, after) = try APIErrors.translating {
+            try store.write { db -> (SpeakerSettings, SpeakerSettings) in
+                guard let current = try SpeakerSettings.load(db) else {
+                    throw DomainError.notFound(kind: "speaker", name: "speaker")
+                }
+                let new = try Self.apply(input, to: current)
+                if new != current { try new.save(db, now: Clock.nowMilliseconds()) }
+                return (current, new)
+            }
+        }
+        var notes: [String] = []
+        if before.asn != after.asn { notes.append("asn \(before.asn) → \(after.asn): every session was reset") }
+        if before.routerID != after.routerID { notes.append("router_id \(before.routerID) → \(after.routerID): every session was reset") }
+        if before.listen != after.listen { notes.append("BGP listener \(before.listen) → \(after.listen)") }
+        if before.holdTime != after.holdTime || before.connectRetryTime != after.connectRetryTime || before.keepaliveTime != after.keepaliveTime
+            || before.gracefulRestartEnabled != after.gracefulRestartEnabled || before.gracefulRestartTime != after.gracefulRestartTime {
+            notes.append("timers and graceful restart apply to sessions established from now on")
+        }
+        var reset: [String] = []
+        if let bridge, before != after {
+            do {
+                reset = try await bridge.speaker.updateSettings(SpeakerBridge.settings(after, restarting: false)).sessionsReset
+            } catch {
+                throw HTTPError(.serviceUnavailable, detail: "the settings were saved but the speaker is not running: \(error)")
+            }
+        }
+        return try .json(try await body(after, sessionsReset: reset, notes: notes))
+    }
+}
