@@ -1,3 +1,5 @@
+internal import Synchronization
+
 // Strict JSON request bodies: media type checked (415), size bounded (413), nesting depth
 // bounded (400), duplicate and unknown fields rejected by name (400), snake_case keys.
 // Foundation's JSONDecoder ignores unknown keys and has no depth limit, so bodies are parsed
@@ -128,7 +130,24 @@ enum StrictJSON {
     }
 
     /// The JSONEncoder `.convertToSnakeCase` rule: `peerASN` → `peer_asn`, `holdTime` → `hold_time`.
+    /// Called for every key of every object decoded (a million per bulk request), so keys that
+    /// are already lower case return at once and the others are converted once and remembered.
     static func snakeCase(_ key: String) -> String {
+        var plain = true
+        for byte in key.utf8 where (byte >= 0x41 && byte <= 0x5A) || byte >= 0x80 {
+            plain = false
+            break
+        }
+        if plain { return key }
+        if let known = snakeCaseCache.withLock({ $0[key] }) { return known }
+        let converted = convertToSnakeCase(key)
+        snakeCaseCache.withLock { cache in if cache.count < 1024 { cache[key] = converted } }
+        return converted
+    }
+
+    private static let snakeCaseCache = Mutex<[String: String]>([:])
+
+    private static func convertToSnakeCase(_ key: String) -> String {
         let chars = Array(key)
         guard chars.contains(where: \.isUppercase) else { return key }
         var out = ""

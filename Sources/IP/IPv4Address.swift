@@ -102,7 +102,20 @@ public struct IPv4Address: Hashable, Comparable, Sendable {
 
 extension IPv4Address: CustomStringConvertible, LosslessStringConvertible {
     public var description: String {
-        "\(value >> 24).\(value >> 16 & 0xFF).\(value >> 8 & 0xFF).\(value & 0xFF)"
+        // By hand: interpolating four integers costs several allocations, and a bulk load
+        // formats a million addresses.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 15) { buffer in
+            var n = 0
+            for shift in [24, 16, 8, 0] as [UInt32] {
+                let octet = UInt8(truncatingIfNeeded: value >> shift)
+                if shift != 24 { buffer[n] = UInt8(ascii: "."); n += 1 }
+                if octet >= 100 { buffer[n] = 0x30 + octet / 100; n += 1 }
+                if octet >= 10 { buffer[n] = 0x30 + octet / 10 % 10; n += 1 }
+                buffer[n] = 0x30 + octet % 10
+                n += 1
+            }
+            return String(decoding: UnsafeBufferPointer(rebasing: buffer[0..<n]), as: UTF8.self)
+        }
     }
 
     public init?(_ description: String) {

@@ -193,6 +193,8 @@ public enum StaticRoutes {
         var hopsText = JSONColumnEncodeCache<[String]>()
         var announceText = JSONColumnEncodeCache<AnnounceAttributes>()
         var labelsText = JSONColumnEncodeCache<[String: String]>()
+        // Into an empty table (the first bulk load) nothing can exist: skip a million lookups.
+        let tableWasEmpty = try db.firstRow("SELECT NOT EXISTS (SELECT 1 FROM routes)")?.get(0, as: Bool.self) ?? false
         let existing = try db.cachedStatement("SELECT prefix, next_hops, announce, labels FROM routes WHERE name = ?")
         let upsert = try db.cachedStatement("""
             INSERT INTO routes (name, family, prefix, next_hops, announce, labels, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -204,7 +206,7 @@ public enum StaticRoutes {
             let hops = hopsText.encode(item.spec.nextHops.map(\.description))
             let announce = announceText.encode(item.spec.announce)
             let labels = labelsText.encode(item.spec.labels)
-            if let row = try existing.firstRow([item.name]) {
+            if !tableWasEmpty, let row = try existing.firstRow([item.name]) {
                 let oldPrefix: String = try row.get(0)
                 if oldPrefix == prefixText, try row.get(1, as: String.self) == hops, try row.get(2, as: String.self) == announce,
                    try row.get(3, as: String.self) == labels {
