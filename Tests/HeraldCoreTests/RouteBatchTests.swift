@@ -91,3 +91,29 @@ import Store
         #expect(try api.store.read { db in try db.firstRow("SELECT count(*) FROM route_events")?.get(0, as: Int.self) } == 50_000)
     }
 }
+
+@Suite struct HistoryPeerFilterTests {
+    @Test func historyForOnePeerFollowsFamiliesAndPeerSelectors() async throws {
+        let api = try APIFixture()
+        #expect(try await api.call(.POST, "/v1/peers", #"{"name":"p4","address":"100.64.0.1","asn":65001,"labels":{"site":"a"}}"#).status == 201)
+        #expect(try await api.call(.POST, "/v1/peers", #"{"name":"pb","address":"100.64.0.2","asn":65001,"labels":{"site":"b"}}"#).status == 201)
+        #expect(try await api.call(.POST, "/v1/peers", #"{"name":"p6","address":"fd64::2","asn":65001,"families":["ipv6-unicast"]}"#).status == 201)
+        let batch = try await api.call(.POST, "/v1/routes:batch", """
+            [{"name":"only-a","prefix":"10.0.0.0/24","announce":{"peer_selector":{"site":"a"}}},
+             {"name":"v6","prefix":"2001:db8::/64"},
+             {"name":"all","prefix":"10.1.0.0/24"}]
+            """)
+        #expect(batch.status == 200, "\(batch.text)")
+        #expect(try await api.call(.DELETE, "/v1/routes/all").status == 204)
+        func prefixes(_ peer: String) async throws -> [String] {
+            let reply = try await api.call(.GET, "/v1/history?peer=\(peer)")
+            #expect(reply.status == 200, "\(reply.text)")
+            return (reply["events"] as? [[String: Any]] ?? []).map { "\($0["action"] ?? "") \($0["prefix"] ?? "")" }
+        }
+        #expect(try await prefixes("p4") == ["announce 10.0.0.0/24", "announce 10.1.0.0/24", "withdraw 10.1.0.0/24"])
+        #expect(try await prefixes("pb") == ["announce 10.1.0.0/24", "withdraw 10.1.0.0/24"])
+        #expect(try await prefixes("p6") == ["announce 2001:db8::/64"])
+        let unknown = try await api.call(.GET, "/v1/history?peer=nope")
+        #expect(unknown.status == 400 && unknown.text.contains("peer"), "\(unknown.text)")
+    }
+}

@@ -516,7 +516,15 @@ public struct ResourceAPI: Sendable {
         let until = try APIParse.query(request, "until") { try APITime.parse($0, field: "until") }
         let cursor = try APIParse.cursor(request)
         let limit = try APIParse.limit(request)
-        let events = try read { db in try RouteHistory.list(db, within: within, since: since, until: until, after: cursor, limit: limit) }
+        let peerName = request.query["peer"]
+        let events = try read { db -> [RouteEvent] in
+            var peer: PeerConfig?
+            if let peerName {
+                guard let found = try Peers.get(db, name: peerName) else { throw ValidationError(field: "peer", "peer \"\(peerName)\" does not exist", status: .badRequest) }
+                peer = found.config
+            }
+            return try RouteHistory.list(db, within: within, since: since, until: until, for: peer, after: cursor, limit: limit)
+        }
         let bodies = events.map { event in
             EventBody(id: event.id, at: APITime.format(event.at), action: event.action.rawValue, prefix: event.prefix.description,
                       source: SourceBody(kind: event.source.kind.rawValue, name: event.source.name),

@@ -104,7 +104,7 @@ public enum RouteHistory {
     /// History rows, oldest first, after `cursor` (an event id), optionally only for one prefix
     /// or prefixes inside `within`, and inside a time window.
     public static func list(_ db: Database, prefix: IPPrefix? = nil, within: IPPrefix? = nil, since: Int64? = nil, until: Int64? = nil,
-                            after cursor: Int64 = 0, limit: Int = 100) throws -> [RouteEvent] {
+                            for peer: PeerConfig? = nil, after cursor: Int64 = 0, limit: Int = 100) throws -> [RouteEvent] {
         var events: [RouteEvent] = []
         var next = cursor
         // Containment is checked in Swift, so read in pages until `limit` matches are found.
@@ -119,11 +119,28 @@ public enum RouteHistory {
                 next = try row.get(0)
                 let event = try Self.event(row)
                 if let within, !within.contains(event.prefix) { continue }
+                if let peer, !concerns(event, peer) { continue }
                 events.append(event)
                 if events.count == limit { break }
             }
         }
         return events
+    }
+
+    struct StoredPath: Decodable {
+        let attributes: AnnounceAttributes?
+    }
+
+    /// Whether an event is about a route offered to `peer`: the peer carries the prefix's family,
+    /// and the route's peer selector (in the stored paths) matches the peer's labels. A withdraw
+    /// stores no paths, so it is listed for every peer of the family.
+    static func concerns(_ event: RouteEvent, _ peer: PeerConfig) -> Bool {
+        let family: PeerFamily = event.prefix.family == .ipv4 ? .ipv4Unicast : .ipv6Unicast
+        guard peer.families.contains(family) else { return false }
+        guard event.action != .withdraw,
+              let paths = try? JSONColumn.decode([StoredPath].self, from: event.pathsJSON, column: "paths"), let first = paths.first
+        else { return true }
+        return Labels.matches(first.attributes?.peerSelector ?? [:], peer.labels)
     }
 
     private static func event(_ row: Row) throws -> RouteEvent {
