@@ -20,6 +20,9 @@ public final class Reconciler: Sendable {
     /// Where committed changes are published for `/v1/events`, if anywhere.
     public let events: EventBus?
     private let table: Mutex<[IPPrefix: DesiredRoute]>
+    /// Nodes whose health check has them down (runtime state, not stored): committed together
+    /// with the table, so every derivation sees the set of its point in the commit order.
+    private let down = Mutex<Set<String>>([])
     private let continuation: AsyncStream<RouteDiff>.Continuation
     /// Diffs in commit order; the first one announces the table derived at start-up.
     public let diffs: AsyncStream<RouteDiff>
@@ -61,18 +64,22 @@ public final class Reconciler: Sendable {
     /// The routes Herald should announce now.
     public var desiredRoutes: [IPPrefix: DesiredRoute] { table.withLock { $0 } }
 
+    /// Nodes currently left out of routes by their health check.
+    public var downNodes: Set<String> { down.withLock { $0 } }
+
     /// One queued mutation: applies itself against the table so far and reports its outcome.
     private struct Job: Sendable {
         let requestID: String?
         let now: Int64
         /// Runs in the batch transaction (inside a savepoint); returns the table after it.
-        let apply: @Sendable (Database, [IPPrefix: DesiredRoute]) throws -> Applied
+        let apply: @Sendable (Database, [IPPrefix: DesiredRoute], Set<String>) throws -> Applied
         /// Called once with the outcome, after COMMIT (or the failure).
         let finish: @Sendable (Result<RouteDiff, any Error>) -> Void
     }
 
     private struct Applied: Sendable {
         let table: [IPPrefix: DesiredRoute]
+        let down: Set<String>
         let diff: RouteDiff
         let reason: String
     }
@@ -90,27 +97,45 @@ public final class Reconciler: Sendable {
                                     reason: @escaping @Sendable (T) -> String,
                                     affecting affected: (@Sendable (T) -> Set<IPPrefix>)? = nil,
                                     _ body: @escaping @Sendable (Database) throws -> T) async throws -> (result: T, diff: RouteDiff) {
+        try await enqueue(requestID: requestID, now: now, reason: reason, affecting: affected, health: nil, body)
+    }
+
+    /// Takes `node` out of every route (`down`) or puts it back, through the same path as a
+    /// database change: re-derived, recorded in the history with `reason`, committed, published.
+    /// Node health is runtime state, so nothing but the history rows is written.
+    @discardableResult
+    public func setNodeHealth(_ node: String, down isDown: Bool, reason: String, now: Int64 = Clock.nowMilliseconds()) async throws -> RouteDiff {
+        try await enqueue(requestID: nil, now: now, reason: { (_: Void) in reason }, affecting: nil,
+                          health: { down in if isDown { down.insert(node) } else { down.remove(node) } }, { _ in }).diff
+    }
+
+    private func enqueue<T: Sendable>(requestID: String?, now: Int64, reason: @escaping @Sendable (T) -> String,
+                                      affecting affected: (@Sendable (T) -> Set<IPPrefix>)?,
+                                      health: (@Sendable (inout Set<String>) -> Void)?,
+                                      _ body: @escaping @Sendable (Database) throws -> T) async throws -> (result: T, diff: RouteDiff) {
         let result = Mutex<T?>(nil)
         let diff: RouteDiff = try await withCheckedThrowingContinuation { continuation in
-            let job = Job(requestID: requestID, now: now, apply: { db, before in
+            let job = Job(requestID: requestID, now: now, apply: { db, before, downBefore in
                 let value = try body(db)
+                var down = downBefore
+                health?(&down)
                 let after: [IPPrefix: DesiredRoute]
                 let diff: RouteDiff
                 if let prefixes = affected?(value) {
                     // Only these prefixes can have changed: re-derive just them.
-                    let fresh = try DesiredRoutes.derive(db, only: prefixes)
+                    let fresh = try DesiredRoutes.derive(db, only: prefixes, down: down)
                     var merged = before
                     for prefix in prefixes { merged[prefix] = fresh[prefix] }
                     after = merged
                     diff = RouteDiff.between(before.filter { prefixes.contains($0.key) }, fresh)
                 } else {
-                    after = try DesiredRoutes.derive(db)
+                    after = try DesiredRoutes.derive(db, down: down)
                     diff = RouteDiff.between(before, after)
                 }
                 let why = reason(value)
                 try RouteHistory.append(db, diff, reason: why, requestID: requestID, now: now)
                 result.withLock { $0 = value }
-                return Applied(table: after, diff: diff, reason: why)
+                return Applied(table: after, down: down, diff: diff, reason: why)
             }, finish: { outcome in continuation.resume(with: outcome) })
             let accepted = queue.withLock { state -> Bool in
                 guard !state.finished else { return false }
@@ -149,19 +174,22 @@ public final class Reconciler: Sendable {
             _ = try store.write({ db in
                 outcomes = []
                 var current = table.withLock { $0 }
+                var currentDown = down.withLock { $0 }
                 for job in jobs {
                     do {
                         // A savepoint per job: one refused change does not undo the others.
-                        let applied = try db.transaction { db in try job.apply(db, current) }
+                        let applied = try db.transaction { db in try job.apply(db, current, currentDown) }
                         current = applied.table
+                        currentDown = applied.down
                         outcomes.append(.success(applied))
                     } catch {
                         outcomes.append(.failure(error))
                     }
                 }
-                return current
+                return (current, currentDown)
             }, afterCommit: { final in
-                table.withLock { $0 = final }
+                table.withLock { $0 = final.0 }
+                down.withLock { $0 = final.1 }
                 for (job, outcome) in zip(jobs, outcomes) {
                     guard case .success(let applied) = outcome else { continue }
                     if !applied.diff.isEmpty { continuation.yield(applied.diff) }
