@@ -261,7 +261,8 @@ final class HealthProbe: ConnectionDelegate {
             finish(false, "timed out after \(check.timeout) ms")
         }
         do {
-            connection = try Connection.connect(to: SocketAddress(address, port: UInt16(check.port)), on: loop, delegate: self)
+            // Validation keeps the port in range; a hand-edited row must not trap the loop.
+            connection = try Connection.connect(to: SocketAddress(address, port: UInt16(exactly: check.port) ?? 0), on: loop, delegate: self)
         } catch {
             finish(false, Self.words(error.errno))
         }

@@ -14,6 +14,16 @@ import Store
 private func ip(_ text: String) -> IPAddress { try! IPAddress(parsing: text) }
 private func prefix(_ text: String) -> IPPrefix { try! IPPrefix(parsing: text) }
 
+/// CPU seconds (user + system) the calling thread has used, from /proc/thread-self/stat.
+private func threadCPUSeconds() -> Double {
+    guard let stat = try? String(contentsOfFile: "/proc/thread-self/stat", encoding: .utf8),
+          let close = stat.lastIndex(of: ")") else { return 0 }
+    // Fields after "(comm)": state is field 3, utime 14 and stime 15 (proc(5)).
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
 /// The checker on a real event loop against real sockets on loopback addresses.
 @Suite(.serialized, .timeLimit(.minutes(2))) struct NodeHealthMonitorTests {
     struct Setup {
@@ -149,7 +159,9 @@ private func prefix(_ text: String) -> IPPrefix { try! IPPrefix(parsing: text) }
         try await waitUntil("n1 up") { setup.monitor.status(of: "n1")?.health.state == .up }
         #expect(setup.monitor.status(of: "n1")?.health.lastResult?.detail == "HTTP 200")
         healthy.store(false, ordering: .relaxed)
-        try await waitUntil("n1 down") { setup.monitor.status(of: "n1")?.health.state == .down }
+        // The route change commits just after the monitor's state changes.
+        try await waitUntil("n1 taken out of the routes") { setup.reconciler.downNodes == ["n1"] }
+        #expect(setup.monitor.status(of: "n1")?.health.state == .down)
         #expect(setup.monitor.status(of: "n1")?.health.lastResult?.detail == "HTTP 503")
         let reasons = try setup.store.read { db in try RouteHistory.list(db) }.map(\.reason)
         #expect(reasons.last == "node n1 down: http 127.0.0.6:\(port)/healthz HTTP 503 ×2", "\(reasons)")
@@ -235,9 +247,11 @@ private func prefix(_ text: String) -> IPPrefix { try! IPPrefix(parsing: text) }
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let cpuBefore = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+        let loopBefore = try await loop.submit { threadCPUSeconds() }
         let started = ContinuousClock.now
         try await Task.sleep(for: .seconds(6))
         let elapsed = ContinuousClock.now - started
+        let loopCPU = try await loop.submit { threadCPUSeconds() } - loopBefore
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let cpu = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6 - cpuBefore
         ticking.store(false, ordering: .relaxed)
@@ -250,7 +264,8 @@ private func prefix(_ text: String) -> IPPrefix { try! IPPrefix(parsing: text) }
         print("""
             health-bench: 200 nodes, interval 1 s, \(String(format: "%.2f", seconds)) s: \(checksRun) checks \
             (\(String(format: "%.1f", Double(checksRun) / seconds))/s), \(listener.accepted.load(ordering: .relaxed)) accepted, \
-            CPU \(String(format: "%.3f", cpu)) s (\(String(format: "%.1f", cpu / seconds * 100))% of one core, whole test process), \
+            event-loop thread CPU \(String(format: "%.3f", loopCPU)) s (\(String(format: "%.1f", loopCPU / seconds * 100))% of one core; \
+            whole test process \(String(format: "%.1f", cpu / seconds * 100))%), \
             slowest last check \(String(format: "%.2f", slowest)) ms, BGP messages from peer \(keepalives), \
             loop timer max lateness \(String(format: "%.1f", Double(maxLate) / 1e6)) ms over \(samples) ticks
             """)
@@ -260,8 +275,10 @@ private func prefix(_ text: String) -> IPPrefix { try! IPPrefix(parsing: text) }
         let flaps = await b.peer(named: "a")?.counters.flaps
         let stateA = await a.peer(named: "b")?.state
         #expect(flaps == 0 && stateA == .established)
-        #expect(maxLate < 100_000_000, "the loop never ran a timer 100 ms late: \(Double(maxLate) / 1e6) ms")
-        #expect(cpu / seconds < 0.5, "low CPU: \(cpu) s in \(seconds) s")
+        // Generous: on a shared CI machine the thread itself may wait for a core; the checks
+        // take well under a millisecond each.
+        #expect(maxLate < 250_000_000, "the loop never ran a timer 250 ms late: \(Double(maxLate) / 1e6) ms")
+        #expect(loopCPU / seconds < 0.25, "low CPU on the loop thread (checks, BGP, timers): \(loopCPU) s in \(seconds) s")
         await a.shutdown(mode: ShutdownMode.withdraw(message: nil))
         await b.shutdown(mode: ShutdownMode.withdraw(message: nil))
         await setup.stop()
