@@ -67,6 +67,9 @@ struct HealthCheckInteropTests {
         #expect(health["transitions"] as? Int == 1, "\(n2)")
         #expect((health["last_result"] as? [String: Any])?["detail"] as? String == "connection refused", "\(n2)")
         #expect(health["last_change"] is String, "\(n2)")
+        let cli = try link.a.namespace.run([HeraldProcess.binary, "nodes"])
+        let row = cli.stdout.split(separator: "\n").first { $0.hasPrefix("n2 ") }.map(String.init) ?? ""
+        #expect(cli.succeeded && row.contains("tcp 127.0.0.3:") && row.contains("down") && row.contains("connection refused"), "\(cli)")
         let metrics = try herald.must("GET", "/metrics", status: 200).body
         #expect(metrics.contains(#"herald_node_health_up{node="n2"} 0"#) && metrics.contains(#"herald_node_health_up{node="n1"} 1"#), "\(metrics)")
         #expect(metrics.contains(#"herald_node_health_transitions_total{node="n2"} 1"#), "\(metrics)")
