@@ -70,6 +70,16 @@ struct HealthCheckInteropTests {
         let cli = try link.a.namespace.run([HeraldProcess.binary, "nodes"])
         let row = cli.stdout.split(separator: "\n").first { $0.hasPrefix("n2 ") }.map(String.init) ?? ""
         #expect(cli.succeeded && row.contains("tcp 127.0.0.3:") && row.contains("down") && row.contains("connection refused"), "\(cli)")
+        // The status page shows it (headless Chromium in Herald's namespace, as the seed test does).
+        if let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) {
+            let dom = try link.a.namespace.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                                                "--user-data-dir=\(try network.directory("chromium"))", "--virtual-time-budget=5000",
+                                                "--dump-dom", "http://127.0.0.1:8179/?live=0"], timeout: .seconds(60))
+            let row = dom.stdout.components(separatedBy: #"<tr data-node="n2">"#).dropFirst().first?.components(separatedBy: "</tr>").first ?? ""
+            #expect(row.contains(#"<td class="state down">down</td>"#) && row.contains("connection refused"), "\(dom)")
+        } else if Interop.isRequired {
+            Issue.record("chromium is missing (Debian package chromium)")
+        }
         let metrics = try herald.must("GET", "/metrics", status: 200).body
         #expect(metrics.contains(#"herald_node_health_up{node="n2"} 0"#) && metrics.contains(#"herald_node_health_up{node="n1"} 1"#), "\(metrics)")
         #expect(metrics.contains(#"herald_node_health_transitions_total{node="n2"} 1"#), "\(metrics)")
