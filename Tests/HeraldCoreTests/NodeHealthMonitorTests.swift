@@ -169,6 +169,27 @@ private func threadCPUSeconds() -> Double {
         await server.shutdown(gracePeriod: .seconds(1))
     }
 
+    @Test func checksReachIPv6Targets() async throws {
+        let loop = try EventLoop(name: "http-backend-v6")
+        defer { loop.shutdown() }
+        let router = Router()
+        router.get("/") { _, _ in .text("ok") }
+        var configuration = HTTPServer.Configuration(address: ip("::1"), port: 0)
+        configuration.accessLog = false
+        let server = HTTPServer(loop: loop, configuration: configuration, router: router)
+        try await server.start()
+        let port = Int(try #require(server.localAddress).port)
+        let setup = try Setup(checks: ["n1": HealthCheck(kind: .http, port: port, address: ip("::1"), interval: 100, timeout: 100, rise: 1, fall: 1),
+                                       "n2": HealthCheck(kind: .tcp, port: port, address: ip("::1"), interval: 100, timeout: 100, rise: 1, fall: 1)])
+        try await setup.monitor.start()
+        try await waitUntil("both up") { setup.monitor.status.values.filter { $0.health.state == .up }.count == 2 }
+        #expect(setup.monitor.status(of: "n1")?.target == "http [::1]:\(port)/")
+        #expect(setup.monitor.status(of: "n1")?.health.lastResult?.detail == "HTTP 200")
+        #expect(setup.monitor.status(of: "n2")?.health.lastResult?.detail == "connected")
+        await setup.stop()
+        await server.shutdown(gracePeriod: .seconds(1))
+    }
+
     @Test func aCheckThatNeverAnswersTimesOut() async throws {
         // A listener whose accept queue is full never completes the handshake: SYNs are dropped.
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
