@@ -79,7 +79,7 @@ let package = Package(
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "IP"], swiftSettings: strict),
         .testTarget(
             name: "HeraldCoreTests",
-            dependencies: ["HeraldCore", "HTTPServer", "IP", "IPAM", "Sockets", "Store", "herald", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["BGPSpeaker", "HeraldCore", "HTTPServer", "IP", "IPAM", "Sockets", "Store", "herald", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .testTarget(name: "BGPTests", dependencies: ["BGP", "IP"], resources: [.copy("Fixtures")], swiftSettings: strict),

@@ -52,7 +52,7 @@ public final class Metrics: Sendable {
 
     /// The exposition text. `speaker` and the database give the current state; counters and
     /// histograms come from what was observed.
-    public func render(speaker: SpeakerSnapshot?, store: Store, routes: Int) throws -> String {
+    public func render(speaker: SpeakerSnapshot?, store: Store, routes: Int, health: [NodeHealthStatus] = []) throws -> String {
         var out = Exposition()
         out.family("herald_build_info", "gauge", "Herald's version.")
         out.sample("herald_build_info", ["version": HeraldVersion.string], 1)
@@ -90,6 +90,23 @@ public final class Metrics: Sendable {
         for pool in pools { for (family, usage) in pool.usage { out.sample("herald_pool_allocated_addresses", ["pool": pool.name, "family": family.rawValue], Double(usage.allocated)) } }
         out.family("herald_routes_originated", "gauge", "Prefixes Herald announces.")
         out.sample("herald_routes_originated", [:], Double(routes))
+
+        let checked = health.sorted { $0.node < $1.node }
+        out.family("herald_node_health_up", "gauge", "1 while a checked node serves traffic (up or not yet checked), 0 while its health check has it down.")
+        for s in checked { out.sample("herald_node_health_up", ["node": s.node], s.health.state.serves ? 1 : 0) }
+        out.family("herald_node_health_state", "gauge", "1 for the checked node's current health state.")
+        for s in checked {
+            for state in ["unknown", "up", "down"] { out.sample("herald_node_health_state", ["node": s.node, "state": state], s.health.state.rawValue == state ? 1 : 0) }
+        }
+        out.family("herald_node_health_transitions_total", "counter", "Times a checked node went down or came back up.")
+        for s in checked { out.sample("herald_node_health_transitions_total", ["node": s.node], Double(s.health.transitions)) }
+        out.family("herald_node_health_checks_total", "counter", "Health checks run, by result.")
+        for s in checked {
+            out.sample("herald_node_health_checks_total", ["node": s.node, "result": "ok"], Double(s.health.checks - s.health.failedChecks))
+            out.sample("herald_node_health_checks_total", ["node": s.node, "result": "failed"], Double(s.health.failedChecks))
+        }
+        out.family("herald_node_health_last_check_seconds", "gauge", "How long the node's last health check took.")
+        for s in checked { if let last = s.health.lastResult { out.sample("herald_node_health_last_check_seconds", ["node": s.node], last.milliseconds / 1000) } }
 
         out.family("herald_http_requests_total", "counter", "HTTP requests answered, by route pattern and status.")
         for (key, count) in requests.withLock({ $0 }).sorted(by: { ($0.key.route, $0.key.method, $0.key.status) < ($1.key.route, $1.key.method, $1.key.status) }) {
@@ -161,8 +178,10 @@ public struct MetricsAPI: Sendable {
     public let store: Store
     public let reconciler: Reconciler
     public let speaker: Speaker?
+    public let health: NodeHealthMonitor?
 
-    public init(metrics: Metrics, store: Store, reconciler: Reconciler, speaker: Speaker?) {
+    public init(metrics: Metrics, store: Store, reconciler: Reconciler, speaker: Speaker?, health: NodeHealthMonitor? = nil) {
+        self.health = health
         self.metrics = metrics
         self.store = store
         self.reconciler = reconciler
@@ -172,7 +191,8 @@ public struct MetricsAPI: Sendable {
     public func register(on router: Router) {
         router.get("/metrics") { _, _ in
             let snapshot = await speaker?.snapshot()
-            let text = try metrics.render(speaker: snapshot, store: store, routes: reconciler.desiredRoutes.count)
+            let text = try metrics.render(speaker: snapshot, store: store, routes: reconciler.desiredRoutes.count,
+                                          health: health.map { Array($0.status.values) } ?? [])
             return .text(text, contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
     }

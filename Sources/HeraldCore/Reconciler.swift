@@ -20,6 +20,9 @@ public final class Reconciler: Sendable {
     /// Where committed changes are published for `/v1/events`, if anywhere.
     public let events: EventBus?
     private let table: Mutex<[IPPrefix: DesiredRoute]>
+    /// Nodes whose health check has them down (runtime state, not stored): committed together
+    /// with the table, so every derivation sees the set of its point in the commit order.
+    private let down = Mutex<Set<String>>([])
     private let continuation: AsyncStream<RouteDiff>.Continuation
     /// Diffs in commit order; the first one announces the table derived at start-up.
     public let diffs: AsyncStream<RouteDiff>
@@ -61,13 +64,16 @@ public final class Reconciler: Sendable {
     /// The routes Herald should announce now.
     public var desiredRoutes: [IPPrefix: DesiredRoute] { table.withLock { $0 } }
 
+    /// Nodes currently left out of routes by their health check.
+    public var downNodes: Set<String> { down.withLock { $0 } }
+
     /// One queued mutation: applies itself against the table so far and reports its outcome.
     private struct Job: Sendable {
         let requestID: String?
         let now: Int64
         /// Runs in the batch transaction (inside a savepoint) against the table as it stands
         /// after the earlier jobs of the batch; returns what it changed.
-        let apply: @Sendable (Database, TableView) throws -> Applied
+        let apply: @Sendable (Database, TableView, Set<String>) throws -> Applied
         /// Called once with the outcome, after COMMIT (or the failure).
         let finish: @Sendable (Result<RouteDiff, any Error>) -> Void
     }
@@ -75,6 +81,7 @@ public final class Reconciler: Sendable {
     private struct Applied: Sendable {
         /// The new route of every prefix the job re-derived (nil: no longer announced).
         let changes: [IPPrefix: DesiredRoute?]
+        let down: Set<String>
         let diff: RouteDiff
         let reason: String
     }
@@ -113,15 +120,33 @@ public final class Reconciler: Sendable {
                                     reason: @escaping @Sendable (T) -> String,
                                     affecting affected: (@Sendable (T) -> Set<IPPrefix>)? = nil,
                                     _ body: @escaping @Sendable (Database) throws -> T) async throws -> (result: T, diff: RouteDiff) {
+        try await enqueue(requestID: requestID, now: now, reason: reason, affecting: affected, health: nil, body)
+    }
+
+    /// Takes `node` out of every route (`down`) or puts it back, through the same path as a
+    /// database change: re-derived, recorded in the history with `reason`, committed, published.
+    /// Node health is runtime state, so nothing but the history rows is written.
+    @discardableResult
+    public func setNodeHealth(_ node: String, down isDown: Bool, reason: String, now: Int64 = Clock.nowMilliseconds()) async throws -> RouteDiff {
+        try await enqueue(requestID: nil, now: now, reason: { (_: Void) in reason }, affecting: nil,
+                          health: { down in if isDown { down.insert(node) } else { down.remove(node) } }, { _ in }).diff
+    }
+
+    private func enqueue<T: Sendable>(requestID: String?, now: Int64, reason: @escaping @Sendable (T) -> String,
+                                      affecting affected: (@Sendable (T) -> Set<IPPrefix>)?,
+                                      health: (@Sendable (inout Set<String>) -> Void)?,
+                                      _ body: @escaping @Sendable (Database) throws -> T) async throws -> (result: T, diff: RouteDiff) {
         let result = Mutex<T?>(nil)
         let diff: RouteDiff = try await withCheckedThrowingContinuation { continuation in
-            let job = Job(requestID: requestID, now: now, apply: { db, table in
+            let job = Job(requestID: requestID, now: now, apply: { db, table, downBefore in
                 let value = try body(db)
+                var down = downBefore
+                health?(&down)
                 var changes: [IPPrefix: DesiredRoute?] = [:]
                 let diff: RouteDiff
                 if let prefixes = affected?(value) {
                     // Only these prefixes can have changed: re-derive just them.
-                    let fresh = try DesiredRoutes.derive(db, only: prefixes)
+                    let fresh = try DesiredRoutes.derive(db, only: prefixes, down: down)
                     var before: [IPPrefix: DesiredRoute] = [:]
                     changes.reserveCapacity(prefixes.count)
                     for prefix in prefixes {
@@ -131,7 +156,7 @@ public final class Reconciler: Sendable {
                     diff = RouteDiff.between(before, fresh)
                 } else {
                     let before = table.materialize()
-                    let after = try DesiredRoutes.derive(db)
+                    let after = try DesiredRoutes.derive(db, down: down)
                     diff = RouteDiff.between(before, after)
                     for route in diff.announced + diff.updated { changes[route.prefix] = .some(route) }
                     for route in diff.withdrawn { changes[route.prefix] = .some(nil) }
@@ -144,7 +169,7 @@ public final class Reconciler: Sendable {
                 let why = reason(value)
                 try RouteHistory.append(db, diff, reason: why, requestID: requestID, now: now)
                 result.withLock { $0 = value }
-                return Applied(changes: changes, diff: diff, reason: why)
+                return Applied(changes: changes, down: down, diff: diff, reason: why)
             }, finish: { outcome in continuation.resume(with: outcome) })
             let accepted = queue.withLock { state -> Bool in
                 guard !state.finished else { return false }
@@ -180,27 +205,30 @@ public final class Reconciler: Sendable {
             commitObserver?(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
         }
         do {
-            _ = try store.write({ db -> [IPPrefix: DesiredRoute?] in
+            _ = try store.write({ db -> (overlay: [IPPrefix: DesiredRoute?], down: Set<String>) in
                 outcomes = []
                 var overlay: [IPPrefix: DesiredRoute?] = [:]
+                var currentDown = down.withLock { $0 }
                 for job in jobs {
                     do {
                         // A savepoint per job: one refused change does not undo the others.
                         let view = TableView(committed: table.withLock { $0 }, overlay: overlay)
-                        let applied = try db.transaction { db in try job.apply(db, view) }
+                        let applied = try db.transaction { db in try job.apply(db, view, currentDown) }
                         for (prefix, route) in applied.changes { overlay[prefix] = route }
+                        currentDown = applied.down
                         outcomes.append(.success(applied))
                     } catch {
                         outcomes.append(.failure(error))
                     }
                 }
-                return overlay
-            }, afterCommit: { overlay in
+                return (overlay, currentDown)
+            }, afterCommit: { final in
                 // In place: no view of the committed table is alive any more, so the dictionary
                 // is not copied.
                 table.withLock { table in
-                    for (prefix, route) in overlay { table[prefix] = route }
+                    for (prefix, route) in final.overlay { table[prefix] = route }
                 }
+                down.withLock { $0 = final.down }
                 for (job, outcome) in zip(jobs, outcomes) {
                     guard case .success(let applied) = outcome else { continue }
                     if !applied.diff.isEmpty { continuation.yield(applied.diff) }

@@ -138,6 +138,12 @@ struct Serve: AsyncParsableCommand {
             throw ExitCode(71)
         }
         let following = Task { await bridge.follow(reconciler.diffs) }
+        // Node health checks run on the same loop; their transitions are route changes.
+        let health = NodeHealthMonitor(loop: loop, reconciler: reconciler, events: events, logger: Logger(label: "herald.health"))
+        do { try await health.start() } catch {
+            logger.critical("cannot start node health checks", metadata: ["error": "\(error)"])
+            throw ExitCode(74)
+        }
         // History stays bounded: pruned at start and every ten minutes.
         let retention = configuration.retention
         let pruning = Task.detached { [logger] in
@@ -153,11 +159,11 @@ struct Serve: AsyncParsableCommand {
         }
         let router = Router()
         StatusAPI(store: store, startedAt: startedAt).register(on: router)
-        ResourceAPI(reconciler: reconciler).register(on: router)
+        ResourceAPI(reconciler: reconciler, health: health).register(on: router)
         PeersAPI(store: store, bridge: bridge).register(on: router)
         SpeakerAPI(store: store, bridge: bridge).register(on: router)
         EventsAPI(bus: events).register(on: router)
-        MetricsAPI(metrics: metrics, store: store, reconciler: reconciler, speaker: bgp).register(on: router)
+        MetricsAPI(metrics: metrics, store: store, reconciler: reconciler, speaker: bgp, health: health).register(on: router)
         StatusPage().register(on: router)
         var httpConfiguration = HTTPServer.Configuration(
             address: configuration.apiListen.address, port: configuration.apiListen.port, tokens: tokens,
@@ -205,6 +211,7 @@ struct Serve: AsyncParsableCommand {
             await bgp.shutdown(mode: .withdraw(message: "Herald shutting down"))
         }
         pruning.cancel()
+        await health.stop()
         reconciler.finish()
         await following.value
         recording.cancel()

@@ -24,11 +24,14 @@ import Testing
 
         var runs: [HeraldBinaryTests.Finished] = []
         var allocations: [String] = []
+        var nodes = ""
         let serve = try HeraldBinaryTests.run(HeraldBinaryTests.builtBinary, ["serve", "--api-listen", "127.0.0.1:0"], in: directory.path, whenReady: { log in
             guard let port = log.firstMatch(of: /api_listen=127\.0\.0\.1:(\d+)/).map({ String($0.1) }), let number = UInt16(port) else { return }
             _ = try? SimpleHTTP.send(port: number, method: "PUT", path: "/v1/pools/default", json: #"{"blocks":["203.0.113.0/28"]}"#)
             _ = try? SimpleHTTP.send(port: number, method: "PUT", path: "/v1/pools/shop", json: #"{"blocks":["198.51.100.0/28"],"service_selector":{"tier":"shop"}}"#)
             let environment = ["HERALD_SERVER": "http://127.0.0.1:\(port)", "FIXTURES": fixtures,
+                               // Checked on loopback only: the fixtures' node addresses are not ours.
+                               "HERALD_NODE_HEALTH_CHECK": #"{"kind":"tcp","port":9,"address":"127.0.0.1","interval":60000}"#,
                                // The stand-in kubectl runs from the repository (a freshly copied
                                // executable can fail to exec with ETXTBSY); its data is the copy.
                                "PATH": "\(contrib.appendingPathComponent("fixtures").path):/usr/bin:/bin"]
@@ -45,6 +48,7 @@ import Testing
             }
             if let third = try? HeraldBinaryTests.run("/bin/bash", [script], in: directory.path, environment: environment, signal: nil) { runs.append(third) }
             allocations.append((try? SimpleHTTP.get(port: number, path: "/v1/allocations")) ?? "")
+            nodes = (try? SimpleHTTP.get(port: number, path: "/v1/nodes")) ?? ""
         })
         #expect(serve.status == 0, "\(serve.output)")
         #expect(runs.count == 3 && runs.allSatisfy { $0.status == 0 }, "\(runs.map(\.output))")
@@ -60,6 +64,7 @@ import Testing
         #expect(allocations[1].contains(#""addresses":["203.0.113.1"]"#) && allocations[1].contains(#""addresses":["198.51.100.1"]"#))
         // Third run: default.web released.
         #expect(!allocations[2].contains("default.web") && allocations[2].contains("shop.api"), "\(allocations[2])")
+        #expect(nodes.contains(#""health_check":{"address":"127.0.0.1","fall":3,"interval":60000,"kind":"tcp","port":9,"rise":2,"timeout":1000}"#), "\(nodes)")
         let patches = (try? String(contentsOfFile: fixtures + "/patches.log", encoding: .utf8)) ?? ""
         #expect(patches.contains(#"default/web {"status":{"loadBalancer":{"ingress":[{"ip":"203.0.113.1"}]}}}"#), "\(patches)")
         #expect(patches.contains(#"shop/api {"status":{"loadBalancer":{"ingress":[{"ip":"198.51.100.1"}]}}}"#), "\(patches)")

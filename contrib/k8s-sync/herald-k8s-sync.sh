@@ -11,8 +11,11 @@
 #   traffic_policy  local for externalTrafficPolicy: Local (next hops: the nodes running ready
 #                   endpoints, from the EndpointSlices), else cluster (the pool's nodes)
 # and writes the address Herald chose into the Service's status. Nodes are registered from
-# `kubectl get nodes` (InternalIP addresses). Allocations it made whose Service is gone are
-# released. Needs kubectl, curl and jq. Exit status: 0 done, 1 some Service failed (the others
+# `kubectl get nodes` (InternalIP addresses), each with the health check in
+# HERALD_NODE_HEALTH_CHECK when it is set (a JSON object, e.g. kube-proxy's health endpoint:
+# '{"kind":"http","port":10256,"path":"/healthz"}'; see docs/health-checks.md): a node PUT
+# replaces the node, so a check set by hand would be dropped on the next pass.
+# Allocations it made whose Service is gone are released. Needs kubectl, curl and jq. Exit status: 0 done, 1 some Service failed (the others
 # were still synced), 2 Herald or the cluster could not be read.
 set -uo pipefail
 
@@ -48,11 +51,14 @@ api() {
 services=$(kubectl get services --all-namespaces -o json) || { log "cannot list Services"; exit 2; }
 nodes=$(kubectl get nodes -o json) || { log "cannot list nodes"; exit 2; }
 api GET /healthz >/dev/null || { log "Herald at $server does not answer"; exit 2; }
+health_check=${HERALD_NODE_HEALTH_CHECK:-null}
+jq -e 'type == "object" or type == "null"' <<<"$health_check" >/dev/null 2>&1 || { log "HERALD_NODE_HEALTH_CHECK is not a JSON object"; exit 2; }
 
 # Nodes: name and InternalIP addresses (IPv4 and/or IPv6).
 while IFS=$'\t' read -r node addresses; do
     [[ -z $node ]] && continue
-    api PUT "/v1/nodes/$node" "$(jq -cn --argjson a "$addresses" '{addresses: $a, labels: {"k8s.node": "true"}}')" >/dev/null || status=1
+    api PUT "/v1/nodes/$node" "$(jq -cn --argjson a "$addresses" --argjson hc "$health_check" \
+        '{addresses: $a, labels: {"k8s.node": "true"}} + (if $hc == null then {} else {health_check: $hc} end)')" >/dev/null || status=1
 done < <(jq -r '.items[] | [.metadata.name, ([.status.addresses[] | select(.type == "InternalIP") | .address] | tostring)] | @tsv' <<<"$nodes")
 
 declare -A wanted=()

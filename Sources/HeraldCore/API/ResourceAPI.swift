@@ -8,9 +8,14 @@ internal import Store
 /// before the response, and the route change reaches the speaker in commit order.
 public struct ResourceAPI: Sendable {
     public let reconciler: Reconciler
+    /// Runs the nodes' health checks; told after every node change. Nil: no checks run.
+    public let health: NodeHealthMonitor?
     var store: Store { reconciler.store }
 
-    public init(reconciler: Reconciler) { self.reconciler = reconciler }
+    public init(reconciler: Reconciler, health: NodeHealthMonitor? = nil) {
+        self.reconciler = reconciler
+        self.health = health
+    }
 
     /// Most routes in one `POST /v1/routes:batch`.
     public static let maxBatchRoutes = 1_000_000
@@ -19,7 +24,9 @@ public struct ResourceAPI: Sendable {
     public static let bodyLimits: [String: Int] = ["/v1/routes:batch": 256 * 1024 * 1024]
 
     public func register(on router: Router) {
-        router.get("/v1/nodes") { _, _ in try .json(NodeList(nodes: try read { db in try Nodes.list(db).map(NodeBody.init) })) }
+        router.get("/v1/nodes") { _, _ in
+            try .json(NodeList(nodes: try read { db in try Nodes.list(db) }.map { NodeBody($0, health: health?.status(of: $0.name)) }))
+        }
         router.get("/v1/nodes/{name}") { _, context in try .json(try node(named: try context.name())) }
         router.put("/v1/nodes/{name}") { request, context in try await putNode(try context.name(), request, context) }
         router.delete("/v1/nodes/{name}") { _, context in try await deleteNode(try context.name(), context) }
@@ -69,17 +76,89 @@ public struct ResourceAPI: Sendable {
 
     struct NodeList: Encodable { let nodes: [NodeBody] }
 
+    struct HealthCheckBody: Codable {
+        let kind: String
+        let port: Int
+        let path: String?
+        let address: String?
+        let interval: Int?
+        let timeout: Int?
+        let rise: Int?
+        let fall: Int?
+
+        init(_ c: HealthCheck) {
+            kind = c.kind.rawValue
+            port = c.port
+            path = c.kind == .http ? c.requestPath : nil
+            address = c.address?.description
+            interval = c.interval
+            timeout = c.timeout
+            rise = c.rise
+            fall = c.fall
+        }
+
+        /// The check this input asks for, with defaults filled in; errors under `health_check.*`.
+        func check(into validator: inout Validator) -> HealthCheck? {
+            guard let kind = HealthCheck.Kind(rawValue: kind) else {
+                validator.add("health_check.kind", "expected tcp or http")
+                return nil
+            }
+            let parsed = address.flatMap { APIParse.address($0, field: "health_check.address", into: &validator) }
+            if address != nil && parsed == nil { return nil }
+            return HealthCheck(kind: kind, port: port, path: path, address: parsed, interval: interval ?? HealthCheck.defaultInterval,
+                               timeout: timeout ?? HealthCheck.defaultTimeout, rise: rise ?? HealthCheck.defaultRise, fall: fall ?? HealthCheck.defaultFall)
+        }
+    }
+
+    struct HealthResultBody: Encodable {
+        let ok: Bool
+        let detail: String
+        let at: String
+        let durationMs: Double
+    }
+
+    struct HealthBody: Encodable {
+        let state: String
+        let target: String
+        let lastResult: HealthResultBody?
+        let lastChange: String?
+        let transitions: Int
+        let consecutiveSuccesses: Int
+        let consecutiveFailures: Int
+        let checks: Int
+        let failedChecks: Int
+
+        init(_ s: NodeHealthStatus) {
+            state = s.health.state.rawValue
+            target = s.target
+            lastResult = s.health.lastResult.map {
+                HealthResultBody(ok: $0.ok, detail: $0.detail, at: APITime.format($0.at), durationMs: ($0.milliseconds * 1000).rounded() / 1000)
+            }
+            lastChange = s.health.lastChange.map(APITime.format)
+            transitions = s.health.transitions
+            consecutiveSuccesses = s.health.successes
+            consecutiveFailures = s.health.failures
+            checks = s.health.checks
+            failedChecks = s.health.failedChecks
+        }
+    }
+
     struct NodeBody: Encodable {
         let name: String
         let addresses: [String]
         let labels: [String: String]
+        let healthCheck: HealthCheckBody?
+        /// Present when the node has a health check and Herald runs checks.
+        let health: HealthBody?
         let createdAt: String
         let updatedAt: String
 
-        init(_ node: Node) {
+        init(_ node: Node, health status: NodeHealthStatus?) {
             name = node.name
             addresses = node.addresses.map(\.description)
             labels = node.labels
+            healthCheck = node.healthCheck.map(HealthCheckBody.init)
+            health = node.healthCheck == nil ? nil : status.map(HealthBody.init)
             createdAt = APITime.format(node.createdAt)
             updatedAt = APITime.format(node.updatedAt)
         }
@@ -88,28 +167,38 @@ public struct ResourceAPI: Sendable {
     struct NodeInput: Decodable {
         let addresses: [String]
         let labels: [String: String]?
+        let healthCheck: HealthCheckBody?
     }
 
     func node(named name: String) throws -> NodeBody {
         guard let node = try read({ db in try Nodes.get(db, name: name) }) else { throw Self.notFound("node", name) }
-        return NodeBody(node)
+        return NodeBody(node, health: health?.status(of: name))
     }
 
     func putNode(_ name: String, _ request: HTTPRequest, _ context: RequestContext) async throws -> HTTPResponse {
         let input = try request.decode(NodeInput.self)
         var validator = Validator()
         let addresses = input.addresses.enumerated().compactMap { APIParse.address($0.element, field: "addresses[\($0.offset)]", into: &validator) }
+        let check = input.healthCheck?.check(into: &validator)
         try APIErrors.translating { try validator.finish() }
-        let spec = NodeSpec(addresses: addresses, labels: input.labels ?? [:])
+        let spec = NodeSpec(addresses: addresses, labels: input.labels ?? [:], healthCheck: check)
         let result = try await mutate(context, reason: { (r: (node: Node, created: Bool)) in "node \(name) \(r.created ? "created" : "changed")" }) { db in
             try Nodes.put(db, name: name, spec: spec, now: Clock.nowMilliseconds())
         }
-        return try .json(NodeBody(result.node), status: result.created ? .created : .ok)
+        await reloadHealth()
+        return try .json(NodeBody(result.node, health: health?.status(of: name)), status: result.created ? .created : .ok)
     }
 
     func deleteNode(_ name: String, _ context: RequestContext) async throws -> HTTPResponse {
         try await mutate(context, reason: { (_: Void) in "node \(name) deleted" }) { db in try Nodes.delete(db, name: name) }
+        await reloadHealth()
         return .noContent
+    }
+
+    /// The change is committed; the checks follow it. A failure here (the loop stopping at
+    /// shutdown) does not undo the change.
+    private func reloadHealth() async {
+        try? await health?.reload()
     }
 
     // MARK: - Pools
@@ -163,6 +252,7 @@ public struct ResourceAPI: Sendable {
         let announce: AnnounceBody
         let description: String
         let labels: [String: String]
+        let failOpen: Bool
         let usage: [String: UsageBody]
         let size: Double
         let allocated: Int
@@ -180,6 +270,7 @@ public struct ResourceAPI: Sendable {
             announce = AnnounceBody(pool.spec.announce)
             description = pool.spec.description
             labels = pool.spec.labels
+            failOpen = pool.spec.failOpen
             usage = Dictionary(uniqueKeysWithValues: pool.usage.map { ($0.key.rawValue, UsageBody($0.value)) })
             size = pool.usage.values.reduce(0) { $0 + Double($1.size) }
             allocated = pool.usage.values.reduce(0) { $0 + $1.allocated }
@@ -199,6 +290,7 @@ public struct ResourceAPI: Sendable {
         let announce: AnnounceBody?
         let description: String?
         let labels: [String: String]?
+        let failOpen: Bool?
     }
 
     func pool(named name: String) throws -> PoolBody {
@@ -218,7 +310,7 @@ public struct ResourceAPI: Sendable {
         let spec = PoolSpec(blocks: blocks, serviceSelector: input.serviceSelector ?? [:], nodeSelector: input.nodeSelector ?? [:],
                             allowFirstLastIPs: input.allowFirstLastIps, disabled: input.disabled ?? false,
                             announce: input.announce?.attributes ?? AnnounceAttributes(), description: input.description ?? "",
-                            labels: input.labels ?? [:])
+                            labels: input.labels ?? [:], failOpen: input.failOpen ?? false)
         let result = try await mutate(context, reason: { (r: (pool: Pool, created: Bool)) in "pool \(name) \(r.created ? "created" : "changed")" }) { db in
             if createOnly, try Pools.get(db, name: name) != nil { throw DomainError.conflict("pool \"\(name)\" already exists") }
             return try Pools.put(db, name: name, spec: spec, now: Clock.nowMilliseconds())

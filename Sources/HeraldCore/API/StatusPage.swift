@@ -1,7 +1,8 @@
 public import HTTPServer
 
 /// `GET /`: one self-contained HTML page (no external assets, no build step, works offline):
-/// peers with state colour, uptime and last error; pools with usage bars; recent history; updated
+/// peers with state colour, uptime and last error; nodes with their health-check state; pools with
+/// usage bars; recent history; updated
 /// live from `/v1/events`. It asks for the API token when the API answers 401, and keeps it in
 /// the browser's session storage only.
 public struct StatusPage: Sendable {
@@ -31,6 +32,7 @@ public struct StatusPage: Sendable {
       th { font-weight: 600; color: var(--muted); }
       .state { font-weight: 600; } .established { color: var(--ok); } .idle, .connect, .active { color: var(--bad); }
       .opensent, .openconfirm { color: var(--warn); } .disabled { color: var(--muted); }
+      .up { color: var(--ok); } .down { color: var(--bad); } .unknown { color: var(--muted); }
       .bar { background: #eaeef2; width: 12rem; height: .7rem; border-radius: .35rem; overflow: hidden; display: inline-block; }
       .bar > span { display: block; height: 100%; background: var(--ok); }
       .error { color: var(--bad); } #login { display: none; margin: 1rem 0; }
@@ -43,6 +45,8 @@ public struct StatusPage: Sendable {
     <form id="login"><label>API token <input id="token" type="password" autocomplete="off"></label> <button>Use</button></form>
     <h2>Peers</h2>
     <table id="peers"><thead><tr><th>Name</th><th>Address</th><th>ASN</th><th>State</th><th>Uptime</th><th>Received</th><th>Advertised</th><th>Last error</th></tr></thead><tbody></tbody></table>
+    <h2>Nodes</h2>
+    <table id="nodes"><thead><tr><th>Name</th><th>Addresses</th><th>Health check</th><th>Health</th><th>Since</th><th>Last result</th></tr></thead><tbody></tbody></table>
     <h2>Pools</h2>
     <table id="pools"><thead><tr><th>Name</th><th>Blocks</th><th>Usage</th><th>Allocated</th></tr></thead><tbody></tbody></table>
     <h2>Recent history</h2>
@@ -63,13 +67,18 @@ public struct StatusPage: Sendable {
     function fill(id, rows) { const body = $(id + " tbody"); body.replaceChildren(...rows); }
     async function refresh() {
       try {
-        const [status, peers, pools, history] = await Promise.all([api("/v1/status"), api("/v1/peers"), api("/v1/pools"), api("/v1/history?limit=1000")]);
+        const [status, peers, nodes, pools, history] = await Promise.all([api("/v1/status"), api("/v1/peers"), api("/v1/nodes"), api("/v1/pools"), api("/v1/history?limit=1000")]);
         $("#meta").textContent = `version ${status.version} · AS ${status.speaker?.asn ?? "?"} · router id ${status.speaker?.router_id ?? "?"} · up ${duration(status.uptime_seconds)}`;
         fill("#peers", peers.peers.map((p) => { const tr = document.createElement("tr"); tr.dataset.peer = p.name;
           const state = p.state ?? (p.enabled ? "unknown" : "disabled");
           tr.append(cell(p.name), cell(p.address), cell(String(p.asn)), cell(state, "state " + state), cell(duration(p.uptime_seconds)),
             cell(String(p.counters?.prefixes_received ?? "–")), cell(String(p.counters?.prefixes_advertised ?? "–")),
             cell(p.last_error ? p.last_error.reason : (p.hint ?? ""), p.last_error ? "error" : "")); return tr; }));
+        fill("#nodes", nodes.nodes.map((n) => { const tr = document.createElement("tr"); tr.dataset.node = n.name;
+          const state = n.health?.state ?? (n.health_check ? "unknown" : "not checked");
+          tr.append(cell(n.name), cell(n.addresses.join(", ")), cell(n.health?.target ?? (n.health_check ? n.health_check.kind + " :" + n.health_check.port : "–")),
+            cell(state, "state " + state.replace(" ", "-")), cell(n.health?.last_change?.replace("T", " ").replace("Z", "")),
+            cell(n.health?.last_result?.detail, n.health?.last_result && !n.health.last_result.ok ? "error" : "")); return tr; }));
         fill("#pools", pools.pools.map((p) => { const tr = document.createElement("tr");
           const used = p.size > 0 ? Math.min(100, 100 * p.allocated / p.size) : 0;
           const bar = document.createElement("td"); bar.innerHTML = '<span class="bar"><span></span></span>'; bar.querySelector("span > span").style.width = used + "%";
@@ -83,7 +92,7 @@ public struct StatusPage: Sendable {
     function soon() { if (!pending) { pending = true; setTimeout(() => { pending = false; refresh(); }, 200); } }
     // ?live=0 turns the event stream off (kiosks behind proxies that buffer, headless renderers).
     const live = new URLSearchParams(location.search).get("live") !== "0";
-    if (live && !token) { try { const es = new EventSource("/v1/events"); ["change", "route", "peer"].forEach((k) => es.addEventListener(k, soon)); es.onerror = () => {}; } catch (e) {} }
+    if (live && !token) { try { const es = new EventSource("/v1/events"); ["change", "route", "peer", "node"].forEach((k) => es.addEventListener(k, soon)); es.onerror = () => {}; } catch (e) {} }
     setInterval(refresh, token ? 5000 : 30000);
     $("#login").addEventListener("submit", (event) => { event.preventDefault(); token = $("#token").value.trim(); sessionStorage.setItem("herald-token", token); $("#login").style.display = "none"; refresh(); });
     refresh();

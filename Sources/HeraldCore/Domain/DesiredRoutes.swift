@@ -68,16 +68,22 @@ public struct DesiredRoute: Hashable, Sendable {
 /// the session's own address. When nodes exist but none qualifies, the address is not announced:
 /// announcing it would send traffic nowhere. A static route's next hops are "self", node names
 /// (resolved per family) or literal addresses. Routes for the same prefix merge their paths.
+///
+/// Health: nodes in `down` whose health check failed (runtime state, not in the database) are
+/// left out of every route; a route left with no node is withdrawn, unless its pool says
+/// `fail_open`, which keeps it on all its nodes (a load balancer with no healthy backend sends to
+/// all of them rather than to none). A node without a health check is never down.
 public enum DesiredRoutes {
-    public static func derive(_ db: Database) throws -> [IPPrefix: DesiredRoute] {
-        try derive(db, only: nil)
+    public static func derive(_ db: Database, down: Set<String> = []) throws -> [IPPrefix: DesiredRoute] {
+        try derive(db, only: nil, down: down)
     }
 
     /// The same rules for just `prefixes` (nil: every route): what a change to one allocation or
     /// static route needs, at a cost that does not grow with the size of the table. A prefix
     /// absent from the result is not announced.
-    public static func derive(_ db: Database, only prefixes: Set<IPPrefix>?) throws -> [IPPrefix: DesiredRoute] {
+    public static func derive(_ db: Database, only prefixes: Set<IPPrefix>?, down: Set<String> = []) throws -> [IPPrefix: DesiredRoute] {
         let nodes = try Nodes.list(db)
+        func serves(_ node: Node) -> Bool { node.healthCheck == nil || !down.contains(node.name) }
         // Built as final values: the common case (one source, one path) costs one dictionary
         // insert, which matters when a bulk load derives a million static routes.
         var routes: [IPPrefix: DesiredRoute] = [:]
@@ -94,10 +100,11 @@ public enum DesiredRoutes {
             }
         }
 
-        var poolSettings: [String: (nodeSelector: [String: String], announce: AnnounceAttributes)] = [:]
-        for row in try db.rows("SELECT name, node_selector, announce FROM pools") {
+        var poolSettings: [String: (nodeSelector: [String: String], announce: AnnounceAttributes, failOpen: Bool)] = [:]
+        for row in try db.rows("SELECT name, node_selector, announce, fail_open FROM pools") {
             poolSettings[try row.get(0)] = (try row.labels("node_selector"),
-                                            try JSONColumn.decode(AnnounceAttributes.self, from: row.get(2), column: "announce"))
+                                            try JSONColumn.decode(AnnounceAttributes.self, from: row.get(2), column: "announce"),
+                                            try row.get(3))
         }
 
         // Past a few thousand prefixes (a bulk load), one scan of the tables is cheaper than one
@@ -119,11 +126,15 @@ public enum DesiredRoutes {
         }
         for allocation in allocations {
             guard let pool = poolSettings[allocation.pool] else { continue }
-            let serving: [Node] = switch allocation.trafficPolicy {
+            let candidates: [Node] = switch allocation.trafficPolicy {
             case .local: nodes.filter { allocation.nodes.contains($0.name) }
             case .cluster: nodes.filter { Labels.matches(pool.nodeSelector, $0.labels) }
             }
             for address in allocation.addresses {
+                // Per family: a node may have only the other family's address.
+                let able = candidates.filter { $0.address(of: address.family) != nil }
+                let healthy = able.filter(serves)
+                let serving = healthy.isEmpty && pool.failOpen ? able : healthy
                 let paths: [RoutePath] = nodes.isEmpty
                     ? [RoutePath(nextHop: .session)]
                     : serving.compactMap { node in node.address(of: address.family).map { RoutePath(nextHop: .address($0), node: node.name) } }
@@ -139,7 +150,7 @@ public enum DesiredRoutes {
                 case .session: paths.append(RoutePath(nextHop: .session))
                 case .address(let address): paths.append(RoutePath(nextHop: .address(address)))
                 case .node(let name):
-                    if let node = nodes.first(where: { $0.name == name }), let address = node.address(of: route.prefix.family) {
+                    if let node = nodes.first(where: { $0.name == name }), serves(node), let address = node.address(of: route.prefix.family) {
                         paths.append(RoutePath(nextHop: .address(address), node: name))
                     }
                 }

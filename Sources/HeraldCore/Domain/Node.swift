@@ -7,20 +7,28 @@ public struct Node: Sendable, Equatable {
     /// At most one address per family, IPv4 first.
     public var addresses: [IPAddress]
     public var labels: [String: String]
+    /// How Herald checks that the node takes traffic; nil: never checked, always serving.
+    public var healthCheck: HealthCheck?
     public var createdAt: Int64
     public var updatedAt: Int64
 
     public func address(of family: IPFamily) -> IPAddress? { addresses.first { $0.family == family } }
+
+    /// Where its health check connects: the check's own address, else the node's first
+    /// (IPv4 before IPv6).
+    public var healthCheckAddress: IPAddress? { healthCheck?.address ?? addresses.first }
 }
 
 /// What a client asks a node to be.
 public struct NodeSpec: Sendable, Equatable {
     public var addresses: [IPAddress]
     public var labels: [String: String]
+    public var healthCheck: HealthCheck?
 
-    public init(addresses: [IPAddress], labels: [String: String] = [:]) {
+    public init(addresses: [IPAddress], labels: [String: String] = [:], healthCheck: HealthCheck? = nil) {
         self.addresses = addresses
         self.labels = labels
+        self.healthCheck = healthCheck
     }
 
     func validate(into validator: inout Validator) {
@@ -33,18 +41,19 @@ public struct NodeSpec: Sendable, Equatable {
             validator.add("addresses[\(index)]", "\(address) cannot be a next hop (unspecified, multicast or loopback)")
         }
         Labels.validate(labels, field: "labels", into: &validator)
+        healthCheck?.validate(field: "health_check", into: &validator)
     }
 }
 
 /// Nodes in the database.
 public enum Nodes {
     public static func get(_ db: Database, name: String) throws -> Node? {
-        guard let row = try db.firstRow("SELECT id, name, labels, created_at, updated_at FROM nodes WHERE name = ?", [name]) else { return nil }
+        guard let row = try db.firstRow("SELECT id, name, labels, health_check, created_at, updated_at FROM nodes WHERE name = ?", [name]) else { return nil }
         return try node(db, row)
     }
 
     public static func list(_ db: Database) throws -> [Node] {
-        try db.rows("SELECT id, name, labels, created_at, updated_at FROM nodes ORDER BY name").map { try node(db, $0) }
+        try db.rows("SELECT id, name, labels, health_check, created_at, updated_at FROM nodes ORDER BY name").map { try node(db, $0) }
     }
 
     static func id(_ db: Database, name: String) throws -> Int64? {
@@ -55,7 +64,9 @@ public enum Nodes {
         let id: Int64 = try row.get("id")
         let addresses = try db.rows("SELECT address FROM node_addresses WHERE node_id = ? ORDER BY family, address", [id])
             .map { try IPAddress(parsing: $0.get(0, as: String.self)) }
+        let check: String? = try row.get("health_check")
         return Node(name: try row.get("name"), addresses: addresses, labels: try row.labels("labels"),
+                    healthCheck: try check.map { try JSONColumn.decode(HealthCheck.self, from: $0, column: "health_check") },
                     createdAt: try row.get("created_at"), updatedAt: try row.get("updated_at"))
     }
 
@@ -77,12 +88,13 @@ public enum Nodes {
         }
         let nodeID: Int64
         if let existing {
-            try db.execute("UPDATE nodes SET labels = ?, updated_at = ? WHERE id = ?", [JSONColumn.encode(spec.labels), now, existing])
+            try db.execute("UPDATE nodes SET labels = ?, health_check = ?, updated_at = ? WHERE id = ?",
+                           [JSONColumn.encode(spec.labels), spec.healthCheck.map(JSONColumn.encode), now, existing])
             try db.execute("DELETE FROM node_addresses WHERE node_id = ?", [existing])
             nodeID = existing
         } else {
-            try db.execute("INSERT INTO nodes (name, labels, created_at, updated_at) VALUES (?, ?, ?, ?)",
-                           [name, JSONColumn.encode(spec.labels), now, now])
+            try db.execute("INSERT INTO nodes (name, labels, health_check, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+                           [name, JSONColumn.encode(spec.labels), spec.healthCheck.map(JSONColumn.encode), now, now])
             nodeID = db.lastInsertedRowID
         }
         for address in spec.addresses {

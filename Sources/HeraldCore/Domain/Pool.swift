@@ -74,10 +74,14 @@ public struct PoolSpec: Sendable, Equatable {
     public var announce: AnnounceAttributes
     public var description: String
     public var labels: [String: String]
+    /// When every node that would serve an allocation is down (health checks), announce it on all
+    /// of them anyway rather than withdraw it.
+    public var failOpen: Bool
 
     public init(blocks: [PoolBlock], serviceSelector: [String: String] = [:], nodeSelector: [String: String] = [:],
                 allowFirstLastIPs: Bool? = nil, disabled: Bool = false, announce: AnnounceAttributes = .init(),
-                description: String = "", labels: [String: String] = [:]) {
+                description: String = "", labels: [String: String] = [:], failOpen: Bool = false) {
+        self.failOpen = failOpen
         self.blocks = blocks
         self.serviceSelector = serviceSelector
         self.nodeSelector = nodeSelector
@@ -116,7 +120,7 @@ public enum Pools {
     public static func get(_ db: Database, name: String) throws -> Pool? {
         guard let row = try db.firstRow("""
             SELECT id, name, description, service_selector, node_selector, allow_first_last_ips, disabled, announce, labels,
-                   created_at, updated_at FROM pools WHERE name = ?
+                   fail_open, created_at, updated_at FROM pools WHERE name = ?
             """, [name]) else { return nil }
         return try pool(db, row)
     }
@@ -124,7 +128,7 @@ public enum Pools {
     public static func list(_ db: Database) throws -> [Pool] {
         try db.rows("""
             SELECT id, name, description, service_selector, node_selector, allow_first_last_ips, disabled, announce, labels,
-                   created_at, updated_at FROM pools ORDER BY name
+                   fail_open, created_at, updated_at FROM pools ORDER BY name
             """).map { try pool(db, $0) }
     }
 
@@ -157,7 +161,8 @@ public enum Pools {
             disabled: try row.get("disabled"),
             announce: try JSONColumn.decode(AnnounceAttributes.self, from: row.get("announce"), column: "announce"),
             description: try row.get("description"),
-            labels: try row.labels("labels"))
+            labels: try row.labels("labels"),
+            failOpen: try row.get("fail_open"))
         var usage: [IPFamily: PoolUsage] = [:]
         let usable = usableBlocks(stored, allowFirstLastIPs: allowFirstLast)
         for family in IPFamily.allCases where spec.blocks.contains(where: { $0.family == family }) {
@@ -202,17 +207,19 @@ public enum Pools {
         if let existing {
             try db.execute("""
                 UPDATE pools SET description = ?, service_selector = ?, node_selector = ?, allow_first_last_ips = ?, disabled = ?,
-                       announce = ?, labels = ?, updated_at = ? WHERE id = ?
+                       announce = ?, labels = ?, fail_open = ?, updated_at = ? WHERE id = ?
                 """, [spec.description, JSONColumn.encode(spec.serviceSelector), JSONColumn.encode(spec.nodeSelector),
-                      spec.allowFirstLastIPs, spec.disabled, JSONColumn.encode(spec.announce), JSONColumn.encode(spec.labels), now, existing])
+                      spec.allowFirstLastIPs, spec.disabled, JSONColumn.encode(spec.announce), JSONColumn.encode(spec.labels),
+                      spec.failOpen, now, existing])
             poolID = existing
             try replaceBlocks(db, poolID: poolID, poolName: name, spec: spec)
         } else {
             try db.execute("""
                 INSERT INTO pools (name, description, service_selector, node_selector, allow_first_last_ips, disabled, announce, labels,
-                                   created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                   fail_open, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, [name, spec.description, JSONColumn.encode(spec.serviceSelector), JSONColumn.encode(spec.nodeSelector),
-                      spec.allowFirstLastIPs, spec.disabled, JSONColumn.encode(spec.announce), JSONColumn.encode(spec.labels), now, now])
+                      spec.allowFirstLastIPs, spec.disabled, JSONColumn.encode(spec.announce), JSONColumn.encode(spec.labels),
+                      spec.failOpen, now, now])
             poolID = db.lastInsertedRowID
             for block in spec.blocks { try insert(db, block, poolID: poolID) }
         }

@@ -188,6 +188,26 @@ struct PeersCommand: ParsableCommand {
     }
 }
 
+struct NodesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "nodes", abstract: "List nodes with their health-check state.")
+    @OptionGroup var options: ClientOptions
+
+    func run() throws {
+        try runClient {
+            let reply = try options.client().call("GET", "/v1/nodes") as? [String: Any] ?? [:]
+            if options.output == .json { return Output.json(reply) }
+            let nodes = reply["nodes"] as? [[String: Any]] ?? []
+            Output.table(["NAME", "ADDRESSES", "CHECK", "HEALTH", "SINCE", "TRANSITIONS", "LAST RESULT"], nodes.map { node in
+                let health = node["health"] as? [String: Any]
+                let last = health?["last_result"] as? [String: Any]
+                return [Output.string(node["name"]), Output.string(node["addresses"]), Output.string(health?["target"]),
+                        health == nil && node["health_check"] == nil ? "-" : Output.string(health?["state"]),
+                        Output.string(health?["last_change"]), Output.string(health?["transitions"]), Output.string(last?["detail"])]
+            })
+        }
+    }
+}
+
 struct PoolsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "pools", abstract: "List address pools and their usage.")
     @OptionGroup var options: ClientOptions
