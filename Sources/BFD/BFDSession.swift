@@ -165,6 +165,9 @@ public struct BFDSession: Sendable, Hashable {
         var actions: [BFDAction] = []
         // §6.8.6: a Your Discriminator that is not ours selects no session: discard.
         if packet.yourDiscriminator != 0, packet.yourDiscriminator != localDiscriminator { return [] }
+        // A peer that goes down advertises its slow rate in the same packet; the figure that
+        // explains a Down is the one that was in force until now.
+        let previousDetection = detectionTime
         remoteDiscriminator = packet.myDiscriminator
         remoteState = packet.state
         remoteDiagnostic = packet.diagnostic
@@ -189,7 +192,7 @@ public struct BFDSession: Sendable, Hashable {
             // "If received state is AdminDown: if bfd.SessionState is not Down, set bfd.LocalDiag
             // to 3 (Neighbor signaled session down) and bfd.SessionState to Down."
             if state != .down {
-                change(to: .down, diagnostic: .neighborSignaledSessionDown, detectionTime: detectionTime, &actions)
+                change(to: .down, diagnostic: .neighborSignaledSessionDown, detectionTime: previousDetection, &actions)
             }
         } else {
             switch state {
@@ -210,7 +213,7 @@ public struct BFDSession: Sendable, Hashable {
                 // "If received State is Down, set bfd.LocalDiag to 3 (Neighbor signaled session
                 // down) and bfd.SessionState to Down."
                 if packet.state == .down {
-                    change(to: .down, diagnostic: .neighborSignaledSessionDown, detectionTime: detectionTime, &actions)
+                    change(to: .down, diagnostic: .neighborSignaledSessionDown, detectionTime: previousDetection, &actions)
                 }
             case .adminDown:
                 break

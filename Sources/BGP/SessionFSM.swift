@@ -358,7 +358,7 @@ public struct SessionFSM: Sendable {
         case .manualStop(let communication):
             return stopped(communication, sendNotification: true)
         case .automaticStop(let reason, let detail):
-            return fail("stopped automatically: \(detail)", sending: NotificationMessage(code: .cease, subcode: reason.rawValue))
+            return fail(Self.automaticStopReason(reason, detail), sending: NotificationMessage(code: .cease, subcode: reason.rawValue))
         case .holdTimerExpired:
             return fail("hold timer expired after \(holdSeconds) s in OpenSent", sending: NotificationMessage(code: .holdTimerExpired, subcode: 0))
         case .tcpConnectionFails(let detail):
@@ -400,7 +400,7 @@ public struct SessionFSM: Sendable {
         case .manualStop(let communication):
             return stopped(communication, sendNotification: true)
         case .automaticStop(let reason, let detail):
-            return fail("stopped automatically: \(detail)", sending: NotificationMessage(code: .cease, subcode: reason.rawValue))
+            return fail(Self.automaticStopReason(reason, detail), sending: NotificationMessage(code: .cease, subcode: reason.rawValue))
         case .holdTimerExpired:
             return fail("hold timer expired after \(holdSeconds) s in OpenConfirm", sending: NotificationMessage(code: .holdTimerExpired, subcode: 0))
         case .keepaliveTimerExpired:
@@ -435,7 +435,7 @@ public struct SessionFSM: Sendable {
         case .manualStop(let communication):
             return stopped(communication, sendNotification: true)
         case .automaticStop(let reason, let detail):
-            return fail("stopped automatically: \(detail)", sending: NotificationMessage(code: .cease, subcode: reason.rawValue))
+            return fail(Self.automaticStopReason(reason, detail), sending: NotificationMessage(code: .cease, subcode: reason.rawValue))
         case .holdTimerExpired:
             return fail("hold timer expired after \(holdSeconds) s", sending: NotificationMessage(code: .holdTimerExpired, subcode: 0))
         case .keepaliveTimerExpired:
@@ -507,6 +507,12 @@ public struct SessionFSM: Sendable {
         let text = communication.map { ": '\($0)'" } ?? ""
         actions.append(.down(reason: "stopped by operator\(text)"))
         return actions
+    }
+
+    /// The reason recorded for an AutomaticStop. BFD Down speaks for itself ("BFD down
+    /// (detection time 900 ms)"); others say the stop was automatic.
+    static func automaticStopReason(_ reason: CeaseReason, _ detail: String) -> String {
+        reason == .bfdDown ? detail : "stopped automatically: \(detail)"
     }
 
     /// A failure: NOTIFICATION (if any), close, stop timers, Idle, and — with automatic restart —

@@ -114,9 +114,11 @@ struct SessionTranscriptTests {
         #expect(down.state == .down && down.diagnostic == .controlDetectionTimeExpired && down.yourDiscriminator == 0)
         #expect(down.desiredMinTxInterval == 1_000_000 && !down.poll)  // back to the slow rate
         #expect(pair.a.remoteDiscriminator == 0 && pair.a.hasBeenUp)
-        // B hears A's Down: Up → Down with diagnostic 3.
+        // B hears A's Down: Up → Down with diagnostic 3, reporting the detection time that was
+        // in force (900 ms), not the one A's slow-rate Down packet implies (3 s).
         let b = pair.b.receive(down, now: 900_001)
-        #expect(transitions(b).map(\.diagnostic) == [.neighborSignaledSessionDown])
+        #expect(transitions(b) == [BFDTransition(from: .up, to: .down, diagnostic: .neighborSignaledSessionDown, detectionTime: 900_000)])
+        #expect(pair.b.detectionTime == 3_000_000)
         #expect(pair.b.state == .down)
     }
 

@@ -1,0 +1,148 @@
+import BFD
+import BGPSpeaker
+import Foundation
+import IP
+import Logging
+import Sockets
+import Testing
+
+// BFD between two Herald speakers over loopback (127.0.0.1 ⇄ 127.0.0.2), each on its own event
+// loop so that one can be frozen: a frozen loop sends nothing, which is what a dead link or a
+// hung process looks like to the other end. The UDP port is a test port (RFC 5881 says 3784).
+
+private struct BFDPair {
+    let loopA: EventLoop, loopB: EventLoop
+    let a: Speaker, b: Speaker
+
+    static func make(port: UInt16, bfdA: PeerBFDSettings? = PeerBFDSettings(), bfdB: PeerBFDSettings? = PeerBFDSettings()) async throws -> BFDPair {
+        var logger = Logger(label: "bfd-test")
+        logger.logLevel = .warning
+        let loopA = try EventLoop(name: "bfd-a"), loopB = try EventLoop(name: "bfd-b")
+        let a = Speaker(settings: SpeakerSettings(asn: 65001, routerID: IPv4Address(10, 0, 0, 1), listenAddresses: [ip("127.0.0.1")],
+                                                  listenPort: 0, holdTime: 9, connectRetryTime: 1, idleHoldTime: 1, maximumIdleHoldTime: 1,
+                                                  bfdPort: port),
+                        loop: loopA, logger: logger)
+        try await a.start()
+        let bgpPort = UInt16(await a.listeningAddresses().first!.split(separator: ":").last!)!
+        let b = Speaker(settings: SpeakerSettings(asn: 65002, routerID: IPv4Address(10, 0, 0, 2), holdTime: 9, connectRetryTime: 1,
+                                                  idleHoldTime: 1, maximumIdleHoldTime: 1, bfdPort: port),
+                        loop: loopB, logger: logger)
+        try await b.start()
+        try await a.addPeer(PeerSettings(name: "b", address: ip("127.0.0.2"), asn: 65002, localAddress: ip("127.0.0.1"), passive: true, bfd: bfdA))
+        try await b.addPeer(PeerSettings(name: "a", address: ip("127.0.0.1"), asn: 65001, port: bgpPort, localAddress: ip("127.0.0.2"), bfd: bfdB))
+        return BFDPair(loopA: loopA, loopB: loopB, a: a, b: b)
+    }
+
+    func waitUp() async throws {
+        _ = try await eventually("BGP Established and BFD Up on both ends", timeout: .seconds(20)) {
+            let sa = await a.peer(named: "b"), sb = await b.peer(named: "a")
+            return sa?.state == .established && sb?.state == .established && sa?.bfd?.state == "up" && sb?.bfd?.state == "up" ? true : nil
+        }
+    }
+
+    func close() async {
+        await a.shutdown(mode: .withdraw(message: nil))
+        await b.shutdown(mode: .withdraw(message: nil))
+        try? await Task.sleep(for: .milliseconds(50))
+        loopA.shutdown()
+        loopB.shutdown()
+    }
+}
+
+@Suite("BFD between two speakers over loopback", .serialized, .timeLimit(.minutes(2)))
+struct BFDLoopbackTests {
+    @Test("BFD comes up with BGP and shows the negotiated figures")
+    func comesUp() async throws {
+        let pair = try await BFDPair.make(port: 23_784)
+        try await pair.waitUp()
+        let a = try #require(await pair.a.peer(named: "b")?.bfd)
+        let b = try #require(await pair.b.peer(named: "a")?.bfd)
+        #expect(a.remoteDiscriminator == b.localDiscriminator && b.remoteDiscriminator == a.localDiscriminator)
+        // The poll sequence after Up takes both ends to 300 ms × 3.
+        _ = try await eventually("the fast rate on both ends") {
+            let a = await pair.a.peer(named: "b")?.bfd, b = await pair.b.peer(named: "a")?.bfd
+            return a?.transmitInterval == 300 && b?.transmitInterval == 300 && a?.detectionTime == 900 && b?.detectionTime == 900 ? true : nil
+        }
+        #expect(a.packetsIn > 0 && a.packetsOut > 0 && a.packetsDiscarded == 0)
+        #expect(a.lastDiagnostic == nil)
+        await pair.close()
+    }
+
+    @Test("A silent peer: BFD Down tears BGP down within the detection time, and both come back")
+    func silentPeerTearsBGPDown() async throws {
+        let pair = try await BFDPair.make(port: 23_785)
+        try await pair.waitUp()
+        _ = try await eventually("the fast rate") { await pair.a.peer(named: "b")?.bfd?.detectionTime == 900 ? true : nil }
+        // Freeze B's loop for 2.5 s: no BFD packets and no BGP keepalives (hold time 9 s, so only
+        // BFD can notice).
+        let frozen = ContinuousClock.now
+        pair.loopB.execute { usleep(2_500_000) }
+        let down = try await eventually("A's BGP session torn down by BFD", timeout: .seconds(5)) {
+            let s = await pair.a.peer(named: "b")
+            return s?.state != .established ? s : nil
+        }
+        let detected = ContinuousClock.now - frozen
+        print("BFD loopback: BGP torn down \(detected) after the peer went silent (detection time 900 ms)")
+        #expect(down.lastError?.reason == "BFD down (detection time 900 ms)")
+        #expect(down.lastError?.notification?.code == 6 && down.lastError?.notification?.subcode == 10)  // Cease / BFD Down
+        #expect(down.bfd?.state == "down" && down.bfd?.lastDiagnostic == "control detection time expired")
+        // The last packet came at most one transmit interval before the freeze.
+        #expect(detected < .milliseconds(1_400))
+        #expect(detected > .milliseconds(550))
+        // B wakes up to A's Down packets (diagnostic 3) and closes its side too, naming the
+        // detection time that was in force, not the slow rate A now advertises.
+        let b = try await eventually("B's BGP session torn down by BFD") {
+            let s = await pair.b.peer(named: "a")
+            return s?.lastError?.reason.hasPrefix("BFD down") == true ? s : nil
+        }
+        #expect(b.lastError?.reason == "BFD down (neighbor signaled session down; detection time 900 ms)"
+            || b.lastError?.reason == "BFD down (detection time 900 ms)")
+        // BFD and BGP come back through the normal FSM.
+        try await pair.waitUp()
+        #expect(await pair.a.peer(named: "b")?.counters.flaps == 1)
+        await pair.close()
+    }
+
+    @Test("A peer that signals AdminDown does not take BGP down (RFC 5882 §3.2); BGP stays up while BFD stays Down")
+    func adminDownKeepsBGP() async throws {
+        let pair = try await BFDPair.make(port: 23_786)
+        try await pair.waitUp()
+        // B turns BFD off: it sends AdminDown.
+        var settings = PeerSettings(name: "a", address: ip("127.0.0.1"), asn: 65001, localAddress: ip("127.0.0.2"))
+        settings.port = UInt16(await pair.a.listeningAddresses().first!.split(separator: ":").last!)!
+        try await pair.b.updatePeer(settings)
+        let a = try await eventually("A's BFD down on AdminDown") {
+            let s = await pair.a.peer(named: "b")
+            return s?.bfd?.state == "down" ? s : nil
+        }
+        #expect(a.bfd?.remoteState == "admin_down" && a.bfd?.lastDiagnostic == "neighbor signaled session down")
+        try await Task.sleep(for: .milliseconds(1_500))
+        let still = try #require(await pair.a.peer(named: "b"))
+        #expect(still.state == .established && still.counters.flaps == 0)
+        // A's BFD stays Down (never Up again with a silent peer): no effect on BGP either.
+        #expect(still.bfd?.state == "down")
+        await pair.close()
+    }
+
+    @Test("GTSM: a packet with TTL 254 is discarded, the same packet with TTL 255 is accepted (RFC 5881 §5)")
+    func gtsm() async throws {
+        let port: UInt16 = 23_787
+        let pair = try await BFDPair.make(port: port, bfdB: nil)
+        let packet = BFDControlPacket(state: .down, detectMultiplier: 3, myDiscriminator: 77, yourDiscriminator: 0,
+                                      desiredMinTxInterval: 1_000_000, requiredMinRxInterval: 1_000_000).encoded()
+        for ttl in [254, 255] {
+            try await pair.loopB.submit {
+                let socket = try DatagramSocket(bindingTo: SocketAddress(ip("127.0.0.2"), port: 0), ttl: ttl, on: pair.loopB, onReceive: nil)
+                try socket.send(packet, to: SocketAddress(ip("127.0.0.1"), port: port))
+                socket.close()
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        let bfd = try await eventually("A hears the TTL 255 packet") {
+            let s = await pair.a.peer(named: "b")?.bfd
+            return s?.state == "init" ? s : nil
+        }
+        #expect(bfd.packetsDiscarded == 1 && bfd.packetsIn == 1 && bfd.remoteDiscriminator == 77)
+        await pair.close()
+    }
+}
