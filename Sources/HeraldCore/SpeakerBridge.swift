@@ -39,7 +39,8 @@ public final class SpeakerBridge: Sendable {
             connectRetryTime: c.connectRetryTime, passive: c.passive,
             families: Set(c.families.map { $0 == .ipv4Unicast ? IPFamily.ipv4 : .ipv6 }),
             addPathSend: c.addPathSend, addPathReceive: true, gracefulRestart: c.gracefulRestart,
-            maxPrefixes: c.maxPrefixes.map { MaxPrefixLimit($0) }, labels: c.labels, enabled: c.enabled)
+            maxPrefixes: c.maxPrefixes.map { MaxPrefixLimit($0) }, labels: c.labels, enabled: c.enabled,
+            bfd: c.bfd.enabled ? PeerBFDSettings(minTx: c.bfd.minTx, minRx: c.bfd.minRx, multiplier: c.bfd.multiplier) : nil)
     }
 
     public static func route(_ desired: DesiredRoute) -> Route {
