@@ -154,6 +154,15 @@ public final class SpeakerBridge: Sendable {
                     try PeerEvents.append(db, peer: peer, kind: .maxPrefix, reason: "peer sent \(count) prefixes, over the limit of \(limit)",
                                           now: Clock.nowMilliseconds())
                 }
+            case let .bfdStateChanged(peer, from, to, diagnostic):
+                // BFD going up or down is history too ("BFD up", "BFD down: control detection time
+                // expired"); Init is a step of the handshake, not an event.
+                guard to != "init" else { continue }
+                let reason = to == "up" ? "BFD up" : "BFD \(to == "admin_down" ? "admin down" : to): \(diagnostic)"
+                try? store.write { db in
+                    try PeerEvents.append(db, peer: peer, kind: .state, from: "bfd \(from)", to: "bfd \(to)", reason: reason,
+                                          now: Clock.nowMilliseconds())
+                }
             default:
                 continue
             }

@@ -1,0 +1,100 @@
+import BGPSpeaker
+import Foundation
+import IP
+import Testing
+
+// BFD with BIRD 2 (`protocol bfd` + `bfd on` in the BGP protocol) over a veth pair between two
+// test namespaces. Cutting BFD (nftables drops UDP 3784 both ways inside BIRD's namespace, so
+// BGP's TCP keeps working and only BFD can notice) must take Herald's BGP session down within
+// the detection time, with the BFD reason; removing the rule brings both back.
+
+private let heraldASN: UInt32 = 4_200_000_001
+private let birdASN: UInt32 = 65010
+
+/// Drops matching packets in and out of BIRD's namespace (nftables table `herald_bfd_cut`);
+/// returns when the rules are in place.
+private func cut(_ bird: BIRD, _ input: String, _ output: String) async throws -> ContinuousClock.Instant {
+    let ns = bird.namespace, nft = Interop.nft()
+    try ns.check([nft, "add table inet herald_bfd_cut"])
+    try ns.check([nft, "add chain inet herald_bfd_cut input { type filter hook input priority 0 ; }"])
+    try ns.check([nft, "add chain inet herald_bfd_cut output { type filter hook output priority 0 ; }"])
+    // One transaction for both directions.
+    let rules = "add rule inet herald_bfd_cut input \(input)\nadd rule inet herald_bfd_cut output \(output)\n"
+    let file = NSTemporaryDirectory() + "herald-bfd-cut-\(getpid()).nft"
+    try rules.write(toFile: file, atomically: true, encoding: .utf8)
+    defer { try? FileManager.default.removeItem(atPath: file) }
+    try ns.check([nft, "-f", file])
+    return ContinuousClock.now
+}
+
+/// Removes the rules and waits until BFD is Up again on BIRD's side.
+private func restore(_ bird: BIRD, _ link: Link) async throws {
+    try bird.namespace.check([Interop.nft(), "delete table inet herald_bfd_cut"])
+    _ = try await eventually("BIRD's BFD session Up again", timeout: .seconds(30)) { try bird.bfdState(of: link.a.ipv4) == "Up" ? true : nil }
+}
+
+private func milliseconds(_ d: Duration) -> Int {
+    Int(d.components.seconds) * 1_000 + Int(d.components.attoseconds / 1_000_000_000_000_000)
+}
+
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct BFDInteropTests {
+    @Test(.interop(.bird, .nft))
+    func birdBFDCutTakesBGPDownWithinTheDetectionTime() async throws {
+        guard try Interop.ready(.bird, .nft) else { return }
+        let network = try TestNetwork()
+        defer { network.shutdown() }
+        let link = try network.pair()
+        let h = try await HeraldUnderTest.start(in: link.a.namespace, settings: SpeakerSettings(
+            asn: heraldASN, routerID: link.a.ipv4.v4, listenAddresses: [link.a.ipv4], holdTime: 9, connectRetryTime: 2,
+            idleHoldTime: 1, maximumIdleHoldTime: 2))
+        defer { h.loop.shutdown() }
+        try await h.speaker.addPeer(PeerSettings(name: "bird", address: link.b.ipv4, asn: birdASN, localAddress: link.a.ipv4,
+                                                 families: [.ipv4], bfd: PeerBFDSettings(minTx: 300, minRx: 300, multiplier: 3)))
+        var neighbor = Neighbor(address: link.a.ipv4, asn: heraldASN, families: [.ipv4])
+        neighbor.bfd = true
+        let bird = try await BIRD.start(in: link.b.namespace, config: DaemonConfig(asn: birdASN, on: link.b, neighbors: [neighbor]),
+                                        network: network)
+        defer { bird.stop() }
+
+        // Both come up; BIRD shows the session Up, Herald shows 300 ms × 3 = 900 ms.
+        try await bird.waitEstablished(with: link.a.ipv4)
+        try await h.waitEstablished("bird")
+        _ = try await eventually("BIRD's BFD session with Herald Up") { try bird.bfdState(of: link.a.ipv4) == "Up" ? true : nil }
+        let up = try await h.waitPeer("bird", "BFD Up at 300 ms × 3") { $0.bfd?.state == "up" && $0.bfd?.detectionTime == 900 }
+        #expect(up.bfd?.transmitInterval == 300 && up.bfd?.remoteDiscriminator != nil && up.bfd?.packetsDiscarded == 0)
+
+        // 1. The link dies: every packet to and from Herald is dropped inside BIRD's namespace
+        //    (the veth keeps its carrier, so no kernel on either side notices). BGP's TCP is frozen
+        //    with a 9 s hold time: only BFD can notice, within its 900 ms.
+        let cut1 = try await cut(bird, "ip saddr \(link.a.ipv4) drop", "ip daddr \(link.a.ipv4) drop")
+        let down = try await h.waitPeer("bird", "BGP torn down by BFD", timeout: .seconds(5)) { $0.state != .established }
+        let detected = milliseconds(ContinuousClock.now - cut1)
+        print("BFD interop (BIRD), link cut: Herald's BGP session went down \(detected) ms after the cut; negotiated detection time 900 ms; reason: \(down.lastError?.reason ?? "-")")
+        #expect(down.lastError?.reason == "BFD down (detection time 900 ms)")
+        #expect(down.lastError?.notification?.code == 6 && down.lastError?.notification?.subcode == 10)  // Cease / BFD Down (RFC 9384)
+        #expect(down.bfd?.state == "down" && down.bfd?.lastDiagnostic == "control detection time expired")
+        // The last packet before the cut came at most one transmit interval earlier, so the
+        // session ends between 900 − 300 and 900 ms after the cut, plus the time to apply the rule.
+        #expect(detected < 1_200)
+        _ = try await eventually("BIRD's BFD session Down") { try bird.bfdState(of: link.a.ipv4) != "Up" ? true : nil }
+        try await restore(bird, link)
+        try await h.waitEstablished("bird", timeout: .seconds(40))
+        try await bird.waitEstablished(with: link.a.ipv4)
+
+        // 2. Only BFD is cut (UDP 3784 both ways) while TCP still works: both ends detect the
+        //    failure, and whichever closes BGP first (Herald on its timer, or BIRD with a Cease
+        //    over the working TCP connection), Herald's session is down within the detection time.
+        let flaps = try #require(await h.speaker.peer(named: "bird")).counters.flaps
+        let cut2 = try await cut(bird, "udp dport 3784 drop", "udp dport 3784 drop")
+        let down2 = try await h.waitPeer("bird", "BGP down after BFD was cut", timeout: .seconds(5)) { $0.counters.flaps > flaps }
+        let detected2 = milliseconds(ContinuousClock.now - cut2)
+        print("BFD interop (BIRD), UDP 3784 dropped: Herald's BGP session went down \(detected2) ms after the cut; reason: \(down2.lastError?.reason ?? "-")")
+        #expect(detected2 < 1_200)
+        _ = try await h.waitPeer("bird", "Herald's BFD Down") { $0.bfd?.state != "up" }
+        try await restore(bird, link)
+        try await h.waitEstablished("bird", timeout: .seconds(40))
+        try await bird.waitEstablished(with: link.a.ipv4)
+        await h.stop()
+    }
+}
