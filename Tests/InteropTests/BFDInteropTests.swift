@@ -97,4 +97,46 @@ struct BFDInteropTests {
         try await bird.waitEstablished(with: link.a.ipv4)
         await h.stop()
     }
+
+    /// IPv6 (hop limit 255 out, IPV6_RECVHOPLIMIT checked in), and a frozen router rather than a
+    /// cut link: SIGSTOP on BIRD stops its BFD and its BGP alike; Herald notices in the detection
+    /// time, not the hold time, and both come back after SIGCONT.
+    @Test(.interop(.bird))
+    func ipv6FrozenBIRDIsDetectedByBFD() async throws {
+        guard try Interop.ready(.bird) else { return }
+        let network = try TestNetwork()
+        defer { network.shutdown() }
+        let link = try network.pair()
+        let h = try await HeraldUnderTest.start(in: link.a.namespace, settings: SpeakerSettings(
+            asn: heraldASN, routerID: link.a.ipv4.v4, listenAddresses: [link.a.ipv6], holdTime: 9, connectRetryTime: 2,
+            idleHoldTime: 1, maximumIdleHoldTime: 2))
+        defer { h.loop.shutdown() }
+        try await h.speaker.addPeer(PeerSettings(name: "bird", address: link.b.ipv6, asn: birdASN, localAddress: link.a.ipv6,
+                                                 families: [.ipv6], bfd: PeerBFDSettings(minTx: 200, minRx: 200, multiplier: 3)))
+        var neighbor = Neighbor(address: link.a.ipv6, asn: heraldASN, families: [.ipv6])
+        neighbor.bfd = true
+        var config = DaemonConfig(asn: birdASN, on: link.b, neighbors: [neighbor])
+        config.bfdTimers = (minRx: 200, minTx: 200, multiplier: 3)
+        let bird = try await BIRD.start(in: link.b.namespace, config: config, network: network)
+        defer { bird.stop() }
+
+        try await h.waitEstablished("bird")
+        _ = try await eventually("BIRD's BFD session with Herald Up") { try bird.bfdState(of: link.a.ipv6) == "Up" ? true : nil }
+        let up = try await h.waitPeer("bird", "BFD Up at 200 ms × 3") { $0.bfd?.state == "up" && $0.bfd?.detectionTime == 600 }
+        #expect(up.bfd?.transmitInterval == 200 && up.bfd?.packetsDiscarded == 0)
+
+        kill(bird.pid, SIGSTOP)
+        let frozen = ContinuousClock.now
+        let down = try await h.waitPeer("bird", "BGP torn down by BFD", timeout: .seconds(5)) { $0.state != .established }
+        let detected = milliseconds(ContinuousClock.now - frozen)
+        kill(bird.pid, SIGCONT)
+        print("BFD interop (BIRD, IPv6), router frozen: Herald's BGP session went down \(detected) ms after SIGSTOP; negotiated detection time 600 ms; reason: \(down.lastError?.reason ?? "-")")
+        #expect(down.lastError?.reason == "BFD down (detection time 600 ms)")
+        #expect(detected < 900)
+
+        try await h.waitPeer("bird", "BFD Up again", timeout: .seconds(30)) { $0.bfd?.state == "up" }
+        try await h.waitEstablished("bird", timeout: .seconds(40))
+        try await bird.waitEstablished(with: link.a.ipv6)
+        await h.stop()
+    }
 }
