@@ -11,10 +11,10 @@ import Testing
 private let heraldASN: UInt32 = 4_200_000_001
 private let birdASN: UInt32 = 65010
 
-/// Drops matching packets in and out of BIRD's namespace (nftables table `herald_bfd_cut`);
-/// returns when the rules are in place.
-private func cut(_ bird: BIRD, _ input: String, _ output: String) async throws -> ContinuousClock.Instant {
-    let ns = bird.namespace, nft = Interop.nft()
+/// Drops matching packets in and out of the router's namespace (nftables table
+/// `herald_bfd_cut`); returns when the rules are in place.
+private func cut(_ ns: NetworkNamespace, _ input: String, _ output: String) async throws -> ContinuousClock.Instant {
+    let nft = Interop.nft()
     try ns.check([nft, "add table inet herald_bfd_cut"])
     try ns.check([nft, "add chain inet herald_bfd_cut input { type filter hook input priority 0 ; }"])
     try ns.check([nft, "add chain inet herald_bfd_cut output { type filter hook output priority 0 ; }"])
@@ -67,7 +67,7 @@ struct BFDInteropTests {
         // 1. The link dies: every packet to and from Herald is dropped inside BIRD's namespace
         //    (the veth keeps its carrier, so no kernel on either side notices). BGP's TCP is frozen
         //    with a 9 s hold time: only BFD can notice, within its 900 ms.
-        let cut1 = try await cut(bird, "ip saddr \(link.a.ipv4) drop", "ip daddr \(link.a.ipv4) drop")
+        let cut1 = try await cut(bird.namespace, "ip saddr \(link.a.ipv4) drop", "ip daddr \(link.a.ipv4) drop")
         let down = try await h.waitPeer("bird", "BGP torn down by BFD", timeout: .seconds(5)) { $0.state != .established }
         let detected = milliseconds(ContinuousClock.now - cut1)
         print("BFD interop (BIRD), link cut: Herald's BGP session went down \(detected) ms after the cut; negotiated detection time 900 ms; reason: \(down.lastError?.reason ?? "-")")
@@ -86,7 +86,7 @@ struct BFDInteropTests {
         //    failure, and whichever closes BGP first (Herald on its timer, or BIRD with a Cease
         //    over the working TCP connection), Herald's session is down within the detection time.
         let flaps = try #require(await h.speaker.peer(named: "bird")).counters.flaps
-        let cut2 = try await cut(bird, "udp dport 3784 drop", "udp dport 3784 drop")
+        let cut2 = try await cut(bird.namespace, "udp dport 3784 drop", "udp dport 3784 drop")
         let down2 = try await h.waitPeer("bird", "BGP down after BFD was cut", timeout: .seconds(5)) { $0.counters.flaps > flaps }
         let detected2 = milliseconds(ContinuousClock.now - cut2)
         print("BFD interop (BIRD), UDP 3784 dropped: Herald's BGP session went down \(detected2) ms after the cut; reason: \(down2.lastError?.reason ?? "-")")
@@ -137,6 +137,48 @@ struct BFDInteropTests {
         try await h.waitPeer("bird", "BFD Up again", timeout: .seconds(30)) { $0.bfd?.state == "up" }
         try await h.waitEstablished("bird", timeout: .seconds(40))
         try await bird.waitEstablished(with: link.a.ipv6)
+        await h.stop()
+    }
+
+    /// FRR's bfdd (run on its own with a configured peer) against Herald, beside FRR's bgpd: BFD
+    /// comes Up at 300 ms × 3; when the link is cut, Herald's BFD closes the BGP session within
+    /// the detection time (bgpd, without zebra, knows nothing of BFD: only Herald acts on it).
+    @Test(.interop(.frr, .bfdd, .nft))
+    func frrBFDDCutTakesBGPDownWithinTheDetectionTime() async throws {
+        guard try Interop.ready(.frr, .bfdd, .nft) else { return }
+        let network = try TestNetwork()
+        defer { network.shutdown() }
+        let link = try network.pair()
+        let h = try await HeraldUnderTest.start(in: link.a.namespace, settings: SpeakerSettings(
+            asn: heraldASN, routerID: link.a.ipv4.v4, listenAddresses: [link.a.ipv4], holdTime: 9, connectRetryTime: 2,
+            idleHoldTime: 1, maximumIdleHoldTime: 2))
+        defer { h.loop.shutdown() }
+        try await h.speaker.addPeer(PeerSettings(name: "frr", address: link.b.ipv4, asn: birdASN, localAddress: link.a.ipv4,
+                                                 families: [.ipv4], bfd: PeerBFDSettings(minTx: 300, minRx: 300, multiplier: 3)))
+        let frr = try await FRR.start(in: link.b.namespace, config: DaemonConfig(
+            asn: birdASN, on: link.b, neighbors: [Neighbor(address: link.a.ipv4, asn: heraldASN, families: [.ipv4])]), network: network)
+        defer { frr.stop() }
+        let bfdd = try await BFDD.start(in: link.b.namespace, peer: link.a.ipv4, local: link.b.ipv4, minRx: 300, minTx: 300,
+                                        multiplier: 3, network: network)
+        defer { bfdd.stop() }
+
+        try await h.waitEstablished("frr")
+        _ = try await eventually("bfdd's session with Herald up") { try bfdd.peers()[link.a.ipv4.description] == "up" ? true : nil }
+        let up = try await h.waitPeer("frr", "BFD Up at 300 ms × 3") { $0.bfd?.state == "up" && $0.bfd?.detectionTime == 900 }
+        #expect(up.bfd?.transmitInterval == 300 && up.bfd?.packetsDiscarded == 0)
+
+        let cutAt = try await cut(link.b.namespace, "ip saddr \(link.a.ipv4) drop", "ip daddr \(link.a.ipv4) drop")
+        let down = try await h.waitPeer("frr", "BGP torn down by BFD", timeout: .seconds(5)) { $0.state != .established }
+        let detected = milliseconds(ContinuousClock.now - cutAt)
+        print("BFD interop (FRR bfdd), link cut: Herald's BGP session went down \(detected) ms after the cut; negotiated detection time 900 ms; reason: \(down.lastError?.reason ?? "-")")
+        #expect(down.lastError?.reason == "BFD down (detection time 900 ms)")
+        #expect(detected < 1_200)
+        _ = try await eventually("bfdd's session down") { try bfdd.peers()[link.a.ipv4.description] != "up" ? true : nil }
+
+        try link.b.namespace.check([Interop.nft(), "delete table inet herald_bfd_cut"])
+        _ = try await eventually("bfdd's session up again", timeout: .seconds(30)) { try bfdd.peers()[link.a.ipv4.description] == "up" ? true : nil }
+        try await h.waitPeer("frr", "BFD Up again", timeout: .seconds(30)) { $0.bfd?.state == "up" }
+        try await h.waitEstablished("frr", timeout: .seconds(40))
         await h.stop()
     }
 }
