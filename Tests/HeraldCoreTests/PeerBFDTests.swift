@@ -102,4 +102,50 @@ import IP
         loop.shutdown()
         store.close()
     }
+
+    /// BFD going up and down lands in the peer's history (`state` rows), next to the session's.
+    @Test func bfdTransitionsAreRecordedInPeerEvents() async throws {
+        let directory = ScratchDirectory()
+        let store = try Store(path: directory.file("herald.db"))
+        var logger = Logger(label: "test")
+        logger.logLevel = .error
+        let port: UInt16 = 23_792
+        let loopA = try EventLoop(name: "bfd-events-a"), loopB = try EventLoop(name: "bfd-events-b")
+        let a = Speaker(settings: BGPSpeaker.SpeakerSettings(asn: 65000, routerID: IPv4Address(10, 0, 0, 1), listenAddresses: [],
+                                                             bfdPort: port),
+                        loop: loopA, logger: logger)
+        let bridge = SpeakerBridge(speaker: a, store: store, events: nil, logger: logger)
+        let recorder = Task { await bridge.recordEvents(await a.events()) }
+        try await bridge.start()
+        var config = PeerConfig(address: try IPAddress(parsing: "127.0.0.2"), asn: 65001)
+        config.localAddress = try IPAddress(parsing: "127.0.0.1")
+        config.passive = true
+        config.bfd = PeerBFD(enabled: true)
+        let peer = try store.write { db in try Peers.create(db, name: "r1", config: config, now: 1) }
+        await bridge.peerChanged(.created(peer))
+
+        // The other end: a plain speaker with BFD towards A (BGP stays passive on both sides).
+        let b = Speaker(settings: BGPSpeaker.SpeakerSettings(asn: 65001, routerID: IPv4Address(10, 0, 0, 2), bfdPort: port),
+                        loop: loopB, logger: logger)
+        try await b.start()
+        var toA = PeerSettings(name: "a", address: try IPAddress(parsing: "127.0.0.1"), asn: 65000,
+                               localAddress: try IPAddress(parsing: "127.0.0.2"), passive: true, bfd: PeerBFDSettings())
+        try await b.addPeer(toA)
+        func reasons() throws -> [String] {
+            try store.read { db in try PeerEvents.list(db, peer: "r1") }.filter { $0.kind == .state }.map(\.reason)
+        }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while try !reasons().contains("BFD up"), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(try reasons() == ["BFD up"])
+        toA.bfd = nil
+        try await b.updatePeer(toA)  // AdminDown to A
+        while try reasons().count < 2, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(try reasons() == ["BFD up", "BFD down: neighbor signaled session down"])
+        await a.shutdown(mode: .withdraw(message: nil))
+        await b.shutdown(mode: .withdraw(message: nil))
+        await recorder.value
+        loopA.shutdown()
+        loopB.shutdown()
+        store.close()
+    }
 }
