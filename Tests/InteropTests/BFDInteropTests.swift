@@ -181,4 +181,64 @@ struct BFDInteropTests {
         try await h.waitEstablished("frr", timeout: .seconds(40))
         await h.stop()
     }
+
+    /// The whole product: `herald serve` (the built binary, real port 3784) configured through
+    /// the API with `bfd`, BIRD with `protocol bfd`: the API, the CLI, the history and /metrics
+    /// show the session; a link cut closes BGP with the BFD reason; both come back.
+    @Test(.interop(.bird, .nft))
+    func heraldServeWithBFDThroughTheAPI() async throws {
+        guard try Interop.ready(.bird, .nft) else { return }
+        let network = try TestNetwork()
+        defer { network.shutdown() }
+        let link = try network.pair()
+        let herald = try await HeraldProcess.start(in: link.a.namespace, on: link.a, directory: try network.directory("herald"), asn: heraldASN)
+        defer { _ = herald.stop() }
+        var neighbor = Neighbor(address: link.a.ipv4, asn: heraldASN, families: [.ipv4])
+        neighbor.bfd = true
+        let bird = try await BIRD.start(in: link.b.namespace, config: DaemonConfig(asn: birdASN, on: link.b, neighbors: [neighbor]),
+                                        network: network)
+        defer { bird.stop() }
+        try herald.must("POST", "/v1/peers", #"{"name":"bird","address":"\#(link.b.ipv4)","local_address":"\#(link.a.ipv4)","asn":\#(birdASN),"bfd":{"enabled":true}}"#, status: 201)
+
+        let up = try await eventually("the API shows BGP established and BFD up at 900 ms") { () -> (Double?, Bool)? in
+            let peer = try herald.must("GET", "/v1/peers/bird", status: 200).json
+            let session = (peer["bfd"] as? [String: Any])?["session"] as? [String: Any]
+            return peer["state"] as? String == "established" && session?["state"] as? String == "up" && session?["detection_time"] as? Double == 900
+                ? (session?["transmit_interval"] as? Double, session?["remote_discriminator"] != nil) : nil
+        }
+        #expect(up.0 == 300 && up.1)
+        _ = try await eventually("BIRD's BFD session Up") { try bird.bfdState(of: link.a.ipv4) == "Up" ? true : nil }
+        let cli = try link.a.namespace.run([HeraldProcess.binary, "peers"])
+        #expect(cli.succeeded && cli.stdout.contains("up 900ms"), "\(cli)")
+        let metrics = try herald.must("GET", "/metrics", status: 200).body
+        #expect(metrics.contains(#"herald_bfd_session_state{peer="bird",state="up"} 1"#) && metrics.contains(#"herald_bfd_detection_time_seconds{peer="bird"} 0.9"#), "\(metrics)")
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/promtool") {
+            let file = try network.directory("metrics") + "/metrics.txt"
+            try metrics.write(toFile: file, atomically: true, encoding: .utf8)
+            let check = try Command.run(["sh", "-c", "/usr/bin/promtool check metrics < \(file)"])
+            #expect(check.succeeded && check.stdout.isEmpty && check.stderr.isEmpty, "\(check)")
+        }
+
+        let cutAt = try await cut(link.b.namespace, "ip saddr \(link.a.ipv4) drop", "ip daddr \(link.a.ipv4) drop")
+        let down = try await eventually("the API shows the BFD reason", timeout: .seconds(5), every: .milliseconds(50)) { () -> String? in
+            let peer = try herald.must("GET", "/v1/peers/bird", status: 200).json
+            return peer["state"] as? String != "established" ? ((peer["last_error"] as? [String: Any])?["reason"] as? String ?? "-") : nil
+        }
+        let detected = milliseconds(ContinuousClock.now - cutAt)
+        print("BFD interop (herald serve + BIRD), link cut: the API showed the session down \(detected) ms after the cut")
+        #expect(down == "BFD down (detection time 900 ms)")
+        #expect(detected < 1_400)
+        let events = try herald.must("GET", "/v1/peers/bird/events", status: 200).json["events"] as? [[String: Any]] ?? []
+        let reasons = events.compactMap { $0["reason"] as? String }
+        #expect(reasons.contains("BFD up") && reasons.contains("BFD down: control detection time expired")
+            && reasons.contains("BFD down (detection time 900 ms)"), "\(reasons)")
+
+        try await restore(bird, link)
+        _ = try await eventually("the API shows BGP established and BFD up again", timeout: .seconds(40)) { () -> Bool? in
+            let peer = try herald.must("GET", "/v1/peers/bird", status: 200).json
+            let session = (peer["bfd"] as? [String: Any])?["session"] as? [String: Any]
+            return peer["state"] as? String == "established" && session?["state"] as? String == "up" ? true : nil
+        }
+        #expect(herald.stop() == 0)
+    }
 }
