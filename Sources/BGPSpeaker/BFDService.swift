@@ -92,15 +92,34 @@ final class BFDService {
     }
 
     /// Ends the session, telling the peer with AdminDown (RFC 5880 §6.8.16) so that it does not
-    /// take its BGP session down because of us (RFC 5882 §3.2).
+    /// take its BGP session down because of us (RFC 5882 §3.2). One lost packet would let the
+    /// peer's detection timer decide instead, so the AdminDown packet goes out three times, one
+    /// transmit interval (at most 1 s) apart, before the send socket closes.
     func remove(_ name: String) {
         guard let link = links.removeValue(forKey: name) else { return }
         byDiscriminator[link.session.localDiscriminator] = nil
-        if link.sender != nil {
-            // Only the packet matters here: the link is gone, so no timer or client follows.
-            for case .send(let packet) in link.session.adminDown(now: Self.now()) { send(packet, link) }
-        }
+        let sender = link.sender
+        link.sender = nil
         close(link)
+        guard let sender else { return }
+        // The rate the peer expects now (AdminDown itself advertises the 1 s slow rate).
+        let interval = Duration.microseconds(Int64(min(link.session.transmitInterval, 1_000_000)))
+        let packets = link.session.adminDown(now: Self.now()).compactMap { action -> BFDControlPacket? in
+            if case .send(let packet) = action { packet } else { nil }
+        }
+        guard let packet = packets.last else {
+            sender.close()
+            return
+        }
+        let destination = SocketAddress(link.remote, port: port)
+        try? sender.send(packet.encoded(), to: destination)
+        loop.scheduleTimer(after: interval) { [loop] in
+            try? sender.send(packet.encoded(), to: destination)
+            loop.scheduleTimer(after: interval) {
+                try? sender.send(packet.encoded(), to: destination)
+                sender.close()
+            }
+        }
     }
 
     func shutdown() {

@@ -61,6 +61,12 @@ public final class DatagramSocket: Selectable, LoopClosable, @unchecked Sendable
         }
     }
 
+    deinit {
+        // A send-only socket is not registered with the loop, so nothing else would close it
+        // (e.g. when the loop stops with a timer still holding it).
+        if isOpen, onReceive == nil { Glibc.close(fd) }
+    }
+
     /// Sends one datagram. Errors other than a full buffer are thrown (e.g. no route).
     public func send(_ bytes: [UInt8], to destination: SocketAddress) throws(SocketError) {
         guard isOpen else { throw .closed }

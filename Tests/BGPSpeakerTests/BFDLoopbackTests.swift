@@ -120,6 +120,8 @@ struct BFDLoopbackTests {
         #expect(a.bfd?.remoteState == "admin_down" && a.bfd?.lastDiagnostic == "neighbor signaled session down")
         try await Task.sleep(for: .milliseconds(1_500))
         let still = try #require(await pair.a.peer(named: "b"))
+        // B repeats AdminDown twice more, one transmit interval apart, then falls silent.
+        #expect((still.bfd?.packetsIn ?? 0) - (a.bfd?.packetsIn ?? 0) == 2)
         #expect(still.state == .established && still.counters.flaps == 0)
         // A's BFD stays Down (never Up again with a silent peer): no effect on BGP either.
         #expect(still.bfd?.state == "down")
