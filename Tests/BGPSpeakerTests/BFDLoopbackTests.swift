@@ -4,6 +4,7 @@ import Foundation
 import IP
 import Logging
 import Sockets
+import Synchronization
 import Testing
 
 // BFD between two Herald speakers over loopback (127.0.0.1 ⇄ 127.0.0.2), each on its own event
@@ -75,20 +76,25 @@ struct BFDLoopbackTests {
         _ = try await eventually("the fast rate") { await pair.a.peer(named: "b")?.bfd?.detectionTime == 900 ? true : nil }
         // Freeze B's loop for 2.5 s: no BFD packets and no BGP keepalives (hold time 9 s, so only
         // BFD can notice).
-        let frozen = ContinuousClock.now
-        pair.loopB.execute { usleep(2_500_000) }
+        // Measured on Herald's clocks: from the moment B's loop stops (stamped on that loop) to
+        // A's lastError stamp, so a test runner that polls late does not count.
+        let frozenAt = Mutex<Int64>(0)
+        pair.loopB.execute {
+            frozenAt.withLock { $0 = Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
+            usleep(2_500_000)
+        }
         let down = try await eventually("A's BGP session torn down by BFD", timeout: .seconds(5)) {
             let s = await pair.a.peer(named: "b")
             return s?.state != .established ? s : nil
         }
-        let detected = ContinuousClock.now - frozen
-        print("BFD loopback: BGP torn down \(detected) after the peer went silent (detection time 900 ms)")
+        let detected = (down.lastError?.at ?? .max) - frozenAt.withLock { $0 }
+        print("BFD loopback: BGP torn down \(detected) ms after the peer went silent (detection time 900 ms)")
         #expect(down.lastError?.reason == "BFD down (detection time 900 ms)")
         #expect(down.lastError?.notification?.code == 6 && down.lastError?.notification?.subcode == 10)  // Cease / BFD Down
         #expect(down.bfd?.state == "down" && down.bfd?.lastDiagnostic == "control detection time expired")
         // The last packet came at most one transmit interval before the freeze.
-        #expect(detected < .milliseconds(1_400))
-        #expect(detected > .milliseconds(550))
+        #expect(detected < 1_200)
+        #expect(detected >= 590)
         // B wakes up to A's Cease (BFD Down) on TCP and A's BFD Down packets (diagnostic 3), in
         // whichever order the loop reads them: its session ends for one or the other. A BFD
         // reason names the detection time that was in force, not the slow rate A now advertises.
