@@ -155,4 +155,35 @@ struct BFDLoopbackTests {
         #expect(bfd.packetsDiscarded == 1 && bfd.packetsIn == 1 && bfd.remoteDiscriminator == 77)
         await pair.close()
     }
+
+    @Test("Two peers share the wildcard receive socket; removing one leaves the other Up")
+    func sharedReceiver() async throws {
+        let port: UInt16 = 23_788
+        var logger = Logger(label: "bfd-test")
+        logger.logLevel = .warning
+        let loop = try EventLoop(name: "bfd-shared")
+        func speaker(_ id: UInt8) -> Speaker {
+            Speaker(settings: SpeakerSettings(asn: 65000 + UInt32(id), routerID: IPv4Address(10, 0, 0, id), bfdPort: port), loop: loop, logger: logger)
+        }
+        let a = speaker(1), b = speaker(2), c = speaker(3)
+        for s in [a, b, c] { try await s.start() }
+        // A has no local address: one wildcard receiver on the port, shared by both sessions.
+        try await a.addPeer(PeerSettings(name: "b", address: ip("127.0.0.2"), asn: 65002, passive: true, bfd: PeerBFDSettings()))
+        try await a.addPeer(PeerSettings(name: "c", address: ip("127.0.0.3"), asn: 65003, passive: true, bfd: PeerBFDSettings()))
+        try await b.addPeer(PeerSettings(name: "a", address: ip("127.0.0.1"), asn: 65001, localAddress: ip("127.0.0.2"), passive: true,
+                                         bfd: PeerBFDSettings()))
+        try await c.addPeer(PeerSettings(name: "a", address: ip("127.0.0.1"), asn: 65001, localAddress: ip("127.0.0.3"), passive: true,
+                                         bfd: PeerBFDSettings()))
+        _ = try await eventually("both of A's sessions Up") {
+            let sb = await a.peer(named: "b")?.bfd?.state, sc = await a.peer(named: "c")?.bfd?.state
+            return sb == "up" && sc == "up" ? true : nil
+        }
+        try await a.removePeer(named: "b")
+        _ = try await eventually("B sees AdminDown") { await b.peer(named: "a")?.bfd?.remoteState == "admin_down" ? true : nil }
+        try await Task.sleep(for: .milliseconds(1_200))
+        let still = try #require(await a.peer(named: "c")?.bfd)
+        #expect(still.state == "up" && still.packetsDiscarded == 0)
+        for s in [a, b, c] { await s.shutdown(mode: .withdraw(message: nil)) }
+        loop.shutdown()
+    }
 }
