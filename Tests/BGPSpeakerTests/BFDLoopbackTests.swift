@@ -186,4 +186,22 @@ struct BFDLoopbackTests {
         for s in [a, b, c] { await s.shutdown(mode: .withdraw(message: nil)) }
         loop.shutdown()
     }
+
+    /// ::2 is not configured anywhere (only ::1 is on lo), so the bind fails; the peer is ::1, so
+    /// nothing could leave the host even if it did not.
+    @Test("A local address that is not on the host: the session says why and stays Down")
+    func missingLocalAddress() async throws {
+        var logger = Logger(label: "bfd-test")
+        logger.logLevel = .critical
+        let loop = try EventLoop(name: "bfd-missing")
+        let a = Speaker(settings: SpeakerSettings(asn: 65001, routerID: IPv4Address(10, 0, 0, 1), bfdPort: 23_789), loop: loop, logger: logger)
+        try await a.start()
+        try await a.addPeer(PeerSettings(name: "r", address: ip("::1"), asn: 65002, localAddress: ip("::2"), passive: true,
+                                         bfd: PeerBFDSettings()))
+        let bfd = try #require(await a.peer(named: "r")?.bfd)
+        #expect(bfd.state == "down" && bfd.packetsOut == 0)
+        #expect(bfd.error?.contains("cannot open BFD sockets on ::2") == true, "\(bfd.error ?? "-")")
+        await a.shutdown(mode: .withdraw(message: nil))
+        loop.shutdown()
+    }
 }
