@@ -211,6 +211,15 @@ struct BFDInteropTests {
         _ = try await eventually("BIRD's BFD session Up") { try bird.bfdState(of: link.a.ipv4) == "Up" ? true : nil }
         let cli = try link.a.namespace.run([HeraldProcess.binary, "peers"])
         #expect(cli.succeeded && cli.stdout.contains("up 900ms"), "\(cli)")
+        // The status page, rendered by headless Chromium in Herald's namespace, shows it too.
+        if let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) {
+            let dom = try link.a.namespace.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                                                "--no-first-run", "--user-data-dir=\(try network.directory("chromium"))",
+                                                "--virtual-time-budget=5000", "--dump-dom", "http://127.0.0.1:8179/?live=0"], timeout: .seconds(60))
+            #expect(dom.stdout.contains(#"<td class="bfd up">up 900 ms</td>"#), "\(dom.stdout.suffix(3000))")
+        } else if Interop.isRequired {
+            Issue.record("chromium is missing (Debian package chromium)")
+        }
         let metrics = try herald.must("GET", "/metrics", status: 200).body
         #expect(metrics.contains(#"herald_bfd_session_state{peer="bird",state="up"} 1"#) && metrics.contains(#"herald_bfd_detection_time_seconds{peer="bird"} 0.9"#), "\(metrics)")
         if FileManager.default.isExecutableFile(atPath: "/usr/bin/promtool") {
