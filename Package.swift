@@ -37,13 +37,14 @@ let package = Package(
         .target(name: "IP", swiftSettings: strict),
         .target(name: "BGP", dependencies: ["IP"], swiftSettings: strict),
         .target(name: "IPAM", dependencies: ["IP"], swiftSettings: strict),
+        .target(name: "BFD", swiftSettings: strict),
 
         // MARK: - I/O modules
         .target(name: "Store", dependencies: ["CSQLite"], swiftSettings: strict),
         .target(name: "Sockets", dependencies: ["CSystem", "IP"], swiftSettings: strict),
         .target(
             name: "BGPSpeaker",
-            dependencies: ["BGP", "Sockets", "IP", "CSystem", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["BGP", "BFD", "Sockets", "IP", "CSystem", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .target(
@@ -76,6 +77,7 @@ let package = Package(
         // MARK: - Tests
         .testTarget(name: "IPTests", dependencies: ["IP"], swiftSettings: strict),
         .testTarget(name: "StoreTests", dependencies: ["Store"], swiftSettings: strict),
+        .testTarget(name: "BFDTests", dependencies: ["BFD"], swiftSettings: strict),
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "IP"], swiftSettings: strict),
         .testTarget(
             name: "HeraldCoreTests",
@@ -85,7 +87,7 @@ let package = Package(
         .testTarget(name: "BGPTests", dependencies: ["BGP", "IP"], resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(
             name: "BGPSpeakerTests",
-            dependencies: ["BGPSpeaker", "BGP", "Sockets", "IP", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["BGPSpeaker", "BGP", "BFD", "Sockets", "IP", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .testTarget(name: "SocketsTests", dependencies: ["Sockets", "CSystem", "IP"], swiftSettings: strict),

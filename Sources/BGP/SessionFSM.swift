@@ -361,7 +361,7 @@ public struct SessionFSM: Sendable {
         case .manualStop(let communication, let cease):
             return stopped(communication, cease: cease, sendNotification: true)
         case .automaticStop(let reason, let detail):
-            return fail("stopped automatically: \(detail)", sending: NotificationMessage(code: .cease, subcode: reason.rawValue))
+            return fail(Self.automaticStopReason(reason, detail), sending: NotificationMessage(code: .cease, subcode: reason.rawValue))
         case .holdTimerExpired:
             return fail("hold timer expired after \(holdSeconds) s in OpenSent", sending: NotificationMessage(code: .holdTimerExpired, subcode: 0))
         case .tcpConnectionFails(let detail):
@@ -403,7 +403,7 @@ public struct SessionFSM: Sendable {
         case .manualStop(let communication, let cease):
             return stopped(communication, cease: cease, sendNotification: true)
         case .automaticStop(let reason, let detail):
-            return fail("stopped automatically: \(detail)", sending: NotificationMessage(code: .cease, subcode: reason.rawValue))
+            return fail(Self.automaticStopReason(reason, detail), sending: NotificationMessage(code: .cease, subcode: reason.rawValue))
         case .holdTimerExpired:
             return fail("hold timer expired after \(holdSeconds) s in OpenConfirm", sending: NotificationMessage(code: .holdTimerExpired, subcode: 0))
         case .keepaliveTimerExpired:
@@ -438,7 +438,7 @@ public struct SessionFSM: Sendable {
         case .manualStop(let communication, let cease):
             return stopped(communication, cease: cease, sendNotification: true)
         case .automaticStop(let reason, let detail):
-            return fail("stopped automatically: \(detail)", sending: NotificationMessage(code: .cease, subcode: reason.rawValue))
+            return fail(Self.automaticStopReason(reason, detail), sending: NotificationMessage(code: .cease, subcode: reason.rawValue))
         case .holdTimerExpired:
             return fail("hold timer expired after \(holdSeconds) s", sending: NotificationMessage(code: .holdTimerExpired, subcode: 0))
         case .keepaliveTimerExpired:
@@ -523,6 +523,12 @@ public struct SessionFSM: Sendable {
         }
         actions.append(.down(reason: who + text))
         return actions
+    }
+
+    /// The reason recorded for an AutomaticStop. BFD Down speaks for itself ("BFD down
+    /// (detection time 900 ms)"); others say the stop was automatic.
+    static func automaticStopReason(_ reason: CeaseReason, _ detail: String) -> String {
+        reason == .bfdDown ? detail : "stopped automatically: \(detail)"
     }
 
     /// A failure: NOTIFICATION (if any), close, stop timers, Idle, and — with automatic restart —

@@ -153,6 +153,21 @@ final class PeerDriver: @unchecked Sendable {
         reportState()
     }
 
+    /// The peer's BFD session went from Up to Down: end the BGP session now (Cease/10, BFD
+    /// Down, RFC 9384) instead of waiting for the hold timer; the FSM restarts it after the idle
+    /// hold time, as after any failure.
+    func bfdDown(reason: String) {
+        logger.warning("\(reason): closing the BGP session")
+        for attempt in [secondary, primary].compactMap({ $0 }) {
+            switch attempt.fsm.state {
+            case .openSent, .openConfirm, .established:
+                handle(attempt, .automaticStop(reason: .bfdDown, detail: reason))
+            case .idle, .connect, .active:
+                continue
+            }
+        }
+    }
+
     /// Closes the session with a Cease (Administrative Reset unless `cease` says otherwise) and
     /// starts again.
     func hardReset(communication: String?, cease: CeaseReason = .administrativeReset) {
@@ -573,7 +588,8 @@ final class PeerDriver: @unchecked Sendable {
         counters.prefixesAdvertised = sent.count
         counters.prefixesWithFewerPaths = fewerPaths.count
         return PeerSnapshot(name: settings.name, address: settings.address, asn: settings.asn, state: currentState,
-                            establishedAt: establishedAt, lastError: lastError, negotiated: negotiated, counters: counters, hint: hint)
+                            establishedAt: establishedAt, lastError: lastError, negotiated: negotiated, counters: counters, hint: hint,
+                            bfd: core?.bfd.snapshot(settings.name))
     }
 
     static func familyName(_ family: AddressFamily) -> String {

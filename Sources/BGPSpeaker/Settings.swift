@@ -26,10 +26,14 @@ public struct SpeakerSettings: Sendable, Hashable {
     /// RFC 4724 Restart State bit: set after a planned restart (`shutdown(mode: .gracefulRestart)`
     /// followed by a new process), so that helpers keep our routes until our End-of-RIB.
     public var restarting: Bool
+    /// UDP port of BFD Control packets, sent to and received on (RFC 5881 §4: 3784). Tests that
+    /// run two speakers on one host may pick another.
+    public var bfdPort: UInt16
 
     public init(asn: UInt32, routerID: IPv4Address, listenAddresses: [IPAddress] = [], listenPort: UInt16 = 179,
                 holdTime: UInt16 = 90, connectRetryTime: Int = 30, idleHoldTime: Int = 5, maximumIdleHoldTime: Int = 120,
-                defaultLocalPreference: UInt32 = 100, gracefulRestartTime: UInt16 = 120, restarting: Bool = false) {
+                defaultLocalPreference: UInt32 = 100, gracefulRestartTime: UInt16 = 120, restarting: Bool = false,
+                bfdPort: UInt16 = 3784) {
         self.asn = asn
         self.routerID = routerID
         self.listenAddresses = listenAddresses
@@ -41,6 +45,23 @@ public struct SpeakerSettings: Sendable, Hashable {
         self.defaultLocalPreference = defaultLocalPreference
         self.gracefulRestartTime = gracefulRestartTime
         self.restarting = restarting
+        self.bfdPort = bfdPort
+    }
+}
+
+/// BFD for a peer (RFC 5880 asynchronous mode, RFC 5881 single hop). Milliseconds.
+public struct PeerBFDSettings: Sendable, Hashable {
+    /// Desired Min TX Interval once Up (RFC 5880 §6.8.3 keeps it ≥ 1 s while not Up).
+    public var minTx: Int
+    /// Required Min RX Interval: the fastest we accept packets.
+    public var minRx: Int
+    /// Detect Mult: packets the peer may miss before it declares us down.
+    public var multiplier: Int
+
+    public init(minTx: Int = 300, minRx: Int = 300, multiplier: Int = 3) {
+        self.minTx = minTx
+        self.minRx = minRx
+        self.multiplier = multiplier
     }
 }
 
@@ -93,12 +114,16 @@ public struct PeerSettings: Sendable, Hashable {
     /// Matched against `Path.peerSelector`.
     public var labels: [String: String]
     public var enabled: Bool
+    /// BFD with the peer (nil: off). A BFD session that goes from Up to Down tears the BGP
+    /// session down at once; BFD that never came up never does (RFC 5882 §3.2).
+    public var bfd: PeerBFDSettings?
 
     public init(name: String, address: IPAddress, asn: UInt32, port: UInt16 = 179, localAddress: IPAddress? = nil,
                 otherFamilyNextHop: IPAddress? = nil, password: String? = nil, ebgpMultihop: Int? = nil, ttlSecurity: Int? = nil,
                 holdTime: UInt16? = nil, connectRetryTime: Int? = nil, passive: Bool = false, families: Set<IPFamily> = [.ipv4],
                 addPathSend: Bool = false, addPathReceive: Bool = false, gracefulRestart: Bool = true,
-                maxPrefixes: MaxPrefixLimit? = nil, labels: [String: String] = [:], enabled: Bool = true) {
+                maxPrefixes: MaxPrefixLimit? = nil, labels: [String: String] = [:], enabled: Bool = true,
+                bfd: PeerBFDSettings? = nil) {
         self.name = name
         self.address = address
         self.asn = asn
@@ -118,6 +143,7 @@ public struct PeerSettings: Sendable, Hashable {
         self.maxPrefixes = maxPrefixes
         self.labels = labels
         self.enabled = enabled
+        self.bfd = bfd
     }
 }
 

@@ -84,6 +84,36 @@ public struct PeerSnapshot: Sendable, Hashable {
     public var counters: PeerCounters
     /// A hint for people when the session does not come up (MD5, TTL, max-prefix).
     public var hint: String?
+    /// The live BFD session, when BFD is on for the peer.
+    public var bfd: BFDSnapshot? = nil
+}
+
+/// A peer's BFD session (RFC 5880 §6.8.1 variables, in operator units).
+public struct BFDSnapshot: Sendable, Hashable {
+    /// `admin_down`, `down`, `init`, `up`.
+    public var state: String
+    public var localDiscriminator: UInt32
+    /// nil until the peer's discriminator is known.
+    public var remoteDiscriminator: UInt32?
+    public var remoteState: String
+    /// Negotiated interval between our packets, ms (before jitter).
+    public var transmitInterval: Double
+    /// Negotiated detection time, ms; nil before a packet arrived.
+    public var detectionTime: Double?
+    /// Why the session last left Up (RFC 5880 §4.1 Diag), in words; nil when it never did.
+    public var lastDiagnostic: String?
+    /// The peer's Diag field.
+    public var remoteDiagnostic: String?
+    /// Unix ms of the current Up state.
+    public var upSince: Int64?
+    /// Unix ms of the last state change.
+    public var lastChange: Int64?
+    public var packetsIn: Int
+    public var packetsOut: Int
+    /// Packets dropped: malformed (RFC 5880 §6.8.6), no session, or TTL ≠ 255 (RFC 5881 §5).
+    public var packetsDiscarded: Int
+    /// The last socket error, if any (e.g. the local address is not configured).
+    public var error: String?
 }
 
 public struct SpeakerSnapshot: Sendable, Hashable {
@@ -146,4 +176,6 @@ public enum SpeakerEvent: Sendable, Hashable {
     case maxPrefixExceeded(peer: String, count: Int, limit: Int)
     /// A peer finished sending its table (End-of-RIB) or we finished ours.
     case endOfRIB(peer: String, family: String, direction: NotificationInfo.Direction)
+    /// A peer's BFD session changed state (`diagnostic` in words, RFC 5880 §4.1).
+    case bfdStateChanged(peer: String, from: String, to: String, diagnostic: String)
 }

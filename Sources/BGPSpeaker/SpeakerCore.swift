@@ -1,3 +1,4 @@
+import BFD
 import BGP
 import Glibc
 public import IP
@@ -18,11 +19,41 @@ final class SpeakerCore: @unchecked Sendable {
     var subscribers: [Int: AsyncStream<SpeakerEvent>.Continuation] = [:]
     var nextSubscriber = 0
     var stopped = false
+    let bfd: BFDService
 
     init(loop: EventLoop, settings: SpeakerSettings, logger: Logger) {
         self.loop = loop
         self.settings = settings
         self.logger = logger
+        bfd = BFDService(loop: loop, port: settings.bfdPort, logger: logger)
+        bfd.onTransition = { [unowned self] link, transition in self.bfdTransition(link, transition) }
+    }
+
+    // MARK: - BFD
+
+    /// Starts, updates or stops the peer's BFD session to match its settings. BFD runs while the
+    /// peer is enabled, whatever the BGP state: it may come up before BGP does.
+    func syncBFD(_ peer: PeerSettings) {
+        if let settings = peer.bfd, peer.enabled, !stopped {
+            bfd.update(name: peer.name, remote: peer.address, local: peer.localAddress, settings: settings)
+        } else {
+            bfd.remove(peer.name)
+        }
+    }
+
+    /// RFC 5882 §4.3: BFD Down tears the BGP session down at once — but only a session that has
+    /// been Up (§3.2: a BFD session that never came up says nothing about the path), and not
+    /// when the peer signalled AdminDown (§3.2: that is not a path failure).
+    func bfdTransition(_ link: BFDLink, _ transition: BFDTransition) {
+        emit(.bfdStateChanged(peer: link.name, from: transition.from.description, to: transition.to.description,
+                              diagnostic: transition.diagnostic.description))
+        guard transition.from == .up, transition.to == .down, link.session.remoteState != .adminDown,
+              let peer = peers[link.name] else { return }
+        let milliseconds = (transition.detectionTime + 500) / 1_000
+        let reason = transition.diagnostic == .controlDetectionTimeExpired
+            ? "BFD down (detection time \(milliseconds) ms)"
+            : "BFD down (\(transition.diagnostic); detection time \(milliseconds) ms)"
+        peer.bfdDown(reason: reason)
     }
 
     func emit(_ event: SpeakerEvent) {
@@ -99,6 +130,7 @@ final class SpeakerCore: @unchecked Sendable {
         installListenerKey(peer)
         peer.reportedState = settings.enabled ? .idle : .disabled
         if !stopped { peer.start() }
+        syncBFD(settings)
     }
 
     func updatePeer(_ new: PeerSettings) throws(SpeakerError) {
@@ -111,6 +143,7 @@ final class SpeakerCore: @unchecked Sendable {
         oldComparable.labels = [:]; newComparable.labels = [:]
         oldComparable.maxPrefixes = nil; newComparable.maxPrefixes = nil
         oldComparable.enabled = true; newComparable.enabled = true
+        oldComparable.bfd = nil; newComparable.bfd = nil
         if old.password != nil || old.address != new.address { installListenerKey(peer, remove: true) }
         peer.settings = new
         installListenerKey(peer)
@@ -124,6 +157,9 @@ final class SpeakerCore: @unchecked Sendable {
         } else {
             if old.labels != new.labels { peer.reevaluateAll() }
             if old.maxPrefixes != new.maxPrefixes, let session = peer.session { peer.checkMaxPrefixes(session) }
+        }
+        if old.bfd != new.bfd || old.enabled != new.enabled || old.address != new.address || old.localAddress != new.localAddress {
+            syncBFD(new)
         }
     }
 
@@ -160,6 +196,7 @@ final class SpeakerCore: @unchecked Sendable {
     func removePeer(_ name: String) throws(SpeakerError) {
         guard let peer = peers.removeValue(forKey: name) else { throw .unknownPeer(name) }
         peer.stop(communication: "peer deleted")
+        bfd.remove(name)
         installListenerKey(peer, remove: true)
         if let timer = peer.staleTimer { loop.cancelTimer(timer) }
     }
@@ -215,6 +252,7 @@ final class SpeakerCore: @unchecked Sendable {
     func shutdown(_ mode: ShutdownMode) {
         guard !stopped else { return }
         stopped = true
+        bfd.shutdown()
         for listener in listeners { listener.close() }
         listeners = []
         for peer in peers.values {

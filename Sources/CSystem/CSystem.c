@@ -32,3 +32,35 @@ size_t csystem_epoll_event_size(void) { return sizeof(struct epoll_event); }
 int csystem_accept4(int fd, struct sockaddr *addr, socklen_t *len) {
     return accept4(fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 }
+
+int csystem_enable_receive_ttl(int fd, int family) {
+    int one = 1;
+    if (family == AF_INET6) return setsockopt(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, &one, sizeof(one));
+    return setsockopt(fd, IPPROTO_IP, IP_RECVTTL, &one, sizeof(one));
+}
+
+ssize_t csystem_recv_datagram(int fd, void *buf, size_t len, struct sockaddr_storage *from, int *ttl) {
+    struct iovec iov = { .iov_base = buf, .iov_len = len };
+    union { char buf[CMSG_SPACE(sizeof(int)) * 2]; struct cmsghdr align; } control;
+    struct msghdr msg;
+    memset(&msg, 0, sizeof(msg));
+    memset(from, 0, sizeof(*from));
+    msg.msg_name = from;
+    msg.msg_namelen = sizeof(*from);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof(control.buf);
+    *ttl = -1;
+    ssize_t n = recvmsg(fd, &msg, 0);
+    if (n < 0) return n;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+        if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL) ||
+            (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_HOPLIMIT)) {
+            int value;
+            memcpy(&value, CMSG_DATA(c), sizeof(value));
+            *ttl = value;
+        }
+    }
+    return n;
+}

@@ -52,6 +52,26 @@ public final class Metrics: Sendable {
 
     /// The exposition text. `speaker` and the database give the current state; counters and
     /// histograms come from what was observed.
+    /// BFD sessions (RFC 5880), for the peers that run one.
+    private func renderBFD(_ sessions: [(peer: String, bfd: BFDSnapshot)], into out: inout Exposition) {
+        guard !sessions.isEmpty else { return }
+        out.family("herald_bfd_session_state", "gauge", "1 for the peer's current BFD session state.")
+        for (peer, bfd) in sessions {
+            for state in ["admin_down", "down", "init", "up"] { out.sample("herald_bfd_session_state", ["peer": peer, "state": state], bfd.state == state ? 1 : 0) }
+        }
+        out.family("herald_bfd_detection_time_seconds", "gauge", "Negotiated BFD detection time; 0 before the peer is heard.")
+        for (peer, bfd) in sessions { out.sample("herald_bfd_detection_time_seconds", ["peer": peer], (bfd.detectionTime ?? 0) / 1000) }
+        let counters: [(String, String, (BFDSnapshot) -> Int)] = [
+            ("herald_bfd_packets_received_total", "BFD Control packets accepted.", { $0.packetsIn }),
+            ("herald_bfd_packets_sent_total", "BFD Control packets sent.", { $0.packetsOut }),
+            ("herald_bfd_packets_discarded_total", "BFD Control packets dropped: malformed, or TTL other than 255.", { $0.packetsDiscarded }),
+        ]
+        for (name, help, value) in counters {
+            out.family(name, "counter", help)
+            for (peer, bfd) in sessions { out.sample(name, ["peer": peer], Double(value(bfd))) }
+        }
+    }
+
     public func render(speaker: SpeakerSnapshot?, store: Store, routes: Int, health: [NodeHealthStatus] = []) throws -> String {
         var out = Exposition()
         out.family("herald_build_info", "gauge", "Herald's version.")
@@ -81,6 +101,7 @@ public final class Metrics: Sendable {
                 out.family(name, type, help)
                 for peer in speaker.peers { out.sample(name, ["peer": peer.name], Double(value(peer.counters))) }
             }
+            renderBFD(speaker.peers.compactMap { peer in peer.bfd.map { (peer.name, $0) } }, into: &out)
         }
 
         let pools = try store.read { db in try Pools.list(db) }

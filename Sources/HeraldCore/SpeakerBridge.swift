@@ -39,7 +39,8 @@ public final class SpeakerBridge: Sendable {
             connectRetryTime: c.connectRetryTime, passive: c.passive,
             families: Set(c.families.map { $0 == .ipv4Unicast ? IPFamily.ipv4 : .ipv6 }),
             addPathSend: c.addPathSend, addPathReceive: true, gracefulRestart: c.gracefulRestart,
-            maxPrefixes: c.maxPrefixes.map { MaxPrefixLimit($0) }, labels: c.labels, enabled: c.enabled)
+            maxPrefixes: c.maxPrefixes.map { MaxPrefixLimit($0) }, labels: c.labels, enabled: c.enabled,
+            bfd: c.bfd.enabled ? PeerBFDSettings(minTx: c.bfd.minTx, minRx: c.bfd.minRx, multiplier: c.bfd.multiplier) : nil)
     }
 
     public static func route(_ desired: DesiredRoute) -> Route {
@@ -151,6 +152,15 @@ public final class SpeakerBridge: Sendable {
             case let .maxPrefixExceeded(peer, count, limit):
                 try? store.write { db in
                     try PeerEvents.append(db, peer: peer, kind: .maxPrefix, reason: "peer sent \(count) prefixes, over the limit of \(limit)",
+                                          now: Clock.nowMilliseconds())
+                }
+            case let .bfdStateChanged(peer, from, to, diagnostic):
+                // BFD going up or down is history too ("BFD up", "BFD down: control detection time
+                // expired"); Init is a step of the handshake, not an event.
+                guard to != "init" else { continue }
+                let reason = to == "up" ? "BFD up" : "BFD \(to == "admin_down" ? "admin down" : to): \(diagnostic)"
+                try? store.write { db in
+                    try PeerEvents.append(db, peer: peer, kind: .state, from: "bfd \(from)", to: "bfd \(to)", reason: reason,
                                           now: Clock.nowMilliseconds())
                 }
             default:

@@ -191,6 +191,18 @@ private let parameters = try! SessionParameters.negotiate(local: localOpen, remo
         ], then: "Idle")
     }
 
+    /// RFC 5882 §4.3 / RFC 9384: BFD Down ends the session with Cease/10 at once, and the
+    /// reason names BFD and its detection time as they are (not "stopped automatically").
+    @Test func bfdDownClosesWithCeaseTenAndRestarts() {
+        var t = Transcript()
+        t.establish()
+        t.step(.automaticStop(reason: .bfdDown, detail: "BFD down (detection time 900 ms)"), [
+            .send(.notification(NotificationMessage(code: .cease, subcode: 10))), .closeConnection,
+            .stop(.hold), .stop(.keepalive), .stop(.stableSession),
+            .down(reason: "BFD down (detection time 900 ms)"), .arm(.idleHold, seconds: 5),
+        ], then: "Idle")
+    }
+
     @Test func staleTimerExpiriesAreIgnored() {
         var t = Transcript()
         t.establish()

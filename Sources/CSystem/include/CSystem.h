@@ -45,4 +45,12 @@ size_t csystem_epoll_event_size(void);
 /// accept4(2) with SOCK_NONBLOCK | SOCK_CLOEXEC (glibc declares accept4 only under _GNU_SOURCE).
 int csystem_accept4(int fd, struct sockaddr *addr, socklen_t *len);
 
+/// Asks the kernel to report each datagram's received IP TTL (IP_RECVTTL) or IPv6 hop limit
+/// (IPV6_RECVHOPLIMIT) as a control message; `family` is AF_INET or AF_INET6.
+int csystem_enable_receive_ttl(int fd, int family);
+
+/// recvmsg(2) for one datagram: copies the source into `from`, the TTL / hop limit into `*ttl`
+/// (-1 when the kernel gave none). Returns the byte count, or -1 with errno set.
+ssize_t csystem_recv_datagram(int fd, void *buf, size_t len, struct sockaddr_storage *from, int *ttl);
+
 #endif

@@ -62,6 +62,7 @@ public struct PeersAPI: Sendable {
         let labels: [String: String]
         let enabled: Bool
         let description: String
+        let bfd: BFDBody
         let createdAt: String
         let updatedAt: String
         // Live session state, when the speaker runs.
@@ -94,6 +95,7 @@ public struct PeersAPI: Sendable {
             labels = c.labels
             enabled = c.enabled
             description = c.description
+            bfd = BFDBody(c.bfd, live: live?.bfd)
             createdAt = APITime.format(peer.createdAt)
             updatedAt = APITime.format(peer.updatedAt)
             state = live?.state.rawValue
@@ -104,6 +106,67 @@ public struct PeersAPI: Sendable {
             counters = live.map { CountersBody($0.counters) }
             hint = live?.hint
         }
+    }
+
+    /// `bfd`: the settings, and the live session (`session`) while the speaker runs it.
+    struct BFDBody: Encodable {
+        let enabled: Bool
+        let minTx: Int
+        let minRx: Int
+        let multiplier: Int
+        let session: BFDSessionBody?
+
+        init(_ c: PeerBFD, live: BFDSnapshot?) {
+            enabled = c.enabled
+            minTx = c.minTx
+            minRx = c.minRx
+            multiplier = c.multiplier
+            session = live.map(BFDSessionBody.init)
+        }
+    }
+
+    struct BFDSessionBody: Encodable {
+        let state: String
+        let remoteState: String
+        let localDiscriminator: UInt32
+        let remoteDiscriminator: UInt32?
+        /// Negotiated interval between our packets, ms (before the 0–25 % jitter).
+        let transmitInterval: Double
+        /// Negotiated detection time, ms.
+        let detectionTime: Double?
+        let lastDiagnostic: String?
+        let remoteDiagnostic: String?
+        let upSince: String?
+        let lastChange: String?
+        let packetsIn: Int
+        let packetsOut: Int
+        let packetsDiscarded: Int
+        let error: String?
+
+        init(_ b: BFDSnapshot) {
+            state = b.state
+            remoteState = b.remoteState
+            localDiscriminator = b.localDiscriminator
+            remoteDiscriminator = b.remoteDiscriminator
+            transmitInterval = b.transmitInterval
+            detectionTime = b.detectionTime
+            lastDiagnostic = b.lastDiagnostic
+            remoteDiagnostic = b.remoteDiagnostic
+            upSince = b.upSince.map(APITime.format)
+            lastChange = b.lastChange.map(APITime.format)
+            packetsIn = b.packetsIn
+            packetsOut = b.packetsOut
+            packetsDiscarded = b.packetsDiscarded
+            error = b.error
+        }
+    }
+
+    /// `bfd` in POST/PATCH: present fields change, absent ones stay.
+    struct BFDInput: Decodable {
+        let enabled: Bool?
+        let minTx: Int?
+        let minRx: Int?
+        let multiplier: Int?
     }
 
     struct NotificationInfoBody: Encodable {
@@ -203,6 +266,7 @@ public struct PeersAPI: Sendable {
         let labels: [String: String]?
         let enabled: Bool?
         let description: String?
+        let bfd: BFDInput?
 
         /// Applies the present fields to `config`, recording unparsable ones.
         func apply(to config: inout PeerConfig, into validator: inout Validator) {
@@ -236,6 +300,12 @@ public struct PeersAPI: Sendable {
             if let labels { config.labels = labels }
             if let enabled { config.enabled = enabled }
             if let description { config.description = description }
+            if let bfd {
+                if let enabled = bfd.enabled { config.bfd.enabled = enabled }
+                if let minTx = bfd.minTx { config.bfd.minTx = minTx }
+                if let minRx = bfd.minRx { config.bfd.minRx = minRx }
+                if let multiplier = bfd.multiplier { config.bfd.multiplier = multiplier }
+            }
         }
     }
 

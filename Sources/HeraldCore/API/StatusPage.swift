@@ -30,7 +30,7 @@ public struct StatusPage: Sendable {
       table { border-collapse: collapse; width: 100%; }
       th, td { text-align: left; padding: .3rem .6rem; border-bottom: 1px solid var(--line); vertical-align: top; }
       th { font-weight: 600; color: var(--muted); }
-      .state { font-weight: 600; } .established { color: var(--ok); } .idle, .connect, .active { color: var(--bad); }
+      .state { font-weight: 600; } .established { color: var(--ok); } .idle, .connect, .active, .bfd.down { color: var(--bad); } .bfd.up { color: var(--ok); }
       .opensent, .openconfirm { color: var(--warn); } .disabled { color: var(--muted); }
       .up { color: var(--ok); } .down { color: var(--bad); } .unknown { color: var(--muted); }
       .bar { background: #eaeef2; width: 12rem; height: .7rem; border-radius: .35rem; overflow: hidden; display: inline-block; }
@@ -44,7 +44,7 @@ public struct StatusPage: Sendable {
     <div id="meta">loading…</div>
     <form id="login"><label>API token <input id="token" type="password" autocomplete="off"></label> <button>Use</button></form>
     <h2>Peers</h2>
-    <table id="peers"><thead><tr><th>Name</th><th>Address</th><th>ASN</th><th>State</th><th>Uptime</th><th>Received</th><th>Advertised</th><th>Last error</th></tr></thead><tbody></tbody></table>
+    <table id="peers"><thead><tr><th>Name</th><th>Address</th><th>ASN</th><th>State</th><th>BFD</th><th>Uptime</th><th>Received</th><th>Advertised</th><th>Last error</th></tr></thead><tbody></tbody></table>
     <h2>Nodes</h2>
     <table id="nodes"><thead><tr><th>Name</th><th>Addresses</th><th>Health check</th><th>Health</th><th>Since</th><th>Last result</th></tr></thead><tbody></tbody></table>
     <h2>Pools</h2>
@@ -71,7 +71,8 @@ public struct StatusPage: Sendable {
         $("#meta").textContent = `version ${status.version} · AS ${status.speaker?.asn ?? "?"} · router id ${status.speaker?.router_id ?? "?"} · up ${duration(status.uptime_seconds)}`;
         fill("#peers", peers.peers.map((p) => { const tr = document.createElement("tr"); tr.dataset.peer = p.name;
           const state = p.state ?? (p.enabled ? "unknown" : "disabled");
-          tr.append(cell(p.name), cell(p.address), cell(String(p.asn)), cell(state, "state " + state), cell(duration(p.uptime_seconds)),
+          const bfd = p.bfd?.session; const bfdText = !p.bfd?.enabled ? "–" : !bfd ? "on" : bfd.state + (bfd.detection_time ? ` ${bfd.detection_time} ms` : "");
+          tr.append(cell(p.name), cell(p.address), cell(String(p.asn)), cell(state, "state " + state), cell(bfdText, "bfd " + (bfd?.state ?? "")), cell(duration(p.uptime_seconds)),
             cell(String(p.counters?.prefixes_received ?? "–")), cell(String(p.counters?.prefixes_advertised ?? "–")),
             cell(p.last_error ? p.last_error.reason : (p.hint ?? ""), p.last_error ? "error" : "")); return tr; }));
         fill("#nodes", nodes.nodes.map((n) => { const tr = document.createElement("tr"); tr.dataset.node = n.name;

@@ -9,6 +9,24 @@ public enum PeerFamily: String, Sendable, CaseIterable, Codable, Comparable {
     public static func < (lhs: PeerFamily, rhs: PeerFamily) -> Bool { lhs.rawValue < rhs.rawValue }
 }
 
+/// BFD with a peer (RFC 5880 asynchronous mode, RFC 5881 single hop). Milliseconds.
+public struct PeerBFD: Sendable, Equatable {
+    public var enabled: Bool = false
+    /// Desired Min TX Interval once Up.
+    public var minTx: Int = 300
+    /// Required Min RX Interval.
+    public var minRx: Int = 300
+    /// Detect Mult.
+    public var multiplier: Int = 3
+
+    public init(enabled: Bool = false, minTx: Int = 300, minRx: Int = 300, multiplier: Int = 3) {
+        self.enabled = enabled
+        self.minTx = minTx
+        self.minRx = minRx
+        self.multiplier = multiplier
+    }
+}
+
 /// Everything configured about a BGP neighbour, password included. Only the speaker sees this
 /// type; what the API returns is `Peer`, which says whether a password is set but never what it is.
 public struct PeerConfig: Sendable, Equatable {
@@ -37,6 +55,8 @@ public struct PeerConfig: Sendable, Equatable {
     public var labels: [String: String] = [:]
     public var enabled: Bool = true
     public var description: String = ""
+    /// BFD: a session that goes from Up to Down closes the BGP session at once.
+    public var bfd = PeerBFD()
 
     public init(address: IPAddress, asn: UInt32) {
         self.address = address
@@ -69,10 +89,18 @@ public struct PeerConfig: Sendable, Equatable {
         if Set(families).count != families.count { validator.add("families", "lists a family twice") }
         if let max = maxPrefixes, max < 1 { validator.add("max_prefixes", "must be at least 1") }
         Labels.validate(labels, field: "labels", into: &validator)
+        // Herald keeps BFD timers on its event loop: 10 ms is the finest it promises to hold.
+        if !(10...60_000).contains(bfd.minTx) { validator.add("bfd.min_tx", "must be 10–60000 ms") }
+        if !(10...60_000).contains(bfd.minRx) { validator.add("bfd.min_rx", "must be 10–60000 ms") }
+        if !(1...255).contains(bfd.multiplier) { validator.add("bfd.multiplier", "must be 1–255 (RFC 5880 §4.1 Detect Mult)") }
+        if bfd.enabled, ebgpMultihop.map({ $0 > 1 }) == true || ttlSecurity.map({ $0 > 1 }) == true {
+            validator.add("bfd.enabled", "BFD is single-hop (RFC 5881): the peer must be directly connected, not multihop")
+        }
     }
 
     /// The fields whose change needs a new session (sent in OPEN, or TCP/IP settings).
-    /// Description, labels and the prefix limit do not.
+    /// Description, labels, the prefix limit and BFD do not (BFD changes its timers with a Poll
+    /// Sequence, RFC 5880 §6.8.3).
     public static func fieldsNeedingReset(_ old: PeerConfig, _ new: PeerConfig) -> [String] {
         var fields: [String] = []
         if old.address != new.address { fields.append("address") }
@@ -115,7 +143,7 @@ public enum Peers {
     static let selectSQL = """
         SELECT name, address, port, asn, local_address, password, ebgp_multihop, ttl_security, hold_time, keepalive_time,
                connect_retry_time, passive, families, add_path_send, graceful_restart, max_prefixes, labels, enabled, description,
-               created_at, updated_at FROM peers
+               bfd_enabled, bfd_min_tx, bfd_min_rx, bfd_multiplier, created_at, updated_at FROM peers
         """
 
     public static func get(_ db: Database, name: String) throws -> Peer? {
@@ -144,6 +172,8 @@ public enum Peers {
         config.labels = try row.labels("labels")
         config.enabled = try row.get("enabled")
         config.description = try row.get("description")
+        config.bfd = PeerBFD(enabled: try row.get("bfd_enabled"), minTx: try row.get("bfd_min_tx"), minRx: try row.get("bfd_min_rx"),
+                             multiplier: try row.get("bfd_multiplier"))
         return Peer(name: try row.get("name"), config: config, createdAt: try row.get("created_at"), updatedAt: try row.get("updated_at"))
     }
 
@@ -164,8 +194,8 @@ public enum Peers {
         try db.execute("""
             INSERT INTO peers (name, address, port, asn, local_address, password, ebgp_multihop, ttl_security, hold_time, keepalive_time,
                                connect_retry_time, passive, families, add_path_send, graceful_restart, max_prefixes, labels, enabled,
-                               description, created_at, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                               description, bfd_enabled, bfd_min_tx, bfd_min_rx, bfd_multiplier, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, values(name: name, config) + [now, now])
         return try get(db, name: name)!
     }
@@ -179,7 +209,8 @@ public enum Peers {
         try db.execute("""
             UPDATE peers SET address = ?, port = ?, asn = ?, local_address = ?, password = ?, ebgp_multihop = ?, ttl_security = ?,
                    hold_time = ?, keepalive_time = ?, connect_retry_time = ?, passive = ?, families = ?, add_path_send = ?,
-                   graceful_restart = ?, max_prefixes = ?, labels = ?, enabled = ?, description = ?, updated_at = ?
+                   graceful_restart = ?, max_prefixes = ?, labels = ?, enabled = ?, description = ?,
+                   bfd_enabled = ?, bfd_min_tx = ?, bfd_min_rx = ?, bfd_multiplier = ?, updated_at = ?
             WHERE name = ?
             """, Array(values(name: name, config).dropFirst()) + [now, name])
         let after = try get(db, name: name)!
@@ -189,7 +220,8 @@ public enum Peers {
     private static func values(name: String, _ c: PeerConfig) -> [any DatabaseValueConvertible] {
         [name, c.address.description, Int(c.port), c.asn, c.localAddress?.description, c.password, c.ebgpMultihop, c.ttlSecurity,
          c.holdTime, c.keepaliveTime, c.connectRetryTime, c.passive, JSONColumn.encode(c.families.map(\.rawValue)), c.addPathSend,
-         c.gracefulRestart, c.maxPrefixes, JSONColumn.encode(c.labels), c.enabled, c.description]
+         c.gracefulRestart, c.maxPrefixes, JSONColumn.encode(c.labels), c.enabled, c.description,
+         c.bfd.enabled, c.bfd.minTx, c.bfd.minRx, c.bfd.multiplier]
     }
 
     /// Deletes a peer and returns it (the caller closes its session with a Cease).

@@ -161,12 +161,17 @@ struct PeersCommand: ParsableCommand {
                 let reply = try options.client().call("GET", "/v1/peers") as? [String: Any] ?? [:]
                 if options.output == .json { return Output.json(reply) }
                 let peers = reply["peers"] as? [[String: Any]] ?? []
-                Output.table(["NAME", "ADDRESS", "ASN", "STATE", "UPTIME", "RECEIVED", "ADVERTISED", "LAST ERROR"], peers.map { peer in
+                Output.table(["NAME", "ADDRESS", "ASN", "STATE", "BFD", "UPTIME", "RECEIVED", "ADVERTISED", "LAST ERROR"], peers.map { peer in
                     let lastError = (peer["last_error"] as? [String: Any])?["reason"]
+                    // BFD: the live state with its detection time ("up 900ms"), or "-" when off.
+                    let bfd = peer["bfd"] as? [String: Any] ?? [:]
+                    let session = bfd["session"] as? [String: Any]
+                    let bfdText = (bfd["enabled"] as? Bool) != true ? "-"
+                        : session.map { s in Output.string(s["state"]) + ((s["detection_time"] as? Double).map { " \(Int($0))ms" } ?? "") } ?? "on"
                     let uptime = (peer["uptime_seconds"] as? Double).map(Output.duration) ?? "-"
                     let counters = peer["counters"] as? [String: Any] ?? [:]
                     return [Output.string(peer["name"]), Output.string(peer["address"]), Output.string(peer["asn"]),
-                            Output.string(peer["state"] ?? ((peer["enabled"] as? Bool) == false ? "disabled" : nil)), uptime,
+                            Output.string(peer["state"] ?? ((peer["enabled"] as? Bool) == false ? "disabled" : nil)), bfdText, uptime,
                             Output.string(counters["prefixes_received"]), Output.string(counters["prefixes_advertised"]), Output.string(lastError)]
                 })
             }

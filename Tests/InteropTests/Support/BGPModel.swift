@@ -77,6 +77,8 @@ struct Neighbor: Sendable {
     var passive: Bool = false
     /// Advertise the ADD-PATH receive capability for the unicast families.
     var addPathReceive: Bool = false
+    /// BFD for this session (`bfd on` in BIRD), with the daemon's `bfd` timers.
+    var bfd: Bool = false
     /// The families exchanged on this session; both by default (IPv6 over an IPv4 session
     /// needs an IPv6 next hop, which the generators take from `DaemonConfig.localIPv6`).
     var families: [IPFamily] = [.ipv4, .ipv6]
@@ -128,6 +130,8 @@ struct DaemonConfig: Sendable {
     var gracefulRestart: Bool = false
     /// Proposed hold time in seconds (keepalive is a third of it).
     var holdTime: Int = 9
+    /// BFD timers (ms) for neighbours with `bfd`: min rx, min tx, multiplier.
+    var bfdTimers: (minRx: Int, minTx: Int, multiplier: Int) = (300, 300, 3)
 
     init(asn: UInt32, routerID: IPv4Address, localIPv4: IPAddress? = nil, localIPv6: IPAddress? = nil, neighbors: [Neighbor],
          routes: [OriginatedRoute] = [], gracefulRestart: Bool = false, holdTime: Int = 9) {

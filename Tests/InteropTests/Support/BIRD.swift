@@ -54,6 +54,15 @@ final class BIRD: BGPDaemon, @unchecked Sendable {
         return result.stdout
     }
 
+    /// `birdc show bfd sessions`: the state BIRD shows for `neighbor` ("Up", "Down", "Init"), or nil.
+    func bfdState(of neighbor: IPAddress) throws -> String? {
+        for line in try birdc(["show", "bfd", "sessions"]).split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if fields.count >= 3, fields[0] == neighbor.description { return String(fields[2]) }
+        }
+        return nil
+    }
+
     /// The BGP protocol name BIRD uses for neighbor `index` (`n0`, `n1`, …).
     static func protocolName(_ index: Int) -> String { "n\(index)" }
 
@@ -78,8 +87,15 @@ final class BIRD: BGPDaemon, @unchecked Sendable {
             }
             lines.append("}")
         }
+        if config.neighbors.contains(where: \.bfd) {
+            let t = config.bfdTimers
+            lines.append("protocol bfd {")
+            lines.append("  interface \"*\" { min rx interval \(t.minRx) ms; min tx interval \(t.minTx) ms; multiplier \(t.multiplier); };")
+            lines.append("}")
+        }
         for (index, neighbor) in config.neighbors.enumerated() {
             lines.append("protocol bgp \(protocolName(index)) {")
+            if neighbor.bfd { lines.append("  bfd on;") }
             let local = config.localAddress(neighbor.address.family).map { "\($0) " } ?? ""
             lines.append("  local \(local)as \(config.asn);")
             lines.append("  neighbor \(neighbor.address) as \(neighbor.asn);")

@@ -4,6 +4,10 @@ import Testing
 /// A program an interop test needs.
 enum InteropTool: String, CaseIterable, Sendable {
     case bird, gobgp, frr
+    /// nftables, for tests that drop chosen packets inside a namespace (BFD).
+    case nft
+    /// FRR's BFD daemon, run on its own with configured peers (BFD interop).
+    case bfdd
 
     /// The binaries, each overridable by an environment variable (for other distributions).
     var binaries: [(variable: String, path: String)] {
@@ -11,6 +15,8 @@ enum InteropTool: String, CaseIterable, Sendable {
         case .bird: [("HERALD_BIRD", "/usr/sbin/bird"), ("HERALD_BIRDC", "/usr/sbin/birdc")]
         case .gobgp: [("HERALD_GOBGPD", "/usr/bin/gobgpd"), ("HERALD_GOBGP", "/usr/bin/gobgp")]
         case .frr: [("HERALD_FRR_BGPD", "/usr/lib/frr/bgpd"), ("HERALD_VTYSH", "/usr/bin/vtysh")]
+        case .nft: [("HERALD_NFT", "/usr/sbin/nft")]
+        case .bfdd: [("HERALD_FRR_BFDD", "/usr/lib/frr/bfdd"), ("HERALD_VTYSH", "/usr/bin/vtysh")]
         }
     }
 
@@ -19,6 +25,8 @@ enum InteropTool: String, CaseIterable, Sendable {
         case .bird: "bird2"
         case .gobgp: "gobgpd"
         case .frr: "frr"
+        case .nft: "nftables"
+        case .bfdd: "frr"
         }
     }
 }
@@ -46,6 +54,8 @@ enum Interop {
     static func gobgp() -> String { binary("HERALD_GOBGP", default: "/usr/bin/gobgp") }
     static func frrBGPD() -> String { binary("HERALD_FRR_BGPD", default: "/usr/lib/frr/bgpd") }
     static func vtysh() -> String { binary("HERALD_VTYSH", default: "/usr/bin/vtysh") }
+    static func nft() -> String { binary("HERALD_NFT", default: "/usr/sbin/nft") }
+    static func frrBFDD() -> String { binary("HERALD_FRR_BFDD", default: "/usr/lib/frr/bfdd") }
 
     /// Everything missing for a test that uses `tools`; empty when it can run.
     static func missing(_ tools: [InteropTool]) -> [String] {
