@@ -1,6 +1,8 @@
 /// The request methods Herald serves. Anything else that is a valid token gets 501.
 public enum HTTPMethod: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
-    case GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS
+    // TRACE (RFC 9110) and QUERY (the IETF safe-method-with-body draft) are known so that they
+    // get 405 Method Not Allowed with Allow (no route takes them), not 501.
+    case GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE, QUERY
 
     public var description: String { rawValue }
 }

@@ -379,16 +379,17 @@ public struct PeersAPI: Sendable {
 
     func reset(_ name: String, _ request: HTTPRequest) async throws -> HTTPResponse {
         let input: ResetInput = request.body.isEmpty ? ResetInput(soft: nil, direction: nil, message: nil) : try request.decode(ResetInput.self)
+        // Checked even for a hard reset: a mistyped field is an error, not silently ignored.
+        let direction: Speaker.SoftResetDirection
+        switch input.direction ?? "both" {
+        case "in": direction = .inbound
+        case "out": direction = .outbound
+        case "both": direction = .both
+        default: throw ValidationError(field: "direction", "expected in, out or both")
+        }
         let bridge = try runningBridge()
         guard try read({ db in try Peers.get(db, name: name) }) != nil else { throw ResourceAPI.notFound("peer", name) }
         if input.soft == true {
-            let direction: Speaker.SoftResetDirection
-            switch input.direction ?? "both" {
-            case "in": direction = .inbound
-            case "out": direction = .outbound
-            case "both": direction = .both
-            default: throw ValidationError(field: "direction", "expected in, out or both")
-            }
             try await bridge.speaker.softReset(peer: name, direction)
             return try .json(ResetBody(peer: name, reset: "soft"))
         }
