@@ -45,6 +45,15 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
         setDeadline(.header, after: core.configuration.headerTimeout)
     }
 
+    /// When this connection became an idle keep-alive connection (a request answered, nothing
+    /// of the next one received), or nil when it is doing anything else.
+    var idleKeepAliveSince: UInt64? {
+        guard deadlineKind == .idle, !inFlight, !lingering, !streamActive, parser.isIdle, connection.state == .open,
+              connection.bufferedBytes == 0 else { return nil }
+        return idleSince
+    }
+    private var idleSince: UInt64 = 0
+
     // MARK: - ConnectionDelegate
 
     func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {
@@ -63,13 +72,14 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
 
     func connectionDidReadEOF(_ connection: Connection) {
         peerClosed = true
-        // Half-close: a request in flight still gets its response (RFC 9112 §9.6 allows a client
-        // to close its sending side early); otherwise there is nothing more to do.
+        // Half-close: a request in flight still gets its response, and so does every complete
+        // request pipelined behind it (RFC 9112 §9.3.2: answered in order; a client may close its
+        // sending side early, §9.6). `complete(keepAlive:)` closes once none is left.
         if streamActive {
             // A stream client that stops sending has gone away: end the stream now.
             connection.close()
         } else if inFlight && !lingering {
-            closeAfterResponse = true
+            // Closes after the last buffered request is answered (see `complete`).
         } else {
             connection.closeAfterFlush()
         }
@@ -165,7 +175,8 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     private func respond(_ response: HTTPResponse) {
         guard connection.state == .open, !lingering, let head else { return }
         task = nil
-        let keepAlive = head.keepAlive && !closeAfterResponse && !core.draining
+        // A half-closed client with nothing more buffered gets its last answer with `close`.
+        let keepAlive = head.keepAlive && !closeAfterResponse && !core.draining && !(peerClosed && parser.bufferedCount == 0)
             && !(response.headers["Connection"]?.lowercased().contains("close") ?? false)
         let isHead = head.method == .HEAD
         switch response.body {
@@ -195,6 +206,8 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
         connection.resumeReading()
         if parser.isIdle { setDeadline(.idle, after: core.configuration.idleTimeout) } else { clearDeadline() }
         process()
+        // Half-closed: every complete request has been answered; a partial one never will be.
+        if peerClosed, !inFlight, !lingering, connection.state == .open { connection.closeAfterFlush() }
     }
 
     /// Answers an unparseable or timed-out request and closes.
@@ -297,8 +310,10 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
 
     private func setDeadline(_ kind: Deadline, after delay: Duration) {
         let ns = UInt64(delay.components.seconds) * 1_000_000_000 + UInt64(delay.components.attoseconds / 1_000_000_000)
+        let now = EventLoop.now()
+        if kind == .idle && deadlineKind != .idle { idleSince = now }
         deadlineKind = kind
-        deadline = EventLoop.now() + ns
+        deadline = now + ns
         if timer == nil || deadline < timerDeadline { arm(at: deadline) }
     }
 
