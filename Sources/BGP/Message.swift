@@ -327,6 +327,8 @@ public struct NotificationMessage: Hashable, Sendable, CustomStringConvertible {
             }
         case .routeRefreshMessageError:
             sub = subcode == 1 ? "Invalid Message Length" : nil
+        case .sendHoldTimerExpired:
+            sub = nil
         }
         return sub ?? "\(known.name), subcode \(subcode)"
     }

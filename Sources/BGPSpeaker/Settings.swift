@@ -26,10 +26,17 @@ public struct SpeakerSettings: Sendable, Hashable {
     /// RFC 4724 Restart State bit: set after a planned restart (`shutdown(mode: .gracefulRestart)`
     /// followed by a new process), so that helpers keep our routes until our End-of-RIB.
     public var restarting: Bool
+    /// RFC 9687 SendHoldTime in seconds: an Established session whose peer takes no data for
+    /// this long is closed. nil: the RFC's suggestion, the larger of 8 minutes and twice the
+    /// negotiated Hold Time (Herald applies it with Hold Time 0 too: a peer that reads nothing
+    /// is gone whatever it negotiated).
+    public var sendHoldTime: Int?
 
     public init(asn: UInt32, routerID: IPv4Address, listenAddresses: [IPAddress] = [], listenPort: UInt16 = 179,
                 holdTime: UInt16 = 90, connectRetryTime: Int = 30, idleHoldTime: Int = 5, maximumIdleHoldTime: Int = 120,
-                defaultLocalPreference: UInt32 = 100, gracefulRestartTime: UInt16 = 120, restarting: Bool = false) {
+                defaultLocalPreference: UInt32 = 100, gracefulRestartTime: UInt16 = 120, restarting: Bool = false,
+                sendHoldTime: Int? = nil) {
+        self.sendHoldTime = sendHoldTime
         self.asn = asn
         self.routerID = routerID
         self.listenAddresses = listenAddresses
