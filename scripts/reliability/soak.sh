@@ -11,7 +11,7 @@
 #
 #   scripts/reliability/soak.sh [--duration SECONDS] [--short] [--clients N] [--tolerance PERCENT] [--herald PATH]
 #
-# Default: 600 s. --short: 60 s. Loopback only (127.0.0.1 and 127.0.0.2); no root needed.
+# Default: 600 s. --short: 90 s. Loopback only (127.0.0.1 and 127.0.0.2); no root needed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -19,7 +19,7 @@ duration=600 clients=8 tolerance=10 herald=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --duration) duration="$2"; shift 2 ;;
-        --short) duration=60; shift ;;
+        --short) duration=90; shift ;;
         --clients) clients="$2"; shift 2 ;;
         --tolerance) tolerance="$2"; shift 2 ;;
         --herald) herald="$2"; shift 2 ;;
@@ -206,7 +206,7 @@ for thread in threads:
     thread.start()
 
 started = time.time()
-warmup = max(10.0, duration / 5)
+warmup = max(30.0, duration / 5)  # past the event replay ring filling up (10,000 events)
 baseline = None
 rss = fds = None
 samples = []
