@@ -18,6 +18,8 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     private var parser: HTTPRequestParser
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
+    /// When the current body started (after its head), for the minimum body rate.
+    private var bodyStartedAt: UInt64 = 0
     private var inFlight = false
     /// Close once the current response is out (Connection: close, drain, error).
     private var closeAfterResponse = false
@@ -131,10 +133,15 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
                 if h.framing == .none || h.framing == .length(0) {
                     clearDeadline()
                 } else {
+                    bodyStartedAt = EventLoop.now()
                     setDeadline(.body, after: core.configuration.bodyTimeout)
                 }
             case .body(let chunk):
                 body += chunk
+                if bodyTooSlow() {
+                    fail(ProblemDetails.response(for: HTTPError(.requestTimeout, detail: "request body arrives too slowly")), head: head)
+                    return
+                }
                 setDeadline(.body, after: core.configuration.bodyTimeout)
             case .end:
                 dispatch()
@@ -146,6 +153,16 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
         } else if parser.isIdle, deadlineKind != .idle, deadlineKind != .header {
             setDeadline(.idle, after: core.configuration.idleTimeout)
         }
+    }
+
+    /// Slower on average than `minimumBodyRate` once past the `bodyTimeout` head start.
+    private func bodyTooSlow() -> Bool {
+        let rate = core.configuration.minimumBodyRate
+        guard rate > 0 else { return false }
+        let timeout = core.configuration.bodyTimeout
+        let headStart = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
+        let elapsed = Double(EventLoop.now() &- bodyStartedAt) / 1e9
+        return elapsed > headStart + Double(body.count) / Double(rate)
     }
 
     private func dispatch() {

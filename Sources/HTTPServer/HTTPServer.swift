@@ -36,6 +36,11 @@ public final class HTTPServer: Sendable {
         public var headerTimeout: Duration
         /// A body must make progress at least this often → 408 and close.
         public var bodyTimeout: Duration
+        /// And on average (bytes per second, after a `bodyTimeout` head start) at least this
+        /// fast → 408 and close: a body trickled a byte just inside every `bodyTimeout` would
+        /// otherwise hold its connection for days (the "slow body" / R-U-Dead-Yet attack;
+        /// Apache's mod_reqtimeout uses the same MinRate rule). 0 turns it off.
+        public var minimumBodyRate: Int = 500
         /// A keep-alive connection with no request is closed after this.
         public var idleTimeout: Duration
         public var backlog: Int32

@@ -131,6 +131,30 @@ struct LimitTests {
         }
     }
 
+    /// Regression (issue #8, slow body): a byte every 0.4 s keeps inside a 1 s body timeout
+    /// forever; the minimum average rate (after a head start of one body timeout) cuts it off.
+    @Test func tricklingBodyGets408FromTheMinimumRate() async throws {
+        try await withServer(testRouter(), configure: { $0.bodyTimeout = .seconds(1) }) { _, port in
+            try await onThread {
+                let client = try TestClient(port: port)
+                try client.send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n")
+                let start = Date()
+                var sent = 0
+                while sent < 100 {
+                    var probe: UInt8 = 0
+                    if recv(client.fd, &probe, 1, Int32(MSG_DONTWAIT | MSG_PEEK)) > 0 { break }  // answered
+                    guard (try? client.send("x")) != nil else { break }
+                    sent += 1
+                    Thread.sleep(forTimeInterval: 0.4)
+                }
+                let r = try #require(try client.readResponse())
+                #expect(r.status == 408 && r.text.contains("too slowly"), "\(r.status) \(r.text)")
+                let waited = Date().timeIntervalSince(start)
+                #expect(waited > 0.9 && waited < 5, "cut off after \(waited) s, \(sent) bytes")
+            }
+        }
+    }
+
     @Test func silentNewConnectionGets408AfterTheHeaderTimeout() async throws {
         try await withServer(testRouter(), configure: { $0.headerTimeout = .seconds(1) }) { _, port in
             try await onThread {

@@ -411,4 +411,54 @@ struct HTTPAbuseTests {
         #expect(try herald.status("GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n") == 200)
         try await herald.descriptorsReturn(to: baseline)
     }
+
+    /// Slow body ("R-U-Dead-Yet"): 200 connections send a complete head and then one body byte
+    /// every 2 s — always inside the 10 s body timeout. The minimum body rate cuts every one off
+    /// (408) soon after the 10 s head start, while a normal client is answered all along.
+    @Test func slowBodyIsCutOffWhileOthersAreServed() async throws {
+        let herald = try await LiveHerald()
+        let baseline = herald.descriptors
+        let port = herald.port
+        let started = Date()
+        async let slowRun: (cut: Int, total: Int, seconds: Double) = blocking {
+            var clients = try (0..<200).map { _ -> RawHTTP in
+                let client = try RawHTTP(port: port, nonBlocking: true)
+                client.send("PUT /v1/pools/slow HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+                return client
+            }
+            var cut = 0
+            while !clients.isEmpty && Date().timeIntervalSince(started) < 40 {
+                clients.removeAll { client in
+                    if client.closedByServer { cut += 1; return true }
+                    var probe: UInt8 = 0
+                    if recv(client.fd, &probe, 1, Int32(MSG_DONTWAIT | MSG_PEEK)) > 0 { cut += 1; return true }  // the 408
+                    if !client.send(" ") { cut += 1; return true }
+                    return false
+                }
+                Thread.sleep(forTimeInterval: 2)
+            }
+            return (cut, 200, Date().timeIntervalSince(started))
+        }
+        let normal: (worst: Double, answered: Int, asked: Int) = try await blocking {
+            var worst = 0.0, answered = 0, asked = 0
+            while Date().timeIntervalSince(started) < 12 {
+                let t = Date()
+                asked += 1
+                if let client = try? RawHTTP(port: port, timeout: 5),
+                   let answer = try? client.exchange("GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n"), answer.hasPrefix("HTTP/1.1 200") {
+                    answered += 1
+                }
+                worst = max(worst, Date().timeIntervalSince(t))
+                Thread.sleep(forTimeInterval: 0.2)
+            }
+            return (worst, answered, asked)
+        }
+        let slow = try await slowRun
+        print("slow body: \(slow.cut)/\(slow.total) cut off after \(String(format: "%.1f", slow.seconds)) s; normal client \(normal.answered)/\(normal.asked) answered, worst \(String(format: "%.3f", normal.worst)) s")
+        #expect(slow.cut == slow.total, "every slow body cut off: \(slow)")
+        #expect(slow.seconds > 9 && slow.seconds < 25, "cut off soon after the 10 s head start, took \(slow.seconds) s")
+        #expect(normal.answered == normal.asked && normal.worst < 1, "\(normal)")
+        #expect(try herald.status("GET /v1/pools/slow HTTP/1.1\r\nHost: h\r\n\r\n") == 404, "no slow body was taken for a request")
+        try await herald.descriptorsReturn(to: baseline)
+    }
 }
