@@ -11,6 +11,8 @@ public enum NotificationCode: UInt8, Hashable, Sendable, CaseIterable {
     case finiteStateMachineError = 5
     case cease = 6
     case routeRefreshMessageError = 7
+    /// RFC 9687: nothing could be sent to the peer for the SendHoldTime.
+    case sendHoldTimerExpired = 8
 
     public var name: String {
         switch self {
@@ -21,6 +23,7 @@ public enum NotificationCode: UInt8, Hashable, Sendable, CaseIterable {
         case .finiteStateMachineError: "Finite State Machine Error"
         case .cease: "Cease"
         case .routeRefreshMessageError: "ROUTE-REFRESH Message Error"
+        case .sendHoldTimerExpired: "Send Hold Timer Expired"
         }
     }
 }

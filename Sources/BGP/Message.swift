@@ -327,6 +327,8 @@ public struct NotificationMessage: Hashable, Sendable, CustomStringConvertible {
             }
         case .routeRefreshMessageError:
             sub = subcode == 1 ? "Invalid Message Length" : nil
+        case .sendHoldTimerExpired:
+            sub = subcode == 0 ? "Send Hold Timer Expired" : nil
         }
         return sub ?? "\(known.name), subcode \(subcode)"
     }

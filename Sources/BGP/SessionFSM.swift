@@ -44,6 +44,9 @@ public enum SessionEvent: Hashable, Sendable {
     case automaticStartPassive            // 5
     case connectRetryTimerExpired         // 9
     case holdTimerExpired                 // 10
+    /// RFC 9687 Event 29 (SendHoldTimer_Expires): the driver saw no byte leave for `seconds`
+    /// while it had data to send — the peer stopped reading (TCP zero window).
+    case sendHoldTimerExpired(seconds: Int)
     case keepaliveTimerExpired            // 11
     case idleHoldTimerExpired             // 13
     case stableSessionTimerExpired
@@ -71,6 +74,7 @@ public enum SessionEvent: Hashable, Sendable {
         case .automaticStartPassive: "AutomaticStart (passive)"
         case .connectRetryTimerExpired: "ConnectRetryTimer expiry"
         case .holdTimerExpired: "HoldTimer expiry"
+        case .sendHoldTimerExpired: "SendHoldTimer expiry"
         case .keepaliveTimerExpired: "KeepaliveTimer expiry"
         case .idleHoldTimerExpired: "IdleHoldTimer expiry"
         case .stableSessionTimerExpired: "stable-session timer expiry"
@@ -364,6 +368,8 @@ public struct SessionFSM: Sendable {
             return fail(Self.automaticStopReason(reason, detail), sending: NotificationMessage(code: .cease, subcode: reason.rawValue))
         case .holdTimerExpired:
             return fail("hold timer expired after \(holdSeconds) s in OpenSent", sending: NotificationMessage(code: .holdTimerExpired, subcode: 0))
+        case .sendHoldTimerExpired(let seconds):
+            return sendHoldExpired(seconds)
         case .tcpConnectionFails(let detail):
             // RFC 4271 §8.2.2: back to Active, listening, with the ConnectRetryTimer running.
             state = .active
@@ -406,6 +412,8 @@ public struct SessionFSM: Sendable {
             return fail(Self.automaticStopReason(reason, detail), sending: NotificationMessage(code: .cease, subcode: reason.rawValue))
         case .holdTimerExpired:
             return fail("hold timer expired after \(holdSeconds) s in OpenConfirm", sending: NotificationMessage(code: .holdTimerExpired, subcode: 0))
+        case .sendHoldTimerExpired(let seconds):
+            return sendHoldExpired(seconds)
         case .keepaliveTimerExpired:
             return [.send(.keepalive), arm(.keepalive, Int(parameters.keepaliveTime))]
         case .tcpConnectionFails(let detail):
@@ -441,6 +449,8 @@ public struct SessionFSM: Sendable {
             return fail(Self.automaticStopReason(reason, detail), sending: NotificationMessage(code: .cease, subcode: reason.rawValue))
         case .holdTimerExpired:
             return fail("hold timer expired after \(holdSeconds) s", sending: NotificationMessage(code: .holdTimerExpired, subcode: 0))
+        case .sendHoldTimerExpired(let seconds):
+            return sendHoldExpired(seconds)
         case .keepaliveTimerExpired:
             return [.send(.keepalive), arm(.keepalive, Int(parameters.keepaliveTime))]
         case .keepaliveMessage, .updateMessage:
@@ -461,6 +471,13 @@ public struct SessionFSM: Sendable {
     }
 
     // MARK: - Helpers
+
+    /// RFC 9687 §4: close the connection rather than keep buffering for a peer that reads
+    /// nothing. The NOTIFICATION (code 8) is best effort: it queues behind what is stuck.
+    private mutating func sendHoldExpired(_ seconds: Int) -> [SessionAction] {
+        fail("send hold timer expired: the peer took no data for \(seconds) s (RFC 9687)",
+             sending: NotificationMessage(code: .sendHoldTimerExpired, subcode: 0))
+    }
 
     private mutating func restartHoldAndKeepalive(_ parameters: SessionParameters) -> [SessionAction] {
         // RFC 4271 §8.2.2: a negotiated hold time of zero means neither timer runs.

@@ -45,6 +45,8 @@ final class PeerDriver: @unchecked Sendable {
     var counters = PeerCounters()
     /// Set when the MD5 key could not be put on a listener: inbound connections are refused.
     var listenerKeyError: String?
+    /// The idle hold wait in progress (seconds, Unix ms when it ends), for the peer's status.
+    var backoff: (seconds: Int, until: Int64)?
 
     // Adj-RIB-Out: what the peer has been sent (path ID → path; ID 0 without ADD-PATH).
     var sent: [IPPrefix: [UInt32: OutPath]] = [:]
@@ -215,6 +217,7 @@ final class PeerDriver: @unchecked Sendable {
             case .send(let message):
                 send(message, on: attempt)
             case .arm(let timer, let seconds):
+                if timer == .idleHold { backoff = (seconds, wallClockMillis() + Int64(seconds) * 1000) }
                 if let old = attempt.timers[timer] { loop.cancelTimer(old) }
                 attempt.timers[timer] = loop.scheduleTimer(after: .seconds(seconds)) { [weak self, weak attempt] in
                     guard let self, let attempt, !attempt.retired else { return }
@@ -222,6 +225,7 @@ final class PeerDriver: @unchecked Sendable {
                     self.handle(attempt, Self.expiry(timer))
                 }
             case .stop(let timer):
+                if timer == .idleHold { backoff = nil }
                 if let old = attempt.timers.removeValue(forKey: timer) { loop.cancelTimer(old) }
             case .closeConnection:
                 attempt.closeConnection()
@@ -481,7 +485,28 @@ final class PeerDriver: @unchecked Sendable {
         forceResend = []
         dirty = Set(core?.locRIB.keys.map { $0 } ?? [])
         endOfRIBPending = exportFamilies(parameters).map { AddressFamily.unicast($0) }
+        armSendHoldCheck(attempt, limit: speaker.sendHoldTime ?? max(480, 2 * Int(parameters.holdTime)))
         flush()
+    }
+
+    /// RFC 9687: once a second, while this attempt is the Established session, check how long
+    /// its socket has refused every byte; past `limit` seconds the session ends (Event 29)
+    /// instead of our buffers and Adj-RIB-Out waiting on a peer that stopped reading.
+    func armSendHoldCheck(_ attempt: SessionAttempt, limit: Int) {
+        if let old = attempt.sendHoldCheck { loop.cancelTimer(old) }
+        attempt.sendHoldCheck = loop.scheduleTimer(after: .seconds(1)) { [weak self, weak attempt] in
+            guard let self, let attempt else { return }
+            attempt.sendHoldCheck = nil
+            guard !attempt.retired, attempt === self.session, let connection = attempt.connection else { return }
+            if let since = connection.sendStalledSince, EventLoop.now() &- since >= UInt64(limit) * 1_000_000_000 {
+                self.logger.warning("peer takes no data: closing the session (RFC 9687 send hold timer)", metadata: [
+                    "send_hold_time": "\(limit)", "unsent_bytes": "\(connection.bufferedBytes)",
+                ])
+                self.handle(attempt, .sendHoldTimerExpired(seconds: limit))
+            } else {
+                self.armSendHoldCheck(attempt, limit: limit)
+            }
+        }
     }
 
     func down(_ attempt: SessionAttempt, _ reason: String) {
@@ -587,9 +612,17 @@ final class PeerDriver: @unchecked Sendable {
         counters.prefixesReceived = received.count
         counters.prefixesAdvertised = sent.count
         counters.prefixesWithFewerPaths = fewerPaths.count
-        return PeerSnapshot(name: settings.name, address: settings.address, asn: settings.asn, state: currentState,
-                            establishedAt: establishedAt, lastError: lastError, negotiated: negotiated, counters: counters, hint: hint,
-                            bfd: core?.bfd.snapshot(settings.name))
+        var snapshot = PeerSnapshot(name: settings.name, address: settings.address, asn: settings.asn, state: currentState,
+                                    establishedAt: establishedAt, lastError: lastError, negotiated: negotiated, counters: counters, hint: hint,
+                                    bfd: core?.bfd.snapshot(settings.name))
+        if let primary {
+            snapshot.consecutiveFailures = primary.fsm.consecutiveFailures
+            if primary.fsm.armedTimers.contains(.idleHold), let backoff {
+                snapshot.idleHoldSeconds = backoff.seconds
+                snapshot.nextAttemptAt = backoff.until
+            }
+        }
+        return snapshot
     }
 
     static func familyName(_ family: AddressFamily) -> String {

@@ -10,6 +10,8 @@ final class SessionAttempt: ConnectionDelegate, @unchecked Sendable {
     let origin: ConnectionOrigin
     var connection: Connection?
     var timers: [SessionTimer: TimerHandle] = [:]
+    /// The RFC 9687 send hold check (outside the FSM: it watches the socket, not messages).
+    var sendHoldCheck: TimerHandle?
     /// Agreed parameters once the peer's OPEN was accepted (OpenConfirm and Established).
     var parameters: SessionParameters?
     /// The NOTIFICATION sent or received on this connection, for the down reason.
@@ -46,6 +48,8 @@ final class SessionAttempt: ConnectionDelegate, @unchecked Sendable {
     func cancelTimers(on loop: EventLoop) {
         for handle in timers.values { loop.cancelTimer(handle) }
         timers.removeAll()
+        if let sendHoldCheck { loop.cancelTimer(sendHoldCheck) }
+        sendHoldCheck = nil
     }
 
     /// Closes the connection without reporting back: pending bytes (a NOTIFICATION) are flushed

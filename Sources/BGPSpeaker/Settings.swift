@@ -29,11 +29,18 @@ public struct SpeakerSettings: Sendable, Hashable {
     /// UDP port of BFD Control packets, sent to and received on (RFC 5881 §4: 3784). Tests that
     /// run two speakers on one host may pick another.
     public var bfdPort: UInt16
+    /// RFC 9687 SendHoldTime in seconds: an Established session whose peer takes no data for
+    /// this long is closed. nil: the RFC's suggestion, the larger of 8 minutes and twice the
+    /// negotiated Hold Time (Herald applies it with Hold Time 0 too: a peer that reads nothing
+    /// is gone whatever it negotiated).
+    public var sendHoldTime: Int?
 
     public init(asn: UInt32, routerID: IPv4Address, listenAddresses: [IPAddress] = [], listenPort: UInt16 = 179,
                 holdTime: UInt16 = 90, connectRetryTime: Int = 30, idleHoldTime: Int = 5, maximumIdleHoldTime: Int = 120,
                 defaultLocalPreference: UInt32 = 100, gracefulRestartTime: UInt16 = 120, restarting: Bool = false,
-                bfdPort: UInt16 = 3784) {
+                bfdPort: UInt16 = 3784,
+                sendHoldTime: Int? = nil) {
+        self.sendHoldTime = sendHoldTime
         self.asn = asn
         self.routerID = routerID
         self.listenAddresses = listenAddresses

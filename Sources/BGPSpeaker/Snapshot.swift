@@ -84,6 +84,14 @@ public struct PeerSnapshot: Sendable, Hashable {
     public var counters: PeerCounters
     /// A hint for people when the session does not come up (MD5, TTL, max-prefix).
     public var hint: String?
+    /// While the session waits out its idle hold back-off (RFC 4271 §8.1.1
+    /// DampPeerOscillations): how long this wait is, in seconds, and when (Unix time, ms) the
+    /// next attempt starts. The wait doubles with each consecutive failure, so a peer that
+    /// resets every second is retried ever less often instead of every second.
+    public var idleHoldSeconds: Int? = nil
+    public var nextAttemptAt: Int64? = nil
+    /// Failures since the session was last stable (the back-off's exponent).
+    public var consecutiveFailures: Int = 0
     /// The live BFD session, when BFD is on for the peer.
     public var bfd: BFDSnapshot? = nil
 }

@@ -20,6 +20,8 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     private var body: [UInt8] = []
     /// The body limit of the current request's path.
     private var bodyLimit = 0
+    /// When the current body started (after its head), for the minimum body rate.
+    private var bodyStartedAt: UInt64 = 0
     private var inFlight = false
     /// Close once the current response is out (Connection: close, drain, error).
     private var closeAfterResponse = false
@@ -47,6 +49,15 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
         setDeadline(.header, after: core.configuration.headerTimeout)
     }
 
+    /// When this connection became an idle keep-alive connection (a request answered, nothing
+    /// of the next one received), or nil when it is doing anything else.
+    var idleKeepAliveSince: UInt64? {
+        guard deadlineKind == .idle, !inFlight, !lingering, !streamActive, parser.isIdle, connection.state == .open,
+              connection.bufferedBytes == 0 else { return nil }
+        return idleSince
+    }
+    private var idleSince: UInt64 = 0
+
     // MARK: - ConnectionDelegate
 
     func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {
@@ -65,13 +76,14 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
 
     func connectionDidReadEOF(_ connection: Connection) {
         peerClosed = true
-        // Half-close: a request in flight still gets its response (RFC 9112 §9.6 allows a client
-        // to close its sending side early); otherwise there is nothing more to do.
+        // Half-close: a request in flight still gets its response, and so does every complete
+        // request pipelined behind it (RFC 9112 §9.3.2: answered in order; a client may close its
+        // sending side early, §9.6). `complete(keepAlive:)` closes once none is left.
         if streamActive {
             // A stream client that stops sending has gone away: end the stream now.
             connection.close()
         } else if inFlight && !lingering {
-            closeAfterResponse = true
+            // Closes after the last buffered request is answered (see `complete`).
         } else {
             connection.closeAfterFlush()
         }
@@ -129,6 +141,7 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
                 if h.framing == .none || h.framing == .length(0) {
                     clearDeadline()
                 } else {
+                    bodyStartedAt = EventLoop.now()
                     setDeadline(.body, after: core.configuration.bodyTimeout)
                 }
             case .body(let chunk):
@@ -138,6 +151,10 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
                 }
                 if body.isEmpty, case .length(let n)? = head?.framing { body.reserveCapacity(n) }
                 body += chunk
+                if bodyTooSlow() {
+                    fail(ProblemDetails.response(for: HTTPError(.requestTimeout, detail: "request body arrives too slowly")), head: head)
+                    return
+                }
                 setDeadline(.body, after: core.configuration.bodyTimeout)
             case .end:
                 dispatch()
@@ -149,6 +166,16 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
         } else if parser.isIdle, deadlineKind != .idle, deadlineKind != .header {
             setDeadline(.idle, after: core.configuration.idleTimeout)
         }
+    }
+
+    /// Slower on average than `minimumBodyRate` once past the `bodyTimeout` head start.
+    private func bodyTooSlow() -> Bool {
+        let rate = core.configuration.minimumBodyRate
+        guard rate > 0 else { return false }
+        let timeout = core.configuration.bodyTimeout
+        let headStart = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
+        let elapsed = Double(EventLoop.now() &- bodyStartedAt) / 1e9
+        return elapsed > headStart + Double(body.count) / Double(rate)
     }
 
     private func dispatch() {
@@ -178,7 +205,8 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     private func respond(_ response: HTTPResponse) {
         guard connection.state == .open, !lingering, let head else { return }
         task = nil
-        let keepAlive = head.keepAlive && !closeAfterResponse && !core.draining
+        // A half-closed client with nothing more buffered gets its last answer with `close`.
+        let keepAlive = head.keepAlive && !closeAfterResponse && !core.draining && !(peerClosed && parser.bufferedCount == 0)
             && !(response.headers["Connection"]?.lowercased().contains("close") ?? false)
         let isHead = head.method == .HEAD
         switch response.body {
@@ -208,6 +236,8 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
         connection.resumeReading()
         if parser.isIdle { setDeadline(.idle, after: core.configuration.idleTimeout) } else { clearDeadline() }
         process()
+        // Half-closed: every complete request has been answered; a partial one never will be.
+        if peerClosed, !inFlight, !lingering, connection.state == .open { connection.closeAfterFlush() }
     }
 
     /// Answers an unparseable or timed-out request and closes.
@@ -310,8 +340,10 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
 
     private func setDeadline(_ kind: Deadline, after delay: Duration) {
         let ns = UInt64(delay.components.seconds) * 1_000_000_000 + UInt64(delay.components.attoseconds / 1_000_000_000)
+        let now = EventLoop.now()
+        if kind == .idle && deadlineKind != .idle { idleSince = now }
         deadlineKind = kind
-        deadline = EventLoop.now() + ns
+        deadline = now + ns
         if timer == nil || deadline < timerDeadline { arm(at: deadline) }
     }
 

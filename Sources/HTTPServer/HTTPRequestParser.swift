@@ -367,6 +367,12 @@ public struct HTTPRequestParser: Sendable {
             guard lengths.isEmpty else { throw HTTPParseError(.badRequest, "both Transfer-Encoding and Content-Length") }
             guard version == .http1_1 else { throw HTTPParseError(.badRequest, "Transfer-Encoding in an HTTP/1.0 request") }
             let codings = transferEncoding.flatMap { $0.split(separator: ",", omittingEmptySubsequences: false) }.map { $0.trimmingOWS().lowercased() }
+            // RFC 9112 §6.3 (4): chunked not the final coding (`chunked, identity`, `gzip`, a
+            // misspelt `xchunked`) leaves the body length unknowable: MUST answer 400 and close.
+            // This comes before the 501 below, which is only a SHOULD (§6.1).
+            guard codings.last == "chunked" else {
+                throw HTTPParseError(.badRequest, "chunked is not the final transfer coding")
+            }
             if let unknown = codings.first(where: { $0 != "chunked" }) {
                 // RFC 9112 §6.1: a transfer coding the server does not understand → 501.
                 throw HTTPParseError(.notImplemented, unknown.isEmpty ? "empty transfer coding" : "transfer coding \"\(unknown)\" is not supported")

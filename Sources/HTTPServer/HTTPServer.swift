@@ -39,6 +39,11 @@ public final class HTTPServer: Sendable {
         public var headerTimeout: Duration
         /// A body must make progress at least this often → 408 and close.
         public var bodyTimeout: Duration
+        /// And on average (bytes per second, after a `bodyTimeout` head start) at least this
+        /// fast → 408 and close: a body trickled a byte just inside every `bodyTimeout` would
+        /// otherwise hold its connection for days (the "slow body" / R-U-Dead-Yet attack;
+        /// Apache's mod_reqtimeout uses the same MinRate rule). 0 turns it off.
+        public var minimumBodyRate: Int = 500
         /// A keep-alive connection with no request is closed after this.
         public var idleTimeout: Duration
         public var backlog: Int32
@@ -168,6 +173,13 @@ final class ServerCore: @unchecked Sendable {
 
     private func accept(_ connection: Connection) -> (any ConnectionDelegate)? {
         guard !draining else { return nil }
+        if handlers.count >= configuration.maxConnections, let idle = longestIdleKeepAlive() {
+            // At the limit, an idle keep-alive connection gives way to a new client, as nginx
+            // reuses keep-alive connections: otherwise a few thousand idle clients (each one
+            // legal, RFC 9112 §9.3) would lock everyone else out until the idle timeout. A client
+            // may close an idle persistent connection at any time (RFC 9112 §9.5), and so may we.
+            idle.connection.close()
+        }
         if handlers.count >= configuration.maxConnections {
             return RejectedConnection(connection, loop: loop, response: serialize(
                 ProblemDetails.response(for: HTTPError(.serviceUnavailable, detail: "too many open connections")),
@@ -176,6 +188,17 @@ final class ServerCore: @unchecked Sendable {
         let handler = HTTPConnectionHandler(core: self, connection: connection)
         handlers[ObjectIdentifier(handler)] = handler
         return handler
+    }
+
+    /// The keep-alive connection that has waited longest for its next request, if any.
+    private func longestIdleKeepAlive() -> HTTPConnectionHandler? {
+        var oldest: HTTPConnectionHandler?
+        for handler in handlers.values {
+            guard let since = handler.idleKeepAliveSince else { continue }
+            if let current = oldest?.idleKeepAliveSince, current <= since { continue }
+            oldest = handler
+        }
+        return oldest
     }
 
     func remove(_ handler: HTTPConnectionHandler) {

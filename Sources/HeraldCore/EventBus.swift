@@ -34,6 +34,8 @@ public final class EventBus: Sendable {
     private let replayCapacity: Int
     private let subscriberBuffer: Int
     private let state = Mutex(State())
+    /// Serialises publishers while they yield (see `publish`).
+    private let delivery = Mutex(())
 
     public init(epoch: Int64, replayCapacity: Int = 10_000, subscriberBuffer: Int = 1_000) {
         self.epoch = epoch
@@ -48,25 +50,31 @@ public final class EventBus: Sendable {
         encoder.keyEncodingStrategy = .convertToSnakeCase
         guard let data = try? encoder.encode(payload) else { return }
         let json = String(decoding: data, as: UTF8.self)
-        let tooSlow = state.withLock { state -> [AsyncStream<Event>.Continuation] in
-            state.sequence += 1
-            let event = Event(id: "\(epoch).\(state.sequence)", kind: kind, json: json)
-            state.ring.append(event)
-            // Trim in steps of a quarter of the capacity: removing one element per publish moves
-            // the whole ring each time, which a bulk change of a million routes would feel.
-            if state.ring.count > replayCapacity + replayCapacity / 4 { state.ring.removeFirst(state.ring.count - replayCapacity) }
-            var dropped: [AsyncStream<Event>.Continuation] = []
-            for (key, continuation) in state.subscribers {
-                if case .dropped = continuation.yield(event) {
-                    dropped.append(continuation)
-                    state.subscribers[key] = nil
-                }
+        // Lock order: `delivery`, then `state`; never the reverse. Yielding must happen outside
+        // `state`: a yield resumes the consumer task and takes that task's status lock, while a
+        // task being cancelled holds its status lock and runs the stream's termination handler,
+        // which takes `state` — yielding under `state` deadlocked the two (found by the soak).
+        // `delivery` keeps concurrent publishers' events in sequence order for every subscriber.
+        delivery.withLock { _ in
+            let (event, targets) = state.withLock { state -> (Event, [(UInt64, AsyncStream<Event>.Continuation)]) in
+                state.sequence += 1
+                let event = Event(id: "\(epoch).\(state.sequence)", kind: kind, json: json)
+                state.ring.append(event)
+                // Trim in steps of a quarter of the capacity: removing one element per publish moves
+                // the whole ring each time, which a bulk change of a million routes would feel.
+                if state.ring.count > replayCapacity + replayCapacity / 4 { state.ring.removeFirst(state.ring.count - replayCapacity) }
+                return (event, Array(state.subscribers))
             }
-            return dropped
+            var tooSlow: [(UInt64, AsyncStream<Event>.Continuation)] = []
+            for (key, continuation) in targets {
+                if case .dropped = continuation.yield(event) { tooSlow.append((key, continuation)) }
+            }
+            guard !tooSlow.isEmpty else { return }
+            state.withLock { state in for (key, _) in tooSlow { state.subscribers[key] = nil } }
+            // Too slow: end its stream rather than buffer without bound (the termination handler
+            // takes `state`, which is not held here).
+            for (_, continuation) in tooSlow { continuation.finish() }
         }
-        // Too slow: end its stream rather than buffer without bound. Outside the lock, since
-        // finishing runs the stream's termination handler, which takes the lock.
-        for continuation in tooSlow { continuation.finish() }
     }
 
     /// Subscribes, atomically with computing what to replay after `lastEventID`.

@@ -58,7 +58,30 @@ public struct SpeakerBootstrap: Sendable, Equatable {
     /// `--router-id` and `--bgp-listen` on every start. Settings not given keep their stored
     /// values, so a change made through the API survives restarts.
     public static func run(store: Store, configuration: ServeConfiguration, hostRouterID: @Sendable () -> IPv4Address?, now: Int64) throws -> SpeakerBootstrap {
-        try store.write { db in
+        if store.isReadOnly {
+            // Nothing can be saved: run with the stored settings, start-up options applied in
+            // memory only (a read-only database without settings cannot serve).
+            return try store.read { db in
+                guard var settings = try SpeakerSettings.load(db) else {
+                    throw DatabaseError(extendedCode: 8, message: "\(store.path) is read-only and holds no speaker settings yet")
+                }
+                var changes: [String] = []
+                if let asn = configuration.asn, asn != settings.asn {
+                    changes.append("asn \(settings.asn) → \(asn) (not saved: read-only database)")
+                    settings.asn = asn
+                }
+                if let id = configuration.routerID, id != settings.routerID {
+                    changes.append("router_id \(settings.routerID) → \(id) (not saved: read-only database)")
+                    settings.routerID = id
+                }
+                if let listen = configuration.bgpListen, listen != settings.listen {
+                    changes.append("bgp_listen \(settings.listen) → \(listen) (not saved: read-only database)")
+                    settings.listen = listen
+                }
+                return SpeakerBootstrap(settings: settings, created: false, changes: changes)
+            }
+        }
+        return try store.write { db in
             if var settings = try SpeakerSettings.load(db) {
                 var changes: [String] = []
                 if let asn = configuration.asn, asn != settings.asn {

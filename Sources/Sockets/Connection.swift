@@ -47,6 +47,10 @@ public final class Connection: Selectable, LoopClosable, @unchecked Sendable, Cu
     public var lowWatermark: Int = 64 * 1024
     public private(set) var bufferedBytes = 0
     public var isWritable: Bool { bufferedBytes < highWatermark }
+    /// Since when (`EventLoop.now()`) bytes have been waiting that the kernel would not take,
+    /// with no progress at all; nil while sending keeps up. The owner's send hold timer
+    /// (RFC 9687) reads it: a peer whose TCP window stays closed never moves it forward.
+    public private(set) var sendStalledSince: UInt64?
 
     let fd: Int32
     private var registration: UInt64 = 0
@@ -240,6 +244,14 @@ public final class Connection: Selectable, LoopClosable, @unchecked Sendable, Cu
     }
 
     private func flush() {
+        var progressed = false
+        defer {
+            if chunks.isEmpty || state != .open {
+                sendStalledSince = nil
+            } else if progressed || sendStalledSince == nil {
+                sendStalledSince = EventLoop.now()
+            }
+        }
         while state == .open, !chunks.isEmpty {
             let written = chunks[0].withUnsafeBytes { raw in
                 Glibc.send(fd, raw.baseAddress! + firstOffset, raw.count - firstOffset, Int32(MSG_NOSIGNAL))
@@ -250,6 +262,7 @@ public final class Connection: Selectable, LoopClosable, @unchecked Sendable, Cu
                 close(error: SocketError.current("send"), reset: false)
                 return
             }
+            if written > 0 { progressed = true }
             bufferedBytes -= written
             firstOffset += written
             if firstOffset == chunks[0].count {

@@ -11,6 +11,10 @@ public final class Database {
         case readWrite
         /// Read-only; the file must exist. Used for reader connections beside the one writer.
         case readOnly
+        /// Read-only on a read-only file system, where SQLite cannot create the WAL index
+        /// (`-shm`) a WAL database needs: opened `immutable=1`, without locks. Only safe when no
+        /// `-wal` file holds commits (the caller checks) and nothing else can write the file.
+        case immutable
     }
 
     let connection: OpaquePointer
@@ -27,8 +31,9 @@ public final class Database {
         self.mode = mode
         var connection: OpaquePointer?
         let flags = (mode == .readWrite ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY)
-            | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE
-        let code = sqlite3_open_v2(path, &connection, flags, nil)
+            | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE | (mode == .immutable ? SQLITE_OPEN_URI : 0)
+        let name = mode == .immutable ? Self.immutableURI(path) : path
+        let code = sqlite3_open_v2(name, &connection, flags, nil)
         guard code == SQLITE_OK, let connection else {
             let message = connection.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(code))
             sqlite3_close_v2(connection)
@@ -48,12 +53,17 @@ public final class Database {
             // not only a process crash (NORMAL would lose the last commits on power loss).
             try execute("PRAGMA synchronous = FULL")
             try execute("PRAGMA foreign_keys = ON")
-            if mode == .readOnly { try execute("PRAGMA query_only = ON") }
+            if mode != .readWrite {
+                try execute("PRAGMA query_only = ON")
+                // Opening is lazy: read the schema now so that a file SQLite cannot read (a WAL
+                // database on a read-only file system without its -shm) fails here, not later.
+                _ = try firstRow("SELECT count(*) FROM sqlite_schema")
+            }
             // SQLite's default page cache is 2 MiB. A bulk load of a million routes updates
             // indexes in random order, and with a small cache every transaction spills pages to
             // the WAL again and again (measured: 1M history rows 8.9 s → 3.7 s with a larger
             // cache). Pages are allocated only as they are used; small databases stay small.
-            if mode != .readOnly { try execute("PRAGMA cache_size = -65536") }
+            if mode == .readWrite { try execute("PRAGMA cache_size = -65536") }
         } catch {
             statementCache.removeAll()
             sqlite3_close_v2(connection)
@@ -61,7 +71,23 @@ public final class Database {
         }
     }
 
+    /// `file:` URI for `path` with `immutable=1` (RFC 8089; `?` and `#` must be escaped).
+    static func immutableURI(_ path: String) -> String {
+        var escaped = ""
+        for byte in path.utf8 {
+            switch byte {
+            case UInt8(ascii: "?"), UInt8(ascii: "#"), UInt8(ascii: "%"): escaped += "%" + String(byte, radix: 16, uppercase: true)
+            default: escaped.unicodeScalars.append(Unicode.Scalar(byte))
+            }
+        }
+        return "file:" + escaped + "?immutable=1"
+    }
+
     private var isClosed = false
+
+    /// True when SQLite opened the file read-only although asked for read-write (it does that
+    /// silently when the file or its file system is write-protected).
+    public var opensReadOnly: Bool { sqlite3_db_readonly(connection, "main") == 1 }
 
     /// Closes the connection; further use throws SQLITE_MISUSE errors. Idempotent.
     public func close() {

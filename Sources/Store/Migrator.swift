@@ -132,6 +132,24 @@ public struct Migrator: Sendable {
         return done
     }
 
+    /// Checks the recorded history against the known migrations without writing anything (for
+    /// a read-only database): the same refusals as `migrate`.
+    public func verify(_ db: Database) throws {
+        let known = Dictionary(uniqueKeysWithValues: migrations.map { ($0.version, $0) })
+        for record in try appliedMigrations(db) {
+            guard let migration = known[record.version] else {
+                throw MigrationError.databaseIsNewer(path: db.path, databaseVersion: record.version, knownVersion: latestVersion)
+            }
+            guard migration.name == record.name else {
+                throw MigrationError.nameMismatch(version: record.version, recorded: record.name, current: migration.name)
+            }
+            guard migration.checksum == record.checksum else {
+                throw MigrationError.changedAfterApply(version: record.version, name: record.name,
+                                                       recorded: record.checksum, current: migration.checksum)
+            }
+        }
+    }
+
     /// The schema version of the database: the newest applied migration, 0 for a new file.
     public func currentVersion(_ db: Database) throws(DatabaseError) -> Int {
         try appliedMigrations(db).last?.version ?? 0

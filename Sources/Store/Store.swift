@@ -1,3 +1,4 @@
+internal import CSQLite
 internal import Synchronization
 
 /// Herald's database: one writer connection and one reader connection over a SQLite file.
@@ -14,16 +15,78 @@ public final class Store: Sendable {
     public let schemaVersion: Int
     /// Migrations applied while opening (empty when the file was already current).
     public let appliedAtOpen: [Migration]
+    /// The file (or its directory, or its file system) cannot be written: reads work, every
+    /// `write` fails with SQLITE_READONLY, which the API answers with 503.
+    public let isReadOnly: Bool
 
     /// Opens (creating if needed) the database at `path` and brings it to `migrator`'s schema.
     /// Throws `MigrationError` for an edited migration or a database from a newer Herald.
+    /// An existing database that cannot be written (read-only file system, file or directory
+    /// without write permission) opens read-only when its schema is current.
     public init(path: String, migrator: Migrator = .herald, now: Int64 = Clock.nowMilliseconds()) throws {
         self.path = path
-        let writer = try Database(path: path, mode: .readWrite)
-        appliedAtOpen = try migrator.migrate(writer, now: now)
-        schemaVersion = try migrator.currentVersion(writer)
-        self.writer = GuardedConnection(writer)
-        self.reader = GuardedConnection(try Database(path: path, mode: .readOnly))
+        if let writer = try Self.openWriter(path) {
+            isReadOnly = false
+            appliedAtOpen = try migrator.migrate(writer, now: now)
+            schemaVersion = try migrator.currentVersion(writer)
+            self.writer = GuardedConnection(writer)
+            self.reader = GuardedConnection(try Database(path: path, mode: .readOnly))
+        } else {
+            let first = try Self.openReadOnly(path)
+            let version = try migrator.currentVersion(first)
+            guard version == migrator.latestVersion else {
+                throw DatabaseError(extendedCode: SQLITE_READONLY,
+                                    message: "\(path) is read-only and needs migrations \(version + 1)...\(migrator.latestVersion)")
+            }
+            try migrator.verify(first)
+            isReadOnly = true
+            appliedAtOpen = []
+            schemaVersion = version
+            self.writer = GuardedConnection(first)
+            self.reader = GuardedConnection(try Self.openReadOnly(path))
+        }
+    }
+
+    /// The read-write connection, or nil when the database exists but cannot be written.
+    private static func openWriter(_ path: String) throws -> Database? {
+        do {
+            let writer = try Database(path: path, mode: .readWrite)
+            if writer.opensReadOnly {
+                writer.close()
+                return nil
+            }
+            return writer
+        } catch {
+            if cannotWrite(path) { return nil }
+            throw error
+        }
+    }
+
+    /// True when `path` exists but this process may not write it, its directory (SQLite creates
+    /// the -wal and -shm files there) or its file system.
+    static func cannotWrite(_ path: String) -> Bool {
+        guard access(path, F_OK) == 0 else { return false }
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        return access(path, W_OK) != 0 || access(directory, W_OK) != 0
+    }
+
+    /// Read-only, with the WAL index if SQLite can use one, else (read-only file system)
+    /// immutable — but never when a -wal file still holds commits immutable mode would ignore.
+    static func openReadOnly(_ path: String) throws -> Database {
+        do {
+            return try Database(path: path, mode: .readOnly)
+        } catch {
+            var info = stat()
+            if stat(path + "-wal", &info) == 0 && info.st_size > 0 { throw error }
+            return try Database(path: path, mode: .immutable)
+        }
+    }
+
+    private func refuseWhenReadOnly() throws {
+        if isReadOnly {
+            throw DatabaseError(extendedCode: SQLITE_READONLY, message: "\(path) is read-only (its file, directory or file system cannot be written)")
+        }
     }
 
     /// Closes both connections, the reader first, so that the writer's close (the last one)
@@ -35,7 +98,8 @@ public final class Store: Sendable {
 
     /// Runs `body` in one IMMEDIATE transaction on the writer connection; returns after COMMIT.
     public func write<T: Sendable>(_ body: (Database) throws -> T) throws -> T {
-        try writer.withConnection { db in
+        try refuseWhenReadOnly()
+        return try writer.withConnection { db in
             try db.transaction(.immediate, body)
         }
     }
@@ -44,7 +108,8 @@ public final class Store: Sendable {
     /// the writer lock: whatever `afterCommit` publishes is published in commit order, and only
     /// for commits that happened.
     public func write<T: Sendable>(_ body: (Database) throws -> T, afterCommit: (T) -> Void) throws -> T {
-        try writer.withConnection { db in
+        try refuseWhenReadOnly()
+        return try writer.withConnection { db in
             let result = try db.transaction(.immediate, body)
             afterCommit(result)
             return result

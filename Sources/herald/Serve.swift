@@ -92,6 +92,12 @@ struct Serve: AsyncParsableCommand {
             logger.critical("cannot open database", metadata: ["path": "\(configuration.databasePath)", "error": "\(error)"])
             throw ExitCode(74)  // EX_IOERR
         }
+        if store.isReadOnly {
+            // A read-only volume (or file) is served rather than refused: routers keep getting
+            // the stored routes and the API keeps answering reads; each change gets 503.
+            logger.warning("database is read-only: serving reads and the stored routes; changes get 503 until it is writable and Herald restarts",
+                           metadata: ["path": "\(configuration.databasePath)"])
+        }
         for migration in store.appliedAtOpen {
             logger.info("applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
         }

@@ -44,6 +44,19 @@ private let parameters = try! SessionParameters.negotiate(local: localOpen, remo
         #expect(t.fsm.connectRetryCounter == 1)
     }
 
+    /// RFC 9687 Event 29 in Established: NOTIFICATION 8/0 (best effort), close, Idle with the
+    /// idle hold back-off — the same path as a hold timer expiry, for the other direction.
+    @Test func sendHoldTimerExpiryClosesTheSession() {
+        var t = Transcript()
+        t.establish()
+        t.step(.sendHoldTimerExpired(seconds: 480), [
+            .send(.notification(NotificationMessage(code: .sendHoldTimerExpired, subcode: 0))), .closeConnection,
+            .stop(.hold), .stop(.keepalive), .stop(.stableSession),
+            .down(reason: "send hold timer expired: the peer took no data for 480 s (RFC 9687)"), .arm(.idleHold, seconds: 5),
+        ], then: "Idle")
+        #expect(NotificationMessage(code: .sendHoldTimerExpired, subcode: 0).description == "8/0 (Send Hold Timer Expired)")
+    }
+
     @Test func passiveWaitsForThePeer() {
         var t = Transcript()
         t.step(.manualStartPassive, [.arm(.connectRetry, seconds: 120)], then: "Active")

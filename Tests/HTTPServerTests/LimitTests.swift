@@ -65,21 +65,43 @@ struct LimitTests {
         }
     }
 
-    @Test func connectionsBeyondTheLimitGet503() async throws {
+    @Test func connectionsBeyondTheLimitGet503WhenNoneIsIdle() async throws {
         try await withServer(testRouter(), configure: { $0.maxConnections = 2 }) { _, port in
             try await onThread {
+                // Both connections are busy: each is part-way through a request head.
                 let a = try TestClient(port: port)
                 let b = try TestClient(port: port)
-                #expect(try a.request("GET", "/healthz").status == 200)
-                #expect(try b.request("GET", "/healthz").status == 200)
+                try a.send("GET /healthz HTTP/1.1\r\nHo")
+                try b.send("GET /healthz HTTP/1.1\r\nHo")
+                Thread.sleep(forTimeInterval: 0.2)
                 let c = try TestClient(port: port)
                 try? c.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
                 let r = try #require(try c.readResponse())
                 #expect(r.status == 503)
                 #expect(r.header("Connection") == "close")
                 // The first two are unaffected.
-                #expect(try a.request("GET", "/healthz").status == 200)
+                try a.send("st: t\r\n\r\n")
+                #expect(try a.readResponse()?.status == 200)
             }
+        }
+    }
+
+    /// Regression (issue #8, idle keep-alive flood): at the limit, the longest-idle keep-alive
+    /// connection is closed to admit a new client instead of the new client getting 503.
+    @Test func idleKeepAliveConnectionGivesWayAtTheLimit() async throws {
+        try await withServer(testRouter(), configure: { $0.maxConnections = 2 }) { server, port in
+            try await onThread {
+                let a = try TestClient(port: port)
+                #expect(try a.request("GET", "/healthz").status == 200)
+                Thread.sleep(forTimeInterval: 0.05)
+                let b = try TestClient(port: port)
+                #expect(try b.request("GET", "/healthz").status == 200)
+                let c = try TestClient(port: port)
+                #expect(try c.request("GET", "/healthz").status == 200, "admitted by closing the longest-idle connection")
+                #expect(try a.readUntilClosed().isEmpty, "a, idle longest, was closed")
+                #expect(try b.request("GET", "/healthz").status == 200, "b is unaffected")
+            }
+            #expect(await server.connectionCount() <= 2)
         }
     }
 
@@ -105,6 +127,30 @@ struct LimitTests {
                 let r = try #require(try client.readResponse())
                 #expect(r.status == 408)
                 #expect(try client.readUntilClosed().isEmpty)
+            }
+        }
+    }
+
+    /// Regression (issue #8, slow body): a byte every 0.4 s keeps inside a 1 s body timeout
+    /// forever; the minimum average rate (after a head start of one body timeout) cuts it off.
+    @Test func tricklingBodyGets408FromTheMinimumRate() async throws {
+        try await withServer(testRouter(), configure: { $0.bodyTimeout = .seconds(1) }) { _, port in
+            try await onThread {
+                let client = try TestClient(port: port)
+                try client.send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n")
+                let start = Date()
+                var sent = 0
+                while sent < 100 {
+                    var probe: UInt8 = 0
+                    if recv(client.fd, &probe, 1, Int32(MSG_DONTWAIT | MSG_PEEK)) > 0 { break }  // answered
+                    guard (try? client.send("x")) != nil else { break }
+                    sent += 1
+                    Thread.sleep(forTimeInterval: 0.4)
+                }
+                let r = try #require(try client.readResponse())
+                #expect(r.status == 408 && r.text.contains("too slowly"), "\(r.status) \(r.text)")
+                let waited = Date().timeIntervalSince(start)
+                #expect(waited > 0.9 && waited < 5, "cut off after \(waited) s, \(sent) bytes")
             }
         }
     }
@@ -136,6 +182,18 @@ struct LimitTests {
                     try c.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
                     c.shutdownWrite()
                     #expect(try c.readResponse()?.status == 200)
+                    #expect(try c.readUntilClosed().isEmpty)
+                }
+                // Regression (issue #8): pipelined requests, then half-close: every complete
+                // request is answered in order, the last with `Connection: close`, then EOF.
+                for _ in 0..<20 {
+                    let c = try TestClient(port: port)
+                    try c.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\nGET /echo/two HTTP/1.1\r\nHost: t\r\n\r\nGET /echo/three HTTP/1.1\r\nHost: t\r\n\r\n")
+                    c.shutdownWrite()
+                    #expect(try c.readResponse()?.status == 200)
+                    #expect(try c.readResponse()?.json?["name"] as? String == "two")
+                    // (`Connection: close` on the last one only if the FIN arrived before it was sent.)
+                    #expect(try c.readResponse()?.json?["name"] as? String == "three")
                     #expect(try c.readUntilClosed().isEmpty)
                 }
                 // Half-close in the middle of a head.

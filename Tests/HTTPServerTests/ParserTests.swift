@@ -205,10 +205,18 @@ struct ParserTests {
 
     @Test func unknownTransferCodingsAre501() {
         expectRejected("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501)
-        expectRejected("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 501)
-        expectRejected("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: identity\r\n\r\n", 501)
-        expectRejected("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: xchunked\r\n\r\n", 501)
-        expectRejected("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked,\r\n\r\n", 501)
+        expectRejected("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: x-custom, chunked\r\n\r\n", 501)
+    }
+
+    /// RFC 9112 §6.3 (4): chunked missing or not last → the length is unknowable → 400 (a MUST,
+    /// taking precedence over the 501 for an unknown coding).
+    @Test func chunkedNotFinalIs400() {
+        expectRejected("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n", 400)
+        expectRejected("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400)
+        expectRejected("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: identity\r\n\r\n", 400)
+        expectRejected("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: xchunked\r\n\r\n", 400)
+        expectRejected("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked,\r\n\r\n", 400)
+        expectRejected("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n", 400)
     }
 
     @Test func malformedChunks() {

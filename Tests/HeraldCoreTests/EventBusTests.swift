@@ -7,6 +7,43 @@ import Store
 @Suite struct EventBusTests {
     struct Payload: Encodable { let n: Int }
 
+    /// Regression (found by scripts/reliability/soak.sh): publishing while a subscriber's task is
+    /// cancelled deadlocked — `publish` yielded while holding the bus lock (the yield needs the
+    /// consumer task's status lock), and cancellation, holding that task lock, ran the stream's
+    /// termination handler, which takes the bus lock. Thousands of subscribe/cancel rounds
+    /// against a busy publisher must all finish.
+    @Test(.timeLimit(.minutes(1))) func cancellingSubscribersWhilePublishingNeverDeadlocks() async throws {
+        let bus = EventBus(epoch: 1)
+        let publishing = Task.detached {
+            var n = 0
+            while !Task.isCancelled {
+                n += 1
+                bus.publish(kind: "test", payload: Payload(n: n))
+            }
+        }
+        // Eight subscribers at a time, each cancelled while it waits for the next event.
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    for _ in 0..<1_500 {
+                        let (_, stream) = bus.subscribe(after: nil)
+                        let consumer = Task.detached {
+                            var iterator = stream.makeAsyncIterator()
+                            _ = await iterator.next()
+                            while await iterator.next() != nil {}
+                        }
+                        await Task.yield()
+                        consumer.cancel()
+                        await consumer.value
+                    }
+                }
+            }
+        }
+        publishing.cancel()
+        await publishing.value
+        #expect(bus.subscriberCount == 0)
+    }
+
     @Test func subscribersGetEventsInOrderAndCanResume() async throws {
         let bus = EventBus(epoch: 7)
         let (resume, stream) = bus.subscribe(after: nil)

@@ -21,8 +21,8 @@ final class HeraldProcess: Sendable {
     }
 
     static func start(in namespace: NetworkNamespace, on end: LinkEnd, directory: String, asn: UInt32,
-                      extra: [String] = []) async throws -> HeraldProcess {
-        let database = directory + "/herald.db"
+                      extra: [String] = [], database: String? = nil) async throws -> HeraldProcess {
+        let database = database ?? directory + "/herald.db"
         let child = try namespace.spawn([binary, "serve", "--db", database, "--api-listen", "127.0.0.1:8179",
                                          "--bgp-listen", "\(end.ipv4):179", "--asn", "\(asn)", "--router-id", "\(end.ipv4)"] + extra,
                                         logPath: directory + "/herald-\(UInt64.random(in: 0...UInt64.max)).log")

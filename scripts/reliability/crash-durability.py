@@ -7,11 +7,14 @@ After every restart, and at the end:
     acknowledged request left, unless a later request went unanswered: then either state);
   - nothing unanswered is half-applied (an allocation exists with its address, or not at all);
   - no address is held by two allocations; PRAGMA integrity_check says ok.
+With --bird, a BIRD on loopback (127.0.0.2, graceful restart helper, no kernel protocol, so no
+forwarding table is touched) peers with Herald throughout; after the last restart, once the
+clients stop, BIRD must hold exactly the derived table (every allocation's address, nothing else).
 Exit status 0 when every check passed.
 
-  scripts/reliability/crash-durability.py PATH/TO/herald [--kills 20] [--clients 16]
+  scripts/reliability/crash-durability.py PATH/TO/herald [--kills 20] [--clients 16] [--bird]
 """
-import argparse, json, os, random, shutil, signal, sqlite3, subprocess, sys, tempfile, threading, time, urllib.request, urllib.error
+import argparse, atexit, json, os, random, shutil, signal, sqlite3, subprocess, sys, tempfile, threading, time, urllib.request, urllib.error
 
 
 def main():
@@ -20,6 +23,7 @@ def main():
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--names", type=int, default=12, help="names per client")
+    parser.add_argument("--bird", action="store_true", help="check a GR-helper BIRD's table at the end")
     args = parser.parse_args()
 
     workdir = tempfile.mkdtemp(prefix="herald-crash-")
@@ -27,13 +31,16 @@ def main():
     # Below the kernel's ephemeral range (32768-60999 by default): while Herald is down, a client's
     # connect() could otherwise get Herald's own port as its source port and connect to itself
     # (TCP simultaneous open), leaving the port taken when Herald restarts.
-    port = random.randint(20000, 29999)
+    port = random.randint(20000, 24999)
+    bgp_port = random.randint(25000, 27499)
+    bird_port = random.randint(27500, 29999)
     base = f"http://127.0.0.1:{port}"
     log = open(os.path.join(workdir, "serve.log"), "ab")
 
     def start():
         process = subprocess.Popen([args.herald, "serve", "--db", db, "--api-listen", f"127.0.0.1:{port}",
-                                    "--bgp-listen", "127.0.0.1:0", "--log-level", "warning"], stdout=log, stderr=log)
+                                    "--bgp-listen", f"127.0.0.1:{bgp_port}", "--asn", "65020", "--router-id", "192.0.2.1",
+                                    "--log-level", "warning"], stdout=log, stderr=log)
         deadline = time.time() + 30
         while time.time() < deadline:
             try:
@@ -57,9 +64,45 @@ def main():
         except Exception:
             return None, b""  # no answer: the outcome is unknown
 
+    bird = None
+    if args.bird:
+        birdc_socket = os.path.join(workdir, "bird.ctl")
+        with open(os.path.join(workdir, "bird.conf"), "w") as conf:
+            conf.write(f"""router id 192.0.2.2;
+log "{workdir}/bird.log" all;
+protocol device {{ }}
+protocol bgp herald {{
+  local 127.0.0.2 port {bird_port} as 65010;
+  neighbor 127.0.0.1 as 65020;
+  passive on;
+  multihop 2;
+  strict bind on;
+  graceful restart on;
+  hold time 9;
+  ipv4 {{ import all; export none; }};
+}}
+""")
+        # /usr/sbin may be missing from PATH (the test runner passes a minimal one).
+        bird_binary = shutil.which("bird") or "/usr/sbin/bird"
+        birdc_binary = shutil.which("birdc") or "/usr/sbin/birdc"
+        # An empty signal mask: a test runner may start this script with SIGTERM blocked, and
+        # the mask survives exec.
+        bird = subprocess.Popen([bird_binary, "-f", "-c", os.path.join(workdir, "bird.conf"), "-s", birdc_socket],
+                                stdout=log, stderr=log, preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_SETMASK, set()))
+
+        def bird_table():
+            out = subprocess.run([birdc_binary, "-s", birdc_socket, "show", "route", "protocol", "herald"],
+                                 capture_output=True, text=True, timeout=10).stdout
+            return {line.split()[0] for line in out.splitlines() if line[:1].isdigit() and "/" in line.split()[0]}
+
     herald = start()
+    # Whatever happens below (an exception included), leave no daemon of ours running.
+    atexit.register(lambda: [p.kill() for p in (herald, bird) if p is not None and p.poll() is None])
     status, _ = call("PUT", "/v1/pools/lb", {"blocks": ["10.0.0.0/16"]})
     assert status in (200, 201), status
+    if bird:
+        status, body = call("POST", "/v1/peers", {"name": "bird", "address": "127.0.0.2", "port": bird_port, "asn": 65010})
+        assert status == 201, (status, body)
 
     lock = threading.Lock()
     # Per name: the state after the last acknowledged request, and whether a request after it is in
@@ -138,11 +181,32 @@ def main():
     stop.set()
     for thread in threads:
         thread.join(timeout=15)
+    bird_result = ""
+    if bird:
+        # After the last restart: BIRD (GR helper, stale routes flushed at End-of-RIB) must end
+        # with exactly the derived table.
+        status, body = call("GET", "/v1/allocations")
+        derived = {address + "/32" for allocation in json.loads(body)["allocations"] for address in allocation["addresses"]}
+        deadline = time.time() + 60
+        held = bird_table()
+        while held != derived and time.time() < deadline:
+            time.sleep(0.5)
+            held = bird_table()
+        if held != derived:
+            failures.append(f"BIRD holds {len(held)} routes, derived table has {len(derived)}: "
+                            f"missing {sorted(derived - held)[:5]}, extra {sorted(held - derived)[:5]}")
+        bird_result = f", BIRD table: {len(held)} routes{' = derived' if held == derived else ' != derived'}"
+        bird.terminate()
+        try:
+            bird.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            bird.kill()
+            bird.wait()
     herald.send_signal(signal.SIGTERM)
     herald.wait(timeout=20)
     verify("at the end")
     print(f"kills: {args.kills}, clients: {args.clients}, acknowledged: {counts['acked']}, "
-          f"unanswered: {counts['unanswered']}, refused: {counts['refused']}, failures: {len(failures)}")
+          f"unanswered: {counts['unanswered']}, refused: {counts['refused']}, failures: {len(failures)}{bird_result}")
     for failure in failures[:20]:
         print("FAIL", failure)
     if herald.returncode != 0:

@@ -73,6 +73,7 @@ public struct PeersAPI: Sendable {
         let negotiated: NegotiatedBody?
         let counters: CountersBody?
         let hint: String?
+        let backoff: BackoffBody?
 
         init(_ peer: Peer, live: PeerSnapshot? = nil) {
             let c = peer.config
@@ -105,6 +106,12 @@ public struct PeersAPI: Sendable {
             negotiated = live?.negotiated.map(NegotiatedBody.init)
             counters = live.map { CountersBody($0.counters) }
             hint = live?.hint
+            backoff = live.flatMap { snapshot in
+                snapshot.idleHoldSeconds.map {
+                    BackoffBody(idleHoldSeconds: $0, nextAttemptAt: snapshot.nextAttemptAt.map(APITime.format),
+                                consecutiveFailures: snapshot.consecutiveFailures)
+                }
+            }
         }
     }
 
@@ -167,6 +174,13 @@ public struct PeersAPI: Sendable {
         let minTx: Int?
         let minRx: Int?
         let multiplier: Int?
+    }
+
+    /// The idle hold wait before the next automatic attempt (RFC 4271 §8.1.1), while it runs.
+    struct BackoffBody: Encodable {
+        let idleHoldSeconds: Int
+        let nextAttemptAt: String?
+        let consecutiveFailures: Int
     }
 
     struct NotificationInfoBody: Encodable {
