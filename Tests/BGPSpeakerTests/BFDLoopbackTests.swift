@@ -94,7 +94,10 @@ struct BFDLoopbackTests {
         #expect(down.bfd?.state == "down" && down.bfd?.lastDiagnostic == "control detection time expired")
         // The last packet came at most one transmit interval before the freeze.
         #expect(detected < 1_200)
-        #expect(detected >= 590)
+        // Not early: at least detection time − one interval (the last packet may precede the
+        // freeze by up to 300 ms), less the lag of a loaded test machine between freezing the peer
+        // and recording when.
+        #expect(detected >= 400)
         // B wakes up to A's Cease (BFD Down) on TCP and A's BFD Down packets (diagnostic 3), in
         // whichever order the loop reads them: its session ends for one or the other. A BFD
         // reason names the detection time that was in force, not the slow rate A now advertises.
