@@ -1,5 +1,6 @@
 public import IP
 public import Logging
+public import Store
 
 /// The settings `herald serve` runs with, resolved from flags, then `HERALD_*` environment
 /// variables, then built-in defaults. Pure: the command line and environment are inputs.
@@ -18,6 +19,8 @@ public struct ServeConfiguration: Sendable, Equatable {
     public var logFormat: LogFormat
     /// What SIGTERM/SIGINT does to BGP sessions.
     public var shutdown: ShutdownPolicy = .gracefulRestart
+    /// When a commit counts as done: synced to disk (`full`) or written to the OS (`normal`).
+    public var sync: Store.Synchronous = .full
     /// How much route and session history is kept.
     public var retention: HistoryRetention = .default
 
@@ -45,13 +48,15 @@ public struct ServeConfiguration: Sendable, Equatable {
         public var logLevel: String?
         public var logFormat: String?
         public var shutdown: String?
+        public var sync: String?
         public var historyDays: String?
         public var historyRows: String?
 
         public init(db: String? = nil, apiListen: String? = nil, bgpListen: String? = nil, asn: String? = nil,
                     routerID: String? = nil, tokenFile: String? = nil, logLevel: String? = nil, logFormat: String? = nil,
-                    shutdown: String? = nil, historyDays: String? = nil, historyRows: String? = nil) {
+                    shutdown: String? = nil, sync: String? = nil, historyDays: String? = nil, historyRows: String? = nil) {
             self.shutdown = shutdown
+            self.sync = sync
             self.historyDays = historyDays
             self.historyRows = historyRows
             self.db = db
@@ -67,7 +72,7 @@ public struct ServeConfiguration: Sendable, Equatable {
 
     /// One setting: its flag and its environment variable.
     public enum Setting: String, Sendable, CaseIterable {
-        case db, apiListen, bgpListen, asn, routerID, tokenFile, logLevel, logFormat, shutdown, historyDays, historyRows
+        case db, apiListen, bgpListen, asn, routerID, tokenFile, logLevel, logFormat, shutdown, sync, historyDays, historyRows
 
         public var flag: String {
             switch self {
@@ -80,6 +85,7 @@ public struct ServeConfiguration: Sendable, Equatable {
             case .logLevel: "--log-level"
             case .logFormat: "--log-format"
             case .shutdown: "--shutdown"
+            case .sync: "--sync"
             case .historyDays: "--history-days"
             case .historyRows: "--history-rows"
             }
@@ -101,6 +107,7 @@ public struct ServeConfiguration: Sendable, Equatable {
             case .logLevel: flags.logLevel
             case .logFormat: flags.logFormat
             case .shutdown: flags.shutdown
+            case .sync: flags.sync
             case .historyDays: flags.historyDays
             case .historyRows: flags.historyRows
             }
@@ -152,6 +159,12 @@ public struct ServeConfiguration: Sendable, Equatable {
             return format
         } ?? .logfmt
 
+        let sync = try parse(.sync) { text throws(ConfigurationError.Reason) in
+            guard let value = Store.Synchronous(rawValue: text.lowercased()) else {
+                throw .init("expected full (commits survive power loss) or normal (commits survive a crash of Herald, not of the machine)")
+            }
+            return value
+        } ?? .full
         let shutdown = try parse(.shutdown) { text throws(ConfigurationError.Reason) in
             guard let policy = ShutdownPolicy(rawValue: text.lowercased()) else {
                 throw .init("expected one of \(ShutdownPolicy.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -167,7 +180,7 @@ public struct ServeConfiguration: Sendable, Equatable {
         let rows = try parse(.historyRows, positive) ?? 1_000_000
 
         return ServeConfiguration(databasePath: databasePath, apiListen: apiListen, bgpListen: bgpListen, asn: asn,
-                                  routerID: routerID, tokenFile: tokenFile, logLevel: logLevel, logFormat: logFormat, shutdown: shutdown,
+                                  routerID: routerID, tokenFile: tokenFile, logLevel: logLevel, logFormat: logFormat, shutdown: shutdown, sync: sync,
                                   retention: HistoryRetention(maxAgeDays: days, maxRows: rows))
     }
 

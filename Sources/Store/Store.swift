@@ -23,9 +23,19 @@ public final class Store: Sendable {
     /// Throws `MigrationError` for an edited migration or a database from a newer Herald.
     /// An existing database that cannot be written (read-only file system, file or directory
     /// without write permission) opens read-only when its schema is current.
-    public init(path: String, migrator: Migrator = .herald, now: Int64 = Clock.nowMilliseconds()) throws {
+    /// When a commit is done. `full` (the default): the WAL is synced to disk at every commit,
+    /// so an acknowledged change survives power loss; each commit costs an fsync. `normal`: the
+    /// WAL is written to the operating system at every commit and synced at checkpoints, so an
+    /// acknowledged change survives a crash or `kill -9` of Herald, but the last moments of
+    /// changes may be lost if the machine itself loses power (never corrupted: SQLite WAL).
+    public enum Synchronous: String, Sendable, CaseIterable {
+        case full, normal
+    }
+
+    public init(path: String, migrator: Migrator = .herald, now: Int64 = Clock.nowMilliseconds(), synchronous: Synchronous = .full) throws {
         self.path = path
         if let writer = try Self.openWriter(path) {
+            if synchronous == .normal { try writer.execute("PRAGMA synchronous = NORMAL") }
             isReadOnly = false
             appliedAtOpen = try migrator.migrate(writer, now: now)
             schemaVersion = try migrator.currentVersion(writer)

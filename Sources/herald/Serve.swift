@@ -49,6 +49,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Most rows of route (and of session) history kept. [HERALD_HISTORY_ROWS] (default: 1000000)")
     var historyRows: String?
 
+    @Option(name: .long, help: "When a change counts as saved: full (synced to disk at every commit: survives power loss) or normal (written to the OS: survives a crash of Herald, not a power cut; several times the write rate on slow disks). [HERALD_SYNC] (default: full)")
+    var sync: String?
+
     @Option(name: .long, help: "On SIGTERM: graceful-restart (peers keep the routes while Herald restarts) or withdraw (peers drop them at once). [HERALD_SHUTDOWN] (default: graceful-restart)")
     var shutdown: String?
 
@@ -59,7 +62,7 @@ struct Serve: AsyncParsableCommand {
         do {
             configuration = try ServeConfiguration.resolve(
                 flags: .init(db: db, apiListen: apiListen, bgpListen: bgpListen, asn: asn, routerID: routerID,
-                             tokenFile: tokenFile, logLevel: logLevel, logFormat: logFormat, shutdown: shutdown,
+                             tokenFile: tokenFile, logLevel: logLevel, logFormat: logFormat, shutdown: shutdown, sync: sync,
                              historyDays: historyDays, historyRows: historyRows),
                 environment: environment)
         } catch {
@@ -84,7 +87,7 @@ struct Serve: AsyncParsableCommand {
 
         let store: Store
         do {
-            store = try Store(path: configuration.databasePath)
+            store = try Store(path: configuration.databasePath, synchronous: configuration.sync)
         } catch let error as MigrationError {
             logger.critical("database refused", metadata: ["path": "\(configuration.databasePath)", "error": "\(error)"])
             throw ExitCode(78)

@@ -1,10 +1,23 @@
 import Foundation
+import Store
 import Testing
 import HeraldCore
 import IP
 import Logging
 
 @Suite struct ServeConfigurationTests {
+    @Test func syncChoosesWhenACommitIsDone() throws {
+        #expect(try ServeConfiguration.resolve(flags: .init(), environment: [:]).sync == .full)
+        #expect(try ServeConfiguration.resolve(flags: .init(), environment: ["HERALD_SYNC": "normal"]).sync == .normal)
+        #expect(throws: ConfigurationError.self) { try ServeConfiguration.resolve(flags: .init(sync: "off"), environment: [:]) }
+        let directory = ScratchDirectory()
+        let store = try Store(path: directory.file("h.db"), synchronous: .normal)
+        // PRAGMA synchronous: 1 = NORMAL, 2 = FULL.
+        #expect(try store.write { db in try db.firstRow("PRAGMA synchronous")?.get(0, as: Int.self) } == 1)
+        let full = try Store(path: directory.file("f.db"))
+        #expect(try full.write { db in try db.firstRow("PRAGMA synchronous")?.get(0, as: Int.self) } == 2)
+    }
+
     @Test func defaults() throws {
         let config = try ServeConfiguration.resolve(flags: .init(), environment: [:])
         #expect(config.databasePath == "./herald.db")
