@@ -91,9 +91,20 @@ public final class SpeakerBridge: Sendable {
     /// Hands every route change to the speaker, in commit order, until the stream ends.
     public func follow(_ diffs: AsyncStream<RouteDiff>) async {
         for await diff in diffs where !diff.isEmpty {
-            await speaker.apply(announce: (diff.announced + diff.updated).map(Self.route), withdraw: diff.withdrawn.map(\.prefix))
+            // In slices: each `apply` runs on the event loop, which also sends keepalives and
+            // serves HTTP; a bulk load of a million routes handed over at once would hold it for
+            // seconds. Between slices the loop runs its timers and sockets.
+            let announce = diff.announced + diff.updated, withdraw = diff.withdrawn.map(\.prefix)
+            for start in stride(from: 0, to: max(announce.count, withdraw.count), by: Self.slice) {
+                let announcing = start < announce.count ? announce[start..<min(start + Self.slice, announce.count)].map(Self.route) : []
+                let withdrawing = start < withdraw.count ? Array(withdraw[start..<min(start + Self.slice, withdraw.count)]) : []
+                await speaker.apply(announce: announcing, withdraw: withdrawing)
+            }
         }
     }
+
+    /// Routes per hand-over to the speaker (see `follow`).
+    static let slice = 5_000
 
     /// What the API changed about a peer, to pass on after the commit.
     public enum PeerChange: Sendable {

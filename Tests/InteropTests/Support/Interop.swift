@@ -8,6 +8,8 @@ enum InteropTool: String, CaseIterable, Sendable {
     case nft
     /// FRR's BFD daemon, run on its own with configured peers (BFD interop).
     case bfdd
+    /// The HTTP load generator, for the event-loop starvation test.
+    case wrk
 
     /// The binaries, each overridable by an environment variable (for other distributions).
     var binaries: [(variable: String, path: String)] {
@@ -17,6 +19,7 @@ enum InteropTool: String, CaseIterable, Sendable {
         case .frr: [("HERALD_FRR_BGPD", "/usr/lib/frr/bgpd"), ("HERALD_VTYSH", "/usr/bin/vtysh")]
         case .nft: [("HERALD_NFT", "/usr/sbin/nft")]
         case .bfdd: [("HERALD_FRR_BFDD", "/usr/lib/frr/bfdd"), ("HERALD_VTYSH", "/usr/bin/vtysh")]
+        case .wrk: [("HERALD_WRK", "/usr/bin/wrk")]
         }
     }
 
@@ -27,6 +30,7 @@ enum InteropTool: String, CaseIterable, Sendable {
         case .frr: "frr"
         case .nft: "nftables"
         case .bfdd: "frr"
+        case .wrk: "wrk"
         }
     }
 }
