@@ -584,6 +584,170 @@ def convergence(args):
     print(f"\n(uptime at the end: {run(['uptime']).stdout.strip()})")
 
 
+# MARK: - announce latency
+
+class RibMonitor:
+    """`gobgp monitor global rib -j` on the receiver: one JSON array of paths per line, a
+    withdrawal carrying "withdrawal": true. Records when each (prefix, announce|withdraw) was
+    first seen, on this process's monotonic clock."""
+
+    def __init__(self, lab, ns):
+        self.seen, self.cond = {}, threading.Condition()
+        self.process = subprocess.Popen(["ip", "netns", "exec", ns, GOBGP, "-u", "127.0.0.1", "-p", "50051",
+                                         "monitor", "global", "rib", "-j"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        lab.processes.append(self.process)
+        threading.Thread(target=self.read, daemon=True).start()
+
+    def read(self):
+        for line in self.process.stdout:
+            now = time.monotonic()
+            try:
+                paths = json.loads(line)
+            except ValueError:
+                continue
+            with self.cond:
+                for path in paths if isinstance(paths, list) else [paths]:
+                    key = (path.get("nlri", {}).get("prefix"), "withdraw" if path.get("withdrawal") else "announce")
+                    self.seen.setdefault(key, now)
+                self.cond.notify_all()
+
+    def wait(self, prefix, kind, timeout=10):
+        with self.cond:
+            if not self.cond.wait_for(lambda: (prefix, kind) in self.seen, timeout):
+                raise RuntimeError(f"the receiver never saw {kind} {prefix}")
+            return self.seen[(prefix, kind)]
+
+
+def start_gobgpd(lab, ns, name, config):
+    path = os.path.join(WORK, f"{name}.toml")
+    with open(path, "w") as f:
+        f.write(config)
+    process = lab.spawn(ns, [GOBGPD, "-f", path, "-t", "toml", "--api-hosts", "127.0.0.1:50051", "--pprof-disable", "-l", "warn"],
+                        f"{name}.log")
+    wait_for(lambda: run([GOBGP, "-u", "127.0.0.1", "-p", "50051", "global"], check=False, ns=ns).returncode == 0, 30, f"{name} API")
+    return process
+
+
+def gobgp_established(ns, neighbor):
+    text = run([GOBGP, "-u", "127.0.0.1", "-p", "50051", "neighbor", "-j"], check=False, ns=ns).stdout
+    try:
+        peers = json.loads(text)
+    except ValueError:
+        return False
+    return any(p.get("state", {}).get("session_state") in (6, "ESTABLISHED", "established") for p in peers or [])
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
+
+
+def latency_series(name, count, announce, withdraw, monitor):
+    """count × (announce prefix → seen, withdraw → seen); returns the two lists of milliseconds."""
+    up, down, returned = [], [], []
+    for i in range(count):
+        prefix = f"10.1.{(i + 1) // 256}.{(i + 1) % 256}/32"
+        start = time.monotonic()
+        announce(i, prefix)
+        returned.append((time.monotonic() - start) * 1000)
+        up.append((monitor.wait(prefix, "announce") - start) * 1000)
+        start = time.monotonic()
+        withdraw(i, prefix)
+        returned.append((time.monotonic() - start) * 1000)
+        down.append((monitor.wait(prefix, "withdraw") - start) * 1000)
+    log(f"  {name}: announce p50 {statistics.median(up):.2f} ms p99 {percentile(up, 99):.2f} ms; "
+        f"withdraw p50 {statistics.median(down):.2f} ms p99 {percentile(down, 99):.2f} ms; "
+        f"command returned p50 {statistics.median(returned):.2f} ms p99 {percentile(returned, 99):.2f} ms (load avg {loadavg()})")
+    return up, down, returned
+
+
+def latency(args):
+    results = {}
+    for sender in args.senders.split(","):
+        if sender == "herald" and not os.access(args.herald, os.X_OK):
+            print(f"skipping herald: no binary at {args.herald}")
+            continue
+        if not (os.access(GOBGPD, os.X_OK) and os.access(GOBGP, os.X_OK)):
+            sys.exit(f"needs GoBGP ({GOBGPD}, {GOBGP}) for the receiver")
+        lab = Lab()
+        LABS.append(lab)
+        try:
+            s_ns, r_ns = lab.namespace(), lab.namespace()
+            me, peer = lab.link(s_ns, r_ns, 0)
+            start_gobgpd(lab, r_ns, "receiver", gobgp_config(peer, PEER_ASN, [(me["ipv4"], HERALD_ASN, "ipv4", True, False)]))
+            monitor = RibMonitor(lab, r_ns)
+            if sender == "herald":
+                db = os.path.join(WORK, "latency.db")
+                process = lab.spawn(s_ns, [args.herald, "serve", "--db", db, "--api-listen", "127.0.0.1:8179",
+                                           "--bgp-listen", f"{me['ipv4']}:179", "--asn", str(HERALD_ASN),
+                                           "--router-id", me["ipv4"], "--log-level", "error"], "herald-latency.log")
+                api = API(s_ns, 8179)
+
+                def healthy():
+                    if process.poll() is not None:
+                        raise RuntimeError("herald exited")
+                    try:
+                        api.connection = None
+                        api.call("GET", "/healthz")
+                        return True
+                    except (OSError, RuntimeError):
+                        return False
+                wait_for(healthy, 30, "herald healthz")
+                api.call("PUT", "/v1/pools/lat", {"blocks": ["10.1.0.0/16", "10.2.0.0/16"]})
+                api.call("POST", "/v1/peers", {"name": "receiver", "address": peer["ipv4"], "asn": PEER_ASN,
+                                               "local_address": me["ipv4"]})
+                wait_for(lambda: gobgp_established(r_ns, me["ipv4"]), 60, "Herald → GoBGP Established", 0.05)
+                time.sleep(0.5)
+                if args.via == "allocation":
+                    announce = lambda i, p: api.call("PUT", f"/v1/allocations/lat-{i}", {"pool": "lat", "address": p.split("/")[0]})
+                    withdraw = lambda i, p: api.call("DELETE", f"/v1/allocations/lat-{i}")
+                else:
+                    announce = lambda i, p: api.call("PUT", f"/v1/routes/lat-{i}", {"prefix": p})
+                    withdraw = lambda i, p: api.call("DELETE", f"/v1/routes/lat-{i}")
+                label = f"herald (API: {'PUT/DELETE /v1/allocations' if args.via == 'allocation' else 'PUT/DELETE /v1/routes'})"
+            else:
+                start_gobgpd(lab, s_ns, "sender", gobgp_config(me, HERALD_ASN, [(peer["ipv4"], PEER_ASN, "ipv4", False, False)]))
+                wait_for(lambda: gobgp_established(r_ns, me["ipv4"]), 120, "GoBGP → GoBGP Established", 0.05)
+                time.sleep(0.5)
+                cli = ["ip", "netns", "exec", s_ns, GOBGP, "-u", "127.0.0.1", "-p", "50051", "global", "rib"]
+                announce = lambda i, p: subprocess.run(cli + ["add", p, "nexthop", me["ipv4"], "origin", "igp"], check=True)
+                withdraw = lambda i, p: subprocess.run(cli + ["del", p], check=True)
+                label = "gobgp (CLI: gobgp global rib add/del, through ip netns exec)"
+            for i in range(5):  # warm-up, not counted
+                p = f"10.2.0.{i + 1}/32"
+                announce(100000 + i, p)
+                monitor.wait(p, "announce")
+                withdraw(100000 + i, p)
+                monitor.wait(p, "withdraw")
+            results[label] = latency_series(sender, args.count, announce, withdraw, monitor) + (loadavg(),)
+        finally:
+            lab.close()
+            LABS.remove(lab)
+    # What `ip netns exec` alone costs, which the GoBGP CLI figures include.
+    lab = Lab()
+    LABS.append(lab)
+    try:
+        ns = lab.namespace()
+        samples = []
+        for _ in range(50):
+            start = time.monotonic()
+            subprocess.run(["ip", "netns", "exec", ns, "true"], check=True)
+            samples.append((time.monotonic() - start) * 1000)
+    finally:
+        lab.close()
+        LABS.remove(lab)
+    print(f"\n### Single-route latency, command → seen by a GoBGP receiver (`gobgp monitor global rib -j`), {args.count} each\n")
+    print("| sender (command) | announce p50 | announce p99 | withdraw p50 | withdraw p99 | command returned p50 / p99 "
+          "| load avg (1/5/15 min) |")
+    print("|---|---:|---:|---:|---:|---:|---|")
+    for label, (up, down, returned, load) in results.items():
+        print(f"| {label} | {statistics.median(up):.2f} ms | {percentile(up, 99):.2f} ms | {statistics.median(down):.2f} ms "
+              f"| {percentile(down, 99):.2f} ms | {statistics.median(returned):.2f} / {percentile(returned, 99):.2f} ms | {load} |")
+    print(f"\n`ip netns exec NS true` alone: p50 {statistics.median(samples):.2f} ms, p99 {percentile(samples, 99):.2f} ms "
+          "(included in the GoBGP CLI figures; the Herald figures are one HTTP request on a kept-alive connection).")
+    print(f"(uptime at the end: {run(['uptime']).stdout.strip()})")
+
+
 # MARK: - main
 
 def main():
@@ -597,6 +761,11 @@ def main():
     c.add_argument("--frr-max", type=int, default=1_000_000)
     c.add_argument("--json")
     c.add_argument("n", type=int, nargs="*", default=[10_000, 100_000, 1_000_000])
+    l = sub.add_parser("latency")
+    l.add_argument("--herald", required=True)
+    l.add_argument("--count", type=int, default=200)
+    l.add_argument("--senders", default="herald,gobgp")
+    l.add_argument("--via", choices=["allocation", "route"], default="allocation")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root: the benchmark creates network namespaces")
@@ -604,7 +773,7 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     signal.signal(signal.SIGHUP, lambda *_: sys.exit(129))
     try:
-        {"convergence": convergence}[args.command](args)
+        {"convergence": convergence, "latency": latency}[args.command](args)
     finally:
         cleanup_all()
 
