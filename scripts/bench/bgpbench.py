@@ -13,7 +13,7 @@ run); both ends of every veth pair are created inside those namespaces, with 100
 of 100.64.0.0/10) and fd64:7f::/32 addresses; only processes this script started are stopped,
 by PID; everything is removed on exit, also on an error or Ctrl-C.
 """
-import argparse, ctypes, http.client, ipaddress, json, os, shutil, signal, socket, statistics, struct, subprocess
+import argparse, calendar, ctypes, http.client, ipaddress, json, os, shutil, signal, socket, statistics, struct, subprocess
 import sys, threading, time
 
 PID = os.getpid()
@@ -748,6 +748,106 @@ def latency(args):
     print(f"(uptime at the end: {run(['uptime']).stdout.strip()})")
 
 
+# MARK: - fan-out
+
+def bird_since(sock, protocol):
+    """Wall-clock time (seconds since the epoch) of the protocol's last state change, from
+    `show protocols` with `timeformat protocol iso long ms` ("2026-11-27 01:40:00.123")."""
+    for line in birdc(sock, "show", "protocols", protocol).splitlines():
+        parts = line.split()
+        if parts and parts[0] == protocol and len(parts) >= 6:
+            stamp = time.strptime(f"{parts[4]} {parts[5].split('.')[0]}", "%Y-%m-%d %H:%M:%S")
+            return calendar.timegm(stamp) + float("0." + parts[5].split(".")[1])
+    raise RuntimeError(f"no protocol {protocol} in BIRD's show protocols")
+
+
+def fanout_once(args, peers, routes):
+    lab = Lab()
+    LABS.append(lab)
+    try:
+        h_ns = lab.namespace()
+        links = []
+        for k in range(peers):
+            r_ns = lab.namespace()
+            me, peer = lab.link(h_ns, r_ns, k)
+            config = receiver_config(peer, me, "ipv4").replace("protocol device", "timeformat protocol iso long ms;\nprotocol device")
+            _, sock = start_bird(lab, r_ns, f"receiver-{peers}-{k}", config)
+            links.append((me, peer, sock))
+        first = links[0][0]
+        db = os.path.join(WORK, f"fanout-{peers}.db")
+        process = lab.spawn(h_ns, [args.herald, "serve", "--db", db, "--api-listen", "127.0.0.1:8179",
+                                   "--bgp-listen", f"{first['ipv4']}:179", "--asn", str(HERALD_ASN),
+                                   "--router-id", first["ipv4"], "--log-level", "error"], f"herald-fanout-{peers}.log")
+        api = API(h_ns, 8179)
+
+        def healthy():
+            if process.poll() is not None:
+                raise RuntimeError("herald exited")
+            try:
+                api.connection = None
+                api.call("GET", "/healthz")
+                return True
+            except (OSError, RuntimeError):
+                return False
+        wait_for(healthy, 30, "herald healthz")
+        body = "".join(f'{{"prefix":"{p}"}}\n' for p in routes).encode()
+        api.call("POST", "/v1/routes:batch", body, "application/x-ndjson")
+        rss_loaded = memory_mib(process.pid, "VmRSS")
+        cpu_before = cpu_seconds(process.pid)
+        offset = time.time() - time.monotonic()
+        start = time.monotonic()
+        for k, (me, peer, _) in enumerate(links):
+            api.call("POST", "/v1/peers", {"name": f"r{k}", "address": peer["ipv4"], "asn": PEER_ASN, "local_address": me["ipv4"]})
+        done = {}
+        deadline = start + 1800
+        while len(done) < peers and time.monotonic() < deadline:
+            for k, (_, _, sock) in enumerate(links):
+                if k not in done and bird_route_count(sock, "ipv4") >= len(routes):
+                    done[k] = time.monotonic()
+            time.sleep(0.01)
+        if len(done) < peers:
+            raise RuntimeError(f"only {len(done)} of {peers} receivers complete after 1800 s")
+        per_peer = [done[k] - (bird_since(sock, "sess") - offset) for k, (_, _, sock) in enumerate(links)]
+        result = {"peers": peers, "all_complete_s": max(done.values()) - start, "max_est_to_complete_s": max(per_peer),
+                  "median_est_to_complete_s": statistics.median(per_peer),
+                  "rss_loaded_mib": rss_loaded, "rss_mib": memory_mib(process.pid, "VmRSS"),
+                  "rss_peak_mib": memory_mib(process.pid, "VmHWM"), "cpu_session_s": cpu_seconds(process.pid) - cpu_before,
+                  "loadavg": loadavg()}
+        log(f"  {peers:2} peers: all complete {result['all_complete_s']:.2f} s after the peers were created; "
+            f"Established→complete median {result['median_est_to_complete_s']:.2f} s, max {result['max_est_to_complete_s']:.2f} s; "
+            f"Herald RSS {rss_loaded:.0f} → {result['rss_mib']:.0f} MiB (peak {result['rss_peak_mib']:.0f}); "
+            f"CPU {result['cpu_session_s']:.2f} s; load avg {result['loadavg']}")
+        return result
+    finally:
+        lab.close()
+        LABS.remove(lab)
+
+
+def fanout(args):
+    if not os.access(args.herald, os.X_OK):
+        sys.exit(f"no herald binary at {args.herald}")
+    if not (os.access(BIRD, os.X_OK) and os.access(BIRDC, os.X_OK)):
+        sys.exit(f"needs BIRD ({BIRD}, {BIRDC}) for the receivers")
+    routes = prefixes(args.prefixes, "ipv4")
+    rows = []
+    for peers in [int(p) for p in args.peers.split(",")]:
+        log(f"Herald → {peers} BIRD receivers, {args.prefixes} prefixes, {args.runs} run(s) (uptime: {run(['uptime']).stdout.strip()})")
+        results = [fanout_once(args, peers, routes) for _ in range(args.runs)]
+        row = {key: median_of(results, key) for key in results[0] if key not in ("peers", "loadavg")}
+        row["peers"], row["loadavg"] = peers, results[-1]["loadavg"]
+        rows.append(row)
+    print(f"\n### Fan-out: {args.prefixes:,} IPv4 prefixes from one Herald to K BIRD receivers at once "
+          f"(one namespace and veth pair each), median of {args.runs}\n")
+    print("| peers | peers created → complete at every peer | Established → complete (median / max peer) "
+          "| Herald RSS with the table loaded | Herald RSS after | extra RSS per peer | Herald CPU (sessions) | load avg |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---|")
+    for row in rows:
+        extra = (row["rss_mib"] - row["rss_loaded_mib"]) / row["peers"]
+        print(f"| {row['peers']} | {row['all_complete_s']:.2f} s | {row['median_est_to_complete_s']:.2f} / {row['max_est_to_complete_s']:.2f} s "
+              f"| {row['rss_loaded_mib']:.0f} MiB | {row['rss_mib']:.0f} MiB | {extra:.1f} MiB | {row['cpu_session_s']:.2f} s | {row['loadavg']} |")
+    print(f"\n(uptime at the end: {run(['uptime']).stdout.strip()})")
+
+
 # MARK: - main
 
 def main():
@@ -766,6 +866,11 @@ def main():
     l.add_argument("--count", type=int, default=200)
     l.add_argument("--senders", default="herald,gobgp")
     l.add_argument("--via", choices=["allocation", "route"], default="allocation")
+    f = sub.add_parser("fanout")
+    f.add_argument("--herald", required=True)
+    f.add_argument("--prefixes", type=int, default=100_000)
+    f.add_argument("--peers", default="1,4,16")
+    f.add_argument("--runs", type=int, default=1)
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root: the benchmark creates network namespaces")
@@ -773,7 +878,7 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     signal.signal(signal.SIGHUP, lambda *_: sys.exit(129))
     try:
-        {"convergence": convergence, "latency": latency}[args.command](args)
+        {"convergence": convergence, "latency": latency, "fanout": fanout}[args.command](args)
     finally:
         cleanup_all()
 
