@@ -576,7 +576,7 @@ def convergence(args):
             herald = rows.get(("herald", n))
             if name == "herald" or herald is None:
                 continue
-            ratio = lambda key: f"{herald[key] / row[key]:.2f}" if row[key] > 0 else "–"
+            ratio = lambda key: f"{herald[key] / row[key]:.3g}" if row[key] > 0 else "–"
             print(f"| {name} | {n:,} | {ratio('converge_s')} | {ratio('load_s')} | {ratio('cpu_session_s')} | {ratio('rss_peak_mib')} |")
     if args.json:
         with open(args.json, "w") as f:
