@@ -67,6 +67,22 @@ allocations() {  # allocations THREADS CONNECTIONS → prints "count rate p50 p9
 }
 
 uptime
+# The floor under a durable commit: write 4 KiB + fdatasync on the database's file system, 200 times.
+fsync_ms=$(python3 - "$dir" <<'PY'
+import os, statistics, sys, time
+path = os.path.join(sys.argv[1], "fsync-probe")
+fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+samples = []
+for i in range(200):
+    os.pwrite(fd, b"x" * 4096, (i % 16) * 4096)
+    start = time.monotonic()
+    os.fdatasync(fd)
+    samples.append((time.monotonic() - start) * 1000)
+os.close(fd)
+samples.sort()
+print(f"{statistics.median(samples):.2f} ms / {samples[int(len(samples) * 0.99) - 1]:.2f} ms")
+PY
+)
 read -r seq_count seq_rate seq_p50 seq_p99 < <(allocations 1 1)
 load_seq=$(cut -d' ' -f1-3 /proc/loadavg)
 read -r con_count con_rate con_p50 con_p99 < <(allocations 2 16)
@@ -88,6 +104,7 @@ echo "|---|---:|---:|---|"
 echo "| durable allocations, sequential (wrk -t1 -c1, PUT /v1/allocations/NAME) | $seq_rate/s ($seq_count committed) | $seq_p50 / $seq_p99 | $load_seq |"
 echo "| durable allocations, 16 concurrent clients (wrk -t2 -c16) | $con_rate/s ($con_count committed) | $con_p50 / $con_p99 | $load_con |"
 echo "| GET /v1/status (wrk -t2 -c64) | $get_rps req/s | – / $get_p99 | $load_get |"
+echo "| fdatasync of 4 KiB on the database's file system (the floor under one durable commit) | – | $fsync_ms | $load_get |"
 echo
 uptime
 if [ $http = 1 ] && [ -x "$here/http.sh" ]; then

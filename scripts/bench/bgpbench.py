@@ -558,16 +558,16 @@ def convergence(args):
             log(f"{sender.name} → BIRD, {n} {args.family} prefixes, {args.runs} runs (uptime: {run(['uptime']).stdout.strip()})")
             results = [convergence_once(sender, n, args.family, routes) for _ in range(args.runs)]
             rows[(sender.name, n)] = {key: median_of(results, key) for key in
-                                      ["load_s", "converge_s", "cpu_session_s", "cpu_total_s", "rss_peak_mib"]}
+                                      ["load_s", "converge_s", "cpu_session_s", "cpu_total_s", "rss_peak_mib", "rss_mib"]}
             rows[(sender.name, n)]["loadavg"] = results[-1]["loadavg"]
             rows[(sender.name, n)]["runs"] = results
     print(f"\n### {args.family}: sender → BIRD 2 receiver, one eBGP session over a veth pair, median of {args.runs}\n")
     print("| sender | N | load into sender | Established → complete at receiver | sender CPU (session) | sender CPU (total) "
-          "| sender peak RSS | load avg (1/5/15 min) |")
+          "| sender RSS when complete (peak) | load avg (1/5/15 min) |")
     print("|---|---:|---:|---:|---:|---:|---:|---|")
     for (name, n), row in rows.items():
         print(f"| {name} | {n:,} | {row['load_s']:.2f} s | {row['converge_s']:.3f} s | {row['cpu_session_s']:.2f} s "
-              f"| {row['cpu_total_s']:.2f} s | {row['rss_peak_mib']:.0f} MiB | {row['loadavg']} |")
+              f"| {row['cpu_total_s']:.2f} s | {row['rss_mib']:.0f} MiB ({row['rss_peak_mib']:.0f}) | {row['loadavg']} |")
     if any(name == "herald" for name, _ in rows):
         print("\nHerald ÷ alternative (below 1 means Herald is faster / smaller):\n")
         print("| vs | N | Established → complete | load | CPU (session) | peak RSS |")
