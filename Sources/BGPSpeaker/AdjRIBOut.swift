@@ -22,6 +22,25 @@ extension PeerDriver {
         scheduleFlush()
     }
 
+    var hasDirty: Bool { drainIndex < draining.count || !dirty.isEmpty }
+
+    /// The next dirty prefix to write: from the array being drained, refilled from `dirty` in one
+    /// move when it runs out. A prefix marked dirty again while it waits is written once more,
+    /// which changes nothing (the comparison with `sent` decides what goes out).
+    func nextDirty() -> IPPrefix? {
+        if drainIndex >= draining.count {
+            guard !dirty.isEmpty else {
+                if !draining.isEmpty { draining = [] }
+                return nil
+            }
+            draining = Array(dirty)
+            dirty.removeAll(keepingCapacity: true)
+            drainIndex = 0
+        }
+        defer { drainIndex += 1 }
+        return draining[drainIndex]
+    }
+
     func scheduleFlush() {
         guard !flushScheduled else { return }
         flushScheduled = true
@@ -110,11 +129,11 @@ extension PeerDriver {
         let packer = UpdatePacker(parameters: parameters)
         let localAddress = connection.localAddress?.address
         var announcedCount = 0, withdrawnCount = 0
-        while connection.isWritable, !dirty.isEmpty {
+        while connection.isWritable, hasDirty {
             var groups: [OutPath: [NLRI]] = [:]
             var withdrawals: [NLRI] = []
             var taken = 0
-            while taken < 8192, let prefix = dirty.popFirst() {
+            while taken < 8192, let prefix = nextDirty() {
                 taken += 1
                 let addPath = parameters.addPathSend.contains(.unicast(prefix.family))
                 let want = desiredPaths(prefix, parameters, addPath, localAddress: localAddress)
@@ -147,7 +166,7 @@ extension PeerDriver {
                 }
             }
         }
-        if dirty.isEmpty, !endOfRIBPending.isEmpty {
+        if !hasDirty, !endOfRIBPending.isEmpty {
             for family in endOfRIBPending {
                 write(packer.endOfRIB(family), connection)
                 core?.emit(.endOfRIB(peer: settings.name, family: Self.familyName(family), direction: .sent))

@@ -51,6 +51,11 @@ final class PeerDriver: @unchecked Sendable {
     // Adj-RIB-Out: what the peer has been sent (path ID → path; ID 0 without ADD-PATH).
     var sent: [IPPrefix: [UInt32: OutPath]] = [:]
     var dirty: Set<IPPrefix> = []
+    /// Dirty prefixes taken out of `dirty` for writing, in order; `drainIndex` is the next one.
+    /// (Draining a Set with `popFirst` rescans its emptied buckets each time: quadratic in the
+    /// table, which a million-prefix transfer felt.)
+    var draining: [IPPrefix] = []
+    var drainIndex = 0
     /// Dirty prefixes to send even if the peer should already have them (route refresh).
     var forceResend: Set<IPPrefix> = []
     var fewerPaths: Set<IPPrefix> = []
@@ -484,6 +489,8 @@ final class PeerDriver: @unchecked Sendable {
         fewerPaths = []
         forceResend = []
         dirty = Set(core?.locRIB.keys.map { $0 } ?? [])
+        draining = []
+        drainIndex = 0
         endOfRIBPending = exportFamilies(parameters).map { AddressFamily.unicast($0) }
         armSendHoldCheck(attempt, limit: speaker.sendHoldTime ?? max(480, 2 * Int(parameters.holdTime)))
         flush()
@@ -534,6 +541,8 @@ final class PeerDriver: @unchecked Sendable {
         establishedAt = nil
         sent = [:]
         dirty = []
+        draining = []
+        drainIndex = 0
         forceResend = []
         fewerPaths = []
         endOfRIBPending = []
