@@ -21,6 +21,10 @@ public final class Database {
     public let path: String
     public let mode: Mode
     private var statementCache: [String: Statement] = [:]
+    /// What callers remember about this database between transactions on this connection (the
+    /// allocator's lowest-free hints). Touched only by whoever holds the connection; a caller
+    /// must keep only facts that stay true if a transaction rolls back.
+    public var memo: [String: Any] = [:]
     private var transactionDepth = 0
 
     /// How long a connection waits for another's lock before failing with SQLITE_BUSY.

@@ -239,6 +239,7 @@ public enum Allocations {
         let allocationID: Int64
         let family = spec.family ?? (families.count == 2 ? .dual : families[0] == .ipv4 ? .ipv4 : .ipv6)
         if let existingID {
+            LowestFreeHints.forget(db)  // addresses may be released below a hint
             try db.execute("DELETE FROM allocation_addresses WHERE allocation_id = ?", [existingID])
             try db.execute("""
                 UPDATE allocations SET pool_id = ?, family = ?, sharing_key = ?, traffic_policy = ?, labels = ?, updated_at = ? WHERE id = ?
@@ -270,6 +271,7 @@ public enum Allocations {
     @discardableResult
     public static func delete(_ db: Database, name: String) throws -> [IPAddress] {
         guard let allocation = try get(db, name: name) else { throw DomainError.notFound(kind: "allocation", name: name) }
+        LowestFreeHints.forget(db)  // its addresses become free, perhaps below a hint
         try db.execute("DELETE FROM allocations WHERE name = ?", [name])
         return allocation.addresses
     }
@@ -327,6 +329,26 @@ public enum Allocations {
     private static func lowestFree(_ db: Database, family: IPFamily, in blocks: [UsableBlock<Int64>], except: Int64?) throws -> (block: Int64, address: IPAddress)? {
         func address(_ key: [UInt8]) -> IPAddress { IPAddress(family: family, bits: key.reduce(UInt128(0)) { $0 << 8 | UInt128($1) }) }
         for block in blocks where block.range.family == family {
+            if except == nil, let hint = LowestFreeHints.get(db, block: block.id), hint >= block.range.lower.bits, hint <= block.range.upper.bits {
+                // Everything below the hint is taken: walk the index from there to the first gap.
+                var expected = hint
+                var full = false
+                search: while true {
+                    let rows = try db.cachedStatement("""
+                        SELECT DISTINCT address_key FROM allocation_addresses
+                        WHERE family = ? AND address_key BETWEEN ? AND ? ORDER BY address_key LIMIT 64
+                        """).rows([family.rawValue, IPAddress(family: family, bits: expected).bytes, block.range.upper.bytes])
+                    for row in rows {
+                        guard address(try row.get(0)).bits == expected else { break search }
+                        if expected == block.range.upper.bits { full = true; break search }
+                        expected += 1
+                    }
+                    if rows.count < 64 { break }
+                }
+                if full { continue }
+                LowestFreeHints.set(db, block: block.id, expected)
+                return (block.id, IPAddress(family: family, bits: expected))
+            }
             let arguments: [any DatabaseValueConvertible] = [family.rawValue, block.range.lower.bytes, block.range.upper.bytes, except]
             let stats = try db.cachedStatement("""
                 SELECT count(DISTINCT address_key), max(address_key) FROM allocation_addresses
@@ -337,7 +359,10 @@ public enum Allocations {
             let highest = address(maxKey)
             if UInt128(count) == highest.bits - block.range.lower.bits + 1 {
                 // Dense from the start: the next address, or the next block.
-                if highest < block.range.upper, let next = highest.next { return (block.id, next) }
+                if highest < block.range.upper, let next = highest.next {
+                    if except == nil { LowestFreeHints.set(db, block: block.id, next.bits) }
+                    return (block.id, next)
+                }
                 continue
             }
             var taken: [IPAddress] = []
@@ -345,7 +370,10 @@ public enum Allocations {
                 SELECT DISTINCT address_key FROM allocation_addresses
                 WHERE family = ? AND address_key BETWEEN ? AND ? AND allocation_id IS NOT ? ORDER BY address_key
                 """).forEachRow(arguments) { row throws(DatabaseError) in taken.append(address(try row.get(0))) }
-            if let pick = Allocator.lowestFree(family: family, in: [block], taken: { _ in taken }) { return pick }
+            if let pick = Allocator.lowestFree(family: family, in: [block], taken: { _ in taken }) {
+                if except == nil { LowestFreeHints.set(db, block: block.id, pick.address.bits) }
+                return pick
+            }
         }
         return nil
     }
@@ -360,5 +388,30 @@ public enum Allocations {
             if key == nil || sharingKey == nil || key != sharingKey { return try row.get(0) }
         }
         return nil
+    }
+}
+
+/// Where the lowest free address of a pool block may start, so that handing out the next address
+/// costs an index lookup instead of counting every taken address of the block (which made each
+/// allocation slower than the last). Kept on the writer connection (`Database.memo`).
+///
+/// Invariant: every address of the block below its hint is taken. A pick sets the hint to the
+/// picked address itself, not the one after it, so a rolled-back pick is found again; anything
+/// that can free an address (releasing, deleting, changing a pool's blocks) forgets every hint.
+enum LowestFreeHints {
+    static let key = "herald.lowestFreeHints"
+
+    static func get(_ db: Database, block: Int64) -> UInt128? {
+        (db.memo[key] as? [Int64: UInt128])?[block]
+    }
+
+    static func set(_ db: Database, block: Int64, _ bits: UInt128) {
+        var hints = db.memo[key] as? [Int64: UInt128] ?? [:]
+        hints[block] = bits
+        db.memo[key] = hints
+    }
+
+    static func forget(_ db: Database) {
+        db.memo[key] = nil
     }
 }

@@ -179,6 +179,7 @@ public enum Pools {
     /// removal of blocks that still hold allocations (naming them).
     @discardableResult
     public static func put(_ db: Database, name: String, spec: PoolSpec, now: Int64) throws -> (pool: Pool, created: Bool) {
+        LowestFreeHints.forget(db)  // blocks may change under the allocator's hints
         var validator = Validator()
         if let problem = ObjectName.validate(name) { validator.add("name", problem) }
         do { try spec.blocks.validateDisjoint() } catch { validator.add("blocks", error.description) }
@@ -275,6 +276,7 @@ public enum Pools {
 
     /// Deletes a pool; refused while allocations use it (they are named).
     public static func delete(_ db: Database, name: String) throws {
+        LowestFreeHints.forget(db)
         guard let poolID = try id(db, name: name) else { throw DomainError.notFound(kind: "pool", name: name) }
         let users = try db.rows("SELECT name FROM allocations WHERE pool_id = ? ORDER BY name LIMIT 20", [poolID]).map { try $0.get(0, as: String.self) }
         guard users.isEmpty else {
