@@ -74,15 +74,20 @@ import Testing
         let pair = try await Pair.make()
         defer { Task { await pair.close() } }
         try await pair.waitEstablished()
-        var worst = Duration.zero
+        var times: [Duration] = []
         for i in 1...20 {
             let p = prefix("100.64.11.\(i)/32")
             let start = ContinuousClock.now
             await pair.a.announce(Route(prefix: p))
             _ = try await eventually("route \(i) at B") { try await pair.received(p).first }
-            worst = max(worst, ContinuousClock.now - start)
+            times.append(ContinuousClock.now - start)
         }
-        #expect(worst < .milliseconds(250), "slowest announce took \(worst)")
+        times.sort()
+        // The median shows there is no batching delay (MRAI 0); the slowest is printed, not
+        // judged: the whole suite runs beside this test on two cores, and one stall of the test
+        // process would say nothing about the speaker.
+        print("announce → peer's Adj-RIB-In over loopback: median \(times[times.count / 2]), slowest \(times.last!)")
+        #expect(times[times.count / 2] < .milliseconds(100), "median announce took \(times[times.count / 2]); all: \(times)")
     }
 
     @Test func hardResetReestablishesAndResends() async throws {

@@ -41,7 +41,9 @@ struct LimitTests {
             #expect(served.0 == 200)
             let result = try await slow
             #expect(result.status == 408)
-            #expect(result.elapsed >= 1.9 && result.elapsed < 10, "cut off after \(result.elapsed) s")
+            // Cut off by the 2 s header timeout: not before it, and (with slack for a loaded machine
+            // running the whole suite) well before the slow client gives up after about 21 s.
+            #expect(result.elapsed >= 1.9 && result.elapsed < 18, "cut off after \(result.elapsed) s")
             // They started while the slow client held its connection, and none waited for it.
             #expect(served.1 < 30, "the 200 took until \(served.1) s")
         }
