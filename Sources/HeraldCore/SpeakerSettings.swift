@@ -57,6 +57,25 @@ public struct SpeakerBootstrap: Sendable, Equatable {
     /// Creates the speaker row on first start, and applies explicitly given `--asn`,
     /// `--router-id` and `--bgp-listen` on every start. Settings not given keep their stored
     /// values, so a change made through the API survives restarts.
+    /// Applies the explicitly given start-up options to stored settings; returns what changed,
+    /// in words (each followed by `note`).
+    static func applyOptions(_ configuration: ServeConfiguration, to settings: inout SpeakerSettings, note: String = "") -> [String] {
+        var changes: [String] = []
+        if let asn = configuration.asn, asn != settings.asn {
+            changes.append("asn \(settings.asn) → \(asn)" + note)
+            settings.asn = asn
+        }
+        if let id = configuration.routerID, id != settings.routerID {
+            changes.append("router_id \(settings.routerID) → \(id)" + note)
+            settings.routerID = id
+        }
+        if let listen = configuration.bgpListen, listen != settings.listen {
+            changes.append("bgp_listen \(settings.listen) → \(listen)" + note)
+            settings.listen = listen
+        }
+        return changes
+    }
+
     public static func run(store: Store, configuration: ServeConfiguration, hostRouterID: @Sendable () -> IPv4Address?, now: Int64) throws -> SpeakerBootstrap {
         if store.isReadOnly {
             // Nothing can be saved: run with the stored settings, start-up options applied in
@@ -65,37 +84,13 @@ public struct SpeakerBootstrap: Sendable, Equatable {
                 guard var settings = try SpeakerSettings.load(db) else {
                     throw DatabaseError(extendedCode: 8, message: "\(store.path) is read-only and holds no speaker settings yet")
                 }
-                var changes: [String] = []
-                if let asn = configuration.asn, asn != settings.asn {
-                    changes.append("asn \(settings.asn) → \(asn) (not saved: read-only database)")
-                    settings.asn = asn
-                }
-                if let id = configuration.routerID, id != settings.routerID {
-                    changes.append("router_id \(settings.routerID) → \(id) (not saved: read-only database)")
-                    settings.routerID = id
-                }
-                if let listen = configuration.bgpListen, listen != settings.listen {
-                    changes.append("bgp_listen \(settings.listen) → \(listen) (not saved: read-only database)")
-                    settings.listen = listen
-                }
+                let changes = applyOptions(configuration, to: &settings, note: " (not saved: read-only database)")
                 return SpeakerBootstrap(settings: settings, created: false, changes: changes)
             }
         }
         return try store.write { db in
             if var settings = try SpeakerSettings.load(db) {
-                var changes: [String] = []
-                if let asn = configuration.asn, asn != settings.asn {
-                    changes.append("asn \(settings.asn) → \(asn)")
-                    settings.asn = asn
-                }
-                if let id = configuration.routerID, id != settings.routerID {
-                    changes.append("router_id \(settings.routerID) → \(id)")
-                    settings.routerID = id
-                }
-                if let listen = configuration.bgpListen, listen != settings.listen {
-                    changes.append("bgp_listen \(settings.listen) → \(listen)")
-                    settings.listen = listen
-                }
+                let changes = applyOptions(configuration, to: &settings)
                 if !changes.isEmpty { try settings.save(db, now: now) }
                 return SpeakerBootstrap(settings: settings, created: false, changes: changes)
             }

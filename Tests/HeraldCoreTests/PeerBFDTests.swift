@@ -136,7 +136,8 @@ import IP
         func reasons() throws -> [String] {
             try store.read { db in try PeerEvents.list(db, peer: "r1") }.filter { $0.kind == .state }.map(\.reason)
         }
-        let deadline = ContinuousClock.now + .seconds(20)
+        // Generous: BFD runs at its 1 s slow rate until Up, beside the whole suite.
+        let deadline = ContinuousClock.now + .seconds(45)
         while try !reasons().contains("BFD up"), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
         let first = try reasons()
         #expect(first == ["BFD up"], "\(first)")
