@@ -6,10 +6,15 @@ internal import Synchronization
 // here into a small tree and decoded by a Decoder that records which keys the type read.
 
 extension HTTPRequest {
+    /// The media type of the body, lower case, without parameters ("" when none is given).
+    var mediaType: String {
+        headers["Content-Type"].map { $0.split(separator: ";")[0].trimmingOWS().lowercased() } ?? ""
+    }
+
     /// Decodes the body as `T` (JSON, snake_case keys). Throws `HTTPError` (415, 413, 400) or
     /// `ValidationError` (400, with one `FieldError` per problem) — both become problem+json.
     public func decode<T: Decodable>(_ type: T.Type = T.self, maxBytes: Int = 1024 * 1024, maxDepth: Int = 32) throws -> T {
-        let contentType = headers["Content-Type"].map { $0.split(separator: ";")[0].trimmingOWS().lowercased() } ?? ""
+        let contentType = mediaType
         guard contentType == "application/json" || (contentType.hasPrefix("application/") && contentType.hasSuffix("+json")) else {
             throw HTTPError(.unsupportedMediaType, detail: "expected Content-Type: application/json")
         }
@@ -34,7 +39,7 @@ extension HTTPRequest {
     /// its index; field errors name the item, e.g. `[41].prefix`. More than `maxItems` → 413.
     public func decodeEach<T: Decodable>(_ type: T.Type = T.self, maxItems: Int, maxDepth: Int = 32,
                                          _ each: (Int, T) throws -> Void) throws {
-        let contentType = headers["Content-Type"].map { $0.split(separator: ";")[0].trimmingOWS().lowercased() } ?? ""
+        let contentType = mediaType
         var index = 0
         func item(_ value: JSONValue) throws {
             guard index < maxItems else {

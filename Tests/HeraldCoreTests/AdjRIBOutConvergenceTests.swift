@@ -125,17 +125,19 @@ struct AdjRIBOutConvergenceTests {
         #expect(restarted.reconciler.desiredRoutes == derived)
         #expect(want.count >= 3, "the walk left routes to compare: \(want)")
 
-        let advertised = try await eventually("Adj-RIB-Out equals the derived set (\(want.count) paths)", timeout: .seconds(30)) { () -> Set<String>? in
-            guard await restarted.speaker.peer(named: "b")?.state == .established else { return nil }
-            let out = Self.pairs(try await restarted.speaker.advertisedRoutes(peer: "b"))
-            return out == want ? out : nil
+        var advertised: Set<String> = []
+        try await waitUntil("Adj-RIB-Out equals the derived set (\(want.count) paths)", timeout: .seconds(30)) {
+            guard await restarted.speaker.peer(named: "b")?.state == .established else { return false }
+            advertised = Self.pairs(try await restarted.speaker.advertisedRoutes(peer: "b"))
+            return advertised == want
         }
         #expect(advertised == want)
         // And on the wire: the peer holds exactly that (no stale leftovers from before the restart).
-        let received = try await eventually("the peer received the derived set", timeout: .seconds(30)) { () -> Set<String>? in
+        var received: Set<String> = []
+        try await waitUntil("the peer received the derived set", timeout: .seconds(30)) {
             let entries = try await peer.receivedRoutes(peer: "herald")
-            let got = Self.pairs(entries)
-            return got == want && !entries.contains(where: \.stale) ? got : nil
+            received = Self.pairs(entries)
+            return received == want && !entries.contains(where: \.stale)
         }
         #expect(received == want)
         await restarted.stop()
@@ -153,15 +155,4 @@ struct SeededGenerator: RandomNumberGenerator {
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
-}
-
-/// Polls `probe` until it returns a value, or fails after `timeout`.
-func eventually<T>(_ what: String, timeout: Duration = .seconds(10), _ probe: () async throws -> T?) async throws -> T {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if let value = try await probe() { return value }
-        try await Task.sleep(for: .milliseconds(50))
-    }
-    Issue.record("timed out waiting for: \(what)")
-    throw CancellationError()
 }

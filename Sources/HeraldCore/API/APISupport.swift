@@ -89,6 +89,15 @@ enum APIParse {
         validator.check(field) { () throws(IPParseError) -> IPAddress in try IPAddress(parsing: text) }
     }
 
+    /// A static route's next hops ("self", node names, addresses), each error under
+    /// `field[n]`; nil when any of them is invalid.
+    static func nextHops(_ texts: [String], field: String, into validator: inout Validator) -> [StaticNextHop]? {
+        let hops = texts.enumerated().compactMap { entry in
+            validator.check("\(field)[\(entry.offset)]") { () throws(InvalidField) -> StaticNextHop in try StaticNextHop(parsing: entry.element) }
+        }
+        return hops.count == texts.count ? hops : nil
+    }
+
     static func query<T>(_ request: HTTPRequest, _ name: String, _ parse: (String) throws -> T) throws -> T? {
         guard let text = request.query[name] else { return nil }
         do { return try parse(text) } catch let error as ValidationError { throw error } catch {

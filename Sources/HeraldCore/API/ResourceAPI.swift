@@ -487,11 +487,9 @@ public struct ResourceAPI: Sendable {
         let input = try request.decode(StaticRouteInput.self)
         var validator = Validator()
         let prefix = validator.check("prefix") { () throws(IPParseError) -> IPPrefix in try IPPrefix(parsing: input.prefix) }
-        let hops = (input.nextHops ?? ["self"]).enumerated().compactMap { entry in
-            validator.check("next_hops[\(entry.offset)]") { () throws(InvalidField) -> StaticNextHop in try StaticNextHop(parsing: entry.element) }
-        }
+        let hops = APIParse.nextHops(input.nextHops ?? ["self"], field: "next_hops", into: &validator)
         try APIErrors.translating { try validator.finish() }
-        guard let prefix else { throw ValidationError(field: "prefix", "is required") }
+        guard let prefix, let hops else { throw ValidationError(field: "prefix", "is required") }
         let spec = StaticRouteSpec(prefix: prefix, nextHops: hops, announce: input.announce?.attributes ?? AnnounceAttributes(), labels: input.labels ?? [:])
         let result = try await mutate(context, reason: { (r: (route: StaticRoute, created: Bool, previous: StaticRoute?)) in
             "static route \(name) \(r.created ? "created" : "changed")"
@@ -535,13 +533,7 @@ public struct ResourceAPI: Sendable {
             if let known = hopLists[texts] {
                 hops = known
             } else {
-                var parsed: [StaticNextHop] = []
-                for (n, text) in texts.enumerated() {
-                    if let hop = validator.check(field + "next_hops[\(n)]", { () throws(InvalidField) -> StaticNextHop in try StaticNextHop(parsing: text) }) {
-                        parsed.append(hop)
-                    }
-                }
-                guard parsed.count == texts.count else { return }
+                guard let parsed = APIParse.nextHops(texts, field: field + "next_hops", into: &validator) else { return }
                 if hopLists.count < 1024 { hopLists[texts] = parsed }
                 hops = parsed
             }
@@ -592,12 +584,6 @@ public struct ResourceAPI: Sendable {
         let nextCursor: String?
     }
 
-    /// Paths as stored in the history row (snake_case JSON written by RouteHistory).
-    struct StoredPath: Decodable {
-        let next_hop: String
-        let node: String?
-    }
-
     func history(_ request: HTTPRequest) throws -> HTTPResponse {
         let within = try APIParse.query(request, "prefix") { text -> IPPrefix in
             if let prefix = IPPrefix(text) { return prefix }
@@ -620,9 +606,7 @@ public struct ResourceAPI: Sendable {
         let bodies = events.map { event in
             EventBody(id: event.id, at: APITime.format(event.at), action: event.action.rawValue, prefix: event.prefix.description,
                       source: SourceBody(kind: event.source.kind.rawValue, name: event.source.name),
-                      paths: ((try? JSONColumn.decode([StoredPath].self, from: event.pathsJSON, column: "paths")) ?? []).map {
-                          HistoryPath(nextHop: $0.next_hop, node: $0.node)
-                      },
+                      paths: RouteHistory.storedPaths(event).map { HistoryPath(nextHop: $0.nextHop, node: $0.node) },
                       reason: event.reason, requestId: event.requestID)
         }
         return try .json(HistoryPage(events: bodies, nextCursor: APIParse.nextCursor(ids: events.map(\.id), limit: limit)))

@@ -75,12 +75,7 @@ public struct SpeakerAPI: Sendable {
         var s = current
         var validator = Validator()
         if let asn = input.asn {
-            // RFC 6793: 23456 is AS_TRANS, never a real ASN.
-            if asn < 1 || asn > 4_294_967_295 || asn == 23456 {
-                validator.add("asn", "must be 1–4294967295 and not 23456 (AS_TRANS)")
-            } else {
-                s.asn = UInt32(asn)
-            }
+            if BGPLimits.isValidASN(asn) { s.asn = UInt32(asn) } else { validator.add("asn", BGPLimits.asnRule) }
         }
         if let text = input.routerId {
             // RFC 6286: a non-zero 32-bit identifier, written as an IPv4 address.
@@ -99,14 +94,13 @@ public struct SpeakerAPI: Sendable {
             }
         }
         if let hold = input.holdTime {
-            // RFC 4271 §4.2: 0 (no keepalives) or at least 3 seconds.
-            if hold == 0 || (3...65535).contains(hold) { s.holdTime = hold } else { validator.add("hold_time", "must be 0 or 3–65535 seconds") }
+            if BGPLimits.isValidHoldTime(hold) { s.holdTime = hold } else { validator.add("hold_time", BGPLimits.holdTimeRule) }
         }
         if let keepalive = input.keepaliveTime {
-            if (0...21845).contains(keepalive) { s.keepaliveTime = keepalive } else { validator.add("keepalive_time", "must be 0–21845 seconds") }
+            if BGPLimits.keepaliveTimes.contains(keepalive) { s.keepaliveTime = keepalive } else { validator.add("keepalive_time", BGPLimits.keepaliveRule) }
         }
         if let retry = input.connectRetryTime {
-            if (1...65535).contains(retry) { s.connectRetryTime = retry } else { validator.add("connect_retry_time", "must be 1–65535 seconds") }
+            if BGPLimits.connectRetryTimes.contains(retry) { s.connectRetryTime = retry } else { validator.add("connect_retry_time", BGPLimits.connectRetryRule) }
         }
         if let gr = input.gracefulRestart {
             if let enabled = gr.enabled { s.gracefulRestartEnabled = enabled }

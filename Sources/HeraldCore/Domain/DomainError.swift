@@ -60,6 +60,20 @@ public struct Validator: Sendable {
     }
 }
 
+/// The limits BGP puts on the speaker's and the peers' settings, with what to tell the operator.
+enum BGPLimits {
+    /// RFC 6793: 23456 is AS_TRANS, never a real ASN.
+    static func isValidASN(_ asn: Int64) -> Bool { (1...4_294_967_295).contains(asn) && asn != 23456 }
+    static let asnRule = "must be 1–4294967295 and not 23456 (AS_TRANS)"
+    /// RFC 4271 §4.2: a hold time is 0 (no keepalives) or at least 3 seconds.
+    static func isValidHoldTime(_ seconds: Int) -> Bool { seconds == 0 || (3...65535).contains(seconds) }
+    static let holdTimeRule = "must be 0 or 3–65535 seconds"
+    static let keepaliveTimes = 0...21845
+    static let keepaliveRule = "must be 0–21845 seconds"
+    static let connectRetryTimes = 1...65535
+    static let connectRetryRule = "must be 1–65535 seconds"
+}
+
 /// Names of peers, nodes, pools, allocations and routes: `[a-z0-9][a-z0-9._-]{0,62}`, so they are
 /// safe in URLs, logs and shell scripts. Allocations by convention use `namespace.service`.
 public enum ObjectName {

@@ -66,7 +66,7 @@ public struct PeerConfig: Sendable, Equatable {
     func validate(into validator: inout Validator) {
         if address.isUnspecified || address.isMulticast { validator.add("address", "\(address) cannot be a BGP neighbour") }
         if port == 0 { validator.add("port", "must be 1–65535") }
-        if asn == 0 || asn == 23456 { validator.add("asn", "must be 1–4294967295 and not 23456 (AS_TRANS)") }
+        if !BGPLimits.isValidASN(Int64(asn)) { validator.add("asn", BGPLimits.asnRule) }
         if let local = localAddress, local.family != address.family {
             validator.add("local_address", "\(local) is not of the neighbour address's family")
         }
@@ -78,13 +78,12 @@ public struct PeerConfig: Sendable, Equatable {
         if ebgpMultihop != nil && ttlSecurity != nil {
             validator.add("ttl_security", "cannot be combined with ebgp_multihop: GTSM sends with TTL 255 and checks the incoming TTL instead")
         }
-        // RFC 4271 §4.2: a hold time is 0 (no keepalives) or at least 3 seconds.
-        if let hold = holdTime, hold != 0 && !(3...65535).contains(hold) { validator.add("hold_time", "must be 0 or 3–65535 seconds") }
+        if let hold = holdTime, !BGPLimits.isValidHoldTime(hold) { validator.add("hold_time", BGPLimits.holdTimeRule) }
         if let keepalive = keepaliveTime {
-            if !(0...21845).contains(keepalive) { validator.add("keepalive_time", "must be 0–21845 seconds") }
+            if !BGPLimits.keepaliveTimes.contains(keepalive) { validator.add("keepalive_time", BGPLimits.keepaliveRule) }
             if let hold = holdTime, hold > 0, keepalive >= hold { validator.add("keepalive_time", "must be shorter than hold_time (usually a third of it)") }
         }
-        if let retry = connectRetryTime, !(1...65535).contains(retry) { validator.add("connect_retry_time", "must be 1–65535 seconds") }
+        if let retry = connectRetryTime, !BGPLimits.connectRetryTimes.contains(retry) { validator.add("connect_retry_time", BGPLimits.connectRetryRule) }
         if families.isEmpty { validator.add("families", "at least one of ipv4-unicast, ipv6-unicast") }
         if Set(families).count != families.count { validator.add("families", "lists a family twice") }
         if let max = maxPrefixes, max < 1 { validator.add("max_prefixes", "must be at least 1") }

@@ -127,8 +127,22 @@ public enum RouteHistory {
         return events
     }
 
+    /// A path as `pathsJSON` stores it (the read side of `PathRecord`).
     struct StoredPath: Decodable {
+        let nextHop: String
+        let node: String?
         let attributes: AnnounceAttributes?
+
+        enum CodingKeys: String, CodingKey {
+            case nextHop = "next_hop"
+            case node
+            case attributes
+        }
+    }
+
+    /// The paths of a history row, as stored.
+    static func storedPaths(_ event: RouteEvent) -> [StoredPath] {
+        (try? JSONColumn.decode([StoredPath].self, from: event.pathsJSON, column: "paths")) ?? []
     }
 
     /// Whether an event is about a route offered to `peer`: the peer carries the prefix's family,
@@ -137,9 +151,7 @@ public enum RouteHistory {
     static func concerns(_ event: RouteEvent, _ peer: PeerConfig) -> Bool {
         let family: PeerFamily = event.prefix.family == .ipv4 ? .ipv4Unicast : .ipv6Unicast
         guard peer.families.contains(family) else { return false }
-        guard event.action != .withdraw,
-              let paths = try? JSONColumn.decode([StoredPath].self, from: event.pathsJSON, column: "paths"), let first = paths.first
-        else { return true }
+        guard event.action != .withdraw, let first = storedPaths(event).first else { return true }
         return Labels.matches(first.attributes?.peerSelector ?? [:], peer.labels)
     }
 

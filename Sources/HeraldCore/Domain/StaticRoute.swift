@@ -57,6 +57,13 @@ public struct StaticRoute: Sendable, Equatable {
 public enum StaticRoutes {
     static let selectSQL = "SELECT name, prefix, next_hops, announce, labels, created_at, updated_at FROM routes"
 
+    /// Creates a static route or replaces the one of that name (`created_at` stays).
+    static let upsertSQL = """
+        INSERT INTO routes (name, family, prefix, next_hops, announce, labels, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (name) DO UPDATE SET family = excluded.family, prefix = excluded.prefix, next_hops = excluded.next_hops,
+            announce = excluded.announce, labels = excluded.labels, updated_at = excluded.updated_at
+        """
+
     public static func get(_ db: Database, name: String) throws -> StaticRoute? {
         try db.firstRow(selectSQL + " WHERE name = ?", [name]).map(route)
     }
@@ -80,7 +87,7 @@ public enum StaticRoutes {
 
     /// Turns rows into routes, decoding each distinct JSON text once.
     struct RowDecoder {
-        var hops = JSONColumnCache<[String]>()
+        /// Parsed next hops by their JSON text (decoded and parsed once per distinct text).
         var parsedHops: [String: [StaticNextHop]] = [:]
         var announce = JSONColumnCache<AnnounceAttributes>()
         var labels = JSONColumnCache<[String: String]>()
@@ -91,7 +98,7 @@ public enum StaticRoutes {
             if let known = parsedHops[hopsText] {
                 nextHops = known
             } else {
-                nextHops = try hops.decode(hopsText, column: "next_hops").map { text in
+                nextHops = try JSONColumn.decode([String].self, from: hopsText, column: "next_hops").map { text in
                     do { return try StaticNextHop(parsing: text) } catch { throw DatabaseError.typeMismatch("next hop \(text) is invalid") }
                 }
                 if parsedHops.count < 4096 { parsedHops[hopsText] = nextHops }
@@ -138,11 +145,7 @@ public enum StaticRoutes {
             throw DomainError.conflict("prefix \(spec.prefix) is already the static route \"\(owner)\"")
         }
         let previous = try get(db, name: name)
-        try db.execute("""
-            INSERT INTO routes (name, family, prefix, next_hops, announce, labels, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (name) DO UPDATE SET family = excluded.family, prefix = excluded.prefix, next_hops = excluded.next_hops,
-                announce = excluded.announce, labels = excluded.labels, updated_at = excluded.updated_at
-            """, [name, spec.prefix.family.rawValue, spec.prefix.description, JSONColumn.encode(spec.nextHops.map(\.description)),
+        try db.execute(upsertSQL, [name, spec.prefix.family.rawValue, spec.prefix.description, JSONColumn.encode(spec.nextHops.map(\.description)),
                   JSONColumn.encode(spec.announce), JSONColumn.encode(spec.labels), now, now])
         return (try get(db, name: name)!, previous == nil, previous)
     }
@@ -196,11 +199,7 @@ public enum StaticRoutes {
         // Into an empty table (the first bulk load) nothing can exist: skip a million lookups.
         let tableWasEmpty = try db.firstRow("SELECT NOT EXISTS (SELECT 1 FROM routes)")?.get(0, as: Bool.self) ?? false
         let existing = try db.cachedStatement("SELECT prefix, next_hops, announce, labels FROM routes WHERE name = ?")
-        let upsert = try db.cachedStatement("""
-            INSERT INTO routes (name, family, prefix, next_hops, announce, labels, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (name) DO UPDATE SET family = excluded.family, prefix = excluded.prefix, next_hops = excluded.next_hops,
-                announce = excluded.announce, labels = excluded.labels, updated_at = excluded.updated_at
-            """)
+        let upsert = try db.cachedStatement(upsertSQL)
         for (index, item) in items.enumerated() {
             let prefixText = item.spec.prefix.description
             let hops = hopsText.encode(item.spec.nextHops.map(\.description))
