@@ -7,8 +7,10 @@ internal import Synchronization
 
 extension HTTPRequest {
     /// The media type of the body, lower case, without parameters ("" when none is given).
+    /// (Splitting keeps empty pieces: an empty or parameters-only header such as
+    /// `Content-Type: ;x=y` has no first piece otherwise, and indexing it crashed the server.)
     var mediaType: String {
-        headers["Content-Type"].map { $0.split(separator: ";")[0].trimmingOWS().lowercased() } ?? ""
+        headers["Content-Type"].map { $0.split(separator: ";", omittingEmptySubsequences: false)[0].trimmingOWS().lowercased() } ?? ""
     }
 
     /// Decodes the body as `T` (JSON, snake_case keys). Throws `HTTPError` (415, 413, 400) or

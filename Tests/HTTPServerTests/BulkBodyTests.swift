@@ -61,6 +61,16 @@ struct BulkBodyTests {
         #expect(tooMany.status == 413 && tooMany.text.contains("more than 2"), "\(tooMany)")
         let media = problem("x", contentType: "text/plain")
         #expect(media.status == 415, "\(media)")
+        // An empty or parameters-only Content-Type is refused, not a crash (it once indexed an
+        // empty split).
+        for contentType in ["", ";", " ; charset=utf-8"] {
+            let empty = problem("[]", contentType: contentType)
+            #expect(empty.status == 415, "Content-Type \"\(contentType)\": \(empty)")
+            var headers = HTTPHeaders()
+            headers.set("Content-Type", contentType)
+            let single = try HTTPRequest(.PUT, "/x", headers: headers, body: Array("{}".utf8))
+            #expect(throws: HTTPError.self) { _ = try single.decode(Item.self) }
+        }
     }
 
     @Test func onePathMayTakeALargerBodyThanTheRest() async throws {

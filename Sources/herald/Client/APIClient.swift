@@ -227,7 +227,7 @@ struct APIClient {
         mutating func readChunks(_ body: ([UInt8]) -> Void) throws {
             while true {
                 let sizeLine = try readLine()
-                guard let size = Int(sizeLine.split(separator: ";")[0].trimmingCharacters(in: .whitespaces), radix: 16) else {
+                guard let size = Int(sizeLine.split(separator: ";", omittingEmptySubsequences: false)[0].trimmingCharacters(in: .whitespaces), radix: 16) else {
                     throw Unreachable(description: "bad chunk size \(sizeLine.prefix(20))")
                 }
                 if size == 0 {
