@@ -68,25 +68,32 @@ extension PeerDriver {
         scheduleFlush()
     }
 
-    /// The paths `prefix` should have at this peer, keyed by path ID (0 without ADD-PATH).
-    func desiredPaths(_ prefix: IPPrefix, _ parameters: SessionParameters, _ addPath: Bool, localAddress: IPAddress?) -> [UInt32: OutPath] {
-        guard let route = core?.locRIB[prefix], settings.families.contains(prefix.family),
-              parameters.families.contains(.unicast(prefix.family)) else { return [:] }
+    /// What a Loc-RIB path set becomes at this peer for `family`: the interned list of paths to
+    /// send (index i is path ID i+1 with ADD-PATH; without it, one path with ID 0), retained once
+    /// for the caller; nil when nothing is sent. `fewer` says paths were left out because the
+    /// peer cannot take more than one.
+    func export(_ paths: [Path], family: IPFamily, _ parameters: SessionParameters, addPath: Bool,
+                localAddress: IPAddress?) -> (set: UInt32?, fewer: Bool) {
         var out: [OutPath] = []
-        for path in route.paths where selects(path.peerSelector) {
-            guard let nextHop = nextHop(path.nextHop, family: prefix.family, localAddress: localAddress) else { continue }
+        for path in paths where selects(path.peerSelector) {
+            guard let nextHop = nextHop(path.nextHop, family: family, localAddress: localAddress) else { continue }
             let candidate = OutPath(nextHop: nextHop, attributes: exportAttributes(path, parameters))
             if !out.contains(candidate) { out.append(candidate) }
         }
-        if addPath {
-            var result: [UInt32: OutPath] = [:]
-            for (index, path) in out.enumerated() { result[UInt32(index + 1)] = path }
-            fewerPaths.remove(prefix)
-            return result
-        }
-        guard let first = out.first else { return [:] }
-        if out.count > 1 { fewerPaths.insert(prefix) } else { fewerPaths.remove(prefix) }
-        return [0: first]
+        guard !out.isEmpty else { return (nil, false) }
+        let fewer = !addPath && out.count > 1
+        if fewer { out = [out[0]] }
+        let pathIDs = out.map { sentPaths.retain($0) }
+        let set = sentSets.retain(pathIDs)
+        // An existing list already holds its paths: give back the references just taken.
+        if sentSets.referenceCount(set) > 1 { for id in pathIDs { sentPaths.release(id) } }
+        return (set, fewer)
+    }
+
+    /// Drops one reference to a sent path list (and its paths with the last one).
+    func releaseSentSet(_ id: UInt32) {
+        guard let paths = sentSets.release(id) else { return }
+        for path in paths { sentPaths.release(path) }
     }
 
     func selects(_ selector: [String: String]) -> Bool {
@@ -124,52 +131,106 @@ extension PeerDriver {
 
     /// Writes what the dirty prefixes need while the socket takes it; End-of-RIB after the
     /// initial transfer.
+    ///
+    /// Per prefix this is two hash lookups and an integer comparison: the Loc-RIB names the
+    /// prefix's path set, each distinct path set is exported once per flush (next hop, AS_PATH,
+    /// communities for this peer), and `sent` names the list the peer already has.
     func flush() {
-        guard let session, let connection = session.connection, let parameters = session.parameters else { return }
+        guard let session, let connection = session.connection, let parameters = session.parameters, let core else { return }
         let packer = UpdatePacker(parameters: parameters)
         let localAddress = connection.localAddress?.address
         var announcedCount = 0, withdrawnCount = 0
-        while connection.isWritable, hasDirty {
-            var groups: [OutPath: [NLRI]] = [:]
+        let exported = [IPFamily.ipv4, .ipv6].map { settings.families.contains($0) && parameters.families.contains(.unicast($0)) }
+        let addPaths = [IPFamily.ipv4, .ipv6].map { parameters.addPathSend.contains(.unicast($0)) }
+        // Loc-RIB path set and family → what this peer gets; each entry holds one reference
+        // until the end of the flush, so grouped paths stay valid while they are packed.
+        var exports: [UInt64: (set: UInt32?, fewer: Bool)] = [:]
+        var lastKey: UInt64 = .max
+        var last: (set: UInt32?, fewer: Bool) = (nil, false)
+        // A failed write closes the session at once, which empties the Adj-RIB-Out (a new
+        // epoch): then nothing here may touch it any more.
+        let epoch = adjRIBOutEpoch
+        defer {
+            if epoch == adjRIBOutEpoch {
+                for entry in exports.values { if let set = entry.set { releaseSentSet(set) } }
+            }
+        }
+        while connection.isWritable, hasDirty, epoch == adjRIBOutEpoch {
+            var groups: [UInt64: [NLRI]] = [:]  // path ID and family → prefixes
             var withdrawals: [NLRI] = []
             var taken = 0
             while taken < 8192, let prefix = nextDirty() {
                 taken += 1
-                let addPath = parameters.addPathSend.contains(.unicast(prefix.family))
-                let want = desiredPaths(prefix, parameters, addPath, localAddress: localAddress)
-                let have = sent[prefix] ?? [:]
-                let force = forceResend.remove(prefix) != nil
-                for id in have.keys where want[id] == nil {
-                    withdrawals.append(NLRI(prefix, pathID: addPath ? id : nil))
+                let family = prefix.family
+                let v6 = family == .ipv6 ? 1 : 0
+                let addPath = addPaths[v6]
+                var want: (set: UInt32?, fewer: Bool) = (nil, false)
+                if exported[v6], let pathSet = core.locRIB[prefix] {
+                    let key = UInt64(pathSet) << 1 | UInt64(v6)
+                    if key == lastKey {
+                        want = last
+                    } else {
+                        if let known = exports[key] {
+                            want = known
+                        } else {
+                            want = export(core.pathSets[pathSet], family: family, parameters, addPath: addPath, localAddress: localAddress)
+                            exports[key] = want
+                        }
+                        lastKey = key
+                        last = want
+                    }
                 }
-                for (id, path) in want where force || have[id] != path {
-                    groups[path, default: []].append(NLRI(prefix, pathID: addPath ? id : nil))
+                if want.fewer { fewerPaths.insert(prefix) } else if !fewerPaths.isEmpty { fewerPaths.remove(prefix) }
+                let have = sent[prefix]
+                let force = !forceResend.isEmpty && forceResend.remove(prefix) != nil
+                if have == want.set, !force { continue }
+                let old = have.map { sentSets[$0] } ?? []
+                let new = want.set.map { sentSets[$0] } ?? []
+                if addPath {
+                    for index in new.count..<max(new.count, old.count) {
+                        withdrawals.append(NLRI(prefix, pathID: UInt32(index + 1)))
+                    }
+                    for (index, path) in new.enumerated() where force || index >= old.count || old[index] != path {
+                        groups[UInt64(path) << 1 | UInt64(v6), default: []].append(NLRI(prefix, pathID: UInt32(index + 1)))
+                    }
+                } else if let path = new.first {
+                    if force || old.first != path { groups[UInt64(path) << 1 | UInt64(v6), default: []].append(NLRI(prefix, pathID: nil)) }
+                } else if !old.isEmpty {
+                    withdrawals.append(NLRI(prefix, pathID: nil))
                 }
-                sent[prefix] = want.isEmpty ? nil : want
+                if let set = want.set {
+                    sentSets.retain(id: set)
+                    sent[prefix] = set
+                } else {
+                    sent[prefix] = nil
+                }
+                if let have { releaseSentSet(have) }
             }
             if !withdrawals.isEmpty {
                 withdrawnCount += withdrawals.count
                 for bytes in packer.withdrawals(withdrawals) { write(bytes, connection) }
+                guard epoch == adjRIBOutEpoch else { return }
             }
-            for (path, nlri) in groups {
-                // One family per packing call (the next hop decides the encoding).
-                for family in [IPFamily.ipv4, .ipv6] {
-                    let part = nlri.filter { $0.prefix.family == family }
-                    guard !part.isEmpty else { continue }
-                    do {
-                        for bytes in try packer.announcements(part, attributes: path.attributes, nextHop: path.nextHop) { write(bytes, connection) }
-                        announcedCount += part.count
-                    } catch {
-                        logger.error("cannot encode routes for this peer", metadata: ["error": "\(error)", "prefixes": "\(part.count)"])
-                        for n in part { sent[n.prefix] = nil }
+            // One family per packing call (the next hop decides the encoding).
+            for (key, nlri) in groups {
+                let path = sentPaths[UInt32(key >> 1)]
+                do {
+                    for bytes in try packer.announcements(nlri, attributes: path.attributes, nextHop: path.nextHop) { write(bytes, connection) }
+                    guard epoch == adjRIBOutEpoch else { return }
+                    announcedCount += nlri.count
+                } catch {
+                    logger.error("cannot encode routes for this peer", metadata: ["error": "\(error)", "prefixes": "\(nlri.count)"])
+                    for n in nlri {
+                        if let set = sent.removeValue(forKey: n.prefix) { releaseSentSet(set) }
                     }
                 }
             }
         }
+        guard epoch == adjRIBOutEpoch else { return }
         if !hasDirty, !endOfRIBPending.isEmpty {
             for family in endOfRIBPending {
                 write(packer.endOfRIB(family), connection)
-                core?.emit(.endOfRIB(peer: settings.name, family: Self.familyName(family), direction: .sent))
+                core.emit(.endOfRIB(peer: settings.name, family: Self.familyName(family), direction: .sent))
             }
             endOfRIBPending = []
         }
@@ -188,14 +249,17 @@ extension PeerDriver {
     /// Adj-RIB-Out for display.
     func advertisedEntries() -> [RIBEntry] {
         var entries: [RIBEntry] = []
-        for (prefix, paths) in sent {
-            for (id, path) in paths {
+        for (prefix, set) in sent {
+            let addPath = session?.parameters?.addPathSend.contains(.unicast(prefix.family)) ?? false
+            for (index, id) in sentSets[set].enumerated() {
+                let path = sentPaths[id]
                 let hop: IPAddress? = switch path.nextHop {
                 case .ipv4(let a): .v4(a)
                 case .ipv6(let a, _): .v6(a)
                 case .other: nil
                 }
-                entries.append(RIBEntry(prefix: prefix, pathID: id == 0 ? nil : id, nextHop: hop, attributes: path.attributes, receivedAt: nil, stale: false))
+                entries.append(RIBEntry(prefix: prefix, pathID: addPath ? UInt32(index + 1) : nil, nextHop: hop, attributes: path.attributes,
+                                        receivedAt: nil, stale: false))
             }
         }
         return entries.sorted { ($0.prefix, $0.pathID ?? 0) < ($1.prefix, $1.pathID ?? 0) }

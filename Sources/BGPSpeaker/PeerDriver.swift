@@ -48,8 +48,15 @@ final class PeerDriver: @unchecked Sendable {
     /// The idle hold wait in progress (seconds, Unix ms when it ends), for the peer's status.
     var backoff: (seconds: Int, until: Int64)?
 
-    // Adj-RIB-Out: what the peer has been sent (path ID → path; ID 0 without ADD-PATH).
-    var sent: [IPPrefix: [UInt32: OutPath]] = [:]
+    // Adj-RIB-Out: what the peer has been sent. Per prefix an interned list of interned paths
+    // (index i is path ID i+1 with ADD-PATH; without it one path, ID 0): a prefix costs one
+    // dictionary entry of a few bytes, however long its attributes (see `InternTable`).
+    var sent: [IPPrefix: UInt32] = [:]
+    var sentSets = InternTable<[UInt32]>()
+    var sentPaths = InternTable<OutPath>()
+    /// Counts resets of the Adj-RIB-Out, so that a flush interrupted by the session closing
+    /// (a failed write closes it synchronously) knows to stop.
+    var adjRIBOutEpoch = 0
     var dirty: Set<IPPrefix> = []
     /// Dirty prefixes taken out of `dirty` for writing, in order; `drainIndex` is the next one.
     /// (Draining a Set with `popFirst` rescans its emptied buckets each time: quadratic in the
@@ -485,12 +492,9 @@ final class PeerDriver: @unchecked Sendable {
             removeStale { !preserved.contains(AddressFamily.unicast($0.prefix.family)) }
         }
         // Initial transfer: everything in the Loc-RIB is dirty, then End-of-RIB per family.
-        sent = [:]
-        fewerPaths = []
-        forceResend = []
-        dirty = Set(core?.locRIB.keys.map { $0 } ?? [])
-        draining = []
-        drainIndex = 0
+        // (Straight into the drain array: a Set of a million prefixes is twice the memory.)
+        resetAdjRIBOut()
+        draining = core.map { Array($0.locRIB.keys) } ?? []
         endOfRIBPending = exportFamilies(parameters).map { AddressFamily.unicast($0) }
         armSendHoldCheck(attempt, limit: speaker.sendHoldTime ?? max(480, 2 * Int(parameters.holdTime)))
         flush()
@@ -533,18 +537,26 @@ final class PeerDriver: @unchecked Sendable {
         reportState(reason: reason, notification: notification)
     }
 
+    /// Empties the Adj-RIB-Out and its dirty state (a session begins or ends).
+    func resetAdjRIBOut() {
+        sent = [:]
+        sentSets = InternTable()
+        sentPaths = InternTable()
+        adjRIBOutEpoch += 1
+        dirty = []
+        draining = []
+        drainIndex = 0
+        forceResend = []
+        fewerPaths = []
+    }
+
     /// After an Established session ends: counters, Adj-RIB-Out, and the Adj-RIB-In
     /// (kept as stale for a graceful-restart peer, RFC 4724 §4.2 / RFC 8538).
     func sessionEnded(reason: String, notification: NotificationInfo?) {
         guard establishedAt != nil else { return }
         counters.flaps += 1
         establishedAt = nil
-        sent = [:]
-        dirty = []
-        draining = []
-        drainIndex = 0
-        forceResend = []
-        fewerPaths = []
+        resetAdjRIBOut()
         endOfRIBPending = []
         counters.prefixesAdvertised = 0
         counters.prefixesWithFewerPaths = 0

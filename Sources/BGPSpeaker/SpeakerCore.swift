@@ -12,7 +12,9 @@ final class SpeakerCore: @unchecked Sendable {
     var settings: SpeakerSettings
     let logger: Logger
     var peers: [String: PeerDriver] = [:]
-    var locRIB: [IPPrefix: Route] = [:]
+    /// The Loc-RIB: each prefix's path set, interned in `pathSets` (most routes share one).
+    var locRIB: [IPPrefix: UInt32] = [:]
+    var pathSets = InternTable<[Path]>()
     var listeners: [Listener] = []
     var listenError: String?
     var unknownSources: [IPAddress: Int64] = [:]
@@ -211,22 +213,27 @@ final class SpeakerCore: @unchecked Sendable {
     func apply(announce: [Route], withdraw: [IPPrefix]) {
         var changed: [IPPrefix] = []
         var announced: [IPPrefix] = [], withdrawn: [IPPrefix] = []
-        for prefix in withdraw where locRIB.removeValue(forKey: prefix) != nil {
+        for prefix in withdraw {
+            guard let old = locRIB.removeValue(forKey: prefix) else { continue }
+            pathSets.release(old)
             changed.append(prefix)
             withdrawn.append(prefix)
         }
         for var route in announce {
-            // Deterministic order: the first path is the one a peer without ADD-PATH gets.
-            route.paths.sort { $0.nextHop < $1.nextHop }
             if route.paths.isEmpty {
-                if locRIB.removeValue(forKey: route.prefix) != nil {
+                if let old = locRIB.removeValue(forKey: route.prefix) {
+                    pathSets.release(old)
                     changed.append(route.prefix)
                     withdrawn.append(route.prefix)
                 }
                 continue
             }
-            if locRIB[route.prefix] != route {
-                locRIB[route.prefix] = route
+            // Deterministic order: the first path is the one a peer without ADD-PATH gets.
+            if route.paths.count > 1 { route.paths.sort { $0.nextHop < $1.nextHop } }
+            let id = pathSets.retain(route.paths)
+            let old = locRIB.updateValue(id, forKey: route.prefix)
+            if let old { pathSets.release(old) }
+            if old != id {
                 changed.append(route.prefix)
                 announced.append(route.prefix)
             }
@@ -234,6 +241,11 @@ final class SpeakerCore: @unchecked Sendable {
         guard !changed.isEmpty else { return }
         for peer in peers.values { peer.markDirty(changed) }
         emit(.routesChanged(announced: announced, withdrawn: withdrawn))
+    }
+
+    /// The Loc-RIB paths of `prefix`, if it is in the Loc-RIB.
+    func paths(_ prefix: IPPrefix) -> [Path]? {
+        locRIB[prefix].map { pathSets[$0] }
     }
 
     func replaceAll(_ routes: [Route]) {
