@@ -212,7 +212,7 @@ public struct MetricsAPI: Sendable {
     public func register(on router: Router) {
         router.get("/metrics") { _, _ in
             let snapshot = await speaker?.snapshot()
-            let text = try metrics.render(speaker: snapshot, store: store, routes: reconciler.desiredRoutes.count,
+            let text = try metrics.render(speaker: snapshot, store: store, routes: reconciler.desiredRouteCount,
                                           health: health.map { Array($0.status.values) } ?? [])
             return .text(text, contentType: "text/plain; version=0.0.4; charset=utf-8")
         }

@@ -19,7 +19,9 @@ public final class Reconciler: Sendable {
     public let store: Store
     /// Where committed changes are published for `/v1/events`, if anywhere.
     public let events: EventBus?
-    private let table: Mutex<[IPPrefix: DesiredRoute]>
+    /// The committed routes, by prefix. (The value leaves out the prefix, which is the key: at a
+    /// million routes every byte per entry is a megabyte.)
+    private let table: Mutex<[IPPrefix: DesiredRoute.Body]>
     /// Nodes whose health check has them down (runtime state, not stored): committed together
     /// with the table, so every derivation sees the set of its point in the commit order.
     private let down = Mutex<Set<String>>([])
@@ -35,7 +37,7 @@ public final class Reconciler: Sendable {
         self.events = events
         self.commitObserver = commitObserver
         let initial = try store.read { db in try DesiredRoutes.derive(db) }
-        table = Mutex(initial)
+        table = Mutex(initial.mapValues(\.body))
         (diffs, continuation) = AsyncStream.makeStream(of: RouteDiff.self, bufferingPolicy: .unbounded)
         continuation.yield(RouteDiff.between([:], initial))
         // The thread holds the reconciler weakly, so a reconciler that is dropped (tests) lets
@@ -61,8 +63,18 @@ public final class Reconciler: Sendable {
         wakeCommitter.signal()
     }
 
-    /// The routes Herald should announce now.
-    public var desiredRoutes: [IPPrefix: DesiredRoute] { table.withLock { $0 } }
+    /// The routes Herald should announce now (built on each call: O(table)).
+    public var desiredRoutes: [IPPrefix: DesiredRoute] {
+        table.withLock { table in
+            var routes: [IPPrefix: DesiredRoute] = [:]
+            routes.reserveCapacity(table.count)
+            for (prefix, body) in table { routes[prefix] = DesiredRoute(prefix: prefix, body: body) }
+            return routes
+        }
+    }
+
+    /// How many routes Herald should announce now.
+    public var desiredRouteCount: Int { table.withLock { $0.count } }
 
     /// Nodes currently left out of routes by their health check.
     public var downNodes: Set<String> { down.withLock { $0 } }
@@ -91,17 +103,19 @@ public final class Reconciler: Sendable {
     /// cost proportional to what it touches, not to the size of the table (a million static
     /// routes must not make each allocation PUT copy a million entries).
     struct TableView {
-        let committed: [IPPrefix: DesiredRoute]
+        let committed: [IPPrefix: DesiredRoute.Body]
         let overlay: [IPPrefix: DesiredRoute?]
 
         subscript(prefix: IPPrefix) -> DesiredRoute? {
             if let pending = overlay[prefix] { return pending }
-            return committed[prefix]
+            return committed[prefix].map { DesiredRoute(prefix: prefix, body: $0) }
         }
 
         /// The whole table (the full re-derive path, which is O(table) anyway).
         func materialize() -> [IPPrefix: DesiredRoute] {
-            var all = committed
+            var all: [IPPrefix: DesiredRoute] = [:]
+            all.reserveCapacity(committed.count + overlay.count)
+            for (prefix, body) in committed { all[prefix] = DesiredRoute(prefix: prefix, body: body) }
             for (prefix, route) in overlay { all[prefix] = route }
             return all
         }
@@ -226,7 +240,7 @@ public final class Reconciler: Sendable {
                 // In place: no view of the committed table is alive any more, so the dictionary
                 // is not copied.
                 table.withLock { table in
-                    for (prefix, route) in final.overlay { table[prefix] = route }
+                    for (prefix, route) in final.overlay { table[prefix] = route?.body }
                 }
                 down.withLock { $0 = final.down }
                 for (job, outcome) in zip(jobs, outcomes) {

@@ -95,8 +95,18 @@ public final class SpeakerBridge: Sendable {
             // serves HTTP; a bulk load of a million routes handed over at once would hold it for
             // seconds. Between slices the loop runs its timers and sockets.
             let announce = diff.announced + diff.updated, withdraw = diff.withdrawn.map(\.prefix)
+            // Routes sharing a shape share their converted paths too (the diff keeps the shapes
+            // alive, so their identities stay unique while it is handed over).
+            var converted: [ObjectIdentifier: [Path]] = [:]
+            func route(_ desired: DesiredRoute) -> Route {
+                let key = ObjectIdentifier(desired.body.shape)
+                if let paths = converted[key] { return Route(prefix: desired.prefix, paths: paths) }
+                let made = Self.route(desired)
+                converted[key] = made.paths
+                return made
+            }
             for start in stride(from: 0, to: max(announce.count, withdraw.count), by: Self.slice) {
-                let announcing = start < announce.count ? announce[start..<min(start + Self.slice, announce.count)].map(Self.route) : []
+                let announcing = start < announce.count ? announce[start..<min(start + Self.slice, announce.count)].map(route) : []
                 let withdrawing = start < withdraw.count ? Array(withdraw[start..<min(start + Self.slice, withdraw.count)]) : []
                 await speaker.apply(announce: announcing, withdraw: withdrawing)
             }

@@ -4,7 +4,9 @@
 /// prefix with host bits is almost always a typo for either the network or a /32.
 public struct IPPrefix: Hashable, Comparable, Sendable {
     public let network: IPAddress
-    public let length: Int
+    /// Stored in a byte (at most 128): with `network` that keeps a prefix at 24 bytes.
+    private let storedLength: UInt8
+    public var length: Int { Int(storedLength) }
 
     public var family: IPFamily { network.family }
 
@@ -25,7 +27,7 @@ public struct IPPrefix: Hashable, Comparable, Sendable {
     public init(truncating address: IPAddress, length: Int) {
         let width = address.family.bitWidth
         let length = min(max(length, 0), width)
-        self.length = length
+        storedLength = UInt8(length)
         network = IPAddress(family: address.family, bits: address.bits & Self.mask(length: length, width: width))
     }
 

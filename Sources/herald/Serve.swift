@@ -202,7 +202,7 @@ struct Serve: AsyncParsableCommand {
             "router_id": "\(speaker.routerID)",
             "api_tokens": "\(tokens.count)",
             "bgp_listen": "\(bgpListening.isEmpty ? "none (outgoing sessions only)" : bgpListening.joined(separator: ","))",
-            "routes": "\(reconciler.desiredRoutes.count)",
+            "routes": "\(reconciler.desiredRouteCount)",
         ])
 
         let signal = await TerminationSignal.wait()

@@ -1,5 +1,6 @@
 public import IP
 public import Store
+internal import Synchronization
 
 /// Where a path sends traffic.
 public enum NextHop: Hashable, Sendable, Comparable, CustomStringConvertible {
@@ -49,13 +50,101 @@ public struct RouteSource: Hashable, Sendable, Comparable, CustomStringConvertib
 }
 
 /// A route Herald should originate: derived from the database, never stored.
+///
+/// Compact, because the reconciler keeps one per announced prefix (a million static routes is
+/// a normal bulk load): the paths and attributes, which most routes share, live once in a
+/// `RouteShape`, and the usual single source is held inline rather than in an array.
 public struct DesiredRoute: Hashable, Sendable {
     public let prefix: IPPrefix
+    let body: Body
+
+    public init(prefix: IPPrefix, paths: [RoutePath], attributes: AnnounceAttributes, sources: [RouteSource]) {
+        self.prefix = prefix
+        body = Body(shape: RouteShape.shared(paths: paths, attributes: attributes), sources: SourceList(sources))
+    }
+
+    init(prefix: IPPrefix, body: Body) {
+        self.prefix = prefix
+        self.body = body
+    }
+
     /// Sorted, without duplicates; never empty (a route with no path is not announced).
-    public let paths: [RoutePath]
-    public let attributes: AnnounceAttributes
+    public var paths: [RoutePath] { body.shape.paths }
+    public var attributes: AnnounceAttributes { body.shape.attributes }
     /// Sorted; more than one when allocations share an address.
-    public let sources: [RouteSource]
+    public var sources: [RouteSource] { body.sources.all }
+    /// The first of `sources`, without building the array.
+    public var firstSource: RouteSource? { body.sources.first }
+
+    /// What the reconciler's table keeps per prefix (the prefix is the key).
+    struct Body: Hashable, Sendable {
+        let shape: RouteShape
+        let sources: SourceList
+    }
+}
+
+/// Paths and attributes shared by many routes: one object however many prefixes use it.
+final class RouteShape: Hashable, Sendable {
+    let paths: [RoutePath]
+    let attributes: AnnounceAttributes
+
+    private init(paths: [RoutePath], attributes: AnnounceAttributes) {
+        self.paths = paths
+        self.attributes = attributes
+    }
+
+    static func == (lhs: RouteShape, rhs: RouteShape) -> Bool {
+        lhs === rhs || (lhs.paths == rhs.paths && lhs.attributes == rhs.attributes)
+    }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(paths)
+        hasher.combine(attributes)
+    }
+
+    private struct Key: Hashable {
+        let paths: [RoutePath]
+        let attributes: AnnounceAttributes
+    }
+
+    /// Recently made shapes, so equal routes share one. Bounded: past it new shapes are simply
+    /// not shared (correct, only larger).
+    private static let recent = Mutex<[Key: RouteShape]>([:])
+    private static let recentLimit = 4_096
+
+    static func shared(paths: [RoutePath], attributes: AnnounceAttributes) -> RouteShape {
+        let key = Key(paths: paths, attributes: attributes)
+        return recent.withLock { recent in
+            if let known = recent[key] { return known }
+            let shape = RouteShape(paths: paths, attributes: attributes)
+            if recent.count < recentLimit { recent[key] = shape }
+            return shape
+        }
+    }
+}
+
+/// A route's sources: nearly always one, held without an array.
+enum SourceList: Hashable, Sendable {
+    case one(RouteSource)
+    case many([RouteSource])
+
+    init(_ sources: [RouteSource]) {
+        self = sources.count == 1 ? .one(sources[0]) : .many(sources)
+    }
+
+    var all: [RouteSource] {
+        switch self {
+        case .one(let source): [source]
+        case .many(let sources): sources
+        }
+    }
+
+    var first: RouteSource? {
+        switch self {
+        case .one(let source): source
+        case .many(let sources): sources.first
+        }
+    }
 }
 
 /// The one function that turns database state into the routes to announce. Everything that

@@ -83,7 +83,7 @@ public enum RouteHistory {
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         func insert(_ action: RouteEvent.Action, _ route: DesiredRoute, paths: String) throws {
-            let source = route.sources.first ?? RouteSource(kind: .static, name: "?")
+            let source = route.firstSource ?? RouteSource(kind: .static, name: "?")
             try statement.execute([now, action.rawValue, route.prefix.description, route.prefix.family.rawValue, source.kind.rawValue,
                                    source.name, paths, reason, requestID])
         }
