@@ -1,4 +1,5 @@
 import BGP
+import CSystem
 import IP
 import Sockets
 
@@ -233,6 +234,10 @@ extension PeerDriver {
                 core.emit(.endOfRIB(peer: settings.name, family: Self.familyName(family), direction: .sent))
             }
             endOfRIBPending = []
+            // A large initial transfer leaves its drain array and packing buffers freed in the
+            // middle of the heap, which glibc keeps resident unless asked (one pass, once per
+            // session).
+            if sent.count >= 10_000 { _ = csystem_release_free_heap() }
         }
         counters.prefixesAdvertised = sent.count
         if announcedCount + withdrawnCount > 0 {

@@ -255,7 +255,16 @@ public final class Reconciler: Sendable {
             return
         }
         for (job, outcome) in zip(jobs, outcomes) { job.finish(outcome.map(\.diff)) }
+        let changed = outcomes.reduce(0) { total, outcome in
+            guard case .success(let applied) = outcome else { return total }
+            return total + applied.changes.count
+        }
+        if changed >= Self.bulkChange { store.releaseMemoryAfterBulkChange() }
     }
+
+    /// A change of at least this many prefixes is a bulk change: afterwards the memory its
+    /// transient arrays took is handed back (see `Store.releaseMemoryAfterBulkChange`).
+    static let bulkChange = 10_000
 
     /// Commits what is queued, refuses later mutations, stops the committer and ends the diff
     /// stream (at shutdown). Idempotent.

@@ -110,6 +110,7 @@ public final class SpeakerBridge: Sendable {
                 let withdrawing = start < withdraw.count ? Array(withdraw[start..<min(start + Self.slice, withdraw.count)]) : []
                 await speaker.apply(announce: announcing, withdraw: withdrawing)
             }
+            if announce.count + withdraw.count >= Reconciler.bulkChange { Store.returnFreeHeapToKernel() }
         }
     }
 

@@ -9,7 +9,7 @@ internal import Synchronization
 /// waiting for a writer. A `write` that returns has committed with `synchronous=FULL`.
 public final class Store: Sendable {
     public let path: String
-    private let writer: GuardedConnection
+    let writer: GuardedConnection
     private let reader: GuardedConnection
     /// The schema version after opening (the newest applied migration).
     public let schemaVersion: Int

@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 #include <signal.h>
+#include <malloc.h>
 
 // Socket option numbers as constants Swift can read (some are macros Swift cannot import).
 static const int csystem_IP_TTL = IP_TTL;
@@ -52,5 +53,9 @@ int csystem_enable_receive_ttl(int fd, int family);
 /// recvmsg(2) for one datagram: copies the source into `from`, the TTL / hop limit into `*ttl`
 /// (-1 when the kernel gave none). Returns the byte count, or -1 with errno set.
 ssize_t csystem_recv_datagram(int fd, void *buf, size_t len, struct sockaddr_storage *from, int *ttl);
+
+// Hands free heap pages back to the kernel (glibc `malloc_trim(0)`; <malloc.h> is not in
+// Swift's Glibc module). Returns 1 if memory was released.
+static inline int csystem_release_free_heap(void) { return malloc_trim(0); }
 
 #endif
