@@ -495,6 +495,9 @@ final class PeerDriver: @unchecked Sendable {
         // (Straight into the drain array: a Set of a million prefixes is twice the memory.)
         resetAdjRIBOut()
         draining = core.map { Array($0.locRIB.keys) } ?? []
+        // Grown once to the table's size: growing a million-entry dictionary by doubling
+        // rehashes it again and again, which was a third of the transfer's CPU.
+        sent.reserveCapacity(draining.count)
         endOfRIBPending = exportFamilies(parameters).map { AddressFamily.unicast($0) }
         armSendHoldCheck(attempt, limit: speaker.sendHoldTime ?? max(480, 2 * Int(parameters.holdTime)))
         flush()

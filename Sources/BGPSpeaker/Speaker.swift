@@ -105,6 +105,13 @@ public actor Speaker {
         _ = try? await loop.submit { core.apply(announce: announce, withdraw: withdraw) }
     }
 
+    /// Says that about `additional` new prefixes are coming (a bulk load handed over in slices),
+    /// so the Loc-RIB grows once instead of doubling and rehashing its way up.
+    public func reserveCapacity(additional: Int) async {
+        let core = self.core
+        _ = try? await loop.submit { core.locRIB.reserveCapacity(core.locRIB.count + additional) }
+    }
+
     public func announce(_ route: Route) async { await apply(announce: [route], withdraw: []) }
     public func announce(_ routes: [Route]) async { await apply(announce: routes, withdraw: []) }
     public func withdraw(_ prefix: IPPrefix) async { await apply(announce: [], withdraw: [prefix]) }

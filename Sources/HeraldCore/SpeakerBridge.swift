@@ -105,6 +105,7 @@ public final class SpeakerBridge: Sendable {
                 converted[key] = made.paths
                 return made
             }
+            if announce.count > Self.slice { await speaker.reserveCapacity(additional: diff.announced.count) }
             for start in stride(from: 0, to: max(announce.count, withdraw.count), by: Self.slice) {
                 let announcing = start < announce.count ? announce[start..<min(start + Self.slice, announce.count)].map(route) : []
                 let withdrawing = start < withdraw.count ? Array(withdraw[start..<min(start + Self.slice, withdraw.count)]) : []
