@@ -23,7 +23,36 @@ extension PeerDriver {
         scheduleFlush()
     }
 
-    var hasDirty: Bool { drainIndex < draining.count || !dirty.isEmpty }
+    var hasDirty: Bool { transferIndex < transfer.count || drainIndex < draining.count || !dirty.isEmpty }
+
+    /// A prefix to write, with what is already known about it.
+    struct Pending {
+        let prefix: IPPrefix
+        /// The Loc-RIB path set, when known without a lookup (nil with `known`: not in the Loc-RIB).
+        let pathSet: UInt32?
+        let known: Bool
+        /// The peer has nothing for it yet (the initial transfer), so `sent` need not be asked.
+        let peerHasNothing: Bool
+    }
+
+    /// The next prefix to write: the initial transfer first, then the dirty prefixes. Entries of
+    /// the transfer carry their path set from the snapshot while the Loc-RIB is unchanged since;
+    /// after a change they are looked up again (a changed prefix is also dirty, and is written
+    /// again after the transfer, so the latest state wins either way).
+    func nextPending(_ core: SpeakerCore) -> Pending? {
+        if transferIndex < transfer.count {
+            let entry = transfer[transferIndex]
+            transferIndex += 1
+            if transferIndex == transfer.count {
+                transfer = []
+                transferIndex = 0
+            }
+            let current = core.locRIBVersion == transferVersion
+            return Pending(prefix: entry.prefix, pathSet: current ? entry.pathSet : nil, known: current, peerHasNothing: true)
+        }
+        guard let prefix = nextDirty() else { return nil }
+        return Pending(prefix: prefix, pathSet: nil, known: false, peerHasNothing: false)
+    }
 
     /// The next dirty prefix to write: from the array being drained, refilled from `dirty` in one
     /// move when it runs out. A prefix marked dirty again while it waits is written once more,
@@ -133,9 +162,10 @@ extension PeerDriver {
     /// Writes what the dirty prefixes need while the socket takes it; End-of-RIB after the
     /// initial transfer.
     ///
-    /// Per prefix this is two hash lookups and an integer comparison: the Loc-RIB names the
+    /// Per prefix this is a few hash lookups and an integer comparison: the Loc-RIB names the
     /// prefix's path set, each distinct path set is exported once per flush (next hop, AS_PATH,
-    /// communities for this peer), and `sent` names the list the peer already has.
+    /// communities for this peer), and `sent` names the list the peer already has. The initial
+    /// transfer needs even less: it walks a snapshot of the Loc-RIB, and the peer has nothing.
     func flush() {
         guard let session, let connection = session.connection, let parameters = session.parameters, let core else { return }
         let packer = UpdatePacker(parameters: parameters)
@@ -158,15 +188,28 @@ extension PeerDriver {
         }
         while connection.isWritable, hasDirty, epoch == adjRIBOutEpoch {
             var groups: [UInt64: [NLRI]] = [:]  // path ID and family → prefixes
+            // Consecutive prefixes nearly always share a path: collect the current run in an
+            // array and hand it to `groups` when the path changes, not one hash per prefix.
+            var runKey: UInt64 = .max
+            var run: [NLRI] = []
+            func group(_ key: UInt64, _ nlri: NLRI) {
+                if key != runKey {
+                    if !run.isEmpty { groups[runKey, default: []].append(contentsOf: run) }
+                    runKey = key
+                    run.removeAll(keepingCapacity: true)
+                }
+                run.append(nlri)
+            }
             var withdrawals: [NLRI] = []
             var taken = 0
-            while taken < 8192, let prefix = nextDirty() {
+            while taken < 8192, let pending = nextPending(core) {
                 taken += 1
+                let prefix = pending.prefix
                 let family = prefix.family
                 let v6 = family == .ipv6 ? 1 : 0
                 let addPath = addPaths[v6]
                 var want: (set: UInt32?, fewer: Bool) = (nil, false)
-                if exported[v6], let pathSet = core.locRIB[prefix] {
+                if exported[v6], let pathSet = pending.known ? pending.pathSet : core.locRIB[prefix] {
                     let key = UInt64(pathSet) << 1 | UInt64(v6)
                     if key == lastKey {
                         want = last
@@ -182,7 +225,7 @@ extension PeerDriver {
                     }
                 }
                 if want.fewer { fewerPaths.insert(prefix) } else if !fewerPaths.isEmpty { fewerPaths.remove(prefix) }
-                let have = sent[prefix]
+                let have = pending.peerHasNothing ? nil : sent[prefix]
                 let force = !forceResend.isEmpty && forceResend.remove(prefix) != nil
                 if have == want.set, !force { continue }
                 let old = have.map { sentSets[$0] } ?? []
@@ -192,10 +235,10 @@ extension PeerDriver {
                         withdrawals.append(NLRI(prefix, pathID: UInt32(index + 1)))
                     }
                     for (index, path) in new.enumerated() where force || index >= old.count || old[index] != path {
-                        groups[UInt64(path) << 1 | UInt64(v6), default: []].append(NLRI(prefix, pathID: UInt32(index + 1)))
+                        group(UInt64(path) << 1 | UInt64(v6), NLRI(prefix, pathID: UInt32(index + 1)))
                     }
                 } else if let path = new.first {
-                    if force || old.first != path { groups[UInt64(path) << 1 | UInt64(v6), default: []].append(NLRI(prefix, pathID: nil)) }
+                    if force || old.first != path { group(UInt64(path) << 1 | UInt64(v6), NLRI(prefix, pathID: nil)) }
                 } else if !old.isEmpty {
                     withdrawals.append(NLRI(prefix, pathID: nil))
                 }
@@ -207,6 +250,7 @@ extension PeerDriver {
                 }
                 if let have { releaseSentSet(have) }
             }
+            if !run.isEmpty { groups[runKey, default: []].append(contentsOf: run) }
             if !withdrawals.isEmpty {
                 withdrawnCount += withdrawals.count
                 for bytes in packer.withdrawals(withdrawals) { write(bytes, connection) }

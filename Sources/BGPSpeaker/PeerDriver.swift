@@ -58,6 +58,12 @@ final class PeerDriver: @unchecked Sendable {
     /// (a failed write closes it synchronously) knows to stop.
     var adjRIBOutEpoch = 0
     var dirty: Set<IPPrefix> = []
+    /// The initial transfer: the Loc-RIB (prefix, path set) as it was when the session came up,
+    /// written before `dirty`. See `nextPending`.
+    var transfer: [(prefix: IPPrefix, pathSet: UInt32)] = []
+    var transferIndex = 0
+    /// `SpeakerCore.locRIBVersion` when `transfer` was taken.
+    var transferVersion = 0
     /// Dirty prefixes taken out of `dirty` for writing, in order; `drainIndex` is the next one.
     /// (Draining a Set with `popFirst` rescans its emptied buckets each time: quadratic in the
     /// table, which a million-prefix transfer felt.)
@@ -494,10 +500,13 @@ final class PeerDriver: @unchecked Sendable {
         // Initial transfer: everything in the Loc-RIB is dirty, then End-of-RIB per family.
         // (Straight into the drain array: a Set of a million prefixes is twice the memory.)
         resetAdjRIBOut()
-        draining = core.map { Array($0.locRIB.keys) } ?? []
+        if let core {
+            transfer = core.locRIB.map { (prefix: $0.key, pathSet: $0.value) }
+            transferVersion = core.locRIBVersion
+        }
         // Grown once to the table's size: growing a million-entry dictionary by doubling
         // rehashes it again and again, which was a third of the transfer's CPU.
-        sent.reserveCapacity(draining.count)
+        sent.reserveCapacity(transfer.count)
         endOfRIBPending = exportFamilies(parameters).map { AddressFamily.unicast($0) }
         armSendHoldCheck(attempt, limit: speaker.sendHoldTime ?? max(480, 2 * Int(parameters.holdTime)))
         flush()
@@ -549,6 +558,8 @@ final class PeerDriver: @unchecked Sendable {
         dirty = []
         draining = []
         drainIndex = 0
+        transfer = []
+        transferIndex = 0
         forceResend = []
         fewerPaths = []
     }

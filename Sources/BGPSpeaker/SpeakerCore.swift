@@ -15,6 +15,8 @@ final class SpeakerCore: @unchecked Sendable {
     /// The Loc-RIB: each prefix's path set, interned in `pathSets` (most routes share one).
     var locRIB: [IPPrefix: UInt32] = [:]
     var pathSets = InternTable<[Path]>()
+    /// Counts the `apply` calls that changed the Loc-RIB (see `PeerDriver.nextPending`).
+    var locRIBVersion = 0
     var listeners: [Listener] = []
     var listenError: String?
     var unknownSources: [IPAddress: Int64] = [:]
@@ -239,6 +241,7 @@ final class SpeakerCore: @unchecked Sendable {
             }
         }
         guard !changed.isEmpty else { return }
+        locRIBVersion += 1
         for peer in peers.values { peer.markDirty(changed) }
         emit(.routesChanged(announced: announced, withdrawn: withdrawn))
     }

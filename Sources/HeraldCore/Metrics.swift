@@ -111,6 +111,11 @@ public final class Metrics: Sendable {
         for pool in pools { for (family, usage) in pool.usage { out.sample("herald_pool_allocated_addresses", ["pool": pool.name, "family": family.rawValue], Double(usage.allocated)) } }
         out.family("herald_routes_originated", "gauge", "Prefixes Herald announces.")
         out.sample("herald_routes_originated", [:], Double(routes))
+        // Lags `herald_routes_originated` while a bulk change is being handed to the speaker.
+        if let speaker {
+            out.family("herald_bgp_loc_rib_prefixes", "gauge", "Prefixes in the BGP speaker's Loc-RIB.")
+            out.sample("herald_bgp_loc_rib_prefixes", [:], Double(speaker.locRIBPrefixes))
+        }
 
         let checked = health.sorted { $0.node < $1.node }
         out.family("herald_node_health_up", "gauge", "1 while a checked node serves traffic (up or not yet checked), 0 while its health check has it down.")

@@ -8,6 +8,19 @@ public struct IPPrefix: Hashable, Comparable, Sendable {
     private let storedLength: UInt8
     public var length: Int { Int(storedLength) }
 
+    /// One or two words per prefix rather than the synthesized walk through the enum: prefixes
+    /// are hashed several times each when a million-entry table is built or sent.
+    public func hash(into hasher: inout Hasher) {
+        switch network {
+        case .v4(let address):
+            hasher.combine(UInt64(address.value) << 8 | UInt64(storedLength))
+        case .v6(let address):
+            let value = address.value
+            hasher.combine(UInt64(truncatingIfNeeded: value >> 64))
+            hasher.combine(UInt64(truncatingIfNeeded: value) ^ UInt64(storedLength) << 56 ^ 0x1)
+        }
+    }
+
     public var family: IPFamily { network.family }
 
     /// Builds a prefix, refusing a length out of range or host bits set.

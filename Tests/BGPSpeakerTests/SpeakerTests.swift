@@ -128,6 +128,42 @@ struct Pair {
         _ = try await eventually("all withdrawn at B", timeout: .seconds(20)) { try await pair.b.receivedRoutes(peer: "a").isEmpty ? true : nil }
     }
 
+    /// The initial transfer walks a snapshot of the Loc-RIB; changes made while it runs
+    /// (withdrawals, new paths, new prefixes, path sets freed and their IDs reused) must still
+    /// leave the peer with exactly the current table.
+    @Test func changesDuringTheInitialTransferWin() async throws {
+        let pair = try await Pair.make()
+        defer { Task { await pair.close() } }
+        func host(_ i: Int) -> IPPrefix { IPPrefix(host: .v4(IPv4Address(UInt32(100) << 24 | UInt32(66) << 16 | UInt32(i)))) }
+        func path(_ tag: Int) -> Path { Path(communities: [Community(asn: 65001, value: UInt16(tag))]) }
+        let count = 40_000
+        await pair.a.announce((0..<count).map { Route(prefix: host($0), path: path($0 % 2)) })
+        try await pair.waitEstablished()
+        // At once, in slices, while the transfer is under way.
+        for slice in stride(from: 0, to: count, by: 4_000) {
+            let withdrawn = (slice..<slice + 1_000).map(host)
+            let changed = (slice + 1_000..<slice + 2_000).map { Route(prefix: host($0), path: path(7)) }
+            let added = (0..<100).map { Route(prefix: host(count + slice + $0), path: path(9)) }
+            await pair.a.apply(announce: changed + added, withdraw: withdrawn)
+        }
+        var expected: [IPPrefix: UInt16] = [:]
+        for i in 0..<count { expected[host(i)] = UInt16(i % 2) }
+        for slice in stride(from: 0, to: count, by: 4_000) {
+            for i in slice..<slice + 1_000 { expected[host(i)] = nil }
+            for i in slice + 1_000..<slice + 2_000 { expected[host(i)] = 7 }
+            for i in 0..<100 { expected[host(count + slice + i)] = 9 }
+        }
+        let final = expected
+        let received = try await eventually("B holds exactly A's table", timeout: .seconds(40)) { () -> [IPPrefix: UInt16]? in
+            var got: [IPPrefix: UInt16] = [:]
+            for entry in try await pair.b.receivedRoutes(peer: "a") { got[entry.prefix] = entry.communities.first.map { UInt16(truncatingIfNeeded: $0.rawValue) } }
+            return got == final ? got : nil
+        }
+        #expect(received.count == final.count)
+        let snap = try #require(await pair.a.peer(named: "b"))
+        #expect(snap.counters.prefixesAdvertised == final.count)
+    }
+
     @Test func ibgpSendsLocalPrefAndEmptyASPath() async throws {
         let pair = try await Pair.make(asnA: 65001, asnB: 65001)
         defer { Task { await pair.close() } }
