@@ -51,7 +51,7 @@ final class PeerDriver: @unchecked Sendable {
     // Adj-RIB-Out: what the peer has been sent. Per prefix an interned list of interned paths
     // (index i is path ID i+1 with ADD-PATH; without it one path, ID 0): a prefix costs one
     // dictionary entry of a few bytes, however long its attributes (see `InternTable`).
-    var sent: [IPPrefix: UInt32] = [:]
+    var sent = PrefixMap<UInt32>()
     var sentSets = InternTable<[UInt32]>()
     var sentPaths = InternTable<OutPath>()
     /// Counts resets of the Adj-RIB-Out, so that a flush interrupted by the session closing
@@ -501,12 +501,13 @@ final class PeerDriver: @unchecked Sendable {
         // (Straight into the drain array: a Set of a million prefixes is twice the memory.)
         resetAdjRIBOut()
         if let core {
-            transfer = core.locRIB.map { (prefix: $0.key, pathSet: $0.value) }
+            transfer.reserveCapacity(core.locRIB.count)
+            for (prefix, pathSet) in core.locRIB { transfer.append((prefix, pathSet)) }
             transferVersion = core.locRIBVersion
         }
         // Grown once to the table's size: growing a million-entry dictionary by doubling
         // rehashes it again and again, which was a third of the transfer's CPU.
-        sent.reserveCapacity(transfer.count)
+        if let core { sent.reserveCapacity(ipv4: core.locRIB.count(of: .ipv4), ipv6: core.locRIB.count(of: .ipv6)) }
         endOfRIBPending = exportFamilies(parameters).map { AddressFamily.unicast($0) }
         armSendHoldCheck(attempt, limit: speaker.sendHoldTime ?? max(480, 2 * Int(parameters.holdTime)))
         flush()

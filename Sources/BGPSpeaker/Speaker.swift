@@ -105,11 +105,14 @@ public actor Speaker {
         _ = try? await loop.submit { core.apply(announce: announce, withdraw: withdraw) }
     }
 
-    /// Says that about `additional` new prefixes are coming (a bulk load handed over in slices),
-    /// so the Loc-RIB grows once instead of doubling and rehashing its way up.
-    public func reserveCapacity(additional: Int) async {
+    /// Says that about this many new prefixes of each family are coming (a bulk load handed over
+    /// in slices), so the Loc-RIB grows once instead of doubling and rehashing its way up.
+    public func reserveCapacity(additionalIPv4: Int, additionalIPv6: Int) async {
         let core = self.core
-        _ = try? await loop.submit { core.locRIB.reserveCapacity(core.locRIB.count + additional) }
+        _ = try? await loop.submit {
+            core.locRIB.reserveCapacity(ipv4: core.locRIB.count(of: .ipv4) + additionalIPv4,
+                                        ipv6: core.locRIB.count(of: .ipv6) + additionalIPv6)
+        }
     }
 
     public func announce(_ route: Route) async { await apply(announce: [route], withdraw: []) }

@@ -13,7 +13,7 @@ final class SpeakerCore: @unchecked Sendable {
     let logger: Logger
     var peers: [String: PeerDriver] = [:]
     /// The Loc-RIB: each prefix's path set, interned in `pathSets` (most routes share one).
-    var locRIB: [IPPrefix: UInt32] = [:]
+    var locRIB = PrefixMap<UInt32>()
     var pathSets = InternTable<[Path]>()
     /// Counts the `apply` calls that changed the Loc-RIB (see `PeerDriver.nextPending`).
     var locRIBVersion = 0

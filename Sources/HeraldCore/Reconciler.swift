@@ -21,7 +21,7 @@ public final class Reconciler: Sendable {
     public let events: EventBus?
     /// The committed routes, by prefix. (The value leaves out the prefix, which is the key: at a
     /// million routes every byte per entry is a megabyte.)
-    private let table: Mutex<[IPPrefix: DesiredRoute.Body]>
+    private let table: Mutex<PrefixMap<DesiredRoute.Body>>
     /// Nodes whose health check has them down (runtime state, not stored): committed together
     /// with the table, so every derivation sees the set of its point in the commit order.
     private let down = Mutex<Set<String>>([])
@@ -37,7 +37,10 @@ public final class Reconciler: Sendable {
         self.events = events
         self.commitObserver = commitObserver
         let initial = try store.read { db in try DesiredRoutes.derive(db) }
-        table = Mutex(initial.mapValues(\.body))
+        var committed = PrefixMap<DesiredRoute.Body>()
+        committed.reserveCapacity(ipv4: initial.count, ipv6: 0)
+        for (prefix, route) in initial { committed[prefix] = route.body }
+        table = Mutex(committed)
         (diffs, continuation) = AsyncStream.makeStream(of: RouteDiff.self, bufferingPolicy: .unbounded)
         continuation.yield(RouteDiff.between([:], initial))
         // The thread holds the reconciler weakly, so a reconciler that is dropped (tests) lets
@@ -103,7 +106,7 @@ public final class Reconciler: Sendable {
     /// cost proportional to what it touches, not to the size of the table (a million static
     /// routes must not make each allocation PUT copy a million entries).
     struct TableView {
-        let committed: [IPPrefix: DesiredRoute.Body]
+        let committed: PrefixMap<DesiredRoute.Body>
         let overlay: [IPPrefix: DesiredRoute?]
 
         subscript(prefix: IPPrefix) -> DesiredRoute? {

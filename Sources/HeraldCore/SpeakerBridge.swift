@@ -105,7 +105,10 @@ public final class SpeakerBridge: Sendable {
                 converted[key] = made.paths
                 return made
             }
-            if announce.count > Self.slice { await speaker.reserveCapacity(additional: diff.announced.count) }
+            if announce.count > Self.slice {
+                let ipv6 = diff.announced.reduce(0) { $0 + ($1.prefix.family == .ipv6 ? 1 : 0) }
+                await speaker.reserveCapacity(additionalIPv4: diff.announced.count - ipv6, additionalIPv6: ipv6)
+            }
             for start in stride(from: 0, to: max(announce.count, withdraw.count), by: Self.slice) {
                 let announcing = start < announce.count ? announce[start..<min(start + Self.slice, announce.count)].map(route) : []
                 let withdrawing = start < withdraw.count ? Array(withdraw[start..<min(start + Self.slice, withdraw.count)]) : []

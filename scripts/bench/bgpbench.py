@@ -201,6 +201,17 @@ class API:
         except ValueError:
             return data
 
+    def wait_loc_rib(self, n, timeout=120):
+        """Until the speaker's Loc-RIB holds n prefixes (`herald_bgp_loc_rib_prefixes`): the
+        batch API answers at COMMIT, and the speaker takes the routes over just after. The table
+        is loaded when the speaker has it, as BIRD's is when its routes are in master4."""
+        def full():
+            for line in self.call("GET", "/metrics").decode().splitlines():
+                if line.startswith("herald_bgp_loc_rib_prefixes "):
+                    return float(line.split()[-1]) >= n
+            return False
+        wait_for(full, timeout, f"{n} prefixes in Herald's Loc-RIB", interval=0.01)
+
 
 # MARK: - daemons
 
@@ -294,6 +305,7 @@ class HeraldSender:
         body = "".join(f'{{"prefix":"{p}"}}\n' for p in routes).encode()
         start = time.monotonic()
         self.api.call("POST", "/v1/routes:batch", body, "application/x-ndjson")
+        self.api.wait_loc_rib(len(routes))
         loaded = time.monotonic() - start
         self.me, self.peer, self.family = me, peer, family
         return self.process.pid, loaded
@@ -792,6 +804,7 @@ def fanout_once(args, peers, routes):
         wait_for(healthy, 30, "herald healthz")
         body = "".join(f'{{"prefix":"{p}"}}\n' for p in routes).encode()
         api.call("POST", "/v1/routes:batch", body, "application/x-ndjson")
+        api.wait_loc_rib(len(routes))
         rss_loaded = memory_mib(process.pid, "VmRSS")
         cpu_before = cpu_seconds(process.pid)
         offset = time.time() - time.monotonic()
