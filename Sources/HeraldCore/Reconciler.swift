@@ -120,7 +120,19 @@ public final class Reconciler: Sendable {
                                     reason: @escaping @Sendable (T) -> String,
                                     affecting affected: (@Sendable (T) -> Set<IPPrefix>)? = nil,
                                     _ body: @escaping @Sendable (Database) throws -> T) async throws -> (result: T, diff: RouteDiff) {
-        try await enqueue(requestID: requestID, now: now, reason: reason, affecting: affected, health: nil, body)
+        try await enqueue(requestID: requestID, now: now, reason: reason, affecting: affected, deriving: nil, health: nil, body)
+    }
+
+    /// For a change that knows its routes without reading them back (a bulk load of static
+    /// routes): `derive(result, db, down)` runs after `body` in the same transaction and returns
+    /// the route after the change (nil: not announced) of every prefix the change can touch,
+    /// each prefix once. Sorted input keeps the diff's sort linear.
+    @discardableResult
+    public func mutate<T: Sendable>(requestID: String? = nil, now: Int64 = Clock.nowMilliseconds(),
+                                    reason: @escaping @Sendable (T) -> String,
+                                    deriving derive: @escaping @Sendable (T, Database, Set<String>) throws -> [(prefix: IPPrefix, route: DesiredRoute?)],
+                                    _ body: @escaping @Sendable (Database) throws -> T) async throws -> (result: T, diff: RouteDiff) {
+        try await enqueue(requestID: requestID, now: now, reason: reason, affecting: nil, deriving: derive, health: nil, body)
     }
 
     /// Takes `node` out of every route (`down`) or puts it back, through the same path as a
@@ -128,12 +140,13 @@ public final class Reconciler: Sendable {
     /// Node health is runtime state, so nothing but the history rows is written.
     @discardableResult
     public func setNodeHealth(_ node: String, down isDown: Bool, reason: String, now: Int64 = Clock.nowMilliseconds()) async throws -> RouteDiff {
-        try await enqueue(requestID: nil, now: now, reason: { (_: Void) in reason }, affecting: nil,
+        try await enqueue(requestID: nil, now: now, reason: { (_: Void) in reason }, affecting: nil, deriving: nil,
                           health: { down in if isDown { down.insert(node) } else { down.remove(node) } }, { _ in }).diff
     }
 
     private func enqueue<T: Sendable>(requestID: String?, now: Int64, reason: @escaping @Sendable (T) -> String,
                                       affecting affected: (@Sendable (T) -> Set<IPPrefix>)?,
+                                      deriving derive: (@Sendable (T, Database, Set<String>) throws -> [(prefix: IPPrefix, route: DesiredRoute?)])?,
                                       health: (@Sendable (inout Set<String>) -> Void)?,
                                       _ body: @escaping @Sendable (Database) throws -> T) async throws -> (result: T, diff: RouteDiff) {
         let result = Mutex<T?>(nil)
@@ -144,7 +157,26 @@ public final class Reconciler: Sendable {
                 health?(&down)
                 var changes: [IPPrefix: DesiredRoute?] = [:]
                 let diff: RouteDiff
-                if let prefixes = affected?(value) {
+                if let derive {
+                    // The new routes are given: compare each with the table, no re-derive.
+                    let fresh = try derive(value, db, down)
+                    var next = RouteDiff()
+                    changes.reserveCapacity(fresh.count)
+                    for (prefix, route) in fresh {
+                        changes[prefix] = .some(route)
+                        switch (table[prefix], route) {
+                        case (nil, let route?): next.announced.append(route)
+                        case (let old?, let route?):
+                            if old.paths != route.paths || old.attributes != route.attributes { next.updated.append(route) }
+                        case (let old?, nil): next.withdrawn.append(old)
+                        case (nil, nil): break
+                        }
+                    }
+                    next.announced.sort { $0.prefix < $1.prefix }
+                    next.updated.sort { $0.prefix < $1.prefix }
+                    next.withdrawn.sort { $0.prefix < $1.prefix }
+                    diff = next
+                } else if let prefixes = affected?(value) {
                     // Only these prefixes can have changed: re-derive just them.
                     let fresh = try DesiredRoutes.derive(db, only: prefixes, down: down)
                     var before: [IPPrefix: DesiredRoute] = [:]
@@ -214,7 +246,11 @@ public final class Reconciler: Sendable {
                         // A savepoint per job: one refused change does not undo the others.
                         let view = TableView(committed: table.withLock { $0 }, overlay: overlay)
                         let applied = try db.transaction { db in try job.apply(db, view, currentDown) }
-                        for (prefix, route) in applied.changes { overlay[prefix] = route }
+                        if overlay.isEmpty {
+                            overlay = applied.changes  // (no copy: a bulk load's million entries are shared)
+                        } else {
+                            for (prefix, route) in applied.changes { overlay[prefix] = route }
+                        }
                         currentDown = applied.down
                         outcomes.append(.success(applied))
                     } catch {
@@ -226,6 +262,8 @@ public final class Reconciler: Sendable {
                 // In place: no view of the committed table is alive any more, so the dictionary
                 // is not copied.
                 table.withLock { table in
+                    // Grown once up front rather than doubling through a bulk load.
+                    table.reserveCapacity(table.count + final.overlay.count)
                     for (prefix, route) in final.overlay { table[prefix] = route }
                 }
                 down.withLock { $0 = final.down }

@@ -545,10 +545,19 @@ public struct ResourceAPI: Sendable {
         guard !items.isEmpty else { throw ValidationError(field: "$", "give at least one route") }
         let batch = items
         items = []
-        let outcome = try await mutate(context, reason: { (o: StaticRoutes.BatchOutcome) in
-            "static routes batch: \(o.created) created, \(o.updated) changed"
-        }, affecting: { (o: StaticRoutes.BatchOutcome) in o.affected }) { db in
-            try StaticRoutes.putBatch(db, batch, now: Clock.nowMilliseconds())
+        let outcome: StaticRoutes.BatchOutcome
+        do {
+            // The routes written are in hand: they are derived from the items, not read back.
+            outcome = try await reconciler.mutate(requestID: context.requestID, reason: { (o: StaticRoutes.BatchOutcome) in
+                "static routes batch: \(o.created) created, \(o.updated) changed"
+            }, deriving: { (o: StaticRoutes.BatchOutcome, db: Database, down: Set<String>) in
+                let written = o.written.count == batch.count ? batch : o.written.map { batch[$0] }
+                return try DesiredRoutes.deriveStaticBatch(db, routes: written, vacated: o.vacated, down: down)
+            }) { db in
+                try StaticRoutes.putBatch(db, batch, now: Clock.nowMilliseconds())
+            }.result
+        } catch {
+            throw APIErrors.http(error)
         }
         return try .json(StaticRouteBatchBody(routes: batch.count, created: outcome.created, updated: outcome.updated, unchanged: outcome.unchanged))
     }

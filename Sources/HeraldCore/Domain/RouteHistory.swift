@@ -84,16 +84,34 @@ public enum RouteHistory {
             """)
         func insert(_ action: RouteEvent.Action, _ route: DesiredRoute, paths: String) throws {
             let source = route.sources.first ?? RouteSource(kind: .static, name: "?")
-            try statement.execute([now, action.rawValue, route.prefix.description, route.prefix.family.rawValue, source.kind.rawValue,
-                                   source.name, paths, reason, requestID])
+            // Bound value by value (a bulk load writes a million rows): no boxed argument array.
+            statement.clear()
+            try statement.bind(now, at: 1)
+            try statement.bind(action.rawValue, at: 2)
+            try statement.bind(route.prefix.description, at: 3)
+            try statement.bind(route.prefix.family.rawValue, at: 4)
+            try statement.bind(source.kind.rawValue, at: 5)
+            try statement.bind(source.name, at: 6)
+            try statement.bind(paths, at: 7)
+            try statement.bind(reason, at: 8)
+            try statement.bind(requestID, at: 9)
+            try statement.run()
         }
-        // A bulk load announces a million routes with the same few path sets: encode each once.
+        // A bulk load announces a million routes with the same few path sets: encode each once,
+        // and first compare with the previous route's (cheaper than hashing paths per row).
         var encoded: [PathsKey: String] = [:]
+        var last: (paths: [RoutePath], attributes: AnnounceAttributes, text: String)?
         func paths(_ route: DesiredRoute) -> String {
+            if let last, last.paths == route.paths, last.attributes == route.attributes { return last.text }
             let key = PathsKey(paths: route.paths, attributes: route.attributes)
-            if let known = encoded[key] { return known }
-            let text = pathsJSON(route)
-            if encoded.count < 4096 { encoded[key] = text }
+            let text: String
+            if let known = encoded[key] {
+                text = known
+            } else {
+                text = pathsJSON(route)
+                if encoded.count < 4096 { encoded[key] = text }
+            }
+            last = (route.paths, route.attributes, text)
             return text
         }
         for route in diff.announced { try insert(.announce, route, paths: paths(route)) }

@@ -154,9 +154,19 @@ public enum StaticRoutes {
     /// written `-` (`10.0.0.1/32` → `10.0.0.1_32`, `2001:db8::1/128` → `2001-db8--1_128`; a
     /// leading `::` gets its implied `0`). Distinct prefixes give distinct names.
     public static func defaultName(for prefix: IPPrefix) -> String {
-        var text = prefix.description
-        if text.hasPrefix(":") { text = "0" + text }
-        return String(text.map { $0 == "/" ? "_" : $0 == ":" ? "-" : $0 })
+        defaultName(prefixText: prefix.description)
+    }
+
+    /// `defaultName(for:)` from the prefix's canonical text, byte by byte (a bulk load names a
+    /// million routes this way).
+    static func defaultName(prefixText text: String) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count + 1)
+        if text.utf8.first == UInt8(ascii: ":") { bytes.append(UInt8(ascii: "0")) }
+        for byte in text.utf8 {
+            bytes.append(byte == UInt8(ascii: "/") ? UInt8(ascii: "_") : byte == UInt8(ascii: ":") ? UInt8(ascii: "-") : byte)
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// What a batch did.
@@ -164,8 +174,10 @@ public enum StaticRoutes {
         public var created = 0
         public var updated = 0
         public var unchanged = 0
-        /// Every prefix whose routes may have changed (new and previous prefixes).
-        public var affected: Set<IPPrefix> = []
+        /// The items written (created or changed), by their index in the batch, in batch order.
+        public var written: [Int] = []
+        /// Prefixes that changed routes left (a route of the batch moved to another prefix).
+        public var vacated: [IPPrefix] = []
     }
 
     /// Creates or replaces many static routes at once, all or nothing: any invalid item fails the
@@ -174,37 +186,51 @@ public enum StaticRoutes {
     public static func putBatch(_ db: Database, _ items: [(name: String, spec: StaticRouteSpec)], now: Int64) throws -> BatchOutcome {
         var validator = Validator()
         let nodes = Set(try db.rows("SELECT name FROM nodes").map { try $0.get(0, as: String.self) })
-        var names: [String: Int] = [:]
-        var prefixes: [IPPrefix: Int] = [:]
-        names.reserveCapacity(items.count)
-        prefixes.reserveCapacity(items.count)
+        // Duplicates are found with sets; the (rare) item a duplicate repeats is then looked up.
+        var names = Set<String>(minimumCapacity: items.count)
+        var prefixes = Set<IPPrefix>(minimumCapacity: items.count)
         for (index, item) in items.enumerated() {
-            let field = "[\(index)]."
-            try validate(name: item.name, spec: item.spec, field: field, nodeExists: { nodes.contains($0) }, into: &validator)
-            if let first = names.updateValue(index, forKey: item.name) {
-                validator.add(field + "name", "\"\(item.name)\" is also item \(first)")
+            // The field prefix (`[41].`) is only written out for an item with a problem.
+            var problems = Validator()
+            try validate(name: item.name, spec: item.spec, field: "", nodeExists: { nodes.contains($0) }, into: &problems)
+            if !problems.errors.isEmpty {
+                try validate(name: item.name, spec: item.spec, field: "[\(index)].", nodeExists: { nodes.contains($0) }, into: &validator)
             }
-            if let first = prefixes.updateValue(index, forKey: item.spec.prefix) {
-                validator.add(field + "prefix", "\(item.spec.prefix) is also item \(first)")
+            if !names.insert(item.name).inserted, let first = items.firstIndex(where: { $0.name == item.name }) {
+                validator.add("[\(index)].name", "\"\(item.name)\" is also item \(first)")
+            }
+            if !prefixes.insert(item.spec.prefix).inserted, let first = items.firstIndex(where: { $0.spec.prefix == item.spec.prefix }) {
+                validator.add("[\(index)].prefix", "\(item.spec.prefix) is also item \(first)")
             }
             if validator.errors.count >= 100 { break }
         }
         try validator.finish()
+        names = []
+        prefixes = []
 
         var outcome = BatchOutcome()
-        outcome.affected.reserveCapacity(items.count)
+        outcome.written.reserveCapacity(items.count)
         var hopsText = JSONColumnEncodeCache<[String]>()
         var announceText = JSONColumnEncodeCache<AnnounceAttributes>()
         var labelsText = JSONColumnEncodeCache<[String: String]>()
+        // Batches repeat the same next-hop list: encode it again only when it differs from the
+        // previous item's (comparing beats hashing a list per item).
+        var lastHops: [StaticNextHop]?
+        var lastHopsText = ""
+        let noAnnounce = AnnounceAttributes(), noAnnounceText = JSONColumn.encode(noAnnounce), noLabelsText = JSONColumn.encode([String: String]())
         // Into an empty table (the first bulk load) nothing can exist: skip a million lookups.
         let tableWasEmpty = try db.firstRow("SELECT NOT EXISTS (SELECT 1 FROM routes)")?.get(0, as: Bool.self) ?? false
         let existing = try db.cachedStatement("SELECT prefix, next_hops, announce, labels FROM routes WHERE name = ?")
         let upsert = try db.cachedStatement(upsertSQL)
         for (index, item) in items.enumerated() {
             let prefixText = item.spec.prefix.description
-            let hops = hopsText.encode(item.spec.nextHops.map(\.description))
-            let announce = announceText.encode(item.spec.announce)
-            let labels = labelsText.encode(item.spec.labels)
+            if lastHops != item.spec.nextHops {
+                lastHopsText = hopsText.encode(item.spec.nextHops.map(\.description))
+                lastHops = item.spec.nextHops
+            }
+            let hops = lastHopsText
+            let announce = item.spec.announce == noAnnounce ? noAnnounceText : announceText.encode(item.spec.announce)
+            let labels = item.spec.labels.isEmpty ? noLabelsText : labelsText.encode(item.spec.labels)
             if !tableWasEmpty, let row = try existing.firstRow([item.name]) {
                 let oldPrefix: String = try row.get(0)
                 if oldPrefix == prefixText, try row.get(1, as: String.self) == hops, try row.get(2, as: String.self) == announce,
@@ -212,16 +238,28 @@ public enum StaticRoutes {
                     outcome.unchanged += 1
                     continue
                 }
-                if let old = IPPrefix(oldPrefix) { outcome.affected.insert(old) }
+                if oldPrefix != prefixText, let old = IPPrefix(oldPrefix) { outcome.vacated.append(old) }
                 outcome.updated += 1
             } else {
                 outcome.created += 1
             }
-            outcome.affected.insert(item.spec.prefix)
+            outcome.written.append(index)
             // (The failure is taken out of the catch before it is examined: a `catch where` on
             // this typed error crashes the Swift 6.3 compiler.)
             var failure: DatabaseError?
-            do { try upsert.execute([item.name, item.spec.prefix.family.rawValue, prefixText, hops, announce, labels, now, now]) } catch {
+            do {
+                // Bound value by value: no boxed argument array per row.
+                upsert.clear()
+                try upsert.bind(item.name, at: 1)
+                try upsert.bind(item.spec.prefix.family.rawValue, at: 2)
+                try upsert.bind(prefixText, at: 3)
+                try upsert.bind(hops, at: 4)
+                try upsert.bind(announce, at: 5)
+                try upsert.bind(labels, at: 6)
+                try upsert.bind(now, at: 7)
+                try upsert.bind(now, at: 8)
+                try upsert.run()
+            } catch {
                 failure = error
             }
             if let failure {
