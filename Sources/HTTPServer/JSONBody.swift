@@ -41,15 +41,20 @@ extension HTTPRequest {
     /// its index; field errors name the item, e.g. `[41].prefix`. More than `maxItems` → 413.
     public func decodeEach<T: Decodable>(_ type: T.Type = T.self, maxItems: Int, maxDepth: Int = 32,
                                          _ each: (Int, T) throws -> Void) throws {
+        try forEachItem(maxItems: maxItems, maxDepth: maxDepth) { index, parser, depth in
+            let value = try parser.parseValue(depth: depth)
+            try each(index, StrictJSON.decode(T.self, from: value, codingPath: [IndexKey(index)]))
+        }
+    }
+
+    /// The framing of a bulk body: for each item (an element of a top-level array, or one
+    /// non-blank NDJSON line), `item(index, parser, depth)` reads exactly one JSON value from
+    /// `parser`, which stands at its first byte; `depth` is the value's nesting depth. A syntax
+    /// error becomes 400 naming the item (array) or the line (NDJSON); more than `maxItems` → 413.
+    func forEachItem(maxItems: Int, maxDepth: Int, _ item: (Int, inout JSONParser, Int) throws -> Void) throws {
         let contentType = mediaType
         var index = 0
-        func item(_ value: JSONValue) throws {
-            guard index < maxItems else {
-                throw HTTPError(.contentTooLarge, detail: "more than \(maxItems) items in one request")
-            }
-            try each(index, StrictJSON.decode(T.self, from: value, codingPath: [IndexKey(index)]))
-            index += 1
-        }
+        func tooMany() -> HTTPError { HTTPError(.contentTooLarge, detail: "more than \(maxItems) items in one request") }
         switch contentType {
         case "application/json":
             var parser = JSONParser(bytes: body, maxDepth: maxDepth)
@@ -59,34 +64,44 @@ extension HTTPRequest {
                 throw HTTPError(.badRequest, detail: "invalid JSON: \(error.message) at byte \(error.offset); expected an array of objects (or NDJSON)")
             }
             while true {
-                let value: JSONValue?
                 do {
-                    value = try parser.nextElement(isFirst: index == 0)
-                } catch {
+                    guard try parser.nextElementStart(isFirst: index == 0) else { break }
+                    guard index < maxItems else { throw tooMany() }
+                    try item(index, &parser, 1)
+                } catch let error as JSONSyntaxError {
                     throw HTTPError(.badRequest, detail: "invalid JSON after item \(index): \(error.message) at byte \(error.offset)")
                 }
-                guard let value else { break }
-                try item(value)
+                index += 1
             }
         case "application/x-ndjson", "application/jsonl", "application/json-seq":
             // RFC 7464 JSON text sequences start each record with RS (0x1E); NDJSON does not.
             var start = 0
             var line = 1
-            while start < body.count {
+            let count = body.count
+            while start < count {
                 var end = start
-                while end < body.count, body[end] != 0x0A { end += 1 }
-                var slice = body[start..<end]
-                if slice.first == 0x1E { slice = slice.dropFirst() }
-                if slice.last == 0x0D { slice = slice.dropLast() }
-                if !slice.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) {
-                    var parser = JSONParser(bytes: Array(slice), maxDepth: maxDepth)
-                    let value: JSONValue
+                while end < count, body[end] != 0x0A { end += 1 }
+                var lower = start, upper = end
+                if lower < upper, body[lower] == 0x1E { lower += 1 }
+                if lower < upper, body[upper - 1] == 0x0D { upper -= 1 }
+                var blank = true
+                for position in lower..<upper where body[position] != 0x20 && body[position] != 0x09 {
+                    blank = false
+                    break
+                }
+                if !blank {
+                    guard index < maxItems else { throw tooMany() }
+                    // Parsed in place: the line is not copied out of the body.
+                    var parser = JSONParser(bytes: body, range: lower..<upper, maxDepth: maxDepth)
                     do {
-                        value = try parser.parseDocument()
-                    } catch {
-                        throw HTTPError(.badRequest, detail: "invalid JSON on line \(line): \(error.message) at byte \(error.offset) of the line")
+                        parser.skipWhitespace()
+                        try item(index, &parser, 0)
+                        parser.skipWhitespace()
+                        guard parser.i == parser.end else { throw parser.fail("unexpected data after the JSON value") }
+                    } catch let error as JSONSyntaxError {
+                        throw HTTPError(.badRequest, detail: "invalid JSON on line \(line): \(error.message) at byte \(error.offset - lower) of the line")
                     }
-                    try item(value)
+                    index += 1
                 }
                 start = end + 1
                 line += 1
