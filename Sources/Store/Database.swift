@@ -30,7 +30,11 @@ public final class Database {
     /// How long a connection waits for another's lock before failing with SQLITE_BUSY.
     public static let defaultBusyTimeoutMilliseconds: Int32 = 5_000
 
+    /// Process-wide SQLite settings, applied once before the first connection opens.
+    private static let configureSQLite: Void = { _ = csqlite_disable_memstatus() }()
+
     public init(path: String, mode: Mode = .readWrite, busyTimeoutMilliseconds: Int32 = Database.defaultBusyTimeoutMilliseconds) throws(DatabaseError) {
+        Self.configureSQLite
         self.path = path
         self.mode = mode
         var connection: OpaquePointer?

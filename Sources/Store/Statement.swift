@@ -77,7 +77,8 @@ public final class Statement {
         }
     }
 
-    private func bind(_ value: DatabaseValue, at index: Int32) throws(DatabaseError) {
+    /// Binds `?` number `index` (1-based).
+    public func bind(_ value: DatabaseValue, at index: Int32) throws(DatabaseError) {
         let code: Int32
         switch value {
         case .null: code = sqlite3_bind_null(handle, index)
@@ -102,10 +103,10 @@ public final class Statement {
 
     /// For statements run a million times in a row (bulk loads): bind each `?` in place, then
     /// `run()`. No `[any DatabaseValueConvertible]` array is built per row, so nothing is boxed.
-    /// Call `clear()` first: it resets the statement and its bindings.
+    /// Call `clear()` first, then bind every parameter: the bindings are not cleared, so SQLite
+    /// keeps each parameter's buffer from row to row instead of freeing and allocating it again.
     public func clear() {
         sqlite3_reset(handle)
-        sqlite3_clear_bindings(handle)
     }
 
     /// Binds `?` number `index` (1-based).

@@ -78,45 +78,46 @@ public enum RouteHistory {
 
     /// Appends one row per changed prefix.
     public static func append(_ db: Database, _ diff: RouteDiff, reason: String, requestID: String?, now: Int64) throws {
-        let statement = try db.cachedStatement("""
-            INSERT INTO route_events (at, action, prefix, family, source, source_name, paths, reason, request_id)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """)
-        func insert(_ action: RouteEvent.Action, _ route: DesiredRoute, paths: String) throws {
-            let source = route.sources.first ?? RouteSource(kind: .static, name: "?")
-            // Bound value by value (a bulk load writes a million rows): no boxed argument array.
-            statement.clear()
-            try statement.bind(now, at: 1)
-            try statement.bind(action.rawValue, at: 2)
-            try statement.bind(route.prefix.description, at: 3)
-            try statement.bind(route.prefix.family.rawValue, at: 4)
-            try statement.bind(source.kind.rawValue, at: 5)
-            try statement.bind(source.name, at: 6)
-            try statement.bind(paths, at: 7)
-            try statement.bind(reason, at: 8)
-            try statement.bind(requestID, at: 9)
-            try statement.run()
-        }
+        // Multi-row statements: a bulk load writes a million rows.
+        var rows = BulkInsert(db, "INSERT INTO route_events (at, action, prefix, family, source, source_name, paths, reason, request_id)", columns: 9)
+        let requestIDValue: DatabaseValue = requestID.map { .text($0) } ?? .null
         // A bulk load announces a million routes with the same few path sets: encode each once,
         // and first compare with the previous route's (cheaper than hashing paths per row).
         var encoded: [PathsKey: String] = [:]
-        var last: (paths: [RoutePath], attributes: AnnounceAttributes, text: String)?
-        func paths(_ route: DesiredRoute) -> String {
-            if let last, last.paths == route.paths, last.attributes == route.attributes { return last.text }
-            let key = PathsKey(paths: route.paths, attributes: route.attributes)
-            let text: String
-            if let known = encoded[key] {
-                text = known
-            } else {
-                text = pathsJSON(route)
-                if encoded.count < 4096 { encoded[key] = text }
+        var lastPaths: [RoutePath]?
+        var lastAttributes = AnnounceAttributes()
+        var lastText = ""
+        for (action, routes) in [(RouteEvent.Action.announce, diff.announced), (.update, diff.updated), (.withdraw, diff.withdrawn)] {
+            for route in routes {
+                let paths: String
+                if action == .withdraw {
+                    paths = "[]"
+                } else if let lastPaths, lastPaths == route.paths, lastAttributes == route.attributes {
+                    paths = lastText
+                } else {
+                    let key = PathsKey(paths: route.paths, attributes: route.attributes)
+                    if let known = encoded[key] {
+                        paths = known
+                    } else {
+                        paths = pathsJSON(route)
+                        if encoded.count < 4096 { encoded[key] = paths }
+                    }
+                    (lastPaths, lastAttributes, lastText) = (route.paths, route.attributes, paths)
+                }
+                let source = route.sources.first ?? RouteSource(kind: .static, name: "?")
+                rows.append(.integer(now))
+                rows.append(.text(action.rawValue))
+                rows.append(.text(route.prefix.description))
+                rows.append(.text(route.prefix.family.rawValue))
+                rows.append(.text(source.kind.rawValue))
+                rows.append(.text(source.name))
+                rows.append(.text(paths))
+                rows.append(.text(reason))
+                rows.append(requestIDValue)
+                try rows.endRow()
             }
-            last = (route.paths, route.attributes, text)
-            return text
         }
-        for route in diff.announced { try insert(.announce, route, paths: paths(route)) }
-        for route in diff.updated { try insert(.update, route, paths: paths(route)) }
-        for route in diff.withdrawn { try insert(.withdraw, route, paths: "[]") }
+        try rows.flush()
     }
 
     /// History rows, oldest first, after `cursor` (an event id), optionally only for one prefix

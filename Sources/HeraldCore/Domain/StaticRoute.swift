@@ -60,6 +60,9 @@ public enum StaticRoutes {
     /// Creates a static route or replaces the one of that name (`created_at` stays).
     static let upsertSQL = """
         INSERT INTO routes (name, family, prefix, next_hops, announce, labels, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        """ + " " + upsertConflictSQL
+
+    static let upsertConflictSQL = """
         ON CONFLICT (name) DO UPDATE SET family = excluded.family, prefix = excluded.prefix, next_hops = excluded.next_hops,
             announce = excluded.announce, labels = excluded.labels, updated_at = excluded.updated_at
         """
@@ -221,7 +224,31 @@ public enum StaticRoutes {
         // Into an empty table (the first bulk load) nothing can exist: skip a million lookups.
         let tableWasEmpty = try db.firstRow("SELECT NOT EXISTS (SELECT 1 FROM routes)")?.get(0, as: Bool.self) ?? false
         let existing = try db.cachedStatement("SELECT prefix, next_hops, announce, labels FROM routes WHERE name = ?")
-        let upsert = try db.cachedStatement(upsertSQL)
+        // Written in multi-row statements; `waiting` are the items of the rows not yet written.
+        var rows = BulkInsert(db, "INSERT INTO routes (name, family, prefix, next_hops, announce, labels, created_at, updated_at)", columns: 8,
+                              tail: upsertConflictSQL)
+        var waiting: [Int] = []
+        waiting.reserveCapacity(rows.rowsPerStatement)
+        func written(_ write: (inout BulkInsert) throws(DatabaseError) -> Void) throws {
+            // (The failure is taken out of the catch before it is examined: a `catch where` on
+            // this typed error crashes the Swift 6.3 compiler.)
+            var failure: DatabaseError?
+            do { try write(&rows) } catch { failure = error }
+            if let failure {
+                guard failure.constraint == .unique else { throw failure }
+                // A prefix belongs to another static route (names are upserted, so it is not the
+                // name): say which item and which route, rather than a bare constraint message.
+                let owner = try db.cachedStatement("SELECT name FROM routes WHERE prefix = ? AND name <> ?")
+                for index in waiting {
+                    let prefixText = items[index].spec.prefix.description
+                    if let name = try owner.firstRow([prefixText, items[index].name])?.get(0, as: String.self) {
+                        throw DomainError.conflict("item \(index): prefix \(prefixText) is already the static route \"\(name)\"")
+                    }
+                }
+                throw failure
+            }
+            if rows.pendingRows == 0 { waiting.removeAll(keepingCapacity: true) }
+        }
         for (index, item) in items.enumerated() {
             let prefixText = item.spec.prefix.description
             if lastHops != item.spec.nextHops {
@@ -244,32 +271,18 @@ public enum StaticRoutes {
                 outcome.created += 1
             }
             outcome.written.append(index)
-            // (The failure is taken out of the catch before it is examined: a `catch where` on
-            // this typed error crashes the Swift 6.3 compiler.)
-            var failure: DatabaseError?
-            do {
-                // Bound value by value: no boxed argument array per row.
-                upsert.clear()
-                try upsert.bind(item.name, at: 1)
-                try upsert.bind(item.spec.prefix.family.rawValue, at: 2)
-                try upsert.bind(prefixText, at: 3)
-                try upsert.bind(hops, at: 4)
-                try upsert.bind(announce, at: 5)
-                try upsert.bind(labels, at: 6)
-                try upsert.bind(now, at: 7)
-                try upsert.bind(now, at: 8)
-                try upsert.run()
-            } catch {
-                failure = error
-            }
-            if let failure {
-                guard failure.constraint == .unique else { throw failure }
-                // The prefix belongs to another static route (names are upserted, so it is not
-                // the name): say which, rather than a bare constraint message.
-                let owner = try db.firstRow("SELECT name FROM routes WHERE prefix = ?", [prefixText])?.get(0, as: String.self) ?? "?"
-                throw DomainError.conflict("item \(index): prefix \(prefixText) is already the static route \"\(owner)\"")
-            }
+            waiting.append(index)
+            rows.append(.text(item.name))
+            rows.append(.text(item.spec.prefix.family.rawValue))
+            rows.append(.text(prefixText))
+            rows.append(.text(hops))
+            rows.append(.text(announce))
+            rows.append(.text(labels))
+            rows.append(.integer(now))
+            rows.append(.integer(now))
+            try written { rows throws(DatabaseError) in try rows.endRow() }
         }
+        try written { rows throws(DatabaseError) in try rows.flush() }
         return outcome
     }
 
