@@ -107,6 +107,11 @@ public final class Database {
 
     deinit { close() }
 
+    /// Removes a WAL hook (and so any automatic checkpoint) from this connection.
+    func detachWALHook() {
+        if !isClosed { sqlite3_wal_hook(connection, nil, nil) }
+    }
+
     private func checkOpen(_ sql: String) throws(DatabaseError) {
         if isClosed { throw DatabaseError(extendedCode: SQLITE_MISUSE, message: "database \(path) is closed", sql: sql) }
     }

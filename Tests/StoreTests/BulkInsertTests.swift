@@ -78,4 +78,28 @@ import Testing
         }
         try db.execute("INSERT INTO routes (name, family, prefix, next_hops, labels, created_at, updated_at) VALUES ('ok-1.a_b', 'ipv4', '10.1.0.0/16', '[\"192.0.2.1\"]', '{\"a\":\"b\"}', 1, 1)")
     }
+
+    /// Past 1000 WAL pages the WAL is copied into the database file in the background (the
+    /// commit itself does not wait for it), and closing still removes the WAL.
+    @Test func theWALIsCheckpointedOffTheCommitPath() async throws {
+        let path = directory.file("c.db")
+        let store = try Store(path: path)
+        let filler = String(repeating: "x", count: 4000)
+        try store.write { db in
+            try db.execute("CREATE TABLE big (t TEXT NOT NULL) STRICT")
+            for _ in 0..<3000 { try db.execute("INSERT INTO big (t) VALUES (?)", [filler]) }
+        }
+        func size(_ file: String) -> Int {
+            (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
+        }
+        var copied = false
+        for _ in 0..<200 where !copied {
+            copied = size(path) > 3000 * 4000
+            if !copied { try await Task.sleep(for: .milliseconds(25)) }
+        }
+        #expect(copied, "the database file has \(size(path)) bytes")
+        #expect(try store.read { db in try db.firstRow("SELECT count(*) FROM big")?.get(0, as: Int.self) } == 3000)
+        store.close()
+        #expect(!FileManager.default.fileExists(atPath: path + "-wal"))
+    }
 }
