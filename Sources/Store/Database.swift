@@ -71,7 +71,7 @@ public final class Database {
             // indexes in random order, and with a small cache every transaction spills pages to
             // the WAL again and again (measured: 1M history rows 8.9 s → 3.7 s with a larger
             // cache). Pages are allocated only as they are used; small databases stay small.
-            if mode == .readWrite { try execute("PRAGMA cache_size = -65536") }
+            if mode == .readWrite { try execute("PRAGMA cache_size = \(-Self.defaultCacheKibibytes)") }
         } catch {
             statementCache.removeAll()
             sqlite3_close_v2(connection)
@@ -204,6 +204,28 @@ public final class Database {
         case exclusive = "EXCLUSIVE"
     }
 
+    /// The page cache of a read-write connection, in KiB.
+    public static let defaultCacheKibibytes = 65536
+    /// Set by `growCacheForThisTransaction`: the cache goes back to the default at the end of
+    /// the outermost transaction.
+    private var cacheGrown = false
+
+    /// Grows the page cache to `kibibytes` until the outermost transaction ends (committed or
+    /// rolled back), then gives the memory back. For a bulk write whose pages outgrow the
+    /// default cache: SQLite would otherwise spill dirty pages to the WAL mid-transaction and
+    /// read them back (measured: a million history rows 4.2 s → 3.3 s with room for them).
+    public func growCacheForThisTransaction(kibibytes: Int) throws(DatabaseError) {
+        guard kibibytes > Self.defaultCacheKibibytes, transactionDepth > 0 else { return }
+        try execute("PRAGMA cache_size = \(-kibibytes)")
+        cacheGrown = true
+    }
+
+    private func restoreCache() {
+        guard cacheGrown else { return }
+        cacheGrown = false
+        try? execute("PRAGMA cache_size = \(-Self.defaultCacheKibibytes)")
+    }
+
     /// Runs `body` in a transaction: committed if it returns, rolled back if it throws.
     /// Nested calls use savepoints, so an inner failure rolls back only the inner work
     /// (if the outer body catches the error).
@@ -211,6 +233,7 @@ public final class Database {
         if transactionDepth > 0 { return try savepoint(body) }
         try execute("BEGIN \(kind.rawValue) TRANSACTION")
         transactionDepth += 1
+        defer { restoreCache() }
         let result: T
         do {
             result = try body(self)

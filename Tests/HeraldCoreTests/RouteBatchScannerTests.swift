@@ -68,6 +68,14 @@ import Store
             let reply = try await post(api, body, ndjson: ndjson)
             #expect(reply.status == status && reply.text.contains(text), "\(body) → \(reply.status) \(reply.text)")
         }
+        // Duplicates among items named after their prefixes, in and out of order.
+        for body in [#"[{"prefix":"10.0.0.2/32"},{"prefix":"10.0.0.1/32"},{"prefix":"10.0.0.2/32"}]"#,
+                     #"[{"prefix":"10.0.0.1/32"},{"prefix":"10.0.0.2/32"},{"prefix":"10.0.0.2/32"}]"#] {
+            let reply = try await post(api, body)
+            #expect(reply.status == 422 && Set(fields(reply)) == ["[2].prefix", "[2].name"] && reply.text.contains("is also item"), "\(reply.text)")
+        }
+        let named = try await post(api, #"[{"prefix":"10.0.0.1/32","name":"x"},{"prefix":"10.0.0.2/32","name":"x"}]"#)
+        #expect(named.status == 422 && fields(named) == ["[1].name"], "\(named.text)")
         // Bytes that are not UTF-8 inside a string, raw.
         var raw = Array(#"[{"prefix":"10.0.0.1/32","name":"a"#.utf8)
         raw += [0xC3, 0x28]

@@ -548,6 +548,9 @@ public struct ResourceAPI: Sendable {
         // next hops shares one "self" list.
         var hopLists: [[String]: [StaticNextHop]] = [:]
         let selfHops: [StaticNextHop] = [.session]
+        // Whether every item is named after its prefix (no "name" given): then names cannot
+        // repeat unless prefixes do.
+        var namesFollowPrefixes = true
         try request.scanEach(maxItems: Self.maxBatchRoutes) { index, scanner in
             let item = try StaticRouteBatchItem(scanning: &scanner)
             guard validator.errors.count < 100 else { return }
@@ -570,13 +573,14 @@ public struct ResourceAPI: Sendable {
             } else {
                 hops = selfHops
             }
+            if item.name != nil { namesFollowPrefixes = false }
             items.append((item.name ?? StaticRoutes.defaultName(prefixText: prefix.description),
                           StaticRouteSpec(prefix: prefix, nextHops: hops, announce: item.announce?.attributes ?? AnnounceAttributes(),
                                           labels: item.labels ?? [:])))
         }
         try APIErrors.translating { try validator.finish() }
         guard !items.isEmpty else { throw ValidationError(field: "$", "give at least one route") }
-        let batch = items
+        let batch = items, defaultNames = namesFollowPrefixes
         items = []
         let outcome: StaticRoutes.BatchOutcome
         do {
@@ -587,7 +591,7 @@ public struct ResourceAPI: Sendable {
                 let written = o.written.count == batch.count ? batch : o.written.map { batch[$0] }
                 return try DesiredRoutes.deriveStaticBatch(db, routes: written, vacated: o.vacated, down: down)
             }) { db in
-                try StaticRoutes.putBatch(db, batch, now: Clock.nowMilliseconds())
+                try StaticRoutes.putBatch(db, batch, now: Clock.nowMilliseconds(), namesFollowPrefixes: defaultNames)
             }.result
         } catch {
             throw APIErrors.http(error)

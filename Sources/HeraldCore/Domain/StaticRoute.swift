@@ -186,31 +186,55 @@ public enum StaticRoutes {
     /// Creates or replaces many static routes at once, all or nothing: any invalid item fails the
     /// batch with every problem named by item index (`[41].prefix`, at most 100 of them).
     /// Re-sending an identical route changes nothing (not even its `updated_at`).
-    public static func putBatch(_ db: Database, _ items: [(name: String, spec: StaticRouteSpec)], now: Int64) throws -> BatchOutcome {
+    /// `namesFollowPrefixes`: every item is named `defaultName(for:)` its prefix, so names are
+    /// distinct exactly when prefixes are (one duplicate check instead of two).
+    public static func putBatch(_ db: Database, _ items: [(name: String, spec: StaticRouteSpec)], now: Int64,
+                                namesFollowPrefixes: Bool = false) throws -> BatchOutcome {
         var validator = Validator()
         let nodes = Set(try db.rows("SELECT name FROM nodes").map { try $0.get(0, as: String.self) })
-        // Duplicates are found with sets; the (rare) item a duplicate repeats is then looked up.
-        var names = Set<String>(minimumCapacity: items.count)
-        var prefixes = Set<IPPrefix>(minimumCapacity: items.count)
+        let selfHops: [StaticNextHop] = [.session]
+        let noAnnounce = AnnounceAttributes()
         for (index, item) in items.enumerated() {
-            // The field prefix (`[41].`) is only written out for an item with a problem.
+            // The usual item ("self", no attributes, no labels) has only its name to check; the
+            // field prefix (`[41].`) is only written out for an item with a problem.
+            let plain = item.spec.nextHops == selfHops && item.spec.announce == noAnnounce && item.spec.labels.isEmpty
+            if plain && ObjectName.validate(item.name) == nil { continue }
             var problems = Validator()
             try validate(name: item.name, spec: item.spec, field: "", nodeExists: { nodes.contains($0) }, into: &problems)
             if !problems.errors.isEmpty {
                 try validate(name: item.name, spec: item.spec, field: "[\(index)].", nodeExists: { nodes.contains($0) }, into: &validator)
             }
-            if !names.insert(item.name).inserted, let first = items.firstIndex(where: { $0.name == item.name }) {
-                validator.add("[\(index)].name", "\"\(item.name)\" is also item \(first)")
-            }
-            if !prefixes.insert(item.spec.prefix).inserted, let first = items.firstIndex(where: { $0.spec.prefix == item.spec.prefix }) {
-                validator.add("[\(index)].prefix", "\(item.spec.prefix) is also item \(first)")
-            }
             if validator.errors.count >= 100 { break }
         }
+        // Duplicates. Prefixes in strictly increasing order (a generated load) cannot repeat;
+        // otherwise a set finds them, and the (rare) item a duplicate repeats is then looked up.
+        var increasing = true
+        for index in items.indices.dropFirst() where !(items[index - 1].spec.prefix < items[index].spec.prefix) {
+            increasing = false
+            break
+        }
+        if !increasing {
+            var prefixes = Set<IPPrefix>(minimumCapacity: items.count)
+            for (index, item) in items.enumerated() where validator.errors.count < 100 {
+                if !prefixes.insert(item.spec.prefix).inserted, let first = items.firstIndex(where: { $0.spec.prefix == item.spec.prefix }) {
+                    validator.add("[\(index)].prefix", "\(item.spec.prefix) is also item \(first)")
+                    if namesFollowPrefixes { validator.add("[\(index)].name", "\"\(item.name)\" is also item \(first)") }
+                }
+            }
+        }
+        if !namesFollowPrefixes {
+            var names = Set<String>(minimumCapacity: items.count)
+            for (index, item) in items.enumerated() where validator.errors.count < 100 {
+                if !names.insert(item.name).inserted, let first = items.firstIndex(where: { $0.name == item.name }) {
+                    validator.add("[\(index)].name", "\"\(item.name)\" is also item \(first)")
+                }
+            }
+        }
         try validator.finish()
-        names = []
-        prefixes = []
 
+        // A big batch writes far more pages than the default cache holds (routes, their history
+        // rows and the indexes: ~350 MB for a million): room for them until the commit.
+        if items.count >= 50_000 { try db.growCacheForThisTransaction(kibibytes: min(1 << 20, items.count / 2)) }
         var outcome = BatchOutcome()
         outcome.written.reserveCapacity(items.count)
         var hopsText = JSONColumnEncodeCache<[String]>()
@@ -220,7 +244,7 @@ public enum StaticRoutes {
         // previous item's (comparing beats hashing a list per item).
         var lastHops: [StaticNextHop]?
         var lastHopsText = ""
-        let noAnnounce = AnnounceAttributes(), noAnnounceText = JSONColumn.encode(noAnnounce), noLabelsText = JSONColumn.encode([String: String]())
+        let noAnnounceText = JSONColumn.encode(noAnnounce), noLabelsText = JSONColumn.encode([String: String]())
         // Into an empty table (the first bulk load) nothing can exist: skip a million lookups.
         let tableWasEmpty = try db.firstRow("SELECT NOT EXISTS (SELECT 1 FROM routes)")?.get(0, as: Bool.self) ?? false
         let existing = try db.cachedStatement("SELECT prefix, next_hops, announce, labels FROM routes WHERE name = ?")
