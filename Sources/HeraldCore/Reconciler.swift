@@ -157,13 +157,25 @@ public final class Reconciler: Sendable {
                 health?(&down)
                 var changes: [IPPrefix: DesiredRoute?] = [:]
                 let diff: RouteDiff
+                var changesBuiltAside: Aside<[IPPrefix: DesiredRoute?]>?
                 if let derive {
                     // The new routes are given: compare each with the table, no re-derive.
                     let fresh = try derive(value, db, down)
                     var next = RouteDiff()
-                    changes.reserveCapacity(fresh.count)
+                    if fresh.count >= Self.asideThreshold {
+                        // A bulk load: the dictionary of a million changes is built on the other
+                        // core while this one writes the history rows.
+                        changesBuiltAside = Aside {
+                            var built: [IPPrefix: DesiredRoute?] = [:]
+                            built.reserveCapacity(fresh.count)
+                            for (prefix, route) in fresh { built[prefix] = .some(route) }
+                            return built
+                        }
+                    } else {
+                        changes.reserveCapacity(fresh.count)
+                        for (prefix, route) in fresh { changes[prefix] = .some(route) }
+                    }
                     for (prefix, route) in fresh {
-                        changes[prefix] = .some(route)
                         switch (table[prefix], route) {
                         case (nil, let route?): next.announced.append(route)
                         case (let old?, let route?):
@@ -200,6 +212,7 @@ public final class Reconciler: Sendable {
                 }
                 let why = reason(value)
                 try RouteHistory.append(db, diff, reason: why, requestID: requestID, now: now)
+                if let changesBuiltAside { changes = changesBuiltAside.result() }
                 result.withLock { $0 = value }
                 return Applied(changes: changes, down: down, diff: diff, reason: why)
             }, finish: { outcome in continuation.resume(with: outcome) })
@@ -236,6 +249,7 @@ public final class Reconciler: Sendable {
             let elapsed = ContinuousClock.now - started
             commitObserver?(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
         }
+        var nextTable: Aside<[IPPrefix: DesiredRoute]>?
         do {
             _ = try store.write({ db -> (overlay: [IPPrefix: DesiredRoute?], down: Set<String>) in
                 outcomes = []
@@ -257,14 +271,31 @@ public final class Reconciler: Sendable {
                         outcomes.append(.failure(error))
                     }
                 }
+                // A bulk load replaces most of the table: the next table is built on the other
+                // core while SQLite writes and syncs the commit, and swapped in after it.
+                let committed = table.withLock { $0 }
+                if overlay.count >= Self.asideThreshold && overlay.count * 2 >= committed.count {
+                    let changes = overlay
+                    nextTable = Aside {
+                        var next = committed
+                        next.reserveCapacity(committed.count + changes.count)
+                        for (prefix, route) in changes { next[prefix] = route }
+                        return next
+                    }
+                }
                 return (overlay, currentDown)
             }, afterCommit: { final in
-                // In place: no view of the committed table is alive any more, so the dictionary
-                // is not copied.
-                table.withLock { table in
-                    // Grown once up front rather than doubling through a bulk load.
-                    table.reserveCapacity(table.count + final.overlay.count)
-                    for (prefix, route) in final.overlay { table[prefix] = route }
+                if let nextTable {
+                    let next = nextTable.result()
+                    table.withLock { $0 = next }
+                } else {
+                    // In place: no view of the committed table is alive any more, so the
+                    // dictionary is not copied.
+                    table.withLock { table in
+                        // Grown once up front rather than doubling through a bulk load.
+                        table.reserveCapacity(table.count + final.overlay.count)
+                        for (prefix, route) in final.overlay { table[prefix] = route }
+                    }
                 }
                 down.withLock { $0 = final.down }
                 for (job, outcome) in zip(jobs, outcomes) {
@@ -279,6 +310,33 @@ public final class Reconciler: Sendable {
             return
         }
         for (job, outcome) in zip(jobs, outcomes) { job.finish(outcome.map(\.diff)) }
+    }
+
+    /// From this many changed prefixes on, the dictionaries of a change are built on another
+    /// thread while the committer writes to SQLite (a bulk load of static routes).
+    static let asideThreshold = 50_000
+
+    /// Work started on another thread now, its result taken later (`result()` waits for it).
+    final class Aside<Value: Sendable>: Sendable {
+        private let value = Mutex<Value?>(nil)
+        private let done = DispatchSemaphore(value: 0)
+
+        init(_ work: @escaping @Sendable () -> Value) {
+            DispatchQueue.global(qos: .userInitiated).async { [self] in
+                let result = work()
+                value.withLock { $0 = result }
+                done.signal()
+            }
+        }
+
+        /// Waits for the work, then hands its result over (once).
+        func result() -> Value {
+            done.wait()
+            return value.withLock { stored in
+                defer { stored = nil }
+                return stored!
+            }
+        }
     }
 
     /// Commits what is queued, refuses later mutations, stops the committer and ends the diff
