@@ -182,4 +182,30 @@ import Store
         #expect(history.map { $0["action"] as? String } == ["announce"] && history.first?["reason"] as? String == "static routes batch: 0 created, 3 changed",
                 "\(history)")
     }
+
+    /// The fast IPv4 prefix reader agrees with `IPPrefix(parsing:)`: whatever it accepts parses
+    /// to the same prefix and is already written canonically; whatever it refuses is left to the
+    /// full parser (which may accept it, e.g. IPv6, or explain the error).
+    @Test func theCanonicalIPv4ReaderAgreesWithTheFullParser() {
+        var inputs = ["0.0.0.0/0", "10.0.0.0/8", "10.0.0.1/32", "255.255.255.255/32", "192.0.2.0/24", "10.0.0.1/24", "10.0.0.0/33",
+                      "010.0.0.0/8", "10.0.0.0/08", "10.0.0/8", "10.0.0.0.0/8", "10.0.0.256/32", "10..0.0/8", "10.0.0.0/", "/8", "10.0.0.0",
+                      "10.0.0.0/8/8", "1.2.3.4/32 ", " 1.2.3.4/32", "2001:db8::/32", "::/0", "1.2.3.4/0", "0.0.0.0/32", "1.2.3.4/-1", ""]
+        var generator = SeededGenerator(seed: 0x1B_4F)
+        let alphabet = Array("0123456789./:".utf8)
+        for _ in 0..<5000 {
+            let count = Int.random(in: 1...18, using: &generator)
+            inputs.append(String(decoding: (0..<count).map { _ in alphabet.randomElement(using: &generator)! }, as: UTF8.self))
+            let length = Int.random(in: 0...32, using: &generator)
+            let address = IPv4Address(UInt32.random(in: 0...UInt32.max, using: &generator))
+            inputs.append("\(IPPrefix(truncating: .v4(address), length: length))")
+        }
+        for input in inputs {
+            let full = try? IPPrefix(parsing: input)
+            if let fast = StaticRoutes.canonicalIPv4Prefix(input) {
+                #expect(fast == full && fast.description == input, "\(input)")
+            } else if let full, full.family == .ipv4 {
+                Issue.record("\(input) parses (\(full)) but the fast reader refused it")
+            }
+        }
+    }
 }

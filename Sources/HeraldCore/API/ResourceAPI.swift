@@ -551,15 +551,27 @@ public struct ResourceAPI: Sendable {
         // Whether every item is named after its prefix (no "name" given): then names cannot
         // repeat unless prefixes do.
         var namesFollowPrefixes = true
+        var prefixTexts: [String] = []
+        // Room for as many items as the body can hold (at least 20 bytes each): a million-item
+        // array is not copied through twenty doublings. Untouched capacity costs no memory.
+        let room = min(Self.maxBatchRoutes, request.body.count / 20 + 1)
+        items.reserveCapacity(room)
+        prefixTexts.reserveCapacity(room)
         try request.scanEach(maxItems: Self.maxBatchRoutes) { index, scanner in
             let item = try StaticRouteBatchItem(scanning: &scanner)
             guard validator.errors.count < 100 else { return }
-            let prefix: IPPrefix
-            do {
-                prefix = try IPPrefix(parsing: item.prefix)
-            } catch {
-                validator.add("[\(index)].prefix", "\(error)")
-                return
+            let prefix: IPPrefix, prefixText: String
+            if let canonical = StaticRoutes.canonicalIPv4Prefix(item.prefix) {
+                // The text is the prefix's canonical form: kept, not written out again.
+                (prefix, prefixText) = (canonical, item.prefix)
+            } else {
+                do {
+                    prefix = try IPPrefix(parsing: item.prefix)
+                } catch {
+                    validator.add("[\(index)].prefix", "\(error)")
+                    return
+                }
+                prefixText = prefix.description
             }
             let hops: [StaticNextHop]
             if let texts = item.nextHops {
@@ -574,14 +586,16 @@ public struct ResourceAPI: Sendable {
                 hops = selfHops
             }
             if item.name != nil { namesFollowPrefixes = false }
-            items.append((item.name ?? StaticRoutes.defaultName(prefixText: prefix.description),
+            prefixTexts.append(prefixText)
+            items.append((item.name ?? StaticRoutes.defaultName(prefixText: prefixText),
                           StaticRouteSpec(prefix: prefix, nextHops: hops, announce: item.announce?.attributes ?? AnnounceAttributes(),
                                           labels: item.labels ?? [:])))
         }
         try APIErrors.translating { try validator.finish() }
         guard !items.isEmpty else { throw ValidationError(field: "$", "give at least one route") }
-        let batch = items, defaultNames = namesFollowPrefixes
+        let batch = items, defaultNames = namesFollowPrefixes, texts = prefixTexts
         items = []
+        prefixTexts = []
         let outcome: StaticRoutes.BatchOutcome
         do {
             // The routes written are in hand: they are derived from the items, not read back.
@@ -591,7 +605,7 @@ public struct ResourceAPI: Sendable {
                 let written = o.written.count == batch.count ? batch : o.written.map { batch[$0] }
                 return try DesiredRoutes.deriveStaticBatch(db, routes: written, vacated: o.vacated, down: down)
             }) { db in
-                try StaticRoutes.putBatch(db, batch, now: Clock.nowMilliseconds(), namesFollowPrefixes: defaultNames)
+                try StaticRoutes.putBatch(db, batch, now: Clock.nowMilliseconds(), namesFollowPrefixes: defaultNames, prefixTexts: texts)
             }.result
         } catch {
             throw APIErrors.http(error)

@@ -172,6 +172,37 @@ public enum StaticRoutes {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// An IPv4 prefix in exactly its canonical form ("10.0.0.0/24": decimal octets and length
+    /// without leading zeros, no host bits), read straight from the bytes; nil for anything else,
+    /// which `IPPrefix(parsing:)` then parses or explains. A million-route batch is mostly these,
+    /// and its text can be kept as the prefix's `description`.
+    static func canonicalIPv4Prefix(_ text: String) -> IPPrefix? {
+        var value: UInt32 = 0, part: UInt32 = 0, digits = 0, dots = 0
+        var length: Int?
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"):
+                if digits == 1 && part == 0 { return nil }  // leading zero
+                part = part * 10 + UInt32(byte - UInt8(ascii: "0"))
+                digits += 1
+                if digits > 3 || part > 255 { return nil }
+            case UInt8(ascii: ".") where length == nil && dots < 3 && digits > 0:
+                value = value << 8 | part
+                (part, digits, dots) = (0, 0, dots + 1)
+            case UInt8(ascii: "/") where length == nil && dots == 3 && digits > 0:
+                value = value << 8 | part
+                (part, digits, length) = (0, 0, 0)
+            default:
+                return nil
+            }
+        }
+        guard length != nil, digits > 0, part <= 32 else { return nil }
+        let bits = Int(part)
+        // Host bits set: the full parser says which prefix was meant.
+        if bits < 32 && value & (UInt32.max >> bits) != 0 { return nil }
+        return try? IPPrefix(network: .v4(IPv4Address(value)), length: bits)
+    }
+
     /// What a batch did.
     public struct BatchOutcome: Sendable, Equatable {
         public var created = 0
@@ -188,8 +219,10 @@ public enum StaticRoutes {
     /// Re-sending an identical route changes nothing (not even its `updated_at`).
     /// `namesFollowPrefixes`: every item is named `defaultName(for:)` its prefix, so names are
     /// distinct exactly when prefixes are (one duplicate check instead of two).
+    /// `prefixTexts`: the items' prefixes written out (`description`), when the caller has them.
     public static func putBatch(_ db: Database, _ items: [(name: String, spec: StaticRouteSpec)], now: Int64,
-                                namesFollowPrefixes: Bool = false) throws -> BatchOutcome {
+                                namesFollowPrefixes: Bool = false, prefixTexts: [String]? = nil) throws -> BatchOutcome {
+        precondition(prefixTexts == nil || prefixTexts?.count == items.count, "one prefix text per item")
         var validator = Validator()
         let nodes = Set(try db.rows("SELECT name FROM nodes").map { try $0.get(0, as: String.self) })
         let selfHops: [StaticNextHop] = [.session]
@@ -274,7 +307,7 @@ public enum StaticRoutes {
             if rows.pendingRows == 0 { waiting.removeAll(keepingCapacity: true) }
         }
         for (index, item) in items.enumerated() {
-            let prefixText = item.spec.prefix.description
+            let prefixText = prefixTexts?[index] ?? item.spec.prefix.description
             if lastHops != item.spec.nextHops {
                 lastHopsText = hopsText.encode(item.spec.nextHops.map(\.description))
                 lastHops = item.spec.nextHops
