@@ -51,9 +51,9 @@ extension HTTPRequest {
     /// non-blank NDJSON line), `item(index, parser, depth)` reads exactly one JSON value from
     /// `parser`, which stands at its first byte; `depth` is the value's nesting depth. A syntax
     /// error becomes 400 naming the item (array) or the line (NDJSON); more than `maxItems` → 413.
-    func forEachItem(maxItems: Int, maxDepth: Int, _ item: (Int, inout JSONParser, Int) throws -> Void) throws {
+    func forEachItem(maxItems: Int, maxDepth: Int, part: BulkBodyPart? = nil, _ item: (Int, inout JSONParser, Int) throws -> Void) throws {
         let contentType = mediaType
-        var index = 0
+        var index = part?.firstIndex ?? 0
         func tooMany() -> HTTPError { HTTPError(.contentTooLarge, detail: "more than \(maxItems) items in one request") }
         switch contentType {
         case "application/json":
@@ -75,21 +75,16 @@ extension HTTPRequest {
             }
         case "application/x-ndjson", "application/jsonl", "application/json-seq":
             // RFC 7464 JSON text sequences start each record with RS (0x1E); NDJSON does not.
-            var start = 0
-            var line = 1
-            let count = body.count
+            var start = part?.bytes.lowerBound ?? 0
+            var line = part?.firstLine ?? 1
+            let count = part?.bytes.upperBound ?? body.count
             while start < count {
                 var end = start
                 while end < count, body[end] != 0x0A { end += 1 }
                 var lower = start, upper = end
                 if lower < upper, body[lower] == 0x1E { lower += 1 }
                 if lower < upper, body[upper - 1] == 0x0D { upper -= 1 }
-                var blank = true
-                for position in lower..<upper where body[position] != 0x20 && body[position] != 0x09 {
-                    blank = false
-                    break
-                }
-                if !blank {
+                if !Self.isBlankLine(body, start..<end) {
                     guard index < maxItems else { throw tooMany() }
                     // Parsed in place: the line is not copied out of the body.
                     var parser = JSONParser(bytes: body, range: lower..<upper, maxDepth: maxDepth)
@@ -110,6 +105,57 @@ extension HTTPRequest {
             throw HTTPError(.unsupportedMediaType, detail: "expected Content-Type: application/json (an array) or application/x-ndjson")
         }
     }
+
+    /// Splits a large NDJSON body into `count` parts at line boundaries, each knowing the line
+    /// number and item index it starts with, so that the parts can be scanned on several cores
+    /// (`scanEach(maxItems:part:_:)`) with errors naming the same lines and items as one scan.
+    /// One part (nil) for anything else: a JSON array, another media type, a small body. More
+    /// than `maxItems` items → 413.
+    public func bulkParts(_ count: Int, maxItems: Int, minimumBytes: Int = 1 << 20) throws -> [BulkBodyPart]? {
+        guard count > 1, body.count >= minimumBytes,
+              ["application/x-ndjson", "application/jsonl", "application/json-seq"].contains(mediaType) else { return nil }
+        var parts: [BulkBodyPart] = []
+        var start = 0, line = 1, index = 0
+        for k in 1...count {
+            var end = body.count
+            if k < count {
+                end = max(start, body.count * k / count)
+                while end < body.count, body[end] != 0x0A { end += 1 }
+                end = min(end + 1, body.count)  // after the newline
+            }
+            // Lines and items in this part, by the same rules as the scan.
+            var lines = 0, items = 0, lineStart = start
+            for position in start..<end where body[position] == 0x0A || position == end - 1 {
+                let lineEnd = body[position] == 0x0A ? position : position + 1
+                if !Self.isBlankLine(body, lineStart..<lineEnd) { items += 1 }
+                if body[position] == 0x0A { lines += 1 }
+                lineStart = position + 1
+            }
+            parts.append(BulkBodyPart(bytes: start..<end, firstLine: line, firstIndex: index))
+            (start, line, index) = (end, line + lines, index + items)
+        }
+        guard index <= maxItems else { throw HTTPError(.contentTooLarge, detail: "more than \(maxItems) items in one request") }
+        return parts
+    }
+
+    /// True when an NDJSON line holds nothing but an RS prefix, a CR suffix, spaces and tabs.
+    static func isBlankLine(_ body: [UInt8], _ range: Range<Int>) -> Bool {
+        var lower = range.lowerBound, upper = range.upperBound
+        if lower < upper, body[lower] == 0x1E { lower += 1 }
+        if lower < upper, body[upper - 1] == 0x0D { upper -= 1 }
+        for position in lower..<upper where body[position] != 0x20 && body[position] != 0x09 { return false }
+        return true
+    }
+}
+
+/// A run of whole lines of an NDJSON body, for scanning a large body on several cores.
+public struct BulkBodyPart: Sendable {
+    /// Byte offsets of the part in the body (it ends after a newline, or at the end).
+    public let bytes: Range<Int>
+    /// The number of the part's first line, counted from 1.
+    public let firstLine: Int
+    /// The index of the part's first item in the whole body.
+    public let firstIndex: Int
 }
 
 // MARK: - Strict decoder

@@ -8,8 +8,10 @@ extension HTTPRequest {
     /// Reads a bulk body item by item like `decodeEach`, but hands each item to `each` as a
     /// scanner over its bytes, for a decoder written by hand. `each` must read the item whole
     /// (`JSONItemScanner.members`). More than `maxItems` → 413.
-    public func scanEach(maxItems: Int, maxDepth: Int = 32, _ each: (Int, inout JSONItemScanner) throws -> Void) throws {
-        try forEachItem(maxItems: maxItems, maxDepth: maxDepth) { index, parser, depth in
+    /// With `part` (from `bulkParts`), only that part of an NDJSON body is read; indexes and
+    /// line numbers are those of the whole body.
+    public func scanEach(maxItems: Int, maxDepth: Int = 32, part: BulkBodyPart? = nil, _ each: (Int, inout JSONItemScanner) throws -> Void) throws {
+        try forEachItem(maxItems: maxItems, maxDepth: maxDepth, part: part) { index, parser, depth in
             var scanner = JSONItemScanner(parser: parser, index: index, depth: depth)
             try each(index, &scanner)
             parser = scanner.parser

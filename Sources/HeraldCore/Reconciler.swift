@@ -94,6 +94,8 @@ public final class Reconciler: Sendable {
         let committed: [IPPrefix: DesiredRoute]
         let overlay: [IPPrefix: DesiredRoute?]
 
+        var isEmpty: Bool { committed.isEmpty && overlay.isEmpty }
+
         subscript(prefix: IPPrefix) -> DesiredRoute? {
             if let pending = overlay[prefix] { return pending }
             return committed[prefix]
@@ -175,13 +177,20 @@ public final class Reconciler: Sendable {
                         changes.reserveCapacity(fresh.count)
                         for (prefix, route) in fresh { changes[prefix] = .some(route) }
                     }
-                    for (prefix, route) in fresh {
-                        switch (table[prefix], route) {
-                        case (nil, let route?): next.announced.append(route)
-                        case (let old?, let route?):
-                            if old.paths != route.paths || old.attributes != route.attributes { next.updated.append(route) }
-                        case (let old?, nil): next.withdrawn.append(old)
-                        case (nil, nil): break
+                    if table.isEmpty {
+                        // Into an empty table (the first bulk load) everything given is
+                        // announced, in the order given: no lookups.
+                        next.announced.reserveCapacity(fresh.count)
+                        for (_, route) in fresh { if let route { next.announced.append(route) } }
+                    } else {
+                        for (prefix, route) in fresh {
+                            switch (table[prefix], route) {
+                            case (nil, let route?): next.announced.append(route)
+                            case (let old?, let route?):
+                                if old.paths != route.paths || old.attributes != route.attributes { next.updated.append(route) }
+                            case (let old?, nil): next.withdrawn.append(old)
+                            case (nil, nil): break
+                            }
                         }
                     }
                     next.announced.sort { $0.prefix < $1.prefix }

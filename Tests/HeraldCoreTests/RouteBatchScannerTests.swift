@@ -208,4 +208,30 @@ import Store
             }
         }
     }
+
+    /// A large NDJSON body is read in two halves on two cores: items, errors, item indexes and
+    /// line numbers are those of one scan, blank lines included.
+    @Test func aLargeBodyReadInHalvesNamesTheSameItemsAndLines() async throws {
+        let api = try APIFixture()
+        func body(_ change: (inout [String]) -> Void) -> String {
+            var lines = ["", "   "]  // blank lines: not items, but counted as lines
+            for n in 0..<60_000 { lines.append(#"{"prefix":"10.\#(n >> 16).\#((n >> 8) & 255).\#(n & 255)/32"}"#) }
+            change(&lines)
+            return lines.joined(separator: "\n")
+        }
+        let big = body { _ in }
+        #expect(big.utf8.count > 1 << 20)
+        let twoBad = try await post(api, body { lines in
+            lines[12] = #"{"prefix":"10.0.0.10/24"}"#      // item 10
+            lines[59_000] = #"{"prefix":"10.0.0.1/33"}"#    // item 58998
+        }, ndjson: true)
+        #expect(twoBad.status == 422 && fields(twoBad) == ["[10].prefix", "[58998].prefix"], "\(twoBad.text.prefix(500))")
+        let broken = try await post(api, body { lines in lines[59_000] = #"{"prefix":"#; lines[12] = #"{"prefix":"10.0.0.10/24"}"# }, ndjson: true)
+        #expect(broken.status == 400 && broken.text.contains("line 59001"), "\(broken.text.prefix(500))")
+        let shape = try await post(api, body { lines in lines[40_000] = #"{"prefix":"10.0.0.1/32","x":1}"# }, ndjson: true)
+        #expect(shape.status == 400 && shape.text.contains("[39998].x"), "\(shape.text.prefix(500))")
+        let good = try await post(api, big, ndjson: true)
+        #expect(good.status == 200 && good["created"] as? Int == 60_000, "\(good.text.prefix(500))")
+        #expect(try await api.call(.GET, "/v1/routes/10.0.234.95_32")["prefix"] as? String == "10.0.234.95/32")
+    }
 }

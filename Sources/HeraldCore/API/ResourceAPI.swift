@@ -1,7 +1,9 @@
 public import HTTPServer
 internal import IP
+internal import Dispatch
 internal import IPAM
 internal import Store
+internal import Synchronization
 
 /// The management API for nodes, pools, allocations, static routes, originated routes and
 /// history. Every mutation goes through the `Reconciler`, so it commits with its history rows
@@ -539,25 +541,27 @@ public struct ResourceAPI: Sendable {
         let unchanged: Int
     }
 
-    /// `POST /v1/routes:batch`: up to a million static routes (a JSON array or NDJSON) created or
-    /// replaced in one transaction — all of them or, with any invalid item, none.
-    func putStaticRouteBatch(_ request: HTTPRequest, _ context: RequestContext) async throws -> HTTPResponse {
+    /// Turns scanned batch items into routes to write, collecting every problem (at most 100).
+    /// One per part of the body when a large body is read on several cores.
+    struct BatchCollector: Sendable {
         var items: [(name: String, spec: StaticRouteSpec)] = []
-        var validator = Validator()
-        // Batches repeat the same next-hop lists: parse (and store) each once; an item without
-        // next hops shares one "self" list.
-        var hopLists: [[String]: [StaticNextHop]] = [:]
-        let selfHops: [StaticNextHop] = [.session]
-        // Whether every item is named after its prefix (no "name" given): then names cannot
-        // repeat unless prefixes do.
-        var namesFollowPrefixes = true
+        /// Each item's prefix written out canonically.
         var prefixTexts: [String] = []
-        // Room for as many items as the body can hold (at least 20 bytes each): a million-item
-        // array is not copied through twenty doublings. Untouched capacity costs no memory.
-        let room = min(Self.maxBatchRoutes, request.body.count / 20 + 1)
-        items.reserveCapacity(room)
-        prefixTexts.reserveCapacity(room)
-        try request.scanEach(maxItems: Self.maxBatchRoutes) { index, scanner in
+        var validator = Validator()
+        /// Batches repeat the same next-hop lists: parse (and store) each once.
+        var hopLists: [[String]: [StaticNextHop]] = [:]
+        /// Whether every item is named after its prefix (no "name" given): then names cannot
+        /// repeat unless prefixes do.
+        var namesFollowPrefixes = true
+        /// An item without next hops shares this one "self" list.
+        let selfHops: [StaticNextHop] = [.session]
+
+        init(room: Int) {
+            items.reserveCapacity(room)
+            prefixTexts.reserveCapacity(room)
+        }
+
+        mutating func add(_ index: Int, _ scanner: inout JSONItemScanner) throws {
             let item = try StaticRouteBatchItem(scanning: &scanner)
             guard validator.errors.count < 100 else { return }
             let prefix: IPPrefix, prefixText: String
@@ -591,6 +595,48 @@ public struct ResourceAPI: Sendable {
                           StaticRouteSpec(prefix: prefix, nextHops: hops, announce: item.announce?.attributes ?? AnnounceAttributes(),
                                           labels: item.labels ?? [:])))
         }
+
+        /// Appends a later part's items and problems (up to 100 problems in all).
+        mutating func append(_ later: BatchCollector) {
+            items += later.items
+            prefixTexts += later.prefixTexts
+            for error in later.validator.errors where validator.errors.count < 100 { validator.add(error.field, error.message) }
+            namesFollowPrefixes = namesFollowPrefixes && later.namesFollowPrefixes
+        }
+    }
+
+    /// `POST /v1/routes:batch`: up to a million static routes (a JSON array or NDJSON) created or
+    /// replaced in one transaction — all of them or, with any invalid item, none.
+    func putStaticRouteBatch(_ request: HTTPRequest, _ context: RequestContext) async throws -> HTTPResponse {
+        // Room for as many items as the body can hold (at least 20 bytes each): a million-item
+        // array is not copied through twenty doublings. Untouched capacity costs no memory.
+        let room = min(Self.maxBatchRoutes, request.body.count / 20 + 1)
+        var collected: BatchCollector
+        if let parts = try request.bulkParts(2, maxItems: Self.maxBatchRoutes) {
+            // A large NDJSON body is read on both cores, half each; the halves are then joined
+            // in order, so items, errors and their names are those of one scan.
+            let scans = Mutex<[Int: Result<BatchCollector, any Error>]>([:])
+            DispatchQueue.concurrentPerform(iterations: parts.count) { k in
+                // The first half gets room for all: the others are appended to it.
+                var collector = BatchCollector(room: k == 0 ? room : room / parts.count + 1)
+                let scan = Result { () throws -> BatchCollector in
+                    try request.scanEach(maxItems: Self.maxBatchRoutes, part: parts[k]) { index, scanner in try collector.add(index, &scanner) }
+                    return collector
+                }
+                scans.withLock { $0[k] = scan }
+            }
+            let results = scans.withLock { $0 }
+            // The first failure in body order is the one a single scan would have met.
+            collected = try results[0]!.get()
+            for k in parts.indices.dropFirst() { collected.append(try results[k]!.get()) }
+        } else {
+            var collector = BatchCollector(room: room)
+            try request.scanEach(maxItems: Self.maxBatchRoutes) { index, scanner in try collector.add(index, &scanner) }
+            collected = collector
+        }
+        var items = collected.items, prefixTexts = collected.prefixTexts
+        let validator = collected.validator, namesFollowPrefixes = collected.namesFollowPrefixes
+        collected = BatchCollector(room: 0)
         try APIErrors.translating { try validator.finish() }
         guard !items.isEmpty else { throw ValidationError(field: "$", "give at least one route") }
         let batch = items, defaultNames = namesFollowPrefixes, texts = prefixTexts
