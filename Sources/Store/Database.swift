@@ -33,7 +33,11 @@ public final class Database {
     /// Process-wide SQLite settings, applied once before the first connection opens.
     private static let configureSQLite: Void = { _ = csqlite_disable_memstatus() }()
 
-    public init(path: String, mode: Mode = .readWrite, busyTimeoutMilliseconds: Int32 = Database.defaultBusyTimeoutMilliseconds) throws(DatabaseError) {
+    /// `pageSizeForNewFile`: the page size of the file if this connection creates it (SQLite
+    /// fixes it with the first table, and a WAL database cannot change it later); ignored for
+    /// an existing file.
+    public init(path: String, mode: Mode = .readWrite, busyTimeoutMilliseconds: Int32 = Database.defaultBusyTimeoutMilliseconds,
+                pageSizeForNewFile: Int? = nil) throws(DatabaseError) {
         Self.configureSQLite
         self.path = path
         self.mode = mode
@@ -52,6 +56,7 @@ public final class Database {
         sqlite3_busy_timeout(connection, busyTimeoutMilliseconds)
         do throws(DatabaseError) {
             if mode == .readWrite {
+                if let pageSizeForNewFile { try execute("PRAGMA page_size = \(pageSizeForNewFile)") }
                 let journal = try firstRow("PRAGMA journal_mode = WAL")?.get(0, as: String.self)
                 guard journal == "wal" else {
                     throw DatabaseError(extendedCode: SQLITE_ERROR, message: "cannot switch \(path) to WAL journal mode (got \(journal ?? "nothing"))")
@@ -175,7 +180,9 @@ public final class Database {
     /// (sqlite3_backup_step), so what lands is always the state at one commit.
     public func backup(to path: String, pagesPerStep: Int32 = -1) throws(DatabaseError) {
         try checkOpen("backup")
-        let destination = try Database(path: path, mode: .readWrite)
+        // SQLite cannot back up into a WAL file of another page size: the copy takes this one's.
+        let pageSize = try firstRow("PRAGMA page_size")?.get(0, as: Int.self)
+        let destination = try Database(path: path, mode: .readWrite, pageSizeForNewFile: pageSize)
         guard let backup = sqlite3_backup_init(destination.connection, "main", connection, "main") else {
             throw DatabaseError(extendedCode: sqlite3_extended_errcode(destination.connection),
                                message: "cannot start backup to \(path): \(String(cString: sqlite3_errmsg(destination.connection)))")

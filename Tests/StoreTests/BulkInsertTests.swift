@@ -79,27 +79,50 @@ import Testing
         try db.execute("INSERT INTO routes (name, family, prefix, next_hops, labels, created_at, updated_at) VALUES ('ok-1.a_b', 'ipv4', '10.1.0.0/16', '[\"192.0.2.1\"]', '{\"a\":\"b\"}', 1, 1)")
     }
 
-    /// Past 1000 WAL pages the WAL is copied into the database file in the background (the
-    /// commit itself does not wait for it), and closing still removes the WAL.
+    /// Past 1000 WAL pages (16 MB with 16 KiB pages) the WAL is copied into the database file
+    /// in the background (the commit itself does not wait for it), and closing still removes
+    /// the WAL.
     @Test func theWALIsCheckpointedOffTheCommitPath() async throws {
         let path = directory.file("c.db")
         let store = try Store(path: path)
         let filler = String(repeating: "x", count: 4000)
         try store.write { db in
             try db.execute("CREATE TABLE big (t TEXT NOT NULL) STRICT")
-            for _ in 0..<3000 { try db.execute("INSERT INTO big (t) VALUES (?)", [filler]) }
+            for _ in 0..<6000 { try db.execute("INSERT INTO big (t) VALUES (?)", [filler]) }
         }
         func size(_ file: String) -> Int {
             (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
         }
         var copied = false
         for _ in 0..<200 where !copied {
-            copied = size(path) > 3000 * 4000
+            copied = size(path) > 6000 * 4000
             if !copied { try await Task.sleep(for: .milliseconds(25)) }
         }
         #expect(copied, "the database file has \(size(path)) bytes")
-        #expect(try store.read { db in try db.firstRow("SELECT count(*) FROM big")?.get(0, as: Int.self) } == 3000)
+        #expect(try store.read { db in try db.firstRow("SELECT count(*) FROM big")?.get(0, as: Int.self) } == 6000)
         store.close()
         #expect(!FileManager.default.fileExists(atPath: path + "-wal"))
+    }
+
+    /// A database Herald creates has 16 KiB pages; an existing file keeps its own; a backup
+    /// takes the page size of what it copies.
+    @Test func newDatabasesGetLargerPagesAndBackupsFollow() throws {
+        func pageSize(_ path: String) throws -> Int? {
+            try Database(path: path, mode: .readOnly).firstRow("PRAGMA page_size")?.get(0, as: Int.self)
+        }
+        let fresh = directory.file("new.db")
+        let store = try Store(path: fresh)
+        #expect(try pageSize(fresh) == Store.pageSize)
+        try store.backup(to: directory.file("copy.db"))
+        #expect(try pageSize(directory.file("copy.db")) == Store.pageSize)
+
+        let old = directory.file("old.db")
+        let created = try Database(path: old)
+        try created.execute("CREATE TABLE t (x INTEGER)")
+        created.close()
+        let reopened = try Store(path: old)
+        #expect(try pageSize(old) == 4096)
+        try reopened.backup(to: directory.file("old-copy.db"))
+        #expect(try pageSize(directory.file("old-copy.db")) == 4096)
     }
 }
