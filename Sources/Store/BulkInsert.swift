@@ -5,8 +5,9 @@
 /// million single-row INSERTs pays that a million times. Rows here are collected (as plain
 /// `DatabaseValue`s, nothing boxed) and written `rowsPerStatement` at a time, in the order added,
 /// so AUTOINCREMENT ids follow that order. Call `flush()` at the end. A failing statement undoes
-/// only its own rows (SQLite's statement rollback), so the caller can look for the culprit
-/// among `pendingRows` rows it added since the last flush.
+/// only its own rows (SQLite's statement rollback; a remainder written row by row keeps the rows
+/// before the failing one, which the enclosing transaction or savepoint then rolls back), so the
+/// caller can look for the culprit among the rows it added since the last full statement.
 public struct BulkInsert {
     let db: Database
     let head: String
@@ -48,11 +49,22 @@ public struct BulkInsert {
     public mutating func flush() throws(DatabaseError) {
         let rows = pendingRows
         guard rows > 0 else { return }
-        let statement = try db.cachedStatement(sql(rows: rows))
-        statement.clear()
         defer { values.removeAll(keepingCapacity: true) }
-        for (offset, value) in values.enumerated() { try statement.bind(value, at: Int32(offset + 1)) }
-        try statement.run()
+        // A full statement's worth in one statement; a remainder row by row, so a connection
+        // caches two statements per table, not one per remainder size.
+        if rows == rowsPerStatement {
+            let statement = try db.cachedStatement(sql(rows: rows))
+            statement.clear()
+            for (offset, value) in values.enumerated() { try statement.bind(value, at: Int32(offset + 1)) }
+            try statement.run()
+        } else {
+            let statement = try db.cachedStatement(sql(rows: 1))
+            for row in 0..<rows {
+                statement.clear()
+                for column in 0..<columns { try statement.bind(values[row * columns + column], at: Int32(column + 1)) }
+                try statement.run()
+            }
+        }
     }
 
     func sql(rows: Int) -> String {

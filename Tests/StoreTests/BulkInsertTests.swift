@@ -36,15 +36,27 @@ import Testing
                 try rows.endRow()
             }
             try rows.flush()
-            var strict = BulkInsert(db, "INSERT INTO t (n)", columns: 1)
-            for n in [4, 5, 1] {
-                strict.append(.integer(Int64(n)))
-                try strict.endRow()
+            // A full statement (128 rows) whose last row conflicts: none of its rows stay.
+            var full = BulkInsert(db, "INSERT INTO t (n)", columns: 1)
+            #expect(throws: DatabaseError.self) {
+                for n in 100..<227 {
+                    full.append(.integer(Int64(n)))
+                    try full.endRow()
+                }
+                full.append(.integer(1))
+                try full.endRow()
             }
-            #expect(throws: DatabaseError.self) { try strict.flush() }
-            #expect(strict.pendingRows == 0)
+            #expect(full.pendingRows == 0)
+            // A remainder is written row by row: the rows before the failing one stay.
+            var rest = BulkInsert(db, "INSERT INTO t (n)", columns: 1)
+            for n in [4, 5, 1] {
+                rest.append(.integer(Int64(n)))
+                try rest.endRow()
+            }
+            #expect(throws: DatabaseError.self) { try rest.flush() }
+            #expect(rest.pendingRows == 0)
         }
-        #expect(try db.rows("SELECT n FROM t ORDER BY n").map { try $0.get(0, as: Int.self) } == [1, 2, 3])
+        #expect(try db.rows("SELECT n FROM t ORDER BY n").map { try $0.get(0, as: Int.self) } == [1, 2, 3, 4, 5])
     }
 
     @Test func migration4KeepsRoutesHistoryAndItsSequence() throws {
