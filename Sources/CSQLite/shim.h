@@ -11,3 +11,8 @@ static const int csqlite_CONSTRAINT_NOTNULL = SQLITE_CONSTRAINT_NOTNULL;
 static const int csqlite_CONSTRAINT_CHECK = SQLITE_CONSTRAINT_CHECK;
 static const int csqlite_CONSTRAINT_TRIGGER = SQLITE_CONSTRAINT_TRIGGER;
 static const int csqlite_CONSTRAINT_DATATYPE = SQLITE_CONSTRAINT_DATATYPE;
+
+// Memory statistics cost a global mutex on every SQLite allocation (several per row written);
+// Herald never reads them. Must run before SQLite initializes; later it returns SQLITE_MISUSE,
+// which is harmless (the statistics stay on).
+static inline int csqlite_disable_memstatus(void) { return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); }

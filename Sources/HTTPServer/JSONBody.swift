@@ -41,15 +41,20 @@ extension HTTPRequest {
     /// its index; field errors name the item, e.g. `[41].prefix`. More than `maxItems` → 413.
     public func decodeEach<T: Decodable>(_ type: T.Type = T.self, maxItems: Int, maxDepth: Int = 32,
                                          _ each: (Int, T) throws -> Void) throws {
-        let contentType = mediaType
-        var index = 0
-        func item(_ value: JSONValue) throws {
-            guard index < maxItems else {
-                throw HTTPError(.contentTooLarge, detail: "more than \(maxItems) items in one request")
-            }
+        try forEachItem(maxItems: maxItems, maxDepth: maxDepth) { index, parser, depth in
+            let value = try parser.parseValue(depth: depth)
             try each(index, StrictJSON.decode(T.self, from: value, codingPath: [IndexKey(index)]))
-            index += 1
         }
+    }
+
+    /// The framing of a bulk body: for each item (an element of a top-level array, or one
+    /// non-blank NDJSON line), `item(index, parser, depth)` reads exactly one JSON value from
+    /// `parser`, which stands at its first byte; `depth` is the value's nesting depth. A syntax
+    /// error becomes 400 naming the item (array) or the line (NDJSON); more than `maxItems` → 413.
+    func forEachItem(maxItems: Int, maxDepth: Int, part: BulkBodyPart? = nil, _ item: (Int, inout JSONParser, Int) throws -> Void) throws {
+        let contentType = mediaType
+        var index = part?.firstIndex ?? 0
+        func tooMany() -> HTTPError { HTTPError(.contentTooLarge, detail: "more than \(maxItems) items in one request") }
         switch contentType {
         case "application/json":
             var parser = JSONParser(bytes: body, maxDepth: maxDepth)
@@ -59,34 +64,39 @@ extension HTTPRequest {
                 throw HTTPError(.badRequest, detail: "invalid JSON: \(error.message) at byte \(error.offset); expected an array of objects (or NDJSON)")
             }
             while true {
-                let value: JSONValue?
                 do {
-                    value = try parser.nextElement(isFirst: index == 0)
-                } catch {
+                    guard try parser.nextElementStart(isFirst: index == 0) else { break }
+                    guard index < maxItems else { throw tooMany() }
+                    try item(index, &parser, 1)
+                } catch let error as JSONSyntaxError {
                     throw HTTPError(.badRequest, detail: "invalid JSON after item \(index): \(error.message) at byte \(error.offset)")
                 }
-                guard let value else { break }
-                try item(value)
+                index += 1
             }
         case "application/x-ndjson", "application/jsonl", "application/json-seq":
             // RFC 7464 JSON text sequences start each record with RS (0x1E); NDJSON does not.
-            var start = 0
-            var line = 1
-            while start < body.count {
+            var start = part?.bytes.lowerBound ?? 0
+            var line = part?.firstLine ?? 1
+            let count = part?.bytes.upperBound ?? body.count
+            while start < count {
                 var end = start
-                while end < body.count, body[end] != 0x0A { end += 1 }
-                var slice = body[start..<end]
-                if slice.first == 0x1E { slice = slice.dropFirst() }
-                if slice.last == 0x0D { slice = slice.dropLast() }
-                if !slice.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) {
-                    var parser = JSONParser(bytes: Array(slice), maxDepth: maxDepth)
-                    let value: JSONValue
+                while end < count, body[end] != 0x0A { end += 1 }
+                var lower = start, upper = end
+                if lower < upper, body[lower] == 0x1E { lower += 1 }
+                if lower < upper, body[upper - 1] == 0x0D { upper -= 1 }
+                if !Self.isBlankLine(body, start..<end) {
+                    guard index < maxItems else { throw tooMany() }
+                    // Parsed in place: the line is not copied out of the body.
+                    var parser = JSONParser(bytes: body, range: lower..<upper, maxDepth: maxDepth)
                     do {
-                        value = try parser.parseDocument()
-                    } catch {
-                        throw HTTPError(.badRequest, detail: "invalid JSON on line \(line): \(error.message) at byte \(error.offset) of the line")
+                        parser.skipWhitespace()
+                        try item(index, &parser, 0)
+                        parser.skipWhitespace()
+                        guard parser.i == parser.end else { throw parser.fail("unexpected data after the JSON value") }
+                    } catch let error as JSONSyntaxError {
+                        throw HTTPError(.badRequest, detail: "invalid JSON on line \(line): \(error.message) at byte \(error.offset - lower) of the line")
                     }
-                    try item(value)
+                    index += 1
                 }
                 start = end + 1
                 line += 1
@@ -95,6 +105,57 @@ extension HTTPRequest {
             throw HTTPError(.unsupportedMediaType, detail: "expected Content-Type: application/json (an array) or application/x-ndjson")
         }
     }
+
+    /// Splits a large NDJSON body into `count` parts at line boundaries, each knowing the line
+    /// number and item index it starts with, so that the parts can be scanned on several cores
+    /// (`scanEach(maxItems:part:_:)`) with errors naming the same lines and items as one scan.
+    /// One part (nil) for anything else: a JSON array, another media type, a small body. More
+    /// than `maxItems` items → 413.
+    public func bulkParts(_ count: Int, maxItems: Int, minimumBytes: Int = 1 << 20) throws -> [BulkBodyPart]? {
+        guard count > 1, body.count >= minimumBytes,
+              ["application/x-ndjson", "application/jsonl", "application/json-seq"].contains(mediaType) else { return nil }
+        var parts: [BulkBodyPart] = []
+        var start = 0, line = 1, index = 0
+        for k in 1...count {
+            var end = body.count
+            if k < count {
+                end = max(start, body.count * k / count)
+                while end < body.count, body[end] != 0x0A { end += 1 }
+                end = min(end + 1, body.count)  // after the newline
+            }
+            // Lines and items in this part, by the same rules as the scan.
+            var lines = 0, items = 0, lineStart = start
+            for position in start..<end where body[position] == 0x0A || position == end - 1 {
+                let lineEnd = body[position] == 0x0A ? position : position + 1
+                if !Self.isBlankLine(body, lineStart..<lineEnd) { items += 1 }
+                if body[position] == 0x0A { lines += 1 }
+                lineStart = position + 1
+            }
+            parts.append(BulkBodyPart(bytes: start..<end, firstLine: line, firstIndex: index))
+            (start, line, index) = (end, line + lines, index + items)
+        }
+        guard index <= maxItems else { throw HTTPError(.contentTooLarge, detail: "more than \(maxItems) items in one request") }
+        return parts
+    }
+
+    /// True when an NDJSON line holds nothing but an RS prefix, a CR suffix, spaces and tabs.
+    static func isBlankLine(_ body: [UInt8], _ range: Range<Int>) -> Bool {
+        var lower = range.lowerBound, upper = range.upperBound
+        if lower < upper, body[lower] == 0x1E { lower += 1 }
+        if lower < upper, body[upper - 1] == 0x0D { upper -= 1 }
+        for position in lower..<upper where body[position] != 0x20 && body[position] != 0x09 { return false }
+        return true
+    }
+}
+
+/// A run of whole lines of an NDJSON body, for scanning a large body on several cores.
+public struct BulkBodyPart: Sendable {
+    /// Byte offsets of the part in the body (it ends after a newline, or at the end).
+    public let bytes: Range<Int>
+    /// The number of the part's first line, counted from 1.
+    public let firstLine: Int
+    /// The index of the part's first item in the whole body.
+    public let firstIndex: Int
 }
 
 // MARK: - Strict decoder

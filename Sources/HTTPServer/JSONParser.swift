@@ -32,17 +32,29 @@ struct JSONParser {
     let bytes: [UInt8]
     let maxDepth: Int
     var i = 0
+    /// Where the input ends: `end`, or the end of one NDJSON line inside a whole body
+    /// (so a bulk body is parsed in place, not copied line by line).
+    var end: Int
 
     init(bytes: [UInt8], maxDepth: Int) {
         self.bytes = bytes
         self.maxDepth = maxDepth
+        end = bytes.count
+    }
+
+    /// A parser for `bytes[range]` only.
+    init(bytes: [UInt8], range: Range<Int>, maxDepth: Int) {
+        self.bytes = bytes
+        self.maxDepth = maxDepth
+        i = range.lowerBound
+        end = range.upperBound
     }
 
     mutating func parseDocument() throws(JSONSyntaxError) -> JSONValue {
         skipWhitespace()
         let value = try parseValue(depth: 0)
         skipWhitespace()
-        guard i == bytes.count else { throw fail("unexpected data after the JSON value") }
+        guard i == end else { throw fail("unexpected data after the JSON value") }
         return value
     }
 
@@ -50,38 +62,46 @@ struct JSONParser {
     /// never becomes one tree: call `openArray()`, then `nextElement()` until it returns nil.
     mutating func openArray() throws(JSONSyntaxError) {
         skipWhitespace()
-        guard i < bytes.count, bytes[i] == UInt8(ascii: "[") else { throw fail("expected a JSON array") }
+        guard i < end, bytes[i] == UInt8(ascii: "[") else { throw fail("expected a JSON array") }
         i += 1
         skipWhitespace()
     }
 
-    /// The next element of the array opened by `openArray()`, or nil after the closing bracket
-    /// (when only whitespace may follow).
-    mutating func nextElement(isFirst: Bool) throws(JSONSyntaxError) -> JSONValue? {
+    /// Moves to the start of the next element of the array opened by `openArray()` and returns
+    /// true, or returns false after the closing bracket (when only whitespace may follow). The
+    /// caller then reads the element itself (a streaming decoder of one item shape).
+    mutating func nextElementStart(isFirst: Bool) throws(JSONSyntaxError) -> Bool {
         skipWhitespace()
-        guard i < bytes.count else { throw fail("unexpected end of input") }
+        guard i < end else { throw fail("unexpected end of input") }
         if bytes[i] == UInt8(ascii: "]") {
             i += 1
             skipWhitespace()
-            guard i == bytes.count else { throw fail("unexpected data after the JSON value") }
-            return nil
+            guard i == end else { throw fail("unexpected data after the JSON value") }
+            return false
         }
         if !isFirst {
             guard bytes[i] == UInt8(ascii: ",") else { throw fail("expected ',' or ']'") }
             i += 1
             skipWhitespace()
         }
+        return true
+    }
+
+    /// The next element of the array opened by `openArray()`, or nil after the closing bracket
+    /// (when only whitespace may follow).
+    mutating func nextElement(isFirst: Bool) throws(JSONSyntaxError) -> JSONValue? {
+        guard try nextElementStart(isFirst: isFirst) else { return nil }
         return try parseValue(depth: 1)
     }
 
-    private func fail(_ message: String) -> JSONSyntaxError { JSONSyntaxError(message: message, offset: i) }
+    func fail(_ message: String) -> JSONSyntaxError { JSONSyntaxError(message: message, offset: i) }
 
-    private mutating func skipWhitespace() {
-        while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x09 || bytes[i] == 0x0A || bytes[i] == 0x0D { i += 1 }
+    mutating func skipWhitespace() {
+        while i < end, bytes[i] == 0x20 || bytes[i] == 0x09 || bytes[i] == 0x0A || bytes[i] == 0x0D { i += 1 }
     }
 
-    private mutating func parseValue(depth: Int) throws(JSONSyntaxError) -> JSONValue {
-        guard i < bytes.count else { throw fail("unexpected end of input") }
+    mutating func parseValue(depth: Int) throws(JSONSyntaxError) -> JSONValue {
+        guard i < end else { throw fail("unexpected end of input") }
         switch bytes[i] {
         case UInt8(ascii: "{"):
             guard depth < maxDepth else { throw fail("nesting deeper than \(maxDepth)") }
@@ -89,19 +109,19 @@ struct JSONParser {
             var members: [(key: String, value: JSONValue)] = []
             var seen = Set<String>()
             skipWhitespace()
-            if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return .object(members) }
+            if i < end, bytes[i] == UInt8(ascii: "}") { i += 1; return .object(members) }
             while true {
                 skipWhitespace()
-                guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
+                guard i < end, bytes[i] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
                 let key = try parseString()
                 guard seen.insert(key).inserted else { throw fail("duplicate member \"\(key)\"") }
                 skipWhitespace()
-                guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+                guard i < end, bytes[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
                 i += 1
                 skipWhitespace()
                 members.append((key, try parseValue(depth: depth + 1)))
                 skipWhitespace()
-                guard i < bytes.count else { throw fail("unexpected end of input") }
+                guard i < end else { throw fail("unexpected end of input") }
                 if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
                 if bytes[i] == UInt8(ascii: "}") { i += 1; return .object(members) }
                 throw fail("expected ',' or '}'")
@@ -111,12 +131,12 @@ struct JSONParser {
             i += 1
             var items: [JSONValue] = []
             skipWhitespace()
-            if i < bytes.count, bytes[i] == UInt8(ascii: "]") { i += 1; return .array(items) }
+            if i < end, bytes[i] == UInt8(ascii: "]") { i += 1; return .array(items) }
             while true {
                 skipWhitespace()
                 items.append(try parseValue(depth: depth + 1))
                 skipWhitespace()
-                guard i < bytes.count else { throw fail("unexpected end of input") }
+                guard i < end else { throw fail("unexpected end of input") }
                 if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
                 if bytes[i] == UInt8(ascii: "]") { i += 1; return .array(items) }
                 throw fail("expected ',' or ']'")
@@ -133,7 +153,7 @@ struct JSONParser {
 
     private mutating func literal(_ word: String) throws(JSONSyntaxError) {
         let w = Array(word.utf8)
-        guard i + w.count <= bytes.count, Array(bytes[i..<i + w.count]) == w else { throw fail("invalid literal") }
+        guard i + w.count <= end, Array(bytes[i..<i + w.count]) == w else { throw fail("invalid literal") }
         i += w.count
     }
 
@@ -141,35 +161,55 @@ struct JSONParser {
         // number = [ "-" ] int [ frac ] [ exp ]
         let start = i
         func digit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
-        if i < bytes.count, bytes[i] == UInt8(ascii: "-") { i += 1 }
-        guard i < bytes.count, digit(bytes[i]) else { throw fail("invalid value") }
-        if bytes[i] == 0x30 { i += 1 } else { while i < bytes.count, digit(bytes[i]) { i += 1 } }
-        if i < bytes.count, bytes[i] == UInt8(ascii: ".") {
+        if i < end, bytes[i] == UInt8(ascii: "-") { i += 1 }
+        guard i < end, digit(bytes[i]) else { throw fail("invalid value") }
+        if bytes[i] == 0x30 { i += 1 } else { while i < end, digit(bytes[i]) { i += 1 } }
+        if i < end, bytes[i] == UInt8(ascii: ".") {
             i += 1
-            guard i < bytes.count, digit(bytes[i]) else { throw fail("invalid number") }
-            while i < bytes.count, digit(bytes[i]) { i += 1 }
+            guard i < end, digit(bytes[i]) else { throw fail("invalid number") }
+            while i < end, digit(bytes[i]) { i += 1 }
         }
-        if i < bytes.count, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
+        if i < end, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
             i += 1
-            if i < bytes.count, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }
-            guard i < bytes.count, digit(bytes[i]) else { throw fail("invalid number") }
-            while i < bytes.count, digit(bytes[i]) { i += 1 }
+            if i < end, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }
+            guard i < end, digit(bytes[i]) else { throw fail("invalid number") }
+            while i < end, digit(bytes[i]) { i += 1 }
         }
         guard i - start <= 64 else { throw fail("number too long") }
         return String(decoding: bytes[start..<i], as: UTF8.self)
     }
 
-    private mutating func parseString() throws(JSONSyntaxError) -> String {
+    mutating func parseString() throws(JSONSyntaxError) -> String {
         i += 1  // opening quote
+        // Fast path: no escape up to the closing quote (nearly every string), made into a
+        // String from the input in place, without an intermediate array.
+        let start = i
+        var ascii = true
+        while i < end {
+            let b = bytes[i]
+            if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") || b < 0x20 { break }
+            if b >= 0x80 { ascii = false }
+            i += 1
+        }
+        if i < end, bytes[i] == UInt8(ascii: "\"") {
+            let text = bytes.withUnsafeBufferPointer { buffer in
+                let slice = UnsafeBufferPointer(rebasing: buffer[start..<i])
+                return ascii ? String(decoding: slice, as: UTF8.self) : String(validating: slice, as: UTF8.self)
+            }
+            guard let text else { throw fail("string is not UTF-8") }
+            i += 1
+            return text
+        }
+        i = start
         var out: [UInt8] = []
         while true {
-            guard i < bytes.count else { throw fail("unterminated string") }
+            guard i < end else { throw fail("unterminated string") }
             let b = bytes[i]
             if b == UInt8(ascii: "\"") { i += 1; break }
             if b < 0x20 { throw fail("control character in string") }
             if b != UInt8(ascii: "\\") { out.append(b); i += 1; continue }
             i += 1
-            guard i < bytes.count else { throw fail("unterminated escape") }
+            guard i < end else { throw fail("unterminated escape") }
             let e = bytes[i]
             i += 1
             switch e {
@@ -184,7 +224,7 @@ struct JSONParser {
             case UInt8(ascii: "u"):
                 var scalar = try hex4()
                 if (0xD800..<0xDC00).contains(scalar) {
-                    guard i + 1 < bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") else { throw fail("lone surrogate") }
+                    guard i + 1 < end, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") else { throw fail("lone surrogate") }
                     i += 2
                     let low = try hex4()
                     guard (0xDC00..<0xE000).contains(low) else { throw fail("invalid surrogate pair") }
@@ -203,7 +243,7 @@ struct JSONParser {
     }
 
     private mutating func hex4() throws(JSONSyntaxError) -> UInt32 {
-        guard i + 4 <= bytes.count else { throw fail("short \\u escape") }
+        guard i + 4 <= end else { throw fail("short \\u escape") }
         var v: UInt32 = 0
         for _ in 0..<4 {
             guard let d = HTTPSyntax.hexValue(bytes[i]) else { throw fail("invalid \\u escape") }

@@ -109,6 +109,8 @@ public final class Reconciler: Sendable {
         let committed: PrefixMap<DesiredRoute.Body>
         let overlay: [IPPrefix: DesiredRoute?]
 
+        var isEmpty: Bool { committed.isEmpty && overlay.isEmpty }
+
         subscript(prefix: IPPrefix) -> DesiredRoute? {
             if let pending = overlay[prefix] { return pending }
             return committed[prefix].map { DesiredRoute(prefix: prefix, body: $0) }
@@ -137,7 +139,19 @@ public final class Reconciler: Sendable {
                                     reason: @escaping @Sendable (T) -> String,
                                     affecting affected: (@Sendable (T) -> Set<IPPrefix>)? = nil,
                                     _ body: @escaping @Sendable (Database) throws -> T) async throws -> (result: T, diff: RouteDiff) {
-        try await enqueue(requestID: requestID, now: now, reason: reason, affecting: affected, health: nil, body)
+        try await enqueue(requestID: requestID, now: now, reason: reason, affecting: affected, deriving: nil, health: nil, body)
+    }
+
+    /// For a change that knows its routes without reading them back (a bulk load of static
+    /// routes): `derive(result, db, down)` runs after `body` in the same transaction and returns
+    /// the route after the change (nil: not announced) of every prefix the change can touch,
+    /// each prefix once. Sorted input keeps the diff's sort linear.
+    @discardableResult
+    public func mutate<T: Sendable>(requestID: String? = nil, now: Int64 = Clock.nowMilliseconds(),
+                                    reason: @escaping @Sendable (T) -> String,
+                                    deriving derive: @escaping @Sendable (T, Database, Set<String>) throws -> [(prefix: IPPrefix, route: DesiredRoute?)],
+                                    _ body: @escaping @Sendable (Database) throws -> T) async throws -> (result: T, diff: RouteDiff) {
+        try await enqueue(requestID: requestID, now: now, reason: reason, affecting: nil, deriving: derive, health: nil, body)
     }
 
     /// Takes `node` out of every route (`down`) or puts it back, through the same path as a
@@ -145,12 +159,13 @@ public final class Reconciler: Sendable {
     /// Node health is runtime state, so nothing but the history rows is written.
     @discardableResult
     public func setNodeHealth(_ node: String, down isDown: Bool, reason: String, now: Int64 = Clock.nowMilliseconds()) async throws -> RouteDiff {
-        try await enqueue(requestID: nil, now: now, reason: { (_: Void) in reason }, affecting: nil,
+        try await enqueue(requestID: nil, now: now, reason: { (_: Void) in reason }, affecting: nil, deriving: nil,
                           health: { down in if isDown { down.insert(node) } else { down.remove(node) } }, { _ in }).diff
     }
 
     private func enqueue<T: Sendable>(requestID: String?, now: Int64, reason: @escaping @Sendable (T) -> String,
                                       affecting affected: (@Sendable (T) -> Set<IPPrefix>)?,
+                                      deriving derive: (@Sendable (T, Database, Set<String>) throws -> [(prefix: IPPrefix, route: DesiredRoute?)])?,
                                       health: (@Sendable (inout Set<String>) -> Void)?,
                                       _ body: @escaping @Sendable (Database) throws -> T) async throws -> (result: T, diff: RouteDiff) {
         let result = Mutex<T?>(nil)
@@ -161,7 +176,45 @@ public final class Reconciler: Sendable {
                 health?(&down)
                 var changes: [IPPrefix: DesiredRoute?] = [:]
                 let diff: RouteDiff
-                if let prefixes = affected?(value) {
+                var changesBuiltAside: Aside<[IPPrefix: DesiredRoute?]>?
+                if let derive {
+                    // The new routes are given: compare each with the table, no re-derive.
+                    let fresh = try derive(value, db, down)
+                    var next = RouteDiff()
+                    if fresh.count >= Self.asideThreshold {
+                        // A bulk load: the dictionary of a million changes is built on the other
+                        // core while this one writes the history rows.
+                        changesBuiltAside = Aside {
+                            var built: [IPPrefix: DesiredRoute?] = [:]
+                            built.reserveCapacity(fresh.count)
+                            for (prefix, route) in fresh { built[prefix] = .some(route) }
+                            return built
+                        }
+                    } else {
+                        changes.reserveCapacity(fresh.count)
+                        for (prefix, route) in fresh { changes[prefix] = .some(route) }
+                    }
+                    if table.isEmpty {
+                        // Into an empty table (the first bulk load) everything given is
+                        // announced, in the order given: no lookups.
+                        next.announced.reserveCapacity(fresh.count)
+                        for (_, route) in fresh { if let route { next.announced.append(route) } }
+                    } else {
+                        for (prefix, route) in fresh {
+                            switch (table[prefix], route) {
+                            case (nil, let route?): next.announced.append(route)
+                            case (let old?, let route?):
+                                if old.paths != route.paths || old.attributes != route.attributes { next.updated.append(route) }
+                            case (let old?, nil): next.withdrawn.append(old)
+                            case (nil, nil): break
+                            }
+                        }
+                    }
+                    next.announced.sort { $0.prefix < $1.prefix }
+                    next.updated.sort { $0.prefix < $1.prefix }
+                    next.withdrawn.sort { $0.prefix < $1.prefix }
+                    diff = next
+                } else if let prefixes = affected?(value) {
                     // Only these prefixes can have changed: re-derive just them.
                     let fresh = try DesiredRoutes.derive(db, only: prefixes, down: down)
                     var before: [IPPrefix: DesiredRoute] = [:]
@@ -185,6 +238,7 @@ public final class Reconciler: Sendable {
                 }
                 let why = reason(value)
                 try RouteHistory.append(db, diff, reason: why, requestID: requestID, now: now)
+                if let changesBuiltAside { changes = changesBuiltAside.result() }
                 result.withLock { $0 = value }
                 return Applied(changes: changes, down: down, diff: diff, reason: why)
             }, finish: { outcome in continuation.resume(with: outcome) })
@@ -221,6 +275,7 @@ public final class Reconciler: Sendable {
             let elapsed = ContinuousClock.now - started
             commitObserver?(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
         }
+        var nextTable: Aside<PrefixMap<DesiredRoute.Body>>?
         do {
             _ = try store.write({ db -> (overlay: [IPPrefix: DesiredRoute?], down: Set<String>) in
                 outcomes = []
@@ -231,19 +286,44 @@ public final class Reconciler: Sendable {
                         // A savepoint per job: one refused change does not undo the others.
                         let view = TableView(committed: table.withLock { $0 }, overlay: overlay)
                         let applied = try db.transaction { db in try job.apply(db, view, currentDown) }
-                        for (prefix, route) in applied.changes { overlay[prefix] = route }
+                        if overlay.isEmpty {
+                            overlay = applied.changes  // (no copy: a bulk load's million entries are shared)
+                        } else {
+                            for (prefix, route) in applied.changes { overlay[prefix] = route }
+                        }
                         currentDown = applied.down
                         outcomes.append(.success(applied))
                     } catch {
                         outcomes.append(.failure(error))
                     }
                 }
+                // A bulk load replaces most of the table: the next table is built on the other
+                // core while SQLite writes and syncs the commit, and swapped in after it.
+                let committed = table.withLock { $0 }
+                if overlay.count >= Self.asideThreshold && overlay.count * 2 >= committed.count {
+                    let changes = overlay
+                    nextTable = Aside {
+                        var next = committed
+                        let ipv6 = changes.keys.reduce(0) { $0 + ($1.family == .ipv6 ? 1 : 0) }
+                        next.reserveCapacity(ipv4: committed.count(of: .ipv4) + changes.count - ipv6, ipv6: committed.count(of: .ipv6) + ipv6)
+                        for (prefix, route) in changes { next[prefix] = route?.body }
+                        return next
+                    }
+                }
                 return (overlay, currentDown)
             }, afterCommit: { final in
-                // In place: no view of the committed table is alive any more, so the dictionary
-                // is not copied.
-                table.withLock { table in
-                    for (prefix, route) in final.overlay { table[prefix] = route?.body }
+                if let nextTable {
+                    let next = nextTable.result()
+                    table.withLock { $0 = next }
+                } else {
+                    // In place: no view of the committed table is alive any more, so the
+                    // dictionary is not copied.
+                    table.withLock { table in
+                        // Grown once up front rather than doubling through a bulk load.
+                        let ipv6 = final.overlay.keys.reduce(0) { $0 + ($1.family == .ipv6 ? 1 : 0) }
+                        table.reserveCapacity(ipv4: table.count(of: .ipv4) + final.overlay.count - ipv6, ipv6: table.count(of: .ipv6) + ipv6)
+                        for (prefix, route) in final.overlay { table[prefix] = route?.body }
+                    }
                 }
                 down.withLock { $0 = final.down }
                 for (job, outcome) in zip(jobs, outcomes) {
@@ -268,6 +348,33 @@ public final class Reconciler: Sendable {
     /// A change of at least this many prefixes is a bulk change: afterwards the memory its
     /// transient arrays took is handed back (see `Store.releaseMemoryAfterBulkChange`).
     static let bulkChange = 10_000
+
+    /// From this many changed prefixes on, the dictionaries of a change are built on another
+    /// thread while the committer writes to SQLite (a bulk load of static routes).
+    static let asideThreshold = 50_000
+
+    /// Work started on another thread now, its result taken later (`result()` waits for it).
+    final class Aside<Value: Sendable>: Sendable {
+        private let value = Mutex<Value?>(nil)
+        private let done = DispatchSemaphore(value: 0)
+
+        init(_ work: @escaping @Sendable () -> Value) {
+            DispatchQueue.global(qos: .userInitiated).async { [self] in
+                let result = work()
+                value.withLock { $0 = result }
+                done.signal()
+            }
+        }
+
+        /// Waits for the work, then hands its result over (once).
+        func result() -> Value {
+            done.wait()
+            return value.withLock { stored in
+                defer { stored = nil }
+                return stored!
+            }
+        }
+    }
 
     /// Commits what is queued, refuses later mutations, stops the committer and ends the diff
     /// stream (at shutdown). Idempotent.

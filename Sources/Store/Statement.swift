@@ -77,7 +77,8 @@ public final class Statement {
         }
     }
 
-    private func bind(_ value: DatabaseValue, at index: Int32) throws(DatabaseError) {
+    /// Binds `?` number `index` (1-based).
+    public func bind(_ value: DatabaseValue, at index: Int32) throws(DatabaseError) {
         let code: Int32
         switch value {
         case .null: code = sqlite3_bind_null(handle, index)
@@ -96,6 +97,37 @@ public final class Statement {
             }
         }
         try check(code)
+    }
+
+    // MARK: - Binding one value at a time
+
+    /// For statements run a million times in a row (bulk loads): bind each `?` in place, then
+    /// `run()`. No `[any DatabaseValueConvertible]` array is built per row, so nothing is boxed.
+    /// Call `clear()` first, then bind every parameter: the bindings are not cleared, so SQLite
+    /// keeps each parameter's buffer from row to row instead of freeing and allocating it again.
+    public func clear() {
+        sqlite3_reset(handle)
+    }
+
+    /// Binds `?` number `index` (1-based).
+    public func bind(_ value: Int64, at index: Int32) throws(DatabaseError) {
+        try check(sqlite3_bind_int64(handle, index, value))
+    }
+
+    /// Binds `?` number `index` (1-based) as text; nil binds NULL.
+    public func bind(_ value: String?, at index: Int32) throws(DatabaseError) {
+        guard var value else { return try check(sqlite3_bind_null(handle, index)) }
+        let code = value.withUTF8 { utf8 in
+            let start = UnsafeRawPointer(utf8.baseAddress ?? UnsafePointer(bitPattern: 1)!).assumingMemoryBound(to: CChar.self)
+            return sqlite3_bind_text(handle, index, start, Int32(utf8.count), csqlite_transient())
+        }
+        try check(code)
+    }
+
+    /// Runs the statement with the values bound since `clear()`, ignoring any rows.
+    public func run() throws(DatabaseError) {
+        defer { sqlite3_reset(handle) }
+        while try step() {}
     }
 
     // MARK: - Stepping

@@ -1,7 +1,9 @@
 public import HTTPServer
 internal import IP
+internal import Dispatch
 internal import IPAM
 internal import Store
+internal import Synchronization
 
 /// The management API for nodes, pools, allocations, static routes, originated routes and
 /// history. Every mutation goes through the `Reconciler`, so it commits with its history rows
@@ -502,12 +504,34 @@ public struct ResourceAPI: Sendable {
         return try .json(StaticRouteBody(result.route), status: result.created ? .created : .ok)
     }
 
-    struct StaticRouteBatchItem: Decodable {
-        let name: String?
-        let prefix: String
-        let nextHops: [String]?
-        let announce: AnnounceBody?
-        let labels: [String: String]?
+    /// One item of `POST /v1/routes:batch`, read by hand from the body's bytes (a million per
+    /// request): the members of `StaticRouteInput` plus `name`, with the strict decoder's rules.
+    struct StaticRouteBatchItem {
+        var name: String?
+        var prefix: String
+        var nextHops: [String]?
+        var announce: AnnounceBody?
+        var labels: [String: String]?
+
+        init(scanning scanner: inout JSONItemScanner) throws {
+            var name: String?, prefix: String?, nextHops: [String]?, announce: AnnounceBody?, labels: [String: String]?
+            try scanner.members { member, value in
+                switch member {
+                case "prefix": prefix = try value.string(member)
+                case "name": name = try value.string(member, nullable: true)
+                case "next_hops": nextHops = try value.stringArray(member)
+                case "announce": announce = try value.decode(AnnounceBody.self, member)
+                case "labels": labels = try value.decode([String: String].self, member)
+                default: throw value.unknownField(member)
+                }
+            }
+            guard let prefix else { throw scanner.missingField("prefix") }
+            self.name = name
+            self.prefix = prefix
+            self.nextHops = nextHops
+            self.announce = announce
+            self.labels = labels
+        }
     }
 
     struct StaticRouteBatchBody: Encodable {
@@ -517,38 +541,120 @@ public struct ResourceAPI: Sendable {
         let unchanged: Int
     }
 
-    /// `POST /v1/routes:batch`: up to a million static routes (a JSON array or NDJSON) created or
-    /// replaced in one transaction — all of them or, with any invalid item, none.
-    func putStaticRouteBatch(_ request: HTTPRequest, _ context: RequestContext) async throws -> HTTPResponse {
+    /// Turns scanned batch items into routes to write, collecting every problem (at most 100).
+    /// One per part of the body when a large body is read on several cores.
+    struct BatchCollector: Sendable {
         var items: [(name: String, spec: StaticRouteSpec)] = []
+        /// Each item's prefix written out canonically.
+        var prefixTexts: [String] = []
         var validator = Validator()
-        // Batches repeat the same few next-hop lists: parse (and store) each once.
+        /// Batches repeat the same next-hop lists: parse (and store) each once.
         var hopLists: [[String]: [StaticNextHop]] = [:]
-        try request.decodeEach(StaticRouteBatchItem.self, maxItems: Self.maxBatchRoutes) { index, item in
+        /// Whether every item is named after its prefix (no "name" given): then names cannot
+        /// repeat unless prefixes do.
+        var namesFollowPrefixes = true
+        /// An item without next hops shares this one "self" list.
+        let selfHops: [StaticNextHop] = [.session]
+
+        init(room: Int) {
+            items.reserveCapacity(room)
+            prefixTexts.reserveCapacity(room)
+        }
+
+        mutating func add(_ index: Int, _ scanner: inout JSONItemScanner) throws {
+            let item = try StaticRouteBatchItem(scanning: &scanner)
             guard validator.errors.count < 100 else { return }
-            let field = "[\(index)]."
-            guard let prefix = validator.check(field + "prefix", { () throws(IPParseError) -> IPPrefix in try IPPrefix(parsing: item.prefix) }) else { return }
-            let texts = item.nextHops ?? ["self"]
-            let hops: [StaticNextHop]
-            if let known = hopLists[texts] {
-                hops = known
+            let prefix: IPPrefix, prefixText: String
+            if let canonical = StaticRoutes.canonicalIPv4Prefix(item.prefix) {
+                // The text is the prefix's canonical form: kept, not written out again.
+                (prefix, prefixText) = (canonical, item.prefix)
             } else {
-                guard let parsed = APIParse.nextHops(texts, field: field + "next_hops", into: &validator) else { return }
-                if hopLists.count < 1024 { hopLists[texts] = parsed }
-                hops = parsed
+                do {
+                    prefix = try IPPrefix(parsing: item.prefix)
+                } catch {
+                    validator.add("[\(index)].prefix", "\(error)")
+                    return
+                }
+                prefixText = prefix.description
             }
-            items.append((item.name ?? StaticRoutes.defaultName(for: prefix),
+            let hops: [StaticNextHop]
+            if let texts = item.nextHops {
+                if let known = hopLists[texts] {
+                    hops = known
+                } else {
+                    guard let parsed = APIParse.nextHops(texts, field: "[\(index)].next_hops", into: &validator) else { return }
+                    if hopLists.count < 1024 { hopLists[texts] = parsed }
+                    hops = parsed
+                }
+            } else {
+                hops = selfHops
+            }
+            if item.name != nil { namesFollowPrefixes = false }
+            prefixTexts.append(prefixText)
+            items.append((item.name ?? StaticRoutes.defaultName(prefixText: prefixText),
                           StaticRouteSpec(prefix: prefix, nextHops: hops, announce: item.announce?.attributes ?? AnnounceAttributes(),
                                           labels: item.labels ?? [:])))
         }
+
+        /// Appends a later part's items and problems (up to 100 problems in all).
+        mutating func append(_ later: BatchCollector) {
+            items += later.items
+            prefixTexts += later.prefixTexts
+            for error in later.validator.errors where validator.errors.count < 100 { validator.add(error.field, error.message) }
+            namesFollowPrefixes = namesFollowPrefixes && later.namesFollowPrefixes
+        }
+    }
+
+    /// `POST /v1/routes:batch`: up to a million static routes (a JSON array or NDJSON) created or
+    /// replaced in one transaction — all of them or, with any invalid item, none.
+    func putStaticRouteBatch(_ request: HTTPRequest, _ context: RequestContext) async throws -> HTTPResponse {
+        // Room for as many items as the body can hold (at least 20 bytes each): a million-item
+        // array is not copied through twenty doublings. Untouched capacity costs no memory.
+        let room = min(Self.maxBatchRoutes, request.body.count / 20 + 1)
+        var collected: BatchCollector
+        if let parts = try request.bulkParts(2, maxItems: Self.maxBatchRoutes) {
+            // A large NDJSON body is read on both cores, half each; the halves are then joined
+            // in order, so items, errors and their names are those of one scan.
+            let scans = Mutex<[Int: Result<BatchCollector, any Error>]>([:])
+            DispatchQueue.concurrentPerform(iterations: parts.count) { k in
+                // The first half gets room for all: the others are appended to it.
+                var collector = BatchCollector(room: k == 0 ? room : room / parts.count + 1)
+                let scan = Result { () throws -> BatchCollector in
+                    try request.scanEach(maxItems: Self.maxBatchRoutes, part: parts[k]) { index, scanner in try collector.add(index, &scanner) }
+                    return collector
+                }
+                scans.withLock { $0[k] = scan }
+            }
+            let results = scans.withLock { $0 }
+            // The first failure in body order is the one a single scan would have met.
+            collected = try results[0]!.get()
+            for k in parts.indices.dropFirst() { collected.append(try results[k]!.get()) }
+        } else {
+            var collector = BatchCollector(room: room)
+            try request.scanEach(maxItems: Self.maxBatchRoutes) { index, scanner in try collector.add(index, &scanner) }
+            collected = collector
+        }
+        var items = collected.items, prefixTexts = collected.prefixTexts
+        let validator = collected.validator, namesFollowPrefixes = collected.namesFollowPrefixes
+        collected = BatchCollector(room: 0)
         try APIErrors.translating { try validator.finish() }
         guard !items.isEmpty else { throw ValidationError(field: "$", "give at least one route") }
-        let batch = items
+        let batch = items, defaultNames = namesFollowPrefixes, texts = prefixTexts
         items = []
-        let outcome = try await mutate(context, reason: { (o: StaticRoutes.BatchOutcome) in
-            "static routes batch: \(o.created) created, \(o.updated) changed"
-        }, affecting: { (o: StaticRoutes.BatchOutcome) in o.affected }) { db in
-            try StaticRoutes.putBatch(db, batch, now: Clock.nowMilliseconds())
+        prefixTexts = []
+        let outcome: StaticRoutes.BatchOutcome
+        do {
+            // The routes written are in hand: they are derived from the items, not read back.
+            outcome = try await reconciler.mutate(requestID: context.requestID, reason: { (o: StaticRoutes.BatchOutcome) in
+                "static routes batch: \(o.created) created, \(o.updated) changed"
+            }, deriving: { (o: StaticRoutes.BatchOutcome, db: Database, down: Set<String>) in
+                let written = o.written.count == batch.count ? batch : o.written.map { batch[$0] }
+                return try DesiredRoutes.deriveStaticBatch(db, routes: written, vacated: o.vacated, down: down)
+            }) { db in
+                try StaticRoutes.putBatch(db, batch, now: Clock.nowMilliseconds(), namesFollowPrefixes: defaultNames, prefixTexts: texts)
+            }.result
+        } catch {
+            throw APIErrors.http(error)
         }
         return try .json(StaticRouteBatchBody(routes: batch.count, created: outcome.created, updated: outcome.updated, unchanged: outcome.unchanged))
     }

@@ -233,22 +233,83 @@ public enum DesiredRoutes {
 
         let staticRoutes = try scan ? StaticRoutes.list(db) : (prefixes ?? []).compactMap { try StaticRoutes.get(db, prefix: $0) }
         for route in staticRoutes {
-            var paths: [RoutePath] = []
-            for hop in route.nextHops {
-                switch hop {
-                case .session: paths.append(RoutePath(nextHop: .session))
-                case .address(let address): paths.append(RoutePath(nextHop: .address(address)))
-                case .node(let name):
-                    if let node = nodes.first(where: { $0.name == name }), serves(node), let address = node.address(of: route.prefix.family) {
-                        paths.append(RoutePath(nextHop: .address(address), node: name))
-                    }
-                }
-            }
-            add(route.prefix, paths, route.announce, RouteSource(kind: .static, name: route.name))
+            add(route.prefix, staticPaths(route.nextHops, family: route.prefix.family, nodes: nodes, serves: serves),
+                route.announce, RouteSource(kind: .static, name: route.name))
         }
 
         // A scan, or an allocation's other address, may have added prefixes that were not asked for.
         if let prefixes, routes.keys.contains(where: { !prefixes.contains($0) }) { routes = routes.filter { prefixes.contains($0.key) } }
         return routes
+    }
+
+    /// The paths of a static route's next hops: "self", literal addresses, and the address of the
+    /// prefix's family of each named node that exists and serves (unsorted, as listed).
+    static func staticPaths(_ hops: [StaticNextHop], family: IPFamily, nodes: [Node], serves: (Node) -> Bool) -> [RoutePath] {
+        var paths: [RoutePath] = []
+        for hop in hops {
+            switch hop {
+            case .session: paths.append(RoutePath(nextHop: .session))
+            case .address(let address): paths.append(RoutePath(nextHop: .address(address)))
+            case .node(let name):
+                if let node = nodes.first(where: { $0.name == name }), serves(node), let address = node.address(of: family) {
+                    paths.append(RoutePath(nextHop: .address(address), node: name))
+                }
+            }
+        }
+        return paths
+    }
+
+    /// The routes after a static route batch, from the routes in hand rather than read back: for
+    /// each written route its prefix's route (nil: not announced, no path), and nil for each
+    /// vacated prefix no route took. The same rules as `derive`, which it defers to for every
+    /// prefix an allocation shares (their paths merge), so a restart derives the same table.
+    /// Call it after the batch's rows are written, in the same transaction.
+    public static func deriveStaticBatch(_ db: Database, routes: [(name: String, spec: StaticRouteSpec)], vacated: [IPPrefix],
+                                         down: Set<String> = []) throws -> [(prefix: IPPrefix, route: DesiredRoute?)] {
+        let nodes = try Nodes.list(db)
+        func serves(_ node: Node) -> Bool { node.healthCheck == nil || !down.contains(node.name) }
+        // Host prefixes of allocations: these merge with a static route of the same prefix.
+        var allocated = Set<IPPrefix>()
+        for row in try db.rows("SELECT address FROM allocation_addresses") {
+            if let address = IPAddress(try row.get(0, as: String.self)) { allocated.insert(IPPrefix(host: address)) }
+        }
+        var shared = Set<IPPrefix>()
+        var result: [(prefix: IPPrefix, route: DesiredRoute?)] = []
+        result.reserveCapacity(routes.count + vacated.count)
+        // A batch repeats the same next hops: resolve them again only when they differ from the
+        // previous route's (the same array is then shared by every route, not copied).
+        var lastHops: [StaticNextHop]?
+        var lastFamily: IPFamily?
+        var lastPaths: [RoutePath] = []
+        for (name, spec) in routes {
+            if !allocated.isEmpty && allocated.contains(spec.prefix) {
+                shared.insert(spec.prefix)
+                continue
+            }
+            if lastHops != spec.nextHops || lastFamily != spec.prefix.family {
+                let paths = staticPaths(spec.nextHops, family: spec.prefix.family, nodes: nodes, serves: serves)
+                lastPaths = paths.count > 1 ? Set(paths).sorted() : paths
+                lastHops = spec.nextHops
+                lastFamily = spec.prefix.family
+            }
+            result.append((spec.prefix, lastPaths.isEmpty ? nil : DesiredRoute(prefix: spec.prefix, paths: lastPaths, attributes: spec.announce,
+                                                                               sources: [RouteSource(kind: .static, name: name)])))
+        }
+        if !vacated.isEmpty {
+            let owned = try db.cachedStatement("SELECT 1 FROM routes WHERE prefix = ?")
+            for prefix in vacated {
+                if allocated.contains(prefix) {
+                    shared.insert(prefix)
+                } else if try owned.firstRow([prefix.description]) == nil {
+                    // (A prefix that another route of the batch took is in `routes` already.)
+                    result.append((prefix, nil))
+                }
+            }
+        }
+        if !shared.isEmpty {
+            let merged = try derive(db, only: shared, down: down)
+            for prefix in shared.sorted() { result.append((prefix, merged[prefix])) }
+        }
+        return result
     }
 }

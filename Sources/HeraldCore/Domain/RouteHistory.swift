@@ -78,27 +78,46 @@ public enum RouteHistory {
 
     /// Appends one row per changed prefix.
     public static func append(_ db: Database, _ diff: RouteDiff, reason: String, requestID: String?, now: Int64) throws {
-        let statement = try db.cachedStatement("""
-            INSERT INTO route_events (at, action, prefix, family, source, source_name, paths, reason, request_id)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """)
-        func insert(_ action: RouteEvent.Action, _ route: DesiredRoute, paths: String) throws {
-            let source = route.firstSource ?? RouteSource(kind: .static, name: "?")
-            try statement.execute([now, action.rawValue, route.prefix.description, route.prefix.family.rawValue, source.kind.rawValue,
-                                   source.name, paths, reason, requestID])
-        }
-        // A bulk load announces a million routes with the same few path sets: encode each once.
+        // Multi-row statements: a bulk load writes a million rows.
+        var rows = BulkInsert(db, "INSERT INTO route_events (at, action, prefix, family, source, source_name, paths, reason, request_id)", columns: 9)
+        let requestIDValue: DatabaseValue = requestID.map { .text($0) } ?? .null
+        // A bulk load announces a million routes with the same few path sets: encode each once,
+        // and first compare with the previous route's (cheaper than hashing paths per row).
         var encoded: [PathsKey: String] = [:]
-        func paths(_ route: DesiredRoute) -> String {
-            let key = PathsKey(paths: route.paths, attributes: route.attributes)
-            if let known = encoded[key] { return known }
-            let text = pathsJSON(route)
-            if encoded.count < 4096 { encoded[key] = text }
-            return text
+        var lastPaths: [RoutePath]?
+        var lastAttributes = AnnounceAttributes()
+        var lastText = ""
+        for (action, routes) in [(RouteEvent.Action.announce, diff.announced), (.update, diff.updated), (.withdraw, diff.withdrawn)] {
+            for route in routes {
+                let paths: String
+                if action == .withdraw {
+                    paths = "[]"
+                } else if let lastPaths, lastPaths == route.paths, lastAttributes == route.attributes {
+                    paths = lastText
+                } else {
+                    let key = PathsKey(paths: route.paths, attributes: route.attributes)
+                    if let known = encoded[key] {
+                        paths = known
+                    } else {
+                        paths = pathsJSON(route)
+                        if encoded.count < 4096 { encoded[key] = paths }
+                    }
+                    (lastPaths, lastAttributes, lastText) = (route.paths, route.attributes, paths)
+                }
+                let source = route.firstSource ?? RouteSource(kind: .static, name: "?")
+                rows.append(.integer(now))
+                rows.append(.text(action.rawValue))
+                rows.append(.text(route.prefix.description))
+                rows.append(.text(route.prefix.family.rawValue))
+                rows.append(.text(source.kind.rawValue))
+                rows.append(.text(source.name))
+                rows.append(.text(paths))
+                rows.append(.text(reason))
+                rows.append(requestIDValue)
+                try rows.endRow()
+            }
         }
-        for route in diff.announced { try insert(.announce, route, paths: paths(route)) }
-        for route in diff.updated { try insert(.update, route, paths: paths(route)) }
-        for route in diff.withdrawn { try insert(.withdraw, route, paths: "[]") }
+        try rows.flush()
     }
 
     /// History rows, oldest first, after `cursor` (an event id), optionally only for one prefix

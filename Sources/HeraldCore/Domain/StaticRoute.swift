@@ -60,6 +60,9 @@ public enum StaticRoutes {
     /// Creates a static route or replaces the one of that name (`created_at` stays).
     static let upsertSQL = """
         INSERT INTO routes (name, family, prefix, next_hops, announce, labels, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        """ + " " + upsertConflictSQL
+
+    static let upsertConflictSQL = """
         ON CONFLICT (name) DO UPDATE SET family = excluded.family, prefix = excluded.prefix, next_hops = excluded.next_hops,
             announce = excluded.announce, labels = excluded.labels, updated_at = excluded.updated_at
         """
@@ -154,9 +157,50 @@ public enum StaticRoutes {
     /// written `-` (`10.0.0.1/32` → `10.0.0.1_32`, `2001:db8::1/128` → `2001-db8--1_128`; a
     /// leading `::` gets its implied `0`). Distinct prefixes give distinct names.
     public static func defaultName(for prefix: IPPrefix) -> String {
-        var text = prefix.description
-        if text.hasPrefix(":") { text = "0" + text }
-        return String(text.map { $0 == "/" ? "_" : $0 == ":" ? "-" : $0 })
+        defaultName(prefixText: prefix.description)
+    }
+
+    /// `defaultName(for:)` from the prefix's canonical text, byte by byte (a bulk load names a
+    /// million routes this way).
+    static func defaultName(prefixText text: String) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count + 1)
+        if text.utf8.first == UInt8(ascii: ":") { bytes.append(UInt8(ascii: "0")) }
+        for byte in text.utf8 {
+            bytes.append(byte == UInt8(ascii: "/") ? UInt8(ascii: "_") : byte == UInt8(ascii: ":") ? UInt8(ascii: "-") : byte)
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// An IPv4 prefix in exactly its canonical form ("10.0.0.0/24": decimal octets and length
+    /// without leading zeros, no host bits), read straight from the bytes; nil for anything else,
+    /// which `IPPrefix(parsing:)` then parses or explains. A million-route batch is mostly these,
+    /// and its text can be kept as the prefix's `description`.
+    static func canonicalIPv4Prefix(_ text: String) -> IPPrefix? {
+        var value: UInt32 = 0, part: UInt32 = 0, digits = 0, dots = 0
+        var length: Int?
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"):
+                if digits == 1 && part == 0 { return nil }  // leading zero
+                part = part * 10 + UInt32(byte - UInt8(ascii: "0"))
+                digits += 1
+                if digits > 3 || part > 255 { return nil }
+            case UInt8(ascii: ".") where length == nil && dots < 3 && digits > 0:
+                value = value << 8 | part
+                (part, digits, dots) = (0, 0, dots + 1)
+            case UInt8(ascii: "/") where length == nil && dots == 3 && digits > 0:
+                value = value << 8 | part
+                (part, digits, length) = (0, 0, 0)
+            default:
+                return nil
+            }
+        }
+        guard length != nil, digits > 0, part <= 32 else { return nil }
+        let bits = Int(part)
+        // Host bits set: the full parser says which prefix was meant.
+        if bits < 32 && value & (UInt32.max >> bits) != 0 { return nil }
+        return try? IPPrefix(network: .v4(IPv4Address(value)), length: bits)
     }
 
     /// What a batch did.
@@ -164,47 +208,113 @@ public enum StaticRoutes {
         public var created = 0
         public var updated = 0
         public var unchanged = 0
-        /// Every prefix whose routes may have changed (new and previous prefixes).
-        public var affected: Set<IPPrefix> = []
+        /// The items written (created or changed), by their index in the batch, in batch order.
+        public var written: [Int] = []
+        /// Prefixes that changed routes left (a route of the batch moved to another prefix).
+        public var vacated: [IPPrefix] = []
     }
 
     /// Creates or replaces many static routes at once, all or nothing: any invalid item fails the
     /// batch with every problem named by item index (`[41].prefix`, at most 100 of them).
     /// Re-sending an identical route changes nothing (not even its `updated_at`).
-    public static func putBatch(_ db: Database, _ items: [(name: String, spec: StaticRouteSpec)], now: Int64) throws -> BatchOutcome {
+    /// `namesFollowPrefixes`: every item is named `defaultName(for:)` its prefix, so names are
+    /// distinct exactly when prefixes are (one duplicate check instead of two).
+    /// `prefixTexts`: the items' prefixes written out (`description`), when the caller has them.
+    public static func putBatch(_ db: Database, _ items: [(name: String, spec: StaticRouteSpec)], now: Int64,
+                                namesFollowPrefixes: Bool = false, prefixTexts: [String]? = nil) throws -> BatchOutcome {
+        precondition(prefixTexts == nil || prefixTexts?.count == items.count, "one prefix text per item")
         var validator = Validator()
         let nodes = Set(try db.rows("SELECT name FROM nodes").map { try $0.get(0, as: String.self) })
-        var names: [String: Int] = [:]
-        var prefixes: [IPPrefix: Int] = [:]
-        names.reserveCapacity(items.count)
-        prefixes.reserveCapacity(items.count)
+        let selfHops: [StaticNextHop] = [.session]
+        let noAnnounce = AnnounceAttributes()
         for (index, item) in items.enumerated() {
-            let field = "[\(index)]."
-            try validate(name: item.name, spec: item.spec, field: field, nodeExists: { nodes.contains($0) }, into: &validator)
-            if let first = names.updateValue(index, forKey: item.name) {
-                validator.add(field + "name", "\"\(item.name)\" is also item \(first)")
-            }
-            if let first = prefixes.updateValue(index, forKey: item.spec.prefix) {
-                validator.add(field + "prefix", "\(item.spec.prefix) is also item \(first)")
+            // The usual item ("self", no attributes, no labels) has only its name to check; the
+            // field prefix (`[41].`) is only written out for an item with a problem.
+            let plain = item.spec.nextHops == selfHops && item.spec.announce == noAnnounce && item.spec.labels.isEmpty
+            if plain && ObjectName.validate(item.name) == nil { continue }
+            var problems = Validator()
+            try validate(name: item.name, spec: item.spec, field: "", nodeExists: { nodes.contains($0) }, into: &problems)
+            if !problems.errors.isEmpty {
+                try validate(name: item.name, spec: item.spec, field: "[\(index)].", nodeExists: { nodes.contains($0) }, into: &validator)
             }
             if validator.errors.count >= 100 { break }
         }
+        // Duplicates. Prefixes in strictly increasing order (a generated load) cannot repeat;
+        // otherwise a set finds them, and the (rare) item a duplicate repeats is then looked up.
+        var increasing = true
+        for index in items.indices.dropFirst() where !(items[index - 1].spec.prefix < items[index].spec.prefix) {
+            increasing = false
+            break
+        }
+        if !increasing {
+            var prefixes = Set<IPPrefix>(minimumCapacity: items.count)
+            for (index, item) in items.enumerated() where validator.errors.count < 100 {
+                if !prefixes.insert(item.spec.prefix).inserted, let first = items.firstIndex(where: { $0.spec.prefix == item.spec.prefix }) {
+                    validator.add("[\(index)].prefix", "\(item.spec.prefix) is also item \(first)")
+                    if namesFollowPrefixes { validator.add("[\(index)].name", "\"\(item.name)\" is also item \(first)") }
+                }
+            }
+        }
+        if !namesFollowPrefixes {
+            var names = Set<String>(minimumCapacity: items.count)
+            for (index, item) in items.enumerated() where validator.errors.count < 100 {
+                if !names.insert(item.name).inserted, let first = items.firstIndex(where: { $0.name == item.name }) {
+                    validator.add("[\(index)].name", "\"\(item.name)\" is also item \(first)")
+                }
+            }
+        }
         try validator.finish()
 
+        // A big batch writes far more pages than the default cache holds (routes, their history
+        // rows and the indexes: ~350 MB for a million): room for them until the commit.
+        if items.count >= 50_000 { try db.growCacheForThisTransaction(kibibytes: min(1 << 20, items.count / 2)) }
         var outcome = BatchOutcome()
-        outcome.affected.reserveCapacity(items.count)
+        outcome.written.reserveCapacity(items.count)
         var hopsText = JSONColumnEncodeCache<[String]>()
         var announceText = JSONColumnEncodeCache<AnnounceAttributes>()
         var labelsText = JSONColumnEncodeCache<[String: String]>()
+        // Batches repeat the same next-hop list: encode it again only when it differs from the
+        // previous item's (comparing beats hashing a list per item).
+        var lastHops: [StaticNextHop]?
+        var lastHopsText = ""
+        let noAnnounceText = JSONColumn.encode(noAnnounce), noLabelsText = JSONColumn.encode([String: String]())
         // Into an empty table (the first bulk load) nothing can exist: skip a million lookups.
         let tableWasEmpty = try db.firstRow("SELECT NOT EXISTS (SELECT 1 FROM routes)")?.get(0, as: Bool.self) ?? false
         let existing = try db.cachedStatement("SELECT prefix, next_hops, announce, labels FROM routes WHERE name = ?")
-        let upsert = try db.cachedStatement(upsertSQL)
+        // Written in multi-row statements; `waiting` are the items of the rows not yet written.
+        var rows = BulkInsert(db, "INSERT INTO routes (name, family, prefix, next_hops, announce, labels, created_at, updated_at)", columns: 8,
+                              tail: upsertConflictSQL)
+        var waiting: [Int] = []
+        waiting.reserveCapacity(rows.rowsPerStatement)
+        func written(_ write: (inout BulkInsert) throws(DatabaseError) -> Void) throws {
+            // (The failure is taken out of the catch before it is examined: a `catch where` on
+            // this typed error crashes the Swift 6.3 compiler.)
+            var failure: DatabaseError?
+            do { try write(&rows) } catch { failure = error }
+            if let failure {
+                guard failure.constraint == .unique else { throw failure }
+                // A prefix belongs to another static route (names are upserted, so it is not the
+                // name): say which item and which route, rather than a bare constraint message.
+                let owner = try db.cachedStatement("SELECT name FROM routes WHERE prefix = ? AND name <> ?")
+                for index in waiting {
+                    let prefixText = items[index].spec.prefix.description
+                    if let name = try owner.firstRow([prefixText, items[index].name])?.get(0, as: String.self) {
+                        throw DomainError.conflict("item \(index): prefix \(prefixText) is already the static route \"\(name)\"")
+                    }
+                }
+                throw failure
+            }
+            if rows.pendingRows == 0 { waiting.removeAll(keepingCapacity: true) }
+        }
         for (index, item) in items.enumerated() {
-            let prefixText = item.spec.prefix.description
-            let hops = hopsText.encode(item.spec.nextHops.map(\.description))
-            let announce = announceText.encode(item.spec.announce)
-            let labels = labelsText.encode(item.spec.labels)
+            let prefixText = prefixTexts?[index] ?? item.spec.prefix.description
+            if lastHops != item.spec.nextHops {
+                lastHopsText = hopsText.encode(item.spec.nextHops.map(\.description))
+                lastHops = item.spec.nextHops
+            }
+            let hops = lastHopsText
+            let announce = item.spec.announce == noAnnounce ? noAnnounceText : announceText.encode(item.spec.announce)
+            let labels = item.spec.labels.isEmpty ? noLabelsText : labelsText.encode(item.spec.labels)
             if !tableWasEmpty, let row = try existing.firstRow([item.name]) {
                 let oldPrefix: String = try row.get(0)
                 if oldPrefix == prefixText, try row.get(1, as: String.self) == hops, try row.get(2, as: String.self) == announce,
@@ -212,26 +322,24 @@ public enum StaticRoutes {
                     outcome.unchanged += 1
                     continue
                 }
-                if let old = IPPrefix(oldPrefix) { outcome.affected.insert(old) }
+                if oldPrefix != prefixText, let old = IPPrefix(oldPrefix) { outcome.vacated.append(old) }
                 outcome.updated += 1
             } else {
                 outcome.created += 1
             }
-            outcome.affected.insert(item.spec.prefix)
-            // (The failure is taken out of the catch before it is examined: a `catch where` on
-            // this typed error crashes the Swift 6.3 compiler.)
-            var failure: DatabaseError?
-            do { try upsert.execute([item.name, item.spec.prefix.family.rawValue, prefixText, hops, announce, labels, now, now]) } catch {
-                failure = error
-            }
-            if let failure {
-                guard failure.constraint == .unique else { throw failure }
-                // The prefix belongs to another static route (names are upserted, so it is not
-                // the name): say which, rather than a bare constraint message.
-                let owner = try db.firstRow("SELECT name FROM routes WHERE prefix = ?", [prefixText])?.get(0, as: String.self) ?? "?"
-                throw DomainError.conflict("item \(index): prefix \(prefixText) is already the static route \"\(owner)\"")
-            }
+            outcome.written.append(index)
+            waiting.append(index)
+            rows.append(.text(item.name))
+            rows.append(.text(item.spec.prefix.family.rawValue))
+            rows.append(.text(prefixText))
+            rows.append(.text(hops))
+            rows.append(.text(announce))
+            rows.append(.text(labels))
+            rows.append(.integer(now))
+            rows.append(.integer(now))
+            try written { rows throws(DatabaseError) in try rows.endRow() }
         }
+        try written { rows throws(DatabaseError) in try rows.flush() }
         return outcome
     }
 

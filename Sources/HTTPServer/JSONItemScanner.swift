@@ -1,0 +1,158 @@
+// Hand-written decoding of one hot item shape in a bulk body (a million static routes in one
+// POST): members are read straight from the bytes, with no JSONValue tree and no Decodable
+// machinery per item. The rules are those of the strict decoder in JSONBody.swift: the same
+// framing (array or NDJSON), duplicate and unknown fields refused by name, errors naming the item
+// (`[41].prefix`). Values of any other shape (nested objects) still go through that decoder.
+
+extension HTTPRequest {
+    /// Reads a bulk body item by item like `decodeEach`, but hands each item to `each` as a
+    /// scanner over its bytes, for a decoder written by hand. `each` must read the item whole
+    /// (`JSONItemScanner.members`). More than `maxItems` → 413.
+    /// With `part` (from `bulkParts`), only that part of an NDJSON body is read; indexes and
+    /// line numbers are those of the whole body.
+    public func scanEach(maxItems: Int, maxDepth: Int = 32, part: BulkBodyPart? = nil, _ each: (Int, inout JSONItemScanner) throws -> Void) throws {
+        try forEachItem(maxItems: maxItems, maxDepth: maxDepth, part: part) { index, parser, depth in
+            var scanner = JSONItemScanner(parser: parser, index: index, depth: depth)
+            try each(index, &scanner)
+            parser = scanner.parser
+        }
+    }
+}
+
+/// One item of a bulk body, read in place. `members` walks the item's object; inside it, each
+/// member's value is read with exactly one of the value methods (`string`, `stringArray`,
+/// `decode`, …) or refused with `unknownField`. Field errors are `ValidationError`s (400) naming
+/// the item and member; syntax errors are reported by the framing with the item or line.
+public struct JSONItemScanner {
+    var parser: JSONParser
+    /// The item's index in the body.
+    public let index: Int
+    /// Nesting depth of the item itself (1 in an array, 0 on an NDJSON line).
+    let depth: Int
+
+    init(parser: JSONParser, index: Int, depth: Int) {
+        self.parser = parser
+        self.index = index
+        self.depth = depth
+    }
+
+    /// `[41].prefix`: how field errors name a member of this item.
+    public func field(_ name: String) -> String { "[\(index)].\(name)" }
+
+    private func shapeError(_ name: String, _ message: String) -> ValidationError {
+        ValidationError([FieldError(field: field(name), message: message)], status: .badRequest,
+                        detail: "The JSON body does not match the expected shape.")
+    }
+
+    /// Refuses member `name` (call it for a member the item shape does not have).
+    public func unknownField(_ name: String) -> ValidationError {
+        ValidationError([FieldError(field: field(name), message: "unknown field")], status: .badRequest, detail: "The JSON body has unknown fields.")
+    }
+
+    /// Refuses the item for lacking member `name`.
+    public func missingField(_ name: String) -> ValidationError { shapeError(name, "is required") }
+
+    /// Calls `member(name, &self)` for each member of the item, which must be an object; `member`
+    /// reads that member's value. A name given twice is refused (400) before its value is read.
+    public mutating func members(_ member: (String, inout JSONItemScanner) throws -> Void) throws {
+        guard parser.i < parser.end, parser.bytes[parser.i] == UInt8(ascii: "{") else {
+            if parser.i >= parser.end { throw parser.fail("unexpected end of input") }
+            throw ValidationError([FieldError(field: "[\(index)]", message: "expected an object, found \(try peekKind())")], status: .badRequest,
+                                  detail: "The JSON body does not match the expected shape.")
+        }
+        guard depth < parser.maxDepth else { throw parser.fail("nesting deeper than \(parser.maxDepth)") }
+        parser.i += 1
+        parser.skipWhitespace()
+        if parser.i < parser.end, parser.bytes[parser.i] == UInt8(ascii: "}") {
+            parser.i += 1
+            return
+        }
+        // Items have a handful of members: a list beats a set.
+        var seen: [String] = []
+        while true {
+            parser.skipWhitespace()
+            guard parser.i < parser.end, parser.bytes[parser.i] == UInt8(ascii: "\"") else { throw parser.fail("expected a member name") }
+            let name = try parser.parseString()
+            guard !seen.contains(name) else { throw parser.fail("duplicate member \"\(name)\"") }
+            seen.append(name)
+            parser.skipWhitespace()
+            guard parser.i < parser.end, parser.bytes[parser.i] == UInt8(ascii: ":") else { throw parser.fail("expected ':'") }
+            parser.i += 1
+            parser.skipWhitespace()
+            let before = parser.i
+            try member(name, &self)
+            // A callback that read nothing did not know the member: refused, never skipped.
+            if parser.i == before { throw unknownField(name) }
+            parser.skipWhitespace()
+            guard parser.i < parser.end else { throw parser.fail("unexpected end of input") }
+            if parser.bytes[parser.i] == UInt8(ascii: ",") { parser.i += 1; continue }
+            if parser.bytes[parser.i] == UInt8(ascii: "}") { parser.i += 1; return }
+            throw parser.fail("expected ',' or '}'")
+        }
+    }
+
+    /// The kind of the value ahead ("a number", …) for an error message, reading past it.
+    private mutating func peekKind() throws -> String {
+        try parser.parseValue(depth: depth + 1).kind
+    }
+
+    /// True (and the value read) when the value ahead is `null`.
+    private mutating func takeNull() throws -> Bool {
+        guard parser.i < parser.end, parser.bytes[parser.i] == UInt8(ascii: "n") else { return false }
+        _ = try parser.parseValue(depth: depth + 1)
+        return true
+    }
+
+    /// The value of member `name`, which must be a string (`null` only when `nullable`: nil).
+    public mutating func string(_ name: String, nullable: Bool = false) throws -> String? {
+        if try takeNull() {
+            if nullable { return nil }
+            throw shapeError(name, "must not be null")
+        }
+        guard parser.i < parser.end, parser.bytes[parser.i] == UInt8(ascii: "\"") else {
+            if parser.i >= parser.end { throw parser.fail("unexpected end of input") }
+            throw shapeError(name, "expected a string, found \(try peekKind())")
+        }
+        return try parser.parseString()
+    }
+
+    /// The value of member `name`, which must be an array of strings or `null` (nil).
+    public mutating func stringArray(_ name: String) throws -> [String]? {
+        if try takeNull() { return nil }
+        guard parser.i < parser.end, parser.bytes[parser.i] == UInt8(ascii: "[") else {
+            if parser.i >= parser.end { throw parser.fail("unexpected end of input") }
+            throw shapeError(name, "expected an array, found \(try peekKind())")
+        }
+        guard depth + 1 < parser.maxDepth else { throw parser.fail("nesting deeper than \(parser.maxDepth)") }
+        parser.i += 1
+        var strings: [String] = []
+        parser.skipWhitespace()
+        if parser.i < parser.end, parser.bytes[parser.i] == UInt8(ascii: "]") {
+            parser.i += 1
+            return strings
+        }
+        while true {
+            parser.skipWhitespace()
+            guard parser.i < parser.end else { throw parser.fail("unexpected end of input") }
+            if parser.bytes[parser.i] == UInt8(ascii: "\"") {
+                strings.append(try parser.parseString())
+            } else {
+                let kind = try parser.parseValue(depth: depth + 2).kind
+                throw shapeError("\(name)[\(strings.count)]", kind == "null" ? "must not be null" : "expected a string, found \(kind)")
+            }
+            parser.skipWhitespace()
+            guard parser.i < parser.end else { throw parser.fail("unexpected end of input") }
+            if parser.bytes[parser.i] == UInt8(ascii: ",") { parser.i += 1; continue }
+            if parser.bytes[parser.i] == UInt8(ascii: "]") { parser.i += 1; return strings }
+            throw parser.fail("expected ',' or ']'")
+        }
+    }
+
+    /// The value of member `name` decoded strictly as `T` (snake_case keys, unknown fields
+    /// refused as `[41].name.field`), or nil for `null`: for members of a rarer, nested shape.
+    public mutating func decode<T: Decodable>(_ type: T.Type, _ name: String) throws -> T? {
+        if try takeNull() { return nil }
+        let value = try parser.parseValue(depth: depth + 1)
+        return try StrictJSON.decode(T.self, from: value, codingPath: [IndexKey(index), NameKey(stringValue: name)])
+    }
+}
