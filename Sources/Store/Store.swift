@@ -63,12 +63,12 @@ public final class Store: Sendable {
         }
     }
 
-    /// The page size of a database Herald creates. SQLite's default is 4 KiB; with 16 KiB a
-    /// bulk load of a million static routes and their history rows (about 350 MB of table and
-    /// index pages) takes a quarter fewer B-tree page operations and its commit writes and
-    /// syncs the WAL in half the time (measured with the sqlite3 shell: 5.9 s → 4.5 s). An
-    /// existing file keeps its page size.
-    public static let pageSize = 16384
+    /// The page size of a database Herald creates: SQLite's default, 4 KiB. 16 KiB made a bulk
+    /// load of a million routes a little faster (7.8 s against 8.0 s through the batch API) but
+    /// every small commit writes and syncs four times the bytes: durable allocations fell from
+    /// 1,442/s to 772/s (p99 1.1 ms → 38 ms; `scripts/bench/api.sh`), and those are the common
+    /// case. An existing file keeps its page size.
+    public static let pageSize = 4096
 
     /// The read-write connection, or nil when the database exists but cannot be written.
     private static func openWriter(_ path: String) throws -> Database? {

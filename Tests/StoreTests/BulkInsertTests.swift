@@ -91,7 +91,7 @@ import Testing
         try db.execute("INSERT INTO routes (name, family, prefix, next_hops, labels, created_at, updated_at) VALUES ('ok-1.a_b', 'ipv4', '10.1.0.0/16', '[\"192.0.2.1\"]', '{\"a\":\"b\"}', 1, 1)")
     }
 
-    /// Past 1000 WAL pages (16 MB with 16 KiB pages) the WAL is copied into the database file
+    /// Past 1000 WAL pages (4 MB with 4 KiB pages) the WAL is copied into the database file
     /// in the background (the commit itself does not wait for it), and closing still removes
     /// the WAL.
     @Test func theWALIsCheckpointedOffTheCommitPath() async throws {
@@ -116,9 +116,9 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: path + "-wal"))
     }
 
-    /// A database Herald creates has 16 KiB pages; an existing file keeps its own; a backup
-    /// takes the page size of what it copies.
-    @Test func newDatabasesGetLargerPagesAndBackupsFollow() throws {
+    /// A database Herald creates has `Store.pageSize` pages; an existing file keeps its own; a
+    /// backup takes the page size of what it copies.
+    @Test func newDatabasesGetTheirPageSizeAndBackupsFollow() throws {
         func pageSize(_ path: String) throws -> Int? {
             try Database(path: path, mode: .readOnly).firstRow("PRAGMA page_size")?.get(0, as: Int.self)
         }
@@ -129,12 +129,12 @@ import Testing
         #expect(try pageSize(directory.file("copy.db")) == Store.pageSize)
 
         let old = directory.file("old.db")
-        let created = try Database(path: old)
+        let created = try Database(path: old, pageSizeForNewFile: 8192)
         try created.execute("CREATE TABLE t (x INTEGER)")
         created.close()
         let reopened = try Store(path: old)
-        #expect(try pageSize(old) == 4096)
+        #expect(try pageSize(old) == 8192)
         try reopened.backup(to: directory.file("old-copy.db"))
-        #expect(try pageSize(directory.file("old-copy.db")) == 4096)
+        #expect(try pageSize(directory.file("old-copy.db")) == 8192)
     }
 }
