@@ -11,6 +11,8 @@ public final class Store: Sendable {
     public let path: String
     let writer: GuardedConnection
     private let reader: GuardedConnection
+    /// Counts committed write transactions (see `commitCount`).
+    private let commits = Atomic<Int>(0)
     /// Checkpoints the WAL off the commit path (nil when read-only).
     private let checkpointer: Checkpointer?
     /// The schema version after opening (the newest applied migration).
@@ -126,11 +128,18 @@ public final class Store: Sendable {
         try? writer.withConnection { db in db.detachWALHook() }
     }
 
+    /// How many `write`s have committed since the store was opened, counted just after each
+    /// COMMIT and before `write` returns. Whatever was read after this number was taken is at
+    /// least as new as its commits, so a cache of a read can be kept until the number changes.
+    public var commitCount: Int { commits.load(ordering: .acquiring) }
+
     /// Runs `body` in one IMMEDIATE transaction on the writer connection; returns after COMMIT.
     public func write<T: Sendable>(_ body: (Database) throws -> T) throws -> T {
         try refuseWhenReadOnly()
         return try writer.withConnection { db in
-            try db.transaction(.immediate, body)
+            let result = try db.transaction(.immediate, body)
+            commits.wrappingAdd(1, ordering: .releasing)
+            return result
         }
     }
 
@@ -141,6 +150,7 @@ public final class Store: Sendable {
         try refuseWhenReadOnly()
         return try writer.withConnection { db in
             let result = try db.transaction(.immediate, body)
+            commits.wrappingAdd(1, ordering: .releasing)
             afterCommit(result)
             return result
         }

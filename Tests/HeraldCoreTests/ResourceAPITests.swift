@@ -164,6 +164,16 @@ struct APIFixture {
         let status = try await api.call(.GET, "/v1/status")
         let counts = status["counts"] as? [String: Int]
         #expect(counts?["pools"] == 1 && counts?["allocations"] == 1, "\(status.text)")
+        // The stored part is kept between commits: every commit acknowledged before the request
+        // shows, including one straight after a cached answer.
+        for n in 2...5 {
+            _ = try await api.call(.GET, "/v1/status")
+            #expect(try await api.call(.PUT, "/v1/allocations/a\(n)", #"{"pool":"lb"}"#).status == 201)
+            let after = try await api.call(.GET, "/v1/status")
+            #expect((after["counts"] as? [String: Int])?["allocations"] == n, "\(after.text)")
+        }
+        #expect(try await api.call(.DELETE, "/v1/allocations/a").status == 204)
+        #expect(((try await api.call(.GET, "/v1/status"))["counts"] as? [String: Int])?["allocations"] == 4)
     }
 }
 

@@ -1,12 +1,21 @@
 public import HTTPServer
 public import Store
 internal import IP
+internal import Synchronization
 
 /// `GET /healthz` and `GET /v1/status`.
 public struct StatusAPI: Sendable {
     public let store: Store
     /// Wall-clock milliseconds when the process started.
     public let startedAt: Int64
+
+    /// The stored part of the status, and the `Store.commitCount` it was read at: counting a
+    /// million static routes costs milliseconds, and a monitor may ask every second.
+    private let stored = StoredStatus()
+
+    private final class StoredStatus: Sendable {
+        let value = Mutex<(commit: Int, speaker: SpeakerStatus?, counts: Counts)?>(nil)
+    }
 
     public init(store: Store, startedAt: Int64) {
         self.store = store
@@ -53,7 +62,22 @@ public struct StatusAPI: Sendable {
     }
 
     func status(now: Int64 = Clock.nowMilliseconds()) throws -> Status {
-        let (speaker, counts) = try store.read { db in
+        // Taken before the read: a commit that lands during the read makes the next call read
+        // again, never the reverse.
+        let commit = store.commitCount
+        let speaker: SpeakerStatus?, counts: Counts
+        if let cached = stored.value.withLock({ $0 }), cached.commit == commit {
+            (speaker, counts) = (cached.speaker, cached.counts)
+        } else {
+            (speaker, counts) = try read()
+            stored.value.withLock { $0 = (commit, speaker, counts) }
+        }
+        return Status(version: HeraldVersion.string, startedAt: startedAt, uptimeSeconds: Double(now - startedAt) / 1000,
+                      database: DatabaseStatus(path: store.path, schemaVersion: store.schemaVersion), speaker: speaker, counts: counts)
+    }
+
+    private func read() throws -> (SpeakerStatus?, Counts) {
+        try store.read { db in
             let speaker = try SpeakerSettings.load(db).map {
                 SpeakerStatus(asn: $0.asn, routerId: $0.routerID.description, listen: $0.listen.description, holdTime: $0.holdTime,
                               keepaliveTime: $0.keepaliveTime, gracefulRestart: $0.gracefulRestartEnabled,
@@ -63,7 +87,5 @@ public struct StatusAPI: Sendable {
             return (speaker, Counts(peers: try count("peers"), nodes: try count("nodes"), pools: try count("pools"),
                                     allocations: try count("allocations"), staticRoutes: try count("routes")))
         }
-        return Status(version: HeraldVersion.string, startedAt: startedAt, uptimeSeconds: Double(now - startedAt) / 1000,
-                      database: DatabaseStatus(path: store.path, schemaVersion: store.schemaVersion), speaker: speaker, counts: counts)
     }
 }
