@@ -1,3 +1,4 @@
+internal import Foundation
 public import HTTPServer
 public import Store
 internal import IP
@@ -14,7 +15,8 @@ public struct StatusAPI: Sendable {
     private let stored = StoredStatus()
 
     private final class StoredStatus: Sendable {
-        let value = Mutex<(commit: Int, speaker: SpeakerStatus?, counts: Counts)?>(nil)
+        /// The encoded `StoredPart` without its closing brace, and the commit it was read at.
+        let value = Mutex<(commit: Int, head: [UInt8])?>(nil)
     }
 
     public init(store: Store, startedAt: Int64) {
@@ -24,13 +26,12 @@ public struct StatusAPI: Sendable {
 
     struct Health: Encodable { let status: String }
 
-    struct Status: Encodable {
-        let version: String
-        let startedAt: Int64
-        let uptimeSeconds: Double
+    /// Everything in the status but the uptime and version, which follow it in key order.
+    struct StoredPart: Encodable {
+        let counts: Counts
         let database: DatabaseStatus
         let speaker: SpeakerStatus?
-        let counts: Counts
+        let startedAt: Int64
     }
 
     struct DatabaseStatus: Encodable {
@@ -58,23 +59,44 @@ public struct StatusAPI: Sendable {
 
     public func register(on router: Router) {
         router.get("/healthz") { _, _ in try .json(Health(status: "ok")) }
-        router.get("/v1/status") { _, _ in try .json(try self.status()) }
+        router.get("/v1/status") { _, _ in
+            HTTPResponse(status: .ok, headers: ["Content-Type": "application/json"], body: .bytes(try self.statusBody()))
+        }
     }
 
-    func status(now: Int64 = Clock.nowMilliseconds()) throws -> Status {
+    /// The `/v1/status` JSON (snake_case, keys sorted, as `.json` writes it). Monitors poll it, so
+    /// the stored part is read and encoded once per commit; a request adds only the uptime.
+    func statusBody(now: Int64 = Clock.nowMilliseconds()) throws -> [UInt8] {
         // Taken before the read: a commit that lands during the read makes the next call read
         // again, never the reverse.
         let commit = store.commitCount
-        let speaker: SpeakerStatus?, counts: Counts
+        var body: [UInt8]
         if let cached = stored.value.withLock({ $0 }), cached.commit == commit {
-            (speaker, counts) = (cached.speaker, cached.counts)
+            body = cached.head
         } else {
-            (speaker, counts) = try read()
-            stored.value.withLock { $0 = (commit, speaker, counts) }
+            let (speaker, counts) = try read()
+            let part = StoredPart(counts: counts, database: DatabaseStatus(path: store.path, schemaVersion: store.schemaVersion),
+                                  speaker: speaker, startedAt: startedAt)
+            body = Array(try Self.encoder.encode(part).dropLast())  // the closing brace
+            stored.value.withLock { [body] in $0 = (commit, body) }
         }
-        return Status(version: HeraldVersion.string, startedAt: startedAt, uptimeSeconds: Double(now - startedAt) / 1000,
-                      database: DatabaseStatus(path: store.path, schemaVersion: store.schemaVersion), speaker: speaker, counts: counts)
+        body += Array(",\"uptime_seconds\":\(Double(now - startedAt) / 1000)".utf8)
+        body += Self.versionTail
+        return body
     }
+
+    private static var encoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+
+    /// `,"version":"…"}`.
+    private static let versionTail: [UInt8] = {
+        let version = (try? encoder.encode([HeraldVersion.string])).map { Array($0.dropFirst().dropLast()) } ?? Array("\"?\"".utf8)
+        return Array(",\"version\":".utf8) + version + Array("}".utf8)
+    }()
 
     private func read() throws -> (SpeakerStatus?, Counts) {
         try store.read { db in
