@@ -38,7 +38,7 @@ public final class Reconciler: Sendable {
         self.commitObserver = commitObserver
         let initial = try store.read { db in try DesiredRoutes.derive(db) }
         var committed = PrefixMap<DesiredRoute.Body>()
-        committed.reserveCapacity(ipv4: initial.count, ipv6: 0)
+        committed.reserveCapacity(adding: initial.keys)
         for (prefix, route) in initial { committed[prefix] = route.body }
         table = Mutex(committed)
         (diffs, continuation) = AsyncStream.makeStream(of: RouteDiff.self, bufferingPolicy: .unbounded)
@@ -67,14 +67,7 @@ public final class Reconciler: Sendable {
     }
 
     /// The routes Herald should announce now (built on each call: O(table)).
-    public var desiredRoutes: [IPPrefix: DesiredRoute] {
-        table.withLock { table in
-            var routes: [IPPrefix: DesiredRoute] = [:]
-            routes.reserveCapacity(table.count)
-            for (prefix, body) in table { routes[prefix] = DesiredRoute(prefix: prefix, body: body) }
-            return routes
-        }
-    }
+    public var desiredRoutes: [IPPrefix: DesiredRoute] { table.withLock { $0.routes() } }
 
     /// How many routes Herald should announce now.
     public var desiredRouteCount: Int { table.withLock { $0.count } }
@@ -118,9 +111,7 @@ public final class Reconciler: Sendable {
 
         /// The whole table (the full re-derive path, which is O(table) anyway).
         func materialize() -> [IPPrefix: DesiredRoute] {
-            var all: [IPPrefix: DesiredRoute] = [:]
-            all.reserveCapacity(committed.count + overlay.count)
-            for (prefix, body) in committed { all[prefix] = DesiredRoute(prefix: prefix, body: body) }
+            var all = committed.routes(room: overlay.count)
             for (prefix, route) in overlay { all[prefix] = route }
             return all
         }
@@ -304,9 +295,7 @@ public final class Reconciler: Sendable {
                     let changes = overlay
                     nextTable = Aside {
                         var next = committed
-                        let ipv6 = changes.keys.reduce(0) { $0 + ($1.family == .ipv6 ? 1 : 0) }
-                        next.reserveCapacity(ipv4: committed.count(of: .ipv4) + changes.count - ipv6, ipv6: committed.count(of: .ipv6) + ipv6)
-                        for (prefix, route) in changes { next[prefix] = route?.body }
+                        next.apply(changes)
                         return next
                     }
                 }
@@ -318,12 +307,7 @@ public final class Reconciler: Sendable {
                 } else {
                     // In place: no view of the committed table is alive any more, so the
                     // dictionary is not copied.
-                    table.withLock { table in
-                        // Grown once up front rather than doubling through a bulk load.
-                        let ipv6 = final.overlay.keys.reduce(0) { $0 + ($1.family == .ipv6 ? 1 : 0) }
-                        table.reserveCapacity(ipv4: table.count(of: .ipv4) + final.overlay.count - ipv6, ipv6: table.count(of: .ipv6) + ipv6)
-                        for (prefix, route) in final.overlay { table[prefix] = route?.body }
-                    }
+                    table.withLock { $0.apply(final.overlay) }
                 }
                 down.withLock { $0 = final.down }
                 for (job, outcome) in zip(jobs, outcomes) {
@@ -436,5 +420,22 @@ public final class Reconciler: Sendable {
                     reason: reason, requestId: requestID, at: at))
             }
         }
+    }
+}
+
+extension PrefixMap where Value == DesiredRoute.Body {
+    /// The full routes (each rebuilt with its prefix), with room for `room` more.
+    func routes(room: Int = 0) -> [IPPrefix: DesiredRoute] {
+        var routes: [IPPrefix: DesiredRoute] = [:]
+        routes.reserveCapacity(count + room)
+        for (prefix, body) in self { routes[prefix] = DesiredRoute(prefix: prefix, body: body) }
+        return routes
+    }
+
+    /// Lays committed changes over the table (nil: no longer announced), grown once up front
+    /// rather than doubling through a bulk load.
+    mutating func apply(_ changes: [IPPrefix: DesiredRoute?]) {
+        reserveCapacity(adding: changes.keys)
+        for (prefix, route) in changes { self[prefix] = route?.body }
     }
 }

@@ -23,6 +23,13 @@ public struct PrefixMap<Value> {
         v6.reserveCapacity(ipv6)
     }
 
+    /// Room for `prefixes` on top of the entries held (an upper bound: some may be there already).
+    public mutating func reserveCapacity(adding prefixes: some Sequence<IPPrefix>) {
+        var ipv4 = 0, ipv6 = 0
+        for prefix in prefixes { if prefix.family == .ipv4 { ipv4 += 1 } else { ipv6 += 1 } }
+        reserveCapacity(ipv4: v4.count + ipv4, ipv6: v6.count + ipv6)
+    }
+
     public subscript(prefix: IPPrefix) -> Value? {
         get {
             if case .v4(let address) = prefix.network { return v4[Self.key(address, prefix.length)] }

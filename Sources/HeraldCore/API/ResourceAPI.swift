@@ -70,6 +70,17 @@ public struct ResourceAPI: Sendable {
         }
     }
 
+    /// `mutate` for a change that gives its routes itself (see `Reconciler.mutate(deriving:)`).
+    func mutate<T: Sendable>(_ context: RequestContext, reason: @escaping @Sendable (T) -> String,
+                             deriving derive: @escaping @Sendable (T, Database, Set<String>) throws -> [(prefix: IPPrefix, route: DesiredRoute?)],
+                             _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await reconciler.mutate(requestID: context.requestID, reason: reason, deriving: derive, body).result
+        } catch {
+            throw APIErrors.http(error)
+        }
+    }
+
     static func notFound(_ kind: String, _ name: String) -> HTTPError {
         HTTPError(.notFound, detail: "\(kind) \"\(name)\" does not exist")
     }
@@ -642,19 +653,14 @@ public struct ResourceAPI: Sendable {
         let batch = items, defaultNames = namesFollowPrefixes, texts = prefixTexts
         items = []
         prefixTexts = []
-        let outcome: StaticRoutes.BatchOutcome
-        do {
-            // The routes written are in hand: they are derived from the items, not read back.
-            outcome = try await reconciler.mutate(requestID: context.requestID, reason: { (o: StaticRoutes.BatchOutcome) in
-                "static routes batch: \(o.created) created, \(o.updated) changed"
-            }, deriving: { (o: StaticRoutes.BatchOutcome, db: Database, down: Set<String>) in
-                let written = o.written.count == batch.count ? batch : o.written.map { batch[$0] }
-                return try DesiredRoutes.deriveStaticBatch(db, routes: written, vacated: o.vacated, down: down)
-            }) { db in
-                try StaticRoutes.putBatch(db, batch, now: Clock.nowMilliseconds(), namesFollowPrefixes: defaultNames, prefixTexts: texts)
-            }.result
-        } catch {
-            throw APIErrors.http(error)
+        // The routes written are in hand: they are derived from the items, not read back.
+        let outcome = try await mutate(context, reason: { (o: StaticRoutes.BatchOutcome) in
+            "static routes batch: \(o.created) created, \(o.updated) changed"
+        }, deriving: { (o: StaticRoutes.BatchOutcome, db: Database, down: Set<String>) in
+            let written = o.written.count == batch.count ? batch : o.written.map { batch[$0] }
+            return try DesiredRoutes.deriveStaticBatch(db, routes: written, vacated: o.vacated, down: down)
+        }) { db in
+            try StaticRoutes.putBatch(db, batch, now: Clock.nowMilliseconds(), namesFollowPrefixes: defaultNames, prefixTexts: texts)
         }
         return try .json(StaticRouteBatchBody(routes: batch.count, created: outcome.created, updated: outcome.updated, unchanged: outcome.unchanged))
     }

@@ -1,4 +1,3 @@
-internal import Foundation
 public import HTTPServer
 public import Store
 internal import IP
@@ -64,7 +63,7 @@ public struct StatusAPI: Sendable {
         }
     }
 
-    /// The `/v1/status` JSON (snake_case, keys sorted, as `.json` writes it). Monitors poll it, so
+    /// The `/v1/status` JSON, written as `.json` writes it (`JSONCoding`). Monitors poll it, so
     /// the stored part is read and encoded once per commit; a request adds only the uptime.
     func statusBody(now: Int64 = Clock.nowMilliseconds()) throws -> [UInt8] {
         // Taken before the read: a commit that lands during the read makes the next call read
@@ -77,7 +76,7 @@ public struct StatusAPI: Sendable {
             let (speaker, counts) = try read()
             let part = StoredPart(counts: counts, database: DatabaseStatus(path: store.path, schemaVersion: store.schemaVersion),
                                   speaker: speaker, startedAt: startedAt)
-            body = Array(try Self.encoder.encode(part).dropLast())  // the closing brace
+            body = Array(try JSONCoding.encode(part).dropLast())  // the closing brace
             stored.value.withLock { [body] in $0 = (commit, body) }
         }
         body += Array(",\"uptime_seconds\":\(Double(now - startedAt) / 1000)".utf8)
@@ -85,16 +84,9 @@ public struct StatusAPI: Sendable {
         return body
     }
 
-    private static var encoder: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }
-
     /// `,"version":"…"}`.
     private static let versionTail: [UInt8] = {
-        let version = (try? encoder.encode([HeraldVersion.string])).map { Array($0.dropFirst().dropLast()) } ?? Array("\"?\"".utf8)
+        let version = (try? JSONCoding.encode([HeraldVersion.string])).map { Array($0.dropFirst().dropLast()) } ?? Array("\"?\"".utf8)
         return Array(",\"version\":".utf8) + version + Array("}".utf8)
     }()
 
