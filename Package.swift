@@ -57,7 +57,7 @@ let package = Package(
         .target(
             name: "HeraldCore",
             dependencies: [
-                "BGP", "BGPSpeaker", "HTTPServer", "IP", "IPAM", "Sockets", "Store",
+                "BGP", "BGPSpeaker", "CSystem", "HTTPServer", "IP", "IPAM", "Sockets", "Store",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

@@ -161,15 +161,25 @@ public struct Community: RawRepresentable, Hashable, Sendable, Comparable, Custo
 
     public static func < (a: Community, b: Community) -> Bool { a.rawValue < b.rawValue }
 
-    public var description: String {
-        switch self {
-        case .gracefulShutdown: "graceful-shutdown"
-        case .blackhole: "blackhole"
-        case .noExport: "no-export"
-        case .noAdvertise: "no-advertise"
-        case .noExportSubconfed: "no-export-subconfed"
-        default: "\(rawValue >> 16):\(rawValue & 0xFFFF)"
+    /// The well-known communities by the names operators write them with.
+    public static let wellKnown: [(name: String, community: Community)] = [
+        ("graceful-shutdown", .gracefulShutdown), ("blackhole", .blackhole), ("no-export", .noExport),
+        ("no-advertise", .noAdvertise), ("no-export-subconfed", .noExportSubconfed),
+    ]
+
+    /// "65000:100" (both parts 0–65535) or a well-known name; nil for anything else.
+    public init?(_ text: String) {
+        if let known = Self.wellKnown.first(where: { $0.name == text }) {
+            self = known.community
+            return
         }
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, let asn = UInt16(parts[0]), let value = UInt16(parts[1]) else { return nil }
+        self.init(asn: asn, value: value)
+    }
+
+    public var description: String {
+        Self.wellKnown.first { $0.community == self }?.name ?? "\(rawValue >> 16):\(rawValue & 0xFFFF)"
     }
 }
 
@@ -207,6 +217,13 @@ public struct LargeCommunity: Hashable, Sendable, Comparable, CustomStringConver
         (a.globalAdministrator, a.localData1, a.localData2) < (b.globalAdministrator, b.localData1, b.localData2)
     }
     public var description: String { "\(globalAdministrator):\(localData1):\(localData2)" }
+
+    /// "global:local1:local2", each 0–4294967295; nil for anything else.
+    public init?(_ text: String) {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 3, let global = UInt32(parts[0]), let one = UInt32(parts[1]), let two = UInt32(parts[2]) else { return nil }
+        self.init(global, one, two)
+    }
 }
 
 /// The next hop carried in MP_REACH_NLRI.

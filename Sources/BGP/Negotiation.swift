@@ -23,8 +23,9 @@ public struct SessionParameters: Hashable, Sendable {
     public var peerIdentifier: IPv4Address
     /// RFC 4271 §4.2: the smaller of the two hold times; 0 means no keepalives at all.
     public var holdTime: UInt16
-    /// RFC 4271 §10: one third of the hold time (0 when the hold time is 0).
-    public var keepaliveTime: UInt16 { holdTime / 3 }
+    /// Seconds between our KEEPALIVEs: RFC 4271 §10 suggests a third of the hold time (0 when
+    /// the hold time is 0); a configured shorter interval wins (`SessionConfiguration`).
+    public var keepaliveTime: UInt16
     /// RFC 6793: both sides sent the four-octet AS capability.
     public var fourOctetASN: Bool
     /// RFC 4760: families both sides announced (IPv4 unicast when neither sent any).
@@ -146,7 +147,7 @@ public struct SessionParameters: Hashable, Sendable {
 
         return .success(SessionParameters(
             localASN: localASN, peerASN: peerASN, peerIdentifier: remote.bgpIdentifier,
-            holdTime: min(local.holdTime, remote.holdTime),
+            holdTime: min(local.holdTime, remote.holdTime), keepaliveTime: min(local.holdTime, remote.holdTime) / 3,
             fourOctetASN: has(localCapabilities, .fourOctetASN) && has(remoteCapabilities, .fourOctetASN),
             families: agreedFamilies, addPathSend: send, addPathReceive: receive,
             extendedMessages: has(localCapabilities, .extendedMessage) && has(remoteCapabilities, .extendedMessage),

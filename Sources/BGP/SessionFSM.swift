@@ -155,10 +155,22 @@ public struct SessionConfiguration: Hashable, Sendable {
     public var maximumIdleHoldTime: Int
     /// Seconds Established after which past failures are forgotten.
     public var stableSessionTime: Int
+    /// Seconds between KEEPALIVEs when shorter than a third of the negotiated hold time; nil:
+    /// a third of it (RFC 4271 §10).
+    public var configuredKeepaliveTime: Int?
+
+    /// RFC 4271 §4.4/§10: KEEPALIVEs at most a third of the hold time apart, so a configured
+    /// interval is capped by the hold time the peer agreed to; none with a hold time of 0.
+    public func keepaliveTime(holdTime: UInt16) -> UInt16 {
+        let third = holdTime / 3
+        guard let configured = configuredKeepaliveTime, configured > 0 else { return third }
+        return min(third, UInt16(clamping: configured))
+    }
 
     public init(localOpen: OpenMessage, expectations: PeerExpectations = .init(), connectRetryTime: Int = 120, largeHoldTime: Int = 240,
                 passive: Bool = false, automaticRestart: Bool = true, dampPeerOscillations: Bool = true,
-                idleHoldTime: Int = 5, maximumIdleHoldTime: Int = 120, stableSessionTime: Int = 300) {
+                idleHoldTime: Int = 5, maximumIdleHoldTime: Int = 120, stableSessionTime: Int = 300,
+                configuredKeepaliveTime: Int? = nil) {
         self.localOpen = localOpen
         self.expectations = expectations
         self.connectRetryTime = connectRetryTime
@@ -169,6 +181,7 @@ public struct SessionConfiguration: Hashable, Sendable {
         self.idleHoldTime = idleHoldTime
         self.maximumIdleHoldTime = maximumIdleHoldTime
         self.stableSessionTime = stableSessionTime
+        self.configuredKeepaliveTime = configuredKeepaliveTime
     }
 }
 
@@ -382,7 +395,8 @@ public struct SessionFSM: Sendable {
             switch SessionParameters.negotiate(local: configuration.localOpen, remote: open, expectations: configuration.expectations) {
             case .failure(let error):
                 return fail("OPEN refused: \(sentText(error))", sending: NotificationMessage(error))
-            case .success(let parameters):
+            case .success(var parameters):
+                parameters.keepaliveTime = configuration.keepaliveTime(holdTime: parameters.holdTime)
                 state = .openConfirm(parameters)
                 var actions: [SessionAction] = [.send(.keepalive)]
                 actions += restartHoldAndKeepalive(parameters)

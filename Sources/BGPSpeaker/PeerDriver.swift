@@ -119,7 +119,8 @@ final class PeerDriver: @unchecked Sendable {
             localOpen: open, expectations: PeerExpectations(peerASN: settings.asn),
             connectRetryTime: settings.connectRetryTime ?? s.connectRetryTime, largeHoldTime: 240,
             passive: settings.passive, automaticRestart: true, dampPeerOscillations: true,
-            idleHoldTime: s.idleHoldTime, maximumIdleHoldTime: s.maximumIdleHoldTime, stableSessionTime: 300)
+            idleHoldTime: s.idleHoldTime, maximumIdleHoldTime: s.maximumIdleHoldTime, stableSessionTime: 300,
+            configuredKeepaliveTime: settings.keepaliveTime ?? s.keepaliveTime)
     }
 
     /// TTL / GTSM / MD5 for this peer's sockets.

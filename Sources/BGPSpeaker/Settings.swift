@@ -14,6 +14,9 @@ public struct SpeakerSettings: Sendable, Hashable {
     public var listenPort: UInt16
     /// Hold time we offer when the peer has none configured (RFC 4271 §10 suggests 90 s).
     public var holdTime: UInt16
+    /// Seconds between KEEPALIVEs when the peer has none configured; nil or 0: a third of the
+    /// negotiated hold time. Never more than that third (RFC 4271 §10).
+    public var keepaliveTime: Int?
     /// Seconds between outgoing connection attempts.
     public var connectRetryTime: Int
     /// First back-off after a failure (doubles up to `maximumIdleHoldTime`, RFC 4271 §8.1.1).
@@ -36,7 +39,7 @@ public struct SpeakerSettings: Sendable, Hashable {
     public var sendHoldTime: Int?
 
     public init(asn: UInt32, routerID: IPv4Address, listenAddresses: [IPAddress] = [], listenPort: UInt16 = 179,
-                holdTime: UInt16 = 90, connectRetryTime: Int = 30, idleHoldTime: Int = 5, maximumIdleHoldTime: Int = 120,
+                holdTime: UInt16 = 90, keepaliveTime: Int? = nil, connectRetryTime: Int = 30, idleHoldTime: Int = 5, maximumIdleHoldTime: Int = 120,
                 defaultLocalPreference: UInt32 = 100, gracefulRestartTime: UInt16 = 120, restarting: Bool = false,
                 bfdPort: UInt16 = 3784,
                 sendHoldTime: Int? = nil) {
@@ -46,6 +49,7 @@ public struct SpeakerSettings: Sendable, Hashable {
         self.listenAddresses = listenAddresses
         self.listenPort = listenPort
         self.holdTime = holdTime
+        self.keepaliveTime = keepaliveTime
         self.connectRetryTime = connectRetryTime
         self.idleHoldTime = idleHoldTime
         self.maximumIdleHoldTime = maximumIdleHoldTime
@@ -109,6 +113,8 @@ public struct PeerSettings: Sendable, Hashable {
     public var ttlSecurity: Int?
     /// Hold time we offer; nil: the speaker's.
     public var holdTime: UInt16?
+    /// Seconds between KEEPALIVEs; nil: the speaker's (capped at a third of the hold time).
+    public var keepaliveTime: Int?
     public var connectRetryTime: Int?
     public var passive: Bool
     public var families: Set<IPFamily>
@@ -127,7 +133,7 @@ public struct PeerSettings: Sendable, Hashable {
 
     public init(name: String, address: IPAddress, asn: UInt32, port: UInt16 = 179, localAddress: IPAddress? = nil,
                 otherFamilyNextHop: IPAddress? = nil, password: String? = nil, ebgpMultihop: Int? = nil, ttlSecurity: Int? = nil,
-                holdTime: UInt16? = nil, connectRetryTime: Int? = nil, passive: Bool = false, families: Set<IPFamily> = [.ipv4],
+                holdTime: UInt16? = nil, keepaliveTime: Int? = nil, connectRetryTime: Int? = nil, passive: Bool = false, families: Set<IPFamily> = [.ipv4],
                 addPathSend: Bool = false, addPathReceive: Bool = false, gracefulRestart: Bool = true,
                 maxPrefixes: MaxPrefixLimit? = nil, labels: [String: String] = [:], enabled: Bool = true,
                 bfd: PeerBFDSettings? = nil) {
@@ -141,6 +147,7 @@ public struct PeerSettings: Sendable, Hashable {
         self.ebgpMultihop = ebgpMultihop
         self.ttlSecurity = ttlSecurity
         self.holdTime = holdTime
+        self.keepaliveTime = keepaliveTime
         self.connectRetryTime = connectRetryTime
         self.passive = passive
         self.families = families

@@ -14,12 +14,11 @@ public import Sockets
 /// await speaker.shutdown(mode: .withdraw(message: "herald stopping"))
 /// ```
 ///
-/// The actor is a front door: all protocol state lives on the event loop thread (sessions,
-/// timers and sockets are loop-confined), and each call hops there with `loop.submit`.
-public actor Speaker {
-    public nonisolated let loop: EventLoop
-    nonisolated let core: SpeakerCore
-    private var started = false
+/// A front door: all protocol state lives on the event loop thread (sessions, timers and
+/// sockets are loop-confined, in `SpeakerCore`), and each call hops there with `loop.submit`.
+public final class Speaker: Sendable {
+    public let loop: EventLoop
+    let core: SpeakerCore
 
     public init(settings: SpeakerSettings, loop: EventLoop, logger: Logger = Logger(label: "herald.bgp")) {
         self.loop = loop
@@ -36,10 +35,10 @@ public actor Speaker {
     /// Binds the listeners (a port that cannot be bound is logged once; outgoing sessions still
     /// run) and starts the peers added so far.
     public func start() async throws {
-        guard !started else { return }
-        started = true
         let core = self.core
         try await loop.submit {
+            guard !core.started else { return }
+            core.started = true
             core.startListening()
         }
     }
@@ -55,22 +54,27 @@ public actor Speaker {
 
     // MARK: - Peers
 
-    public func addPeer(_ peer: PeerSettings) async throws {
+    /// Applies a peer change (`SpeakerConfiguration` decides what it does to the session) and
+    /// says what it did; throws without changing anything when the change cannot be applied.
+    @discardableResult
+    public func apply(_ change: SpeakerConfiguration.PeerChange) async throws -> SpeakerConfiguration.PeerEffect {
         let core = self.core
-        try await loop.submit { try core.addPeer(peer) }
+        return try await loop.submit { try core.apply(change) }
     }
+
+    public func addPeer(_ peer: PeerSettings) async throws { try await apply(.add(peer)) }
 
     /// Applies a changed configuration: a change of anything sent in OPEN or of the TCP
     /// settings resets the session; labels re-export; `enabled: false` shuts it down (Cease).
-    public func updatePeer(_ peer: PeerSettings) async throws {
-        let core = self.core
-        try await loop.submit { try core.updatePeer(peer) }
-    }
+    public func updatePeer(_ peer: PeerSettings) async throws { try await apply(.update(peer)) }
 
     /// Cease/Administrative Shutdown ("peer deleted") and forget the peer.
-    public func removePeer(named name: String) async throws {
+    public func removePeer(named name: String) async throws { try await apply(.remove(name: name)) }
+
+    /// The configuration the speaker runs: its settings and peers.
+    public func configuration() async -> SpeakerConfiguration? {
         let core = self.core
-        try await loop.submit { try core.removePeer(name) }
+        return try? await loop.submit { core.configuration }
     }
 
     public enum SoftResetDirection: Sendable {
@@ -119,12 +123,6 @@ public actor Speaker {
     public func announce(_ routes: [Route]) async { await apply(announce: routes, withdraw: []) }
     public func withdraw(_ prefix: IPPrefix) async { await apply(announce: [], withdraw: [prefix]) }
     public func withdraw(_ prefixes: [IPPrefix]) async { await apply(announce: [], withdraw: prefixes) }
-
-    /// Makes the Loc-RIB exactly `routes` (what reconciliation computes).
-    public func replaceAll(_ routes: [Route]) async {
-        let core = self.core
-        _ = try? await loop.submit { core.replaceAll(routes) }
-    }
 
     // MARK: - State
 

@@ -9,7 +9,9 @@ import Sockets
 /// Loop-confined; `Speaker` (the actor) reaches it with `loop.submit` / `loop.execute`.
 final class SpeakerCore: @unchecked Sendable {
     let loop: EventLoop
-    var settings: SpeakerSettings
+    /// Settings and peers as configured: every change goes through it (`apply`).
+    var configuration: SpeakerConfiguration
+    var settings: SpeakerSettings { configuration.settings }
     let logger: Logger
     var peers: [String: PeerDriver] = [:]
     /// The Loc-RIB: each prefix's path set, interned in `pathSets` (most routes share one).
@@ -23,11 +25,14 @@ final class SpeakerCore: @unchecked Sendable {
     var subscribers: [Int: AsyncStream<SpeakerEvent>.Continuation] = [:]
     var nextSubscriber = 0
     var stopped = false
+    /// `start()` ran: the listeners are bound (or their failure reported).
+    var started = false
     let bfd: BFDService
 
     init(loop: EventLoop, settings: SpeakerSettings, logger: Logger) {
         self.loop = loop
-        self.settings = settings
+        // An empty configuration cannot be refused.
+        self.configuration = try! SpeakerConfiguration(settings: settings)
         self.logger = logger
         bfd = BFDService(loop: loop, port: settings.bfdPort, logger: logger)
         bfd.onTransition = { [unowned self] link, transition in self.bfdTransition(link, transition) }
@@ -110,7 +115,8 @@ final class SpeakerCore: @unchecked Sendable {
 
     func accept(_ connection: Connection) -> (any ConnectionDelegate)? {
         guard !stopped, let remote = connection.remoteAddress?.address else { return nil }
-        guard let peer = peers.values.first(where: { $0.settings.address == remote }) else {
+        let neighbour = SpeakerConfiguration.neighbour(remote)
+        guard let peer = peers.values.first(where: { SpeakerConfiguration.neighbour($0.settings.address) == neighbour }) else {
             let now = wallClockMillis()
             if now - (unknownSources[remote] ?? -60_000) >= 60_000 {
                 unknownSources[remote] = now
@@ -124,59 +130,61 @@ final class SpeakerCore: @unchecked Sendable {
 
     // MARK: - Peers
 
-    func addPeer(_ settings: PeerSettings) throws(SpeakerError) {
-        guard peers[settings.name] == nil else { throw .duplicatePeer(settings.name) }
-        if let other = peers.values.first(where: { $0.settings.address == settings.address }) {
-            throw .duplicateAddress(settings.address, other.settings.name)
+    /// Applies a peer change: `configuration` decides whether it can be applied and what it
+    /// does to the session (the same decision HeraldCore's committer made before it committed).
+    @discardableResult
+    func apply(_ change: SpeakerConfiguration.PeerChange) throws(SpeakerError) -> SpeakerConfiguration.PeerEffect {
+        let old = configuration.peers[change.name]
+        let effect = try configuration.apply(change)
+        switch change {
+        case .add(let settings):
+            let peer = PeerDriver(core: self, settings: settings)
+            peers[settings.name] = peer
+            installListenerKey(peer)
+            peer.reportedState = settings.enabled ? .idle : .disabled
+            if !stopped { peer.start() }
+            syncBFD(settings)
+        case .update(let new):
+            guard let peer = peers[new.name], let old else { break }
+            if old.password != nil || old.address != new.address { installListenerKey(peer, remove: true) }
+            peer.settings = new
+            installListenerKey(peer)
+            switch effect {
+            case .disabled:
+                peer.stop(communication: "peer disabled")
+                peer.reportState()
+            case .enabled:
+                peer.start()
+            case .reset:
+                peer.hardReset(communication: "configuration changed", cease: .otherConfigurationChange)
+            case .inPlace:
+                if !new.enabled { peer.reportState() }
+                if old.labels != new.labels { peer.reevaluateAll() }
+                if old.maxPrefixes != new.maxPrefixes, let session = peer.session { peer.checkMaxPrefixes(session) }
+            case .added, .removed:
+                break
+            }
+            if old.bfd != new.bfd || old.enabled != new.enabled || old.address != new.address || old.localAddress != new.localAddress {
+                syncBFD(new)
+            }
+        case .remove(let name):
+            guard let peer = peers.removeValue(forKey: name) else { break }
+            peer.stop(communication: "peer deleted")
+            bfd.remove(name)
+            installListenerKey(peer, remove: true)
+            if let timer = peer.staleTimer { loop.cancelTimer(timer) }
         }
-        let peer = PeerDriver(core: self, settings: settings)
-        peers[settings.name] = peer
-        installListenerKey(peer)
-        peer.reportedState = settings.enabled ? .idle : .disabled
-        if !stopped { peer.start() }
-        syncBFD(settings)
-    }
-
-    func updatePeer(_ new: PeerSettings) throws(SpeakerError) {
-        guard let peer = peers[new.name] else { throw .unknownPeer(new.name) }
-        if let other = peers.values.first(where: { $0.settings.address == new.address && $0.settings.name != new.name }) {
-            throw .duplicateAddress(new.address, other.settings.name)
-        }
-        let old = peer.settings
-        var oldComparable = old, newComparable = new
-        oldComparable.labels = [:]; newComparable.labels = [:]
-        oldComparable.maxPrefixes = nil; newComparable.maxPrefixes = nil
-        oldComparable.enabled = true; newComparable.enabled = true
-        oldComparable.bfd = nil; newComparable.bfd = nil
-        if old.password != nil || old.address != new.address { installListenerKey(peer, remove: true) }
-        peer.settings = new
-        installListenerKey(peer)
-        if !new.enabled {
-            if old.enabled { peer.stop(communication: "peer disabled") }
-            peer.reportState()
-        } else if !old.enabled {
-            peer.start()
-        } else if oldComparable != newComparable {
-            peer.hardReset(communication: "configuration changed", cease: .otherConfigurationChange)
-        } else {
-            if old.labels != new.labels { peer.reevaluateAll() }
-            if old.maxPrefixes != new.maxPrefixes, let session = peer.session { peer.checkMaxPrefixes(session) }
-        }
-        if old.bfd != new.bfd || old.enabled != new.enabled || old.address != new.address || old.localAddress != new.localAddress {
-            syncBFD(new)
-        }
+        return effect
     }
 
     /// Applies new speaker settings. A new ASN or router ID is in every OPEN, so every session
     /// is reset at once (Cease/Other Configuration Change, RFC 4486); a new listener address or
     /// port rebinds the listeners; timers and graceful restart apply to sessions established
-    /// from now on. Returns how many sessions were reset.
+    /// from now on.
     func updateSettings(_ new: SpeakerSettings) -> SettingsChange {
-        let old = settings
+        let effect = configuration.apply(settings: new)
         var change = SettingsChange()
-        settings = new
-        settings.restarting = old.restarting
-        if old.listenAddresses != new.listenAddresses || old.listenPort != new.listenPort, !stopped {
+        if effect.rebindsListeners, !stopped {
             for peer in peers.values { installListenerKey(peer, remove: true) }
             for listener in listeners { listener.close() }
             listeners = []
@@ -184,25 +192,13 @@ final class SpeakerCore: @unchecked Sendable {
             startListening()
             change.listenersRebound = true
         }
-        let identityChanged = old.asn != new.asn || old.routerID != new.routerID
-        var what: [String] = []
-        if old.asn != new.asn { what.append("AS \(old.asn) → \(new.asn)") }
-        if old.routerID != new.routerID { what.append("router ID \(old.routerID) → \(new.routerID)") }
         for peer in peers.values.sorted(by: { $0.settings.name < $1.settings.name }) {
             peer.speaker = settings
-            guard identityChanged, peer.settings.enabled, !stopped else { continue }
+            guard !effect.identityChange.isEmpty, peer.settings.enabled, !stopped else { continue }
             if peer.session != nil { change.sessionsReset.append(peer.settings.name) }
-            peer.hardReset(communication: "speaker " + what.joined(separator: ", "), cease: .otherConfigurationChange)
+            peer.hardReset(communication: "speaker " + effect.identityChange.joined(separator: ", "), cease: .otherConfigurationChange)
         }
         return change
-    }
-
-    func removePeer(_ name: String) throws(SpeakerError) {
-        guard let peer = peers.removeValue(forKey: name) else { throw .unknownPeer(name) }
-        peer.stop(communication: "peer deleted")
-        bfd.remove(name)
-        installListenerKey(peer, remove: true)
-        if let timer = peer.staleTimer { loop.cancelTimer(timer) }
     }
 
     func peer(_ name: String) throws(SpeakerError) -> PeerDriver {
@@ -251,11 +247,6 @@ final class SpeakerCore: @unchecked Sendable {
         locRIB[prefix].map { pathSets[$0] }
     }
 
-    func replaceAll(_ routes: [Route]) {
-        let keep = Set(routes.map(\.prefix))
-        apply(announce: routes, withdraw: locRIB.keys.filter { !keep.contains($0) })
-    }
-
     // MARK: - Snapshot and shutdown
 
     func snapshot() -> SpeakerSnapshot {
@@ -289,21 +280,4 @@ public struct SettingsChange: Sendable, Hashable {
     public var listenersRebound = false
 
     public init() {}
-}
-
-/// Errors of the speaker's management API.
-public enum SpeakerError: Error, Hashable, Sendable, CustomStringConvertible {
-    case unknownPeer(String)
-    case duplicatePeer(String)
-    case duplicateAddress(IPAddress, String)
-    case notRunning
-
-    public var description: String {
-        switch self {
-        case .unknownPeer(let name): "no peer \(name)"
-        case .duplicatePeer(let name): "peer \(name) already exists"
-        case .duplicateAddress(let address, let name): "address \(address) is already peer \(name)"
-        case .notRunning: "the speaker is shut down"
-        }
-    }
 }

@@ -43,7 +43,7 @@ public final class Metrics: Sendable {
         requestLatency.withLock { $0["\(request.method.rawValue) \(route)", default: Histogram()].observe(request.seconds) }
     }
 
-    /// For `Reconciler(commitObserver:)`: one batch commit took `seconds`.
+    /// For `Committer(commitObserver:)`: one batch commit took `seconds`.
     public func observeCommit(seconds: Double) {
         commits.withLock { $0.observe(seconds) }
     }
@@ -194,32 +194,6 @@ public final class Metrics: Sendable {
         static func number(_ value: Double) -> String {
             if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
             return String(value)
-        }
-    }
-}
-
-/// `GET /metrics` (no token needed, like `/healthz`).
-public struct MetricsAPI: Sendable {
-    public let metrics: Metrics
-    public let store: Store
-    public let reconciler: Reconciler
-    public let speaker: Speaker?
-    public let health: NodeHealthMonitor?
-
-    public init(metrics: Metrics, store: Store, reconciler: Reconciler, speaker: Speaker?, health: NodeHealthMonitor? = nil) {
-        self.health = health
-        self.metrics = metrics
-        self.store = store
-        self.reconciler = reconciler
-        self.speaker = speaker
-    }
-
-    public func register(on router: Router) {
-        router.get("/metrics") { _, _ in
-            let snapshot = await speaker?.snapshot()
-            let text = try metrics.render(speaker: snapshot, store: store, routes: reconciler.desiredRouteCount,
-                                          health: health.map { Array($0.status.values) } ?? [])
-            return .text(text, contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
     }
 }

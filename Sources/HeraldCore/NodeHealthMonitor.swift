@@ -16,7 +16,7 @@ public struct NodeHealthStatus: Sendable, Equatable {
 }
 
 /// Runs the nodes' health checks on the shared event loop and turns rise/fall transitions into
-/// route changes through the `Reconciler` (so they are derived, recorded in the history with
+/// route changes through the `Committer` (so they are derived, recorded in the history with
 /// their reason, committed and announced like any other change).
 ///
 /// No thread per check: each check is a non-blocking connect (and, for http, one request) on the
@@ -29,8 +29,7 @@ public struct NodeHealthStatus: Sendable, Equatable {
 /// changes of one node reach the Reconciler in the order they happened.
 public final class NodeHealthMonitor: @unchecked Sendable {
     public let loop: EventLoop
-    let reconciler: Reconciler
-    let events: EventBus?
+    let committer: Committer
     let logger: Logger
     public let maxInFlight: Int
 
@@ -38,6 +37,8 @@ public final class NodeHealthMonitor: @unchecked Sendable {
     private let changes: AsyncStream<Change>
     private let changesIn: AsyncStream<Change>.Continuation
     private let consumer = Mutex<Task<Void, Never>?>(nil)
+    /// Follows the committed node changes.
+    private let follower = Mutex<Task<Void, Never>?>(nil)
 
     /// A route change to make after a transition (or a reset of a down node).
     struct Change: Sendable {
@@ -76,11 +77,10 @@ public final class NodeHealthMonitor: @unchecked Sendable {
     private var inFlight = 0
     private var stopped = false
 
-    public init(loop: EventLoop, reconciler: Reconciler, events: EventBus? = nil, logger: Logger = Logger(label: "herald.health"),
+    public init(loop: EventLoop, committer: Committer, logger: Logger = Logger(label: "herald.health"),
                 maxInFlight: Int = 64) {
         self.loop = loop
-        self.reconciler = reconciler
-        self.events = events
+        self.committer = committer
         self.logger = logger
         self.maxInFlight = max(1, maxInFlight)
         (changes, changesIn) = AsyncStream.makeStream(of: Change.self, bufferingPolicy: .unbounded)
@@ -88,30 +88,45 @@ public final class NodeHealthMonitor: @unchecked Sendable {
 
     // MARK: - Public face
 
-    /// Starts checking the stored nodes that have a health check.
+    /// Starts checking the committed nodes that have a health check, and follows every node
+    /// change the committer commits: new checks start, changed ones start over as unknown,
+    /// removed ones stop; a node that was down and whose check changed or went away is put back
+    /// into its routes.
     public func start() async throws {
         let stream = changes
-        let task = Task { [reconciler, events, logger] in
+        let task = Task { [committer, logger] in
             for await change in stream {
                 do {
-                    try await reconciler.setNodeHealth(change.node, down: change.down, reason: change.reason, now: change.at)
+                    try await committer.commit(now: change.at) { context in
+                        try context.setHealth(of: change.node, down: change.down, reason: change.reason)
+                        context.publish(.node(HeraldEvent.Node(node: change.node, from: change.from.rawValue, to: change.to.rawValue,
+                                                               reason: change.reason, transitions: change.transitions, at: change.at)))
+                    }
                 } catch {
                     logger.error("cannot apply a node health change", metadata: ["node": "\(change.node)", "error": "\(error)"])
                 }
-                events?.publish(kind: "node", payload: NodeEvent(node: change.node, from: change.from.rawValue, to: change.to.rawValue,
-                                                                 reason: change.reason, transitions: change.transitions, at: change.at))
             }
         }
         consumer.withLock { $0 = task }
-        try await reload()
-    }
-
-    /// Re-reads the nodes (after a node was created, changed or deleted): new checks start,
-    /// changed ones start over as unknown, removed ones stop. A node that was down and whose
-    /// check changed or went away is put back into its routes.
-    public func reload() async throws {
-        let nodes = try reconciler.store.read { db in try Nodes.list(db) }
-        try await loop.submit { [self] in apply(nodes) }
+        let started = Reply<Void>()
+        let nodeChanges = committer.subscribe()
+        let following = Task { [self] in
+            for await change in nodeChanges {
+                switch change {
+                case let .snapshot(_, _, nodes):
+                    _ = try? await loop.submit { [self] in apply(nodes) }
+                    started.fulfil(())
+                case let .nodes(nodes, reply):
+                    _ = try? await loop.submit { [self] in apply(nodes) }
+                    reply?.fulfil(())
+                default:
+                    continue
+                }
+            }
+            started.fulfil(())
+        }
+        follower.withLock { $0 = following }
+        await started.value
     }
 
     /// Stops every check and waits until the pending route changes are handed over.
@@ -125,6 +140,7 @@ public final class NodeHealthMonitor: @unchecked Sendable {
         }
         changesIn.finish()
         await consumer.withLock { $0 }?.value
+        follower.withLock { $0 }?.cancel()
     }
 
     /// Every checked node, by name.
@@ -132,14 +148,6 @@ public final class NodeHealthMonitor: @unchecked Sendable {
 
     public func status(of node: String) -> NodeHealthStatus? { statuses.withLock { $0[node] } }
 
-    struct NodeEvent: Encodable {
-        let node: String
-        let from: String
-        let to: String
-        let reason: String
-        let transitions: Int
-        let at: Int64
-    }
 
     // MARK: - Scheduling (loop thread)
 

@@ -1,12 +1,13 @@
 internal import CSQLite
 
-/// One SQLite connection.
+/// One connection, handed by `Store` to a closure inside a transaction: statements, rows and
+/// savepoints, and nothing of the engine behind it (the rest of Herald never opens one itself).
 ///
 /// A `Database` is not thread-safe; `Store` owns the connections and hands one to a closure at a
-/// time. It opens in WAL mode with `synchronous=FULL`, so a transaction that returned from
+/// time. The SQLite engine: It opens in WAL mode with `synchronous=FULL`, so a transaction that returned from
 /// `commit` survives a process crash or power loss, and with foreign keys enforced.
 public final class Database {
-    public enum Mode: Sendable {
+    enum Mode: Sendable {
         /// Read-write; creates the file if missing.
         case readWrite
         /// Read-only; the file must exist. Used for reader connections beside the one writer.
@@ -18,13 +19,9 @@ public final class Database {
     }
 
     let connection: OpaquePointer
-    public let path: String
-    public let mode: Mode
+    let path: String
+    let mode: Mode
     private var statementCache: [String: Statement] = [:]
-    /// What callers remember about this database between transactions on this connection (the
-    /// allocator's lowest-free hints). Touched only by whoever holds the connection; a caller
-    /// must keep only facts that stay true if a transaction rolls back.
-    public var memo: [String: Any] = [:]
     private var transactionDepth = 0
 
     /// How long a connection waits for another's lock before failing with SQLITE_BUSY.
@@ -36,7 +33,7 @@ public final class Database {
     /// `pageSizeForNewFile`: the page size of the file if this connection creates it (SQLite
     /// fixes it with the first table, and a WAL database cannot change it later); ignored for
     /// an existing file.
-    public init(path: String, mode: Mode = .readWrite, busyTimeoutMilliseconds: Int32 = Database.defaultBusyTimeoutMilliseconds,
+    init(path: String, mode: Mode = .readWrite, busyTimeoutMilliseconds: Int32 = Database.defaultBusyTimeoutMilliseconds,
                 pageSizeForNewFile: Int? = nil) throws(DatabaseError) {
         Self.configureSQLite
         self.path = path
@@ -100,10 +97,10 @@ public final class Database {
 
     /// True when SQLite opened the file read-only although asked for read-write (it does that
     /// silently when the file or its file system is write-protected).
-    public var opensReadOnly: Bool { sqlite3_db_readonly(connection, "main") == 1 }
+    var opensReadOnly: Bool { sqlite3_db_readonly(connection, "main") == 1 }
 
     /// Closes the connection; further use throws SQLITE_MISUSE errors. Idempotent.
-    public func close() {
+    func close() {
         guard !isClosed else { return }
         isClosed = true
         statementCache.removeAll()
@@ -111,6 +108,11 @@ public final class Database {
     }
 
     deinit { close() }
+
+    /// Frees the page cache this connection holds beyond what it is using.
+    func releaseCache() {
+        if !isClosed { _ = sqlite3_db_release_memory(connection) }
+    }
 
     /// Removes a WAL hook (and so any automatic checkpoint) from this connection.
     func detachWALHook() {
@@ -132,12 +134,6 @@ public final class Database {
         return statement
     }
 
-    /// A new prepared statement for `sql` (not cached), e.g. for SQL built at run time.
-    public func makeStatement(_ sql: String) throws(DatabaseError) -> Statement {
-        try checkOpen(sql)
-        return try Statement(connection: connection, sql: sql)
-    }
-
     /// Runs one statement with arguments.
     public func execute(_ sql: String, _ arguments: [any DatabaseValueConvertible] = []) throws(DatabaseError) {
         try cachedStatement(sql).execute(arguments)
@@ -152,7 +148,7 @@ public final class Database {
     }
 
     /// Runs a script of several statements without arguments (migrations). Only for trusted SQL.
-    public func executeScript(_ sql: String) throws(DatabaseError) {
+    func executeScript(_ sql: String) throws(DatabaseError) {
         try checkOpen(sql)
         var message: UnsafeMutablePointer<CChar>?
         let code = sqlite3_exec(connection, sql, nil, nil, &message)
@@ -169,7 +165,7 @@ public final class Database {
     /// Rows changed by the last INSERT, UPDATE or DELETE on this connection.
     public var changes: Int { Int(sqlite3_changes64(connection)) }
 
-    public var isInTransaction: Bool { sqlite3_get_autocommit(connection) == 0 }
+    var isInTransaction: Bool { sqlite3_get_autocommit(connection) == 0 }
 
     // MARK: - Backup
 
@@ -178,7 +174,7 @@ public final class Database {
     /// default all pages are copied in one step, inside one read transaction, which WAL lets
     /// writers run beside; with smaller steps a change by another connection restarts the copy
     /// (sqlite3_backup_step), so what lands is always the state at one commit.
-    public func backup(to path: String, pagesPerStep: Int32 = -1) throws(DatabaseError) {
+    func backup(to path: String, pagesPerStep: Int32 = -1) throws(DatabaseError) {
         try checkOpen("backup")
         // SQLite cannot back up into a WAL file of another page size: the copy takes this one's.
         let pageSize = try firstRow("PRAGMA page_size")?.get(0, as: Int.self)
@@ -204,7 +200,7 @@ public final class Database {
 
     // MARK: - Transactions
 
-    public enum TransactionKind: String, Sendable {
+    enum TransactionKind: String, Sendable {
         case deferred = "DEFERRED"
         /// Takes the write lock at BEGIN, so a writer never fails half-way with SQLITE_BUSY.
         case immediate = "IMMEDIATE"
@@ -212,16 +208,17 @@ public final class Database {
     }
 
     /// The page cache of a read-write connection, in KiB.
-    public static let defaultCacheKibibytes = 65536
-    /// Set by `growCacheForThisTransaction`: the cache goes back to the default at the end of
+    static let defaultCacheKibibytes = 65536
+    /// Set by `expectBulkWrite`: the cache goes back to the default at the end of
     /// the outermost transaction.
     private var cacheGrown = false
 
-    /// Grows the page cache to `kibibytes` until the outermost transaction ends (committed or
-    /// rolled back), then gives the memory back. For a bulk write whose pages outgrow the
-    /// default cache: SQLite would otherwise spill dirty pages to the WAL mid-transaction and
-    /// read them back (measured: a million history rows 4.2 s → 3.3 s with room for them).
-    public func growCacheForThisTransaction(kibibytes: Int) throws(DatabaseError) {
+    /// Says that this transaction will write about `bytes` (a bulk load): the engine may prepare
+    /// for it. SQLite grows the page cache until the outermost transaction ends (committed or
+    /// rolled back), then gives the memory back; without room SQLite spills dirty pages to the
+    /// WAL mid-transaction and reads them back (measured: a million history rows 4.2 s → 3.3 s).
+    public func expectBulkWrite(bytes: Int) throws(DatabaseError) {
+        let kibibytes = min(1 << 20, bytes / 1024)
         guard kibibytes > Self.defaultCacheKibibytes, transactionDepth > 0 else { return }
         try execute("PRAGMA cache_size = \(-kibibytes)")
         cacheGrown = true
@@ -236,7 +233,13 @@ public final class Database {
     /// Runs `body` in a transaction: committed if it returns, rolled back if it throws.
     /// Nested calls use savepoints, so an inner failure rolls back only the inner work
     /// (if the outer body catches the error).
-    public func transaction<T>(_ kind: TransactionKind = .immediate, _ body: (Database) throws -> T) throws -> T {
+    /// Runs `body` in a savepoint of the current transaction (a transaction of its own when none
+    /// is open): if `body` throws, only its work is undone.
+    public func transaction<T>(_ body: (Database) throws -> T) throws -> T {
+        try transaction(.immediate, body)
+    }
+
+    func transaction<T>(_ kind: TransactionKind, _ body: (Database) throws -> T) throws -> T {
         if transactionDepth > 0 { return try savepoint(body) }
         try execute("BEGIN \(kind.rawValue) TRANSACTION")
         transactionDepth += 1

@@ -17,6 +17,11 @@ public struct DatabaseError: Error, Sendable, CustomStringConvertible {
     }
 
     /// A stored value that is not of the type its reader expects (SQLITE_MISMATCH).
+    /// The database cannot take writes (answered with 503 by the API).
+    public static func readOnly(_ message: String) -> DatabaseError {
+        DatabaseError(extendedCode: SQLITE_READONLY, message: message)
+    }
+
     public static func typeMismatch(_ message: String, sql: String? = nil) -> DatabaseError {
         DatabaseError(extendedCode: SQLITE_MISMATCH, message: message, sql: sql)
     }

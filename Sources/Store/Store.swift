@@ -1,7 +1,10 @@
 internal import CSQLite
 internal import Synchronization
 
-/// Herald's database: one writer connection and one reader connection over a SQLite file.
+/// Herald's database: the one place that knows the storage engine. The rest of Herald sees
+/// transactions, statements and rows (`Database`, `Statement`, `Row`), never files or SQLite.
+///
+/// The engine here is one SQLite file: one writer connection and one reader connection.
 ///
 /// All writes go through the single writer, one transaction at a time, so concurrent API calls
 /// never interleave half-done changes and never fail with SQLITE_BUSY against each other.
@@ -156,10 +159,32 @@ public final class Store: Sendable {
         }
     }
 
+    /// Gives back memory the store holds beyond what it uses now: the page cache a bulk change
+    /// filled (SQLite keeps up to `cache_size` of pages from the last big transaction).
+    public func releaseMemory() {
+        _ = try? writer.withConnection { db in db.releaseCache() }
+    }
+
     /// Writes a consistent copy of the database to `path` (which must not exist) while writes go
     /// on; `herald serve --db path` on the copy restores it.
     public func backup(to path: String) throws {
         try reader.withConnection { db in try db.backup(to: path) }
+        try Self.checkIntegrity(path)
+    }
+
+    /// The same for a database that this process does not serve (`herald backup` beside a
+    /// running `herald serve`): read-only, so the server's writes go on.
+    public static func backup(databaseAt source: String, to path: String) throws {
+        try Database(path: source, mode: .readOnly).backup(to: path)
+        try checkIntegrity(path)
+    }
+
+    /// Refuses a copy that fails SQLite's integrity check.
+    static func checkIntegrity(_ path: String) throws {
+        let integrity = try Database(path: path, mode: .readOnly).firstRow("PRAGMA integrity_check")?.get(0, as: String.self)
+        guard integrity == "ok" else {
+            throw DatabaseError(extendedCode: SQLITE_CORRUPT, message: "the copy \(path) failed its integrity check: \(integrity ?? "no answer")")
+        }
     }
 
     /// Runs `body` on the reader connection in one read transaction (a consistent snapshot).

@@ -30,14 +30,7 @@ struct Backup: ParsableCommand {
             throw ExitCode(73)  // EX_CANTCREAT
         }
         do {
-            let database = try Database(path: source, mode: .readOnly)
-            try database.backup(to: file)
-            let check = try Database(path: file, mode: .readOnly)
-            let integrity = try check.firstRow("PRAGMA integrity_check")?.get(0, as: String.self)
-            guard integrity == "ok" else {
-                FileHandle.standardError.write(Data("herald backup: the copy failed its integrity check: \(integrity ?? "no answer")\n".utf8))
-                throw ExitCode(74)
-            }
+            try Store.backup(databaseAt: source, to: file)
         } catch let error as DatabaseError {
             FileHandle.standardError.write(Data("herald backup: \(error)\n".utf8))
             try? FileManager.default.removeItem(atPath: file)

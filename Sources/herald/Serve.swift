@@ -128,27 +128,27 @@ struct Serve: AsyncParsableCommand {
             logger.critical("cannot create the event loop", metadata: ["error": "\(error)"])
             throw ExitCode(71)  // EX_OSERR
         }
-        let reconciler: Reconciler
-        let events = EventBus(epoch: startedAt)
+        let events = EventPublisher(epoch: startedAt)
         let metrics = Metrics()
-        do { reconciler = try Reconciler(store: store, events: events, commitObserver: { metrics.observeCommit(seconds: $0) }) } catch {
+        let committer: Committer
+        do { committer = try Committer(store: store, events: events, commitObserver: { metrics.observeCommit(seconds: $0) }) } catch {
             logger.critical("cannot derive routes from the database", metadata: ["error": "\(error)"])
             throw ExitCode(74)
         }
-        // The BGP speaker shares the event loop; it gets every stored peer, then every route
-        // change in commit order (the first diff is the whole table derived at start-up).
-        let bgp = Speaker(settings: SpeakerBridge.settings(speaker, restarting: !bootstrap.created), loop: loop,
+        // The BGP speaker shares the event loop; it follows the committer: every committed peer
+        // and route at start, then every change in commit order.
+        let bgp = Speaker(settings: SpeakerMapping.settings(speaker, restarting: !bootstrap.created), loop: loop,
                           logger: Logger(label: "herald.bgp"))
-        let bridge = SpeakerBridge(speaker: bgp, store: store, events: events, logger: logger)
+        let bridge = SpeakerBridge(speaker: bgp, committer: committer, logger: logger)
         let sessionEvents = await bgp.events()
-        let recording = Task { await bridge.recordEvents(sessionEvents) }
-        do { try await bridge.start() } catch {
+        let recording = Task { await SessionRecorder(committer: committer, logger: logger).record(sessionEvents) }
+        let following: Task<Void, Never>
+        do { following = try await bridge.start() } catch {
             logger.critical("cannot start the BGP speaker", metadata: ["error": "\(error)"])
             throw ExitCode(71)
         }
-        let following = Task { await bridge.follow(reconciler.diffs) }
         // Node health checks run on the same loop; their transitions are route changes.
-        let health = NodeHealthMonitor(loop: loop, reconciler: reconciler, events: events, logger: Logger(label: "herald.health"))
+        let health = NodeHealthMonitor(loop: loop, committer: committer, logger: Logger(label: "herald.health"))
         do { try await health.start() } catch {
             logger.critical("cannot start node health checks", metadata: ["error": "\(error)"])
             throw ExitCode(74)
@@ -158,7 +158,7 @@ struct Serve: AsyncParsableCommand {
         let pruning = Task.detached { [logger] in
             while !Task.isCancelled {
                 do {
-                    let deleted = try retention.prune(store, now: Clock.nowMilliseconds())
+                    let deleted = try await retention.prune(committer, now: Clock.nowMilliseconds())
                     if deleted > 0 { logger.info("pruned history", metadata: ["rows": "\(deleted)"]) }
                 } catch {
                     logger.warning("cannot prune history", metadata: ["error": "\(error)"])
@@ -167,18 +167,12 @@ struct Serve: AsyncParsableCommand {
             }
         }
         let router = Router()
-        StatusAPI(store: store, startedAt: startedAt).register(on: router)
-        ResourceAPI(reconciler: reconciler, health: health).register(on: router)
-        PeersAPI(store: store, bridge: bridge).register(on: router)
-        SpeakerAPI(store: store, bridge: bridge).register(on: router)
-        EventsAPI(bus: events).register(on: router)
-        MetricsAPI(metrics: metrics, store: store, reconciler: reconciler, speaker: bgp, health: health).register(on: router)
-        StatusPage().register(on: router)
+        APIServices(committer: committer, bridge: bridge, health: health).register(on: router, startedAt: startedAt, metrics: metrics)
         var httpConfiguration = HTTPServer.Configuration(
             address: configuration.apiListen.address, port: configuration.apiListen.port, tokens: tokens,
             logger: Logger(label: "herald.http"))
         httpConfiguration.observer = { metrics.observe($0) }
-        httpConfiguration.bodyLimits = ResourceAPI.bodyLimits
+        httpConfiguration.bodyLimits = RoutesAPI.bodyLimits
         // The status page holds no data and asks for the token itself.
         httpConfiguration.publicPaths.insert("/")
         do { try httpConfiguration.validateExposure() } catch {
@@ -202,7 +196,7 @@ struct Serve: AsyncParsableCommand {
             "router_id": "\(speaker.routerID)",
             "api_tokens": "\(tokens.count)",
             "bgp_listen": "\(bgpListening.isEmpty ? "none (outgoing sessions only)" : bgpListening.joined(separator: ","))",
-            "routes": "\(reconciler.desiredRouteCount)",
+            "routes": "\(committer.desiredRouteCount)",
         ])
 
         let signal = await TerminationSignal.wait()
@@ -221,9 +215,11 @@ struct Serve: AsyncParsableCommand {
         }
         pruning.cancel()
         await health.stop()
-        reconciler.finish()
+        // The speaker's shutdown ended its event stream after the last session went down: the
+        // recorder writes those final events (through the committer) before it finishes.
+        await recording.value
+        committer.finish()
         await following.value
-        recording.cancel()
         loop.shutdown()
         // Every write was committed before it was acknowledged; closing checkpoints the WAL.
         store.close()

@@ -13,10 +13,10 @@ import Testing
 /// derived from the database alone.
 @Suite("Adj-RIB-Out equals the derived set", .serialized)
 struct AdjRIBOutConvergenceTests {
-    /// Herald's side: store, reconciler, speaker and API, as `herald serve` wires them.
+    /// Herald's side: store, committer, speaker and API, as `herald serve` wires them.
     final class Herald: @unchecked Sendable {
         let loop: EventLoop
-        let reconciler: Reconciler
+        let committer: Committer
         let speaker: Speaker
         let bridge: SpeakerBridge
         let router = Router()
@@ -24,18 +24,15 @@ struct AdjRIBOutConvergenceTests {
 
         init(store: Store, port: UInt16, logger: Logger) async throws {
             loop = try EventLoop(name: "herald-a")
-            reconciler = try Reconciler(store: store)
+            committer = try Committer(store: store)
             speaker = Speaker(settings: BGPSpeaker.SpeakerSettings(asn: 65001, routerID: IPv4Address(10, 0, 0, 1),
                                                                    listenAddresses: [.v4(IPv4Address(127, 0, 0, 1))], listenPort: port,
                                                                    holdTime: 9, connectRetryTime: 2, idleHoldTime: 1, maximumIdleHoldTime: 2,
                                                                    bfdPort: 23_801),
                               loop: loop, logger: logger)
-            bridge = SpeakerBridge(speaker: speaker, store: store, events: nil, logger: logger)
-            try await bridge.start()
-            let (bridge, reconciler) = (bridge, reconciler)
-            following = Task { await bridge.follow(reconciler.diffs) }
-            ResourceAPI(reconciler: reconciler).register(on: router)
-            PeersAPI(store: store, bridge: bridge).register(on: router)
+            bridge = SpeakerBridge(speaker: speaker, committer: committer, logger: logger)
+            following = try await bridge.start()
+            APIServices(committer: committer, bridge: bridge).register(on: router, startedAt: 0)
         }
 
         @discardableResult
@@ -46,10 +43,10 @@ struct AdjRIBOutConvergenceTests {
             return Int(await router.respond(to: request, context: RequestContext(requestID: "t")).status.code)
         }
 
-        /// Stops like a crash would leave it: no Cease, the reconciler's queue drained.
+        /// Stops like a crash would leave it: no Cease, the committer's queue drained.
         func stop() async {
             await speaker.shutdown(mode: .gracefulRestart)
-            reconciler.finish()
+            committer.finish()
             await following.value
             loop.shutdown()
         }
@@ -122,7 +119,7 @@ struct AdjRIBOutConvergenceTests {
         let restarted = try await Herald(store: store, port: port, logger: logger)
         let derived = try store.read { db in try DesiredRoutes.derive(db) }
         let want = Self.expected(derived, session: .v4(IPv4Address(127, 0, 0, 1)))
-        #expect(restarted.reconciler.desiredRoutes == derived)
+        #expect(restarted.committer.desiredRoutes == derived)
         #expect(want.count >= 3, "the walk left routes to compare: \(want)")
 
         var advertised: Set<String> = []

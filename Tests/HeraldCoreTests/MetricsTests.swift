@@ -6,10 +6,9 @@ import Store
 
 @Suite struct MetricsTests {
     func render() async throws -> String {
-        let api = try APIFixture()
         let metrics = Metrics()
+        let api = try APIFixture(metrics: metrics)
         let observed = HTTPResponder(router: api.router, accessLog: false, observer: { metrics.observe($0) })
-        MetricsAPI(metrics: metrics, store: api.store, reconciler: api.reconciler, speaker: nil).register(on: api.router)
         var headers = HTTPHeaders()
         headers.set("Content-Type", "application/json")
         _ = await observed.respond(to: try HTTPRequest(.PUT, "/v1/pools/lb", headers: headers, body: Array(#"{"blocks":["192.0.2.0/28"]}"#.utf8)))

@@ -29,9 +29,9 @@ private func threadCPUSeconds() -> Double {
     struct Setup {
         let directory = ScratchDirectory()
         let store: Store
-        let reconciler: Reconciler
+        let committer: Committer
         let loop: EventLoop
-        let bus = EventBus(epoch: 1)
+        let bus = EventPublisher(epoch: 1)
         let monitor: NodeHealthMonitor
 
         init(failOpen: Bool = false, checks: [String: HealthCheck], maxInFlight: Int = 64) throws {
@@ -45,18 +45,18 @@ private func threadCPUSeconds() -> Double {
                 }
                 _ = try Allocations.put(db, name: "web", spec: AllocationSpec(pool: "lb"), now: 1)
             }
-            reconciler = try Reconciler(store: store, events: bus)
+            committer = try Committer(store: store, events: bus)
             loop = try EventLoop(name: "health-test")
-            monitor = NodeHealthMonitor(loop: loop, reconciler: reconciler, events: bus, maxInFlight: maxInFlight)
+            monitor = NodeHealthMonitor(loop: loop, committer: committer, maxInFlight: maxInFlight)
         }
 
         func paths() -> [String] {
-            reconciler.desiredRoutes[prefix("192.0.2.1/32")]?.paths.compactMap(\.node) ?? []
+            committer.desiredRoutes[prefix("192.0.2.1/32")]?.paths.compactMap(\.node) ?? []
         }
 
         func stop() async {
             await monitor.stop()
-            reconciler.finish()
+            committer.finish()
             loop.shutdown()
         }
     }
@@ -85,7 +85,7 @@ private func threadCPUSeconds() -> Double {
         let status = try #require(setup.monitor.status(of: "n2"))
         #expect(status.health.state == .down && status.health.transitions == 1)
         #expect(status.health.lastResult?.detail == "connection refused")
-        #expect(setup.reconciler.downNodes == ["n2"])
+        #expect(setup.committer.downNodes == ["n2"])
         let metrics = try Metrics().render(speaker: nil, store: setup.store, routes: 1, health: Array(setup.monitor.status.values))
         #expect(metrics.contains(#"herald_node_health_up{node="n2"} 0"#) && metrics.contains(#"herald_node_health_up{node="n1"} 1"#), "\(metrics)")
         #expect(metrics.contains(#"herald_node_health_transitions_total{node="n2"} 1"#))
@@ -100,7 +100,7 @@ private func threadCPUSeconds() -> Double {
         #expect(history.last?.action == .update)
 
         // The event stream: the node event and the route update, both with the reason.
-        var seen: [EventBus.Event] = []
+        var seen: [EventPublisher.Event] = []
         for await event in events {
             seen.append(event)
             if seen.filter({ $0.kind == "node" }).count == 2 { break }
@@ -121,24 +121,26 @@ private func threadCPUSeconds() -> Double {
         let check = HealthCheck(kind: .tcp, port: Int(port), address: ip("127.0.0.5"), interval: 100, timeout: 50, rise: 1, fall: 1)
         let setup = try Setup(failOpen: true, checks: ["n1": check, "n2": check])
         try await setup.monitor.start()
-        try await waitUntil("both down") { setup.reconciler.downNodes == ["n1", "n2"] }
+        try await waitUntil("both down") { setup.committer.downNodes == ["n1", "n2"] }
         #expect(setup.paths() == ["n1", "n2"], "fail_open: no healthy node, so all of them")
 
         // Without fail_open the route goes.
-        try await setup.reconciler.mutate(reason: { (_: Void) in "pool lb changed" }) { db in
+        try await setup.committer.mutate(reason: "pool lb changed") { db in
             _ = try Pools.put(db, name: "lb", spec: PoolSpec(blocks: [try PoolBlock(parsing: "192.0.2.0/24")], failOpen: false), now: 2)
         }
         #expect(setup.paths() == [])
 
         // n1's check is removed: it serves again at once.
-        try await setup.reconciler.mutate(reason: { (_: Void) in "node n1 changed" }) { db in
+        try await setup.committer.mutate(reason: "node n1 changed") { db in
             _ = try Nodes.put(db, name: "n1", spec: NodeSpec(addresses: [ip("100.64.0.1")]), now: 3)
         }
-        try await setup.monitor.reload()
+        // (The API's node change tells the checks in commit order; this test writes the row itself.)
+        try await setup.committer.commit { change in try change.nodesChanged() }
+        try await waitUntil("the checks follow the node change") { setup.monitor.status(of: "n1") == nil }
         // An unchecked node is never down, so the node change itself brought it back; the
         // monitor then forgets it.
         #expect(setup.paths() == ["n1"])
-        try await waitUntil("n1 no longer down") { setup.reconciler.downNodes == ["n2"] }
+        try await waitUntil("n1 no longer down") { setup.committer.downNodes == ["n2"] }
         #expect(setup.monitor.status(of: "n1") == nil)
         let reasons = try setup.store.read { db in try RouteHistory.list(db) }.map(\.reason)
         #expect(reasons.last == "node n1 changed", "\(reasons)")
@@ -164,7 +166,7 @@ private func threadCPUSeconds() -> Double {
         #expect(setup.monitor.status(of: "n1")?.health.lastResult?.detail == "HTTP 200")
         healthy.store(false, ordering: .relaxed)
         // The route change commits just after the monitor's state changes.
-        try await waitUntil("n1 taken out of the routes") { setup.reconciler.downNodes == ["n1"] }
+        try await waitUntil("n1 taken out of the routes") { setup.committer.downNodes == ["n1"] }
         #expect(setup.monitor.status(of: "n1")?.health.state == .down)
         #expect(setup.monitor.status(of: "n1")?.health.lastResult?.detail == "HTTP 503")
         let reasons = try setup.store.read { db in try RouteHistory.list(db) }.map(\.reason)

@@ -114,21 +114,20 @@ private func result(_ ok: Bool, _ detail: String = "", at: Int64 = 0) -> HealthC
         #expect(pool?.spec.failOpen == true)
     }
 
-    @Test func healthTransitionsGoThroughTheReconcilerWithTheirReason() async throws {
+    @Test func healthTransitionsGoThroughTheCommitterWithTheirReason() async throws {
         let f = try fixture(failOpen: false)
-        let reconciler = try Reconciler(store: f.store)
-        let down = try await reconciler.setNodeHealth("n2", down: true, reason: "node n2 down: tcp 100.64.0.12:443 connection refused ×3", now: 50)
+        let committer = try Committer(store: f.store)
+        let down = try await committer.setNodeHealth("n2", down: true, reason: "node n2 down: tcp 100.64.0.12:443 connection refused ×3", now: 50)
         #expect(down.updated.map(\.prefix.description) == ["192.0.2.1/32", "192.0.2.2/32"])
-        #expect(reconciler.downNodes == ["n2"])
+        #expect(committer.downNodes == ["n2"])
         // An allocation change meanwhile is derived with n2 still down.
-        try await reconciler.mutate(reason: { (_: AllocationChange) in "allocation web changed" },
-                                    affecting: { Set($0.allocation.addresses.map { IPPrefix(host: $0) }) }) { db in
+        try await committer.mutate(reason: "allocation web changed", affecting: [try IPPrefix(parsing: "192.0.2.1/32")]) { db in
             try Allocations.put(db, name: "web", spec: AllocationSpec(pool: "lb", trafficPolicy: .local, nodes: ["n2", "n3"]), now: 51)
         }
-        #expect(reconciler.desiredRoutes[try IPPrefix(parsing: "192.0.2.1/32")]?.paths.map(\.nextHop.description) == ["100.64.0.13"])
-        try await reconciler.setNodeHealth("n2", down: false, reason: "node n2 up: tcp 100.64.0.12:443 connected ×2", now: 52)
-        #expect(reconciler.downNodes.isEmpty)
-        #expect(reconciler.desiredRoutes == (try f.store.read { db in try DesiredRoutes.derive(db) }), "the same table a restart derives")
+        #expect(committer.desiredRoutes[try IPPrefix(parsing: "192.0.2.1/32")]?.paths.map(\.nextHop.description) == ["100.64.0.13"])
+        try await committer.setNodeHealth("n2", down: false, reason: "node n2 up: tcp 100.64.0.12:443 connected ×2", now: 52)
+        #expect(committer.downNodes.isEmpty)
+        #expect(committer.desiredRoutes == (try f.store.read { db in try DesiredRoutes.derive(db) }), "the same table a restart derives")
         let history = try f.store.read { db in try RouteHistory.list(db, prefix: try IPPrefix(parsing: "192.0.2.2/32")) }
         #expect(history.map(\.reason).suffix(2) == ["node n2 down: tcp 100.64.0.12:443 connection refused ×3",
                                                     "node n2 up: tcp 100.64.0.12:443 connected ×2"])

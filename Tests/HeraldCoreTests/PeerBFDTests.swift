@@ -60,9 +60,9 @@ import IP
 
     @Test func peerSettingsCarryBFDOnlyWhenEnabled() throws {
         var config = PeerConfig(address: try IPAddress(parsing: "100.64.0.1"), asn: 65001)
-        #expect(SpeakerBridge.peerSettings(name: "r1", config).bfd == nil)
+        #expect(SpeakerMapping.peerSettings(name: "r1", config).bfd == nil)
         config.bfd = PeerBFD(enabled: true, minTx: 100, minRx: 200, multiplier: 5)
-        #expect(SpeakerBridge.peerSettings(name: "r1", config).bfd == PeerBFDSettings(minTx: 100, minRx: 200, multiplier: 5))
+        #expect(SpeakerMapping.peerSettings(name: "r1", config).bfd == PeerBFDSettings(minTx: 100, minRx: 200, multiplier: 5))
     }
 
     /// With a running speaker, reads show the live BFD session (here Down: nobody answers).
@@ -75,10 +75,11 @@ import IP
         let speaker = Speaker(settings: BGPSpeaker.SpeakerSettings(asn: 65000, routerID: IPv4Address(10, 0, 0, 1), listenAddresses: [],
                                                                    bfdPort: 23_791),
                               loop: loop, logger: logger)
-        let bridge = SpeakerBridge(speaker: speaker, store: store, events: nil, logger: logger)
-        try await bridge.start()
+        let committer = try Committer(store: store)
+        let bridge = SpeakerBridge(speaker: speaker, committer: committer, logger: logger)
+        let following = try await bridge.start()
         let router = Router()
-        PeersAPI(store: store, bridge: bridge).register(on: router)
+        PeersAPI(services: APIServices(committer: committer, bridge: bridge)).register(on: router)
         let body = #"{"name":"r1","address":"127.0.0.2","local_address":"127.0.0.1","asn":65001,"passive":true,"bfd":{"enabled":true}}"#
         var headers = HTTPHeaders()
         headers.set("Content-Type", "application/json")
@@ -99,6 +100,8 @@ import IP
         let patchedJSON = try JSONSerialization.jsonObject(with: Data(patched.bodyBytes)) as? [String: Any]
         #expect((patchedJSON?["bfd"] as? [String: Any])?["session"] == nil)
         await speaker.shutdown(mode: .withdraw(message: nil))
+        committer.finish()
+        await following.value
         loop.shutdown()
         store.close()
     }
@@ -114,16 +117,20 @@ import IP
         let a = Speaker(settings: BGPSpeaker.SpeakerSettings(asn: 65000, routerID: IPv4Address(10, 0, 0, 1), listenAddresses: [],
                                                              bfdPort: port),
                         loop: loopA, logger: logger)
-        let bridge = SpeakerBridge(speaker: a, store: store, events: nil, logger: logger)
-        let recorder = Task { await bridge.recordEvents(await a.events()) }
-        try await bridge.start()
+        let committer = try Committer(store: store)
+        let bridge = SpeakerBridge(speaker: a, committer: committer, logger: logger)
+        let recorder = Task { await SessionRecorder(committer: committer, logger: logger).record(await a.events()) }
+        let following = try await bridge.start()
         var config = PeerConfig(address: try IPAddress(parsing: "127.0.0.2"), asn: 65001)
         config.localAddress = try IPAddress(parsing: "127.0.0.1")
         config.passive = true
         // Slow timers (5 s detection): the test runs beside hundreds of others and must not flap.
         config.bfd = PeerBFD(enabled: true, minTx: 1_000, minRx: 1_000, multiplier: 5)
-        let peer = try store.write { db in try Peers.create(db, name: "r1", config: config, now: 1) }
-        await bridge.peerChanged(.created(peer))
+        let settings = config
+        try await committer.commit { change in
+            _ = try Peers.create(change.db, name: "r1", config: settings, now: 1)
+            _ = try change.apply(.add(SpeakerMapping.peerSettings(name: "r1", settings)))
+        }
 
         // The other end: a plain speaker with BFD towards A (BGP stays passive on both sides).
         let b = Speaker(settings: BGPSpeaker.SpeakerSettings(asn: 65001, routerID: IPv4Address(10, 0, 0, 2), bfdPort: port),
@@ -149,6 +156,8 @@ import IP
         await a.shutdown(mode: .withdraw(message: nil))
         await b.shutdown(mode: .withdraw(message: nil))
         await recorder.value
+        committer.finish()
+        await following.value
         loopA.shutdown()
         loopB.shutdown()
         store.close()

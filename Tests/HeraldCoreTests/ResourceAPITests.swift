@@ -9,16 +9,13 @@ import Store
 struct APIFixture {
     let directory = ScratchDirectory()
     let store: Store
-    let reconciler: Reconciler
+    let committer: Committer
     let router = Router()
 
-    init() throws {
+    init(metrics: Metrics? = nil) throws {
         store = try Store(path: directory.file("herald.db"))
-        reconciler = try Reconciler(store: store)
-        ResourceAPI(reconciler: reconciler).register(on: router)
-        PeersAPI(store: store).register(on: router)
-        SpeakerAPI(store: store).register(on: router)
-        StatusAPI(store: store, startedAt: 0).register(on: router)
+        committer = try Committer(store: store)
+        APIServices(committer: committer).register(on: router, startedAt: 0, metrics: metrics)
     }
 
     struct Reply {
@@ -231,8 +228,8 @@ struct APIFixture {
             default: _ = try await api.call(.DELETE, "/v1/routes/r\(step % 4)")
             }
             let full = try api.store.read { db in try DesiredRoutes.derive(db) }
-            #expect(api.reconciler.desiredRoutes == full, "after step \(step)")
-            if api.reconciler.desiredRoutes != full { break }
+            #expect(api.committer.desiredRoutes == full, "after step \(step)")
+            if api.committer.desiredRoutes != full { break }
         }
     }
 }

@@ -137,10 +137,10 @@ import Store
         #expect(try await api.call(.PUT, "/v1/nodes/n2", #"{"addresses":["100.64.0.12"],"health_check":{"kind":"tcp","port":9}}"#).status == 201)
         #expect(try await api.call(.PUT, "/v1/pools/lb", #"{"blocks":["10.0.0.0/24"]}"#).status == 201)
         #expect(try await api.call(.PUT, "/v1/allocations/svc", #"{"pool":"lb","address":"10.0.0.5"}"#).status == 201)
-        try await api.reconciler.setNodeHealth("n2", down: true, reason: "test")
+        try await api.committer.setNodeHealth("n2", down: true, reason: "test")
         func matches() throws {
-            let full = try api.store.read { db in try DesiredRoutes.derive(db, down: api.reconciler.downNodes) }
-            #expect(api.reconciler.desiredRoutes == full)
+            let full = try api.store.read { db in try DesiredRoutes.derive(db, down: api.committer.downNodes) }
+            #expect(api.committer.desiredRoutes == full)
         }
         let first = try await post(api, """
             {"name":"a","prefix":"10.0.0.5/32","next_hops":["n1"]}
@@ -152,9 +152,9 @@ import Store
         #expect(first.status == 200 && first["created"] as? Int == 5, "\(first.text)")
         try matches()
         // The shared prefix merges the allocation's path with the static route's.
-        #expect(api.reconciler.desiredRoutes[IPPrefix("10.0.0.5/32")!]?.sources.count == 2)
+        #expect(api.committer.desiredRoutes[IPPrefix("10.0.0.5/32")!]?.sources.count == 2)
         // "b" only names a node that is down: not announced.
-        #expect(api.reconciler.desiredRoutes[IPPrefix("10.1.0.0/24")!] == nil)
+        #expect(api.committer.desiredRoutes[IPPrefix("10.1.0.0/24")!] == nil)
 
         let second = try await post(api, """
             {"name":"a","prefix":"10.0.0.6/32","next_hops":["n1"]}
@@ -164,19 +164,19 @@ import Store
             """, ndjson: true)
         #expect(second.status == 200 && second["updated"] as? Int == 3 && second["unchanged"] as? Int == 1, "\(second.text)")
         try matches()
-        #expect(api.reconciler.desiredRoutes[IPPrefix("10.0.0.5/32")!]?.sources.map(\.name) == ["svc"])
-        #expect(api.reconciler.desiredRoutes[IPPrefix("10.4.0.0/24")!] == nil)
-        #expect(api.reconciler.desiredRoutes[IPPrefix("10.3.0.0/24")!]?.sources.map(\.name) == ["e"])
+        #expect(api.committer.desiredRoutes[IPPrefix("10.0.0.5/32")!]?.sources.map(\.name) == ["svc"])
+        #expect(api.committer.desiredRoutes[IPPrefix("10.4.0.0/24")!] == nil)
+        #expect(api.committer.desiredRoutes[IPPrefix("10.3.0.0/24")!]?.sources.map(\.name) == ["e"])
         // Two routes of one batch cannot swap prefixes (each row is checked as it is written):
         // 409 naming the item, nothing changed.
         let swap = try await post(api, #"[{"name":"d","prefix":"10.3.0.0/24"},{"name":"e","prefix":"10.5.0.0/24"}]"#)
         #expect(swap.status == 409 && swap.text.contains(#"item 0: prefix 10.3.0.0/24 is already the static route \"e\""#), "\(swap.text)")
         try matches()
 
-        try await api.reconciler.setNodeHealth("n2", down: false, reason: "test")
+        try await api.committer.setNodeHealth("n2", down: false, reason: "test")
         try matches()
-        let restarted = try Reconciler(store: api.store)
-        #expect(restarted.desiredRoutes == api.reconciler.desiredRoutes)
+        let restarted = try Committer(store: api.store)
+        #expect(restarted.desiredRoutes == api.committer.desiredRoutes)
 
         let history = try await api.call(.GET, "/v1/history?prefix=10.0.0.6/32")["events"] as? [[String: Any]] ?? []
         #expect(history.map { $0["action"] as? String } == ["announce"] && history.first?["reason"] as? String == "static routes batch: 0 created, 3 changed",

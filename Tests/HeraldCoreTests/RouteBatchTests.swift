@@ -85,9 +85,9 @@ import Store
         for n in 0..<50_000 { lines.append(#"{"prefix":"10.\#(n >> 16).\#((n >> 8) & 255).\#(n & 255)/32"}"#) }
         let reply = try await api.call(.POST, "/v1/routes:batch", lines.joined(separator: "\n"), contentType: "application/x-ndjson")
         #expect(reply.status == 200 && reply["created"] as? Int == 50_000, "\(reply.text.prefix(300))")
-        #expect(api.reconciler.desiredRoutes.count == 50_000)
-        let restarted = try Reconciler(store: api.store)
-        #expect(restarted.desiredRoutes == api.reconciler.desiredRoutes)
+        #expect(api.committer.desiredRoutes.count == 50_000)
+        let restarted = try Committer(store: api.store)
+        #expect(restarted.desiredRoutes == api.committer.desiredRoutes)
         #expect(try api.store.read { db in try db.firstRow("SELECT count(*) FROM route_events")?.get(0, as: Int.self) } == 50_000)
     }
 }

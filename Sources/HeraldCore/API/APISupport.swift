@@ -1,7 +1,60 @@
 import Foundation
-internal import HTTPServer
+public import HTTPServer
 internal import IP
-internal import Store
+public import Store
+
+/// What the API handlers share: the committer, through which every change goes, the store for
+/// reads, and the running parts they show live state of (nil when not running, as in tests of
+/// the API alone).
+public struct APIServices: Sendable {
+    public let committer: Committer
+    /// The running BGP speaker.
+    public let bridge: SpeakerBridge?
+    /// The nodes' health checks.
+    public let health: NodeHealthMonitor?
+
+    public init(committer: Committer, bridge: SpeakerBridge? = nil, health: NodeHealthMonitor? = nil) {
+        self.committer = committer
+        self.bridge = bridge
+        self.health = health
+    }
+
+    public var store: Store { committer.store }
+
+    /// Reads in one consistent snapshot; database failures become the API's errors.
+    func read<T: Sendable>(_ body: (Database) throws -> T) throws -> T {
+        try APIErrors.translating { try store.read(body) }
+    }
+
+    /// Commits a change (see `Committer.commit`); a refusal becomes the API's 4xx, a database
+    /// that cannot take writes a 503.
+    func commit<T: Sendable>(_ context: RequestContext, _ body: @escaping @Sendable (CommitContext) throws -> T) async throws -> T {
+        do {
+            return try await committer.commit(requestID: context.requestID, body)
+        } catch {
+            throw APIErrors.http(error)
+        }
+    }
+
+    /// Every API route on one router.
+    public func register(on router: Router, startedAt: Int64, metrics: Metrics? = nil) {
+        StatusAPI(store: store, startedAt: startedAt).register(on: router)
+        NodesAPI(services: self).register(on: router)
+        PoolsAPI(services: self).register(on: router)
+        AllocationsAPI(services: self).register(on: router)
+        RoutesAPI(services: self).register(on: router)
+        HistoryAPI(services: self).register(on: router)
+        PeersAPI(services: self).register(on: router)
+        SpeakerAPI(services: self).register(on: router)
+        if let events = committer.events { EventsAPI(publisher: events).register(on: router) }
+        MetricsAPI(metrics: metrics ?? Metrics(), services: self).register(on: router)
+        StatusPage().register(on: router)
+    }
+
+    static func notFound(_ kind: String, _ name: String) -> HTTPError {
+        HTTPError(.notFound, detail: "\(kind) \"\(name)\" does not exist")
+    }
+}
 
 /// Turns domain and database failures into the HTTP errors the API promises: every 4xx names
 /// the field or the object involved; a database that cannot take writes is a 503 with a reason.

@@ -1,22 +1,20 @@
 public import HTTPServer
 internal import BGPSpeaker
 internal import IP
-public import Store
+internal import Store
 
-/// `/v1/peers`: BGP neighbours. The password is write-only: reads say `password_set`.
+/// `/v1/peers`: BGP neighbours. The password is write-only: reads say `password_set`. Every
+/// change goes through the committer, which runs it against the speaker's configuration rules
+/// before COMMIT (a change the speaker cannot apply gets a 4xx and nothing is stored) and hands
+/// it to the speaker in commit order; the response waits until the speaker applied it.
 public struct PeersAPI: Sendable {
-    public let store: Store
-    /// The running speaker, for live state, routes and resets; nil when BGP is not running.
-    public let bridge: SpeakerBridge?
+    let services: APIServices
 
-    public init(store: Store, bridge: SpeakerBridge? = nil) {
-        self.store = store
-        self.bridge = bridge
-    }
+    public init(services: APIServices) { self.services = services }
 
     public func register(on router: Router) {
         router.get("/v1/peers") { _, _ in
-            let peers = try read { db in try Peers.list(db) }
+            let peers = try services.read { db in try Peers.list(db) }
             let live = await liveState()
             return try .json(PeerList(peers: peers.map { PeerBody($0, live: live[$0.name]) }))
         }
@@ -27,389 +25,25 @@ public struct PeersAPI: Sendable {
         router.get("/v1/peers/{name}/events") { request, context in try events(try context.name(), request) }
         router.get("/v1/peers/{name}/routes/advertised") { _, context in try await routes(try context.name(), received: false) }
         router.get("/v1/peers/{name}/routes/received") { _, context in try await routes(try context.name(), received: true) }
-        router.post("/v1/peers/{name}/reset") { request, context in try await reset(try context.name(), request) }
-    }
-
-    func read<T: Sendable>(_ body: (Database) throws -> T) throws -> T {
-        try APIErrors.translating { try store.read(body) }
-    }
-
-    func write<T: Sendable>(_ body: (Database) throws -> T) throws -> T {
-        try APIErrors.translating { try store.write(body) }
-    }
-
-    // MARK: - Bodies
-
-    struct PeerList: Encodable { let peers: [PeerBody] }
-
-    struct PeerBody: Encodable {
-        let name: String
-        let address: String
-        let port: Int
-        let asn: UInt32
-        let localAddress: String?
-        let passwordSet: Bool
-        let ebgpMultihop: Int?
-        let ttlSecurity: Int?
-        let holdTime: Int?
-        let keepaliveTime: Int?
-        let connectRetryTime: Int?
-        let passive: Bool
-        let families: [String]
-        let addPathSend: Bool
-        let gracefulRestart: Bool
-        let maxPrefixes: Int?
-        let labels: [String: String]
-        let enabled: Bool
-        let description: String
-        let bfd: BFDBody
-        let createdAt: String
-        let updatedAt: String
-        // Live session state, when the speaker runs.
-        let state: String?
-        let establishedAt: String?
-        let uptimeSeconds: Double?
-        let lastError: LastErrorBody?
-        let negotiated: NegotiatedBody?
-        let counters: CountersBody?
-        let hint: String?
-        let backoff: BackoffBody?
-
-        init(_ peer: Peer, live: PeerSnapshot? = nil) {
-            let c = peer.config
-            name = peer.name
-            address = c.address.description
-            port = Int(c.port)
-            asn = c.asn
-            localAddress = c.localAddress?.description
-            passwordSet = peer.passwordSet
-            ebgpMultihop = c.ebgpMultihop
-            ttlSecurity = c.ttlSecurity
-            holdTime = c.holdTime
-            keepaliveTime = c.keepaliveTime
-            connectRetryTime = c.connectRetryTime
-            passive = c.passive
-            families = c.families.map(\.rawValue)
-            addPathSend = c.addPathSend
-            gracefulRestart = c.gracefulRestart
-            maxPrefixes = c.maxPrefixes
-            labels = c.labels
-            enabled = c.enabled
-            description = c.description
-            bfd = BFDBody(c.bfd, live: live?.bfd)
-            createdAt = APITime.format(peer.createdAt)
-            updatedAt = APITime.format(peer.updatedAt)
-            state = live?.state.rawValue
-            establishedAt = live?.establishedAt.map(APITime.format)
-            uptimeSeconds = live?.establishedAt.map { Double(Clock.nowMilliseconds() - $0) / 1000 }
-            lastError = live?.lastError.map(LastErrorBody.init)
-            negotiated = live?.negotiated.map(NegotiatedBody.init)
-            counters = live.map { CountersBody($0.counters) }
-            hint = live?.hint
-            backoff = live.flatMap { snapshot in
-                snapshot.idleHoldSeconds.map {
-                    BackoffBody(idleHoldSeconds: $0, nextAttemptAt: snapshot.nextAttemptAt.map(APITime.format),
-                                consecutiveFailures: snapshot.consecutiveFailures)
-                }
-            }
-        }
-    }
-
-    /// `bfd`: the settings, and the live session (`session`) while the speaker runs it.
-    struct BFDBody: Encodable {
-        let enabled: Bool
-        let minTx: Int
-        let minRx: Int
-        let multiplier: Int
-        let session: BFDSessionBody?
-
-        init(_ c: PeerBFD, live: BFDSnapshot?) {
-            enabled = c.enabled
-            minTx = c.minTx
-            minRx = c.minRx
-            multiplier = c.multiplier
-            session = live.map(BFDSessionBody.init)
-        }
-    }
-
-    struct BFDSessionBody: Encodable {
-        let state: String
-        let remoteState: String
-        let localDiscriminator: UInt32
-        let remoteDiscriminator: UInt32?
-        /// Negotiated interval between our packets, ms (before the 0–25 % jitter).
-        let transmitInterval: Double
-        /// Negotiated detection time, ms.
-        let detectionTime: Double?
-        let lastDiagnostic: String?
-        let remoteDiagnostic: String?
-        let upSince: String?
-        let lastChange: String?
-        let packetsIn: Int
-        let packetsOut: Int
-        let packetsDiscarded: Int
-        let error: String?
-
-        init(_ b: BFDSnapshot) {
-            state = b.state
-            remoteState = b.remoteState
-            localDiscriminator = b.localDiscriminator
-            remoteDiscriminator = b.remoteDiscriminator
-            transmitInterval = b.transmitInterval
-            detectionTime = b.detectionTime
-            lastDiagnostic = b.lastDiagnostic
-            remoteDiagnostic = b.remoteDiagnostic
-            upSince = b.upSince.map(APITime.format)
-            lastChange = b.lastChange.map(APITime.format)
-            packetsIn = b.packetsIn
-            packetsOut = b.packetsOut
-            packetsDiscarded = b.packetsDiscarded
-            error = b.error
-        }
-    }
-
-    /// `bfd` in POST/PATCH: present fields change, absent ones stay.
-    struct BFDInput: Decodable {
-        let enabled: Bool?
-        let minTx: Int?
-        let minRx: Int?
-        let multiplier: Int?
-    }
-
-    /// The idle hold wait before the next automatic attempt (RFC 4271 §8.1.1), while it runs.
-    struct BackoffBody: Encodable {
-        let idleHoldSeconds: Int
-        let nextAttemptAt: String?
-        let consecutiveFailures: Int
-    }
-
-    struct NotificationInfoBody: Encodable {
-        let code: Int
-        let subcode: Int
-        let name: String
-        let text: String?
-        let direction: String
-    }
-
-    struct LastErrorBody: Encodable {
-        let at: String
-        let reason: String
-        let notification: NotificationInfoBody?
-
-        init(_ e: PeerError) {
-            at = APITime.format(e.at)
-            reason = e.reason
-            notification = e.notification.map {
-                NotificationInfoBody(code: Int($0.code), subcode: Int($0.subcode), name: $0.name, text: $0.text, direction: $0.direction.rawValue)
-            }
-        }
-    }
-
-    struct NegotiatedBody: Encodable {
-        let holdTime: Int
-        let keepaliveTime: Int
-        let peerRouterId: String
-        let fourOctetAsn: Bool
-        let capabilities: [String]
-        let families: [String]
-        let addPathSend: [String]
-        let addPathReceive: [String]
-        let localAddress: String?
-
-        init(_ n: NegotiatedSession) {
-            holdTime = Int(n.holdTime)
-            keepaliveTime = Int(n.keepaliveTime)
-            peerRouterId = n.peerRouterID.description
-            fourOctetAsn = n.fourOctetASN
-            capabilities = n.capabilities
-            families = n.families
-            addPathSend = n.addPathSend
-            addPathReceive = n.addPathReceive
-            localAddress = n.localAddress?.description
-        }
-    }
-
-    struct CountersBody: Encodable {
-        let messagesIn: Int
-        let messagesOut: Int
-        let updatesIn: Int
-        let updatesOut: Int
-        let prefixesReceived: Int
-        let prefixesAdvertised: Int
-        let flaps: Int
-        /// Prefixes sent with fewer paths than they have (the peer lacks ADD-PATH receive).
-        let prefixesWithFewerPaths: Int
-
-        init(_ c: PeerCounters) {
-            messagesIn = c.messagesIn
-            messagesOut = c.messagesOut
-            updatesIn = c.updatesIn
-            updatesOut = c.updatesOut
-            prefixesReceived = c.prefixesReceived
-            prefixesAdvertised = c.prefixesAdvertised
-            flaps = c.flaps
-            prefixesWithFewerPaths = c.prefixesWithFewerPaths
-        }
+        router.post("/v1/peers/{name}/reset") { request, context in try await reset(try context.name(), request, context) }
     }
 
     func liveState() async -> [String: PeerSnapshot] {
-        guard let bridge else { return [:] }
+        guard let bridge = services.bridge else { return [:] }
         let snapshot = await bridge.speaker.snapshot()
         return Dictionary(snapshot.peers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
-    /// Every field optional: POST needs name, address and asn; PATCH changes what is present.
-    /// `password: ""` removes the password.
-    struct PeerInput: Decodable {
-        let name: String?
-        let address: String?
-        let port: Int?
-        let asn: UInt32?
-        let localAddress: String?
-        let password: String?
-        let ebgpMultihop: Int?
-        let ttlSecurity: Int?
-        let holdTime: Int?
-        let keepaliveTime: Int?
-        let connectRetryTime: Int?
-        let passive: Bool?
-        let families: [String]?
-        let addPathSend: Bool?
-        let gracefulRestart: Bool?
-        let maxPrefixes: Int?
-        let labels: [String: String]?
-        let enabled: Bool?
-        let description: String?
-        let bfd: BFDInput?
-
-        /// Applies the present fields to `config`, recording unparsable ones.
-        func apply(to config: inout PeerConfig, into validator: inout Validator) {
-            if let text = address, let value = APIParse.address(text, field: "address", into: &validator) { config.address = value }
-            if let port {
-                if let value = UInt16(exactly: port), value > 0 { config.port = value } else { validator.add("port", "must be 1–65535") }
-            }
-            if let asn { config.asn = asn }
-            if let text = localAddress {
-                config.localAddress = text.isEmpty ? nil : APIParse.address(text, field: "local_address", into: &validator)
-            }
-            if let password { config.password = password.isEmpty ? nil : password }
-            if let ebgpMultihop { config.ebgpMultihop = ebgpMultihop == 0 ? nil : ebgpMultihop }
-            if let ttlSecurity { config.ttlSecurity = ttlSecurity == 0 ? nil : ttlSecurity }
-            if let holdTime { config.holdTime = holdTime }
-            if let keepaliveTime { config.keepaliveTime = keepaliveTime }
-            if let connectRetryTime { config.connectRetryTime = connectRetryTime }
-            if let passive { config.passive = passive }
-            if let families {
-                var parsed: [PeerFamily] = []
-                for (index, text) in families.enumerated() {
-                    if let family = PeerFamily(rawValue: text) { parsed.append(family) } else {
-                        validator.add("families[\(index)]", "expected ipv4-unicast or ipv6-unicast")
-                    }
-                }
-                if parsed.count == families.count { config.families = parsed }
-            }
-            if let addPathSend { config.addPathSend = addPathSend }
-            if let gracefulRestart { config.gracefulRestart = gracefulRestart }
-            if let maxPrefixes { config.maxPrefixes = maxPrefixes == 0 ? nil : maxPrefixes }
-            if let labels { config.labels = labels }
-            if let enabled { config.enabled = enabled }
-            if let description { config.description = description }
-            if let bfd {
-                if let enabled = bfd.enabled { config.bfd.enabled = enabled }
-                if let minTx = bfd.minTx { config.bfd.minTx = minTx }
-                if let minRx = bfd.minRx { config.bfd.minRx = minRx }
-                if let multiplier = bfd.multiplier { config.bfd.multiplier = multiplier }
-            }
-        }
+    func runningSpeaker() throws -> Speaker {
+        guard let bridge = services.bridge else { throw HTTPError(.serviceUnavailable, detail: "the BGP speaker is not running") }
+        return bridge.speaker
     }
 
-    // MARK: - Handlers
+    // MARK: - Configuration
 
     func peer(named name: String) async throws -> PeerBody {
-        guard let peer = try read({ db in try Peers.get(db, name: name) }) else { throw ResourceAPI.notFound("peer", name) }
-        return PeerBody(peer, live: await bridge?.speaker.peer(named: name))
-    }
-
-    // MARK: - Routes and resets (need the speaker)
-
-    func runningBridge() throws -> SpeakerBridge {
-        guard let bridge else { throw HTTPError(.serviceUnavailable, detail: "the BGP speaker is not running") }
-        return bridge
-    }
-
-    struct RIBEntryBody: Encodable {
-        let prefix: String
-        let pathId: UInt32?
-        let nextHop: String?
-        let asPath: [UInt32]
-        let origin: String
-        let med: UInt32?
-        let localPref: UInt32?
-        let communities: [String]
-        let largeCommunities: [String]
-        let receivedAt: String?
-        let stale: Bool
-
-        init(_ e: RIBEntry) {
-            prefix = e.prefix.description
-            pathId = e.pathID
-            nextHop = e.nextHop?.description
-            asPath = e.asPath
-            origin = e.origin
-            med = e.med
-            localPref = e.localPreference
-            communities = e.communities.map(\.description)
-            largeCommunities = e.largeCommunities.map(\.description)
-            receivedAt = e.receivedAt.map(APITime.format)
-            stale = e.stale
-        }
-    }
-
-    struct RIBList: Encodable {
-        let peer: String
-        let routes: [RIBEntryBody]
-    }
-
-    func routes(_ name: String, received: Bool) async throws -> HTTPResponse {
-        let bridge = try runningBridge()
-        guard try read({ db in try Peers.get(db, name: name) }) != nil else { throw ResourceAPI.notFound("peer", name) }
-        let entries = received ? try await bridge.speaker.receivedRoutes(peer: name) : try await bridge.speaker.advertisedRoutes(peer: name)
-        return try .json(RIBList(peer: name, routes: entries.map(RIBEntryBody.init)))
-    }
-
-    struct ResetInput: Decodable {
-        /// Route refresh (RFC 2918) instead of closing the session.
-        let soft: Bool?
-        /// For a soft reset: "in" (ask the peer to resend), "out" (resend ours) or "both".
-        let direction: String?
-        /// For a hard reset: the RFC 8203 shutdown communication sent with the Cease.
-        let message: String?
-    }
-
-    struct ResetBody: Encodable {
-        let peer: String
-        let reset: String
-    }
-
-    func reset(_ name: String, _ request: HTTPRequest) async throws -> HTTPResponse {
-        let input: ResetInput = request.body.isEmpty ? ResetInput(soft: nil, direction: nil, message: nil) : try request.decode(ResetInput.self)
-        // Checked even for a hard reset: a mistyped field is an error, not silently ignored.
-        let direction: Speaker.SoftResetDirection
-        switch input.direction ?? "both" {
-        case "in": direction = .inbound
-        case "out": direction = .outbound
-        case "both": direction = .both
-        default: throw ValidationError(field: "direction", "expected in, out or both")
-        }
-        let bridge = try runningBridge()
-        guard try read({ db in try Peers.get(db, name: name) }) != nil else { throw ResourceAPI.notFound("peer", name) }
-        if input.soft == true {
-            try await bridge.speaker.softReset(peer: name, direction)
-            return try .json(ResetBody(peer: name, reset: "soft"))
-        }
-        try await bridge.speaker.hardReset(peer: name, message: input.message)
-        try write { db in try PeerEvents.append(db, peer: name, kind: .config, reason: "hard reset by operator", now: Clock.nowMilliseconds()) }
-        return try .json(ResetBody(peer: name, reset: "hard"))
+        guard let peer = try services.read({ db in try Peers.get(db, name: name) }) else { throw APIServices.notFound("peer", name) }
+        return PeerBody(peer, live: await services.bridge?.speaker.peer(named: name))
     }
 
     func create(_ request: HTTPRequest, _ context: RequestContext) async throws -> HTTPResponse {
@@ -426,16 +60,18 @@ public struct PeersAPI: Sendable {
             var more = Validator()
             config.validate(into: &more)
             let extra = more.errors.filter { !reported.contains($0.field) && !(reported.contains("address") && $0.field == "address") && !(reported.contains("asn") && $0.field == "asn") }
-            throw APIErrors.http(DomainError.invalid(Self.unique(validator.errors + extra)))
+            throw APIErrors.http(DomainError.invalid(Validator.unique(validator.errors + extra)))
         }
-        let name = input.name ?? ""
-        let peer = try write { db in
-            let peer = try Peers.create(db, name: name, config: config, now: Clock.nowMilliseconds())
-            try PeerEvents.append(db, peer: name, kind: .config, reason: "peer created", now: Clock.nowMilliseconds())
+        let name = input.name ?? "", settings = config
+        let applied = services.bridge.map { _ in Reply<Void>() }
+        let peer = try await services.commit(context) { change in
+            let peer = try Peers.create(change.db, name: name, config: settings, now: change.now)
+            _ = try change.apply(.add(SpeakerMapping.peerSettings(name: name, peer.config)), reply: applied)
+            try PeerEvents.append(change.db, peer: name, kind: .config, reason: "peer created", now: change.now)
             return peer
         }
-        await bridge?.peerChanged(.created(peer))
-        return try .json(PeerBody(peer, live: await bridge?.speaker.peer(named: name)), status: .created)
+        await applied?.value
+        return try .json(PeerBody(peer, live: await services.bridge?.speaker.peer(named: name)), status: .created)
     }
 
     func update(_ name: String, _ request: HTTPRequest, _ context: RequestContext) async throws -> HTTPResponse {
@@ -443,65 +79,83 @@ public struct PeersAPI: Sendable {
         if let bodyName = input.name, bodyName != name {
             throw ValidationError(field: "name", "a peer cannot be renamed; delete it and create \"\(bodyName)\"")
         }
-        let update = try write { db in
-            let update = try Peers.update(db, name: name, now: Clock.nowMilliseconds()) { config in
+        let applied = services.bridge.map { _ in Reply<Void>() }
+        let peer = try await services.commit(context) { change in
+            let after = try Peers.update(change.db, name: name, now: change.now) { config in
                 // Report unparsable fields and invalid values together, in one response.
                 var validator = Validator()
                 input.apply(to: &config, into: &validator)
                 if !validator.errors.isEmpty {
                     config.validate(into: &validator)
-                    throw DomainError.invalid(Self.unique(validator.errors))
+                    throw DomainError.invalid(Validator.unique(validator.errors))
                 }
             }
-            let reason = update.resetFields.isEmpty ? "peer changed" : "peer changed (\(update.resetFields.joined(separator: ", "))): session reset"
-            try PeerEvents.append(db, peer: name, kind: .config, reason: reason, now: Clock.nowMilliseconds())
-            return update
+            // What happens to the session is decided where the speaker decides it.
+            let effect = try change.apply(.update(SpeakerMapping.peerSettings(name: name, after.config)), reply: applied)
+            try PeerEvents.append(change.db, peer: name, kind: .config, reason: Self.reason(effect), now: change.now)
+            return after
         }
-        await bridge?.peerChanged(.updated(update))
-        return try .json(PeerBody(update.after, live: await bridge?.speaker.peer(named: name)))
+        await applied?.value
+        return try .json(PeerBody(peer, live: await services.bridge?.speaker.peer(named: name)))
+    }
+
+    /// The history's words for what a configuration change did to the session.
+    static func reason(_ effect: SpeakerConfiguration.PeerEffect) -> String {
+        switch effect {
+        case .reset(let fields): "peer changed (\(fields.joined(separator: ", "))): session reset"
+        case .disabled: "peer changed: disabled, session shut down"
+        case .enabled: "peer changed: enabled, session starting"
+        case .inPlace, .added, .removed: "peer changed"
+        }
     }
 
     func delete(_ name: String, _ context: RequestContext) async throws -> HTTPResponse {
-        try write { db in
-            _ = try Peers.delete(db, name: name)
-            try PeerEvents.append(db, peer: name, kind: .config, reason: "peer deleted", now: Clock.nowMilliseconds())
+        let applied = services.bridge.map { _ in Reply<Void>() }
+        try await services.commit(context) { change in
+            try Peers.delete(change.db, name: name)
+            _ = try change.apply(.remove(name: name), reply: applied)
+            try PeerEvents.append(change.db, peer: name, kind: .config, reason: "peer deleted", now: change.now)
         }
-        await bridge?.peerChanged(.deleted(name))
+        await applied?.value
         return .noContent
     }
 
-    /// One error per field and message, in first-seen order.
-    static func unique(_ errors: [InvalidField]) -> [InvalidField] {
-        var seen: Set<InvalidField> = []
-        return errors.filter { seen.insert($0).inserted }
+    // MARK: - Routes, resets and session history
+
+    func routes(_ name: String, received: Bool) async throws -> HTTPResponse {
+        let speaker = try runningSpeaker()
+        guard try services.read({ db in try Peers.get(db, name: name) }) != nil else { throw APIServices.notFound("peer", name) }
+        let entries = received ? try await speaker.receivedRoutes(peer: name) : try await speaker.advertisedRoutes(peer: name)
+        return try .json(RIBList(peer: name, routes: entries.map(RIBEntryBody.init)))
     }
 
-    struct NotificationBody: Encodable {
-        let code: Int
-        let subcode: Int
-        let text: String?
-        let direction: String
-    }
-
-    struct PeerEventBody: Encodable {
-        let id: Int64
-        let at: String
-        let kind: String
-        let fromState: String?
-        let toState: String?
-        let reason: String
-        let notification: NotificationBody?
-    }
-
-    struct PeerEventPage: Encodable {
-        let events: [PeerEventBody]
-        let nextCursor: String?
+    func reset(_ name: String, _ request: HTTPRequest, _ context: RequestContext) async throws -> HTTPResponse {
+        let input: ResetInput = request.body.isEmpty ? ResetInput(soft: nil, direction: nil, message: nil) : try request.decode(ResetInput.self)
+        // Checked even for a hard reset: a mistyped field is an error, not silently ignored.
+        let direction: Speaker.SoftResetDirection
+        switch input.direction ?? "both" {
+        case "in": direction = .inbound
+        case "out": direction = .outbound
+        case "both": direction = .both
+        default: throw ValidationError(field: "direction", "expected in, out or both")
+        }
+        let speaker = try runningSpeaker()
+        guard try services.read({ db in try Peers.get(db, name: name) }) != nil else { throw APIServices.notFound("peer", name) }
+        if input.soft == true {
+            try await speaker.softReset(peer: name, direction)
+            return try .json(ResetBody(peer: name, reset: "soft"))
+        }
+        try await speaker.hardReset(peer: name, message: input.message)
+        try await services.commit(context) { change in
+            try PeerEvents.append(change.db, peer: name, kind: .config, reason: "hard reset by operator", now: change.now)
+        }
+        return try .json(ResetBody(peer: name, reset: "hard"))
     }
 
     func events(_ name: String, _ request: HTTPRequest) throws -> HTTPResponse {
         let cursor = try APIParse.cursor(request)
         let limit = try APIParse.limit(request)
-        let events = try read { db in
+        let events = try services.read { db in
             guard try Peers.get(db, name: name) != nil else { throw DomainError.notFound(kind: "peer", name: name) }
             return try PeerEvents.list(db, peer: name, after: cursor, limit: limit)
         }

@@ -1,20 +1,15 @@
 public import HTTPServer
 internal import BGPSpeaker
 internal import IP
-public import Store
+internal import Store
 
 /// `GET|PUT /v1/speaker`: who Herald is in BGP (ASN, router ID), where it listens, and the
-/// defaults its sessions start from. A change is committed first, then applied to the running
-/// speaker: a new ASN or router ID resets every session, and the response lists them.
+/// defaults its sessions start from. A change is committed, then applied by the running speaker
+/// in commit order: a new ASN or router ID resets every session, and the response lists them.
 public struct SpeakerAPI: Sendable {
-    public let store: Store
-    /// The running speaker; nil when BGP is not running (tests of the API alone).
-    public let bridge: SpeakerBridge?
+    let services: APIServices
 
-    public init(store: Store, bridge: SpeakerBridge? = nil) {
-        self.store = store
-        self.bridge = bridge
-    }
+    public init(services: APIServices) { self.services = services }
 
     public func register(on router: Router) {
         router.get("/v1/speaker") { _, _ in try await .json(try body()) }
@@ -55,14 +50,14 @@ public struct SpeakerAPI: Sendable {
     }
 
     func stored() throws -> SpeakerSettings {
-        let settings = try APIErrors.translating { try store.read { db in try SpeakerSettings.load(db) } }
+        let settings = try services.read { db in try SpeakerSettings.load(db) }
         guard let settings else { throw HTTPError(.notFound, detail: "the speaker has not been configured yet (start herald serve once)") }
         return settings
     }
 
     func body(_ settings: SpeakerSettings? = nil, sessionsReset: [String]? = nil, notes: [String]? = nil) async throws -> SpeakerBody {
         let s = try settings ?? stored()
-        let live = await bridge?.speaker.snapshot()
+        let live = await services.bridge?.speaker.snapshot()
         return SpeakerBody(
             asn: s.asn, routerId: s.routerID.description, listenAddress: s.listen.address.description, listenPort: Int(s.listen.port),
             holdTime: s.holdTime, keepaliveTime: s.keepaliveTime, connectRetryTime: s.connectRetryTime,
@@ -96,9 +91,7 @@ public struct SpeakerAPI: Sendable {
         if let hold = input.holdTime {
             if BGPLimits.isValidHoldTime(hold) { s.holdTime = hold } else { validator.add("hold_time", BGPLimits.holdTimeRule) }
         }
-        if let keepalive = input.keepaliveTime {
-            if BGPLimits.keepaliveTimes.contains(keepalive) { s.keepaliveTime = keepalive } else { validator.add("keepalive_time", BGPLimits.keepaliveRule) }
-        }
+        if let keepalive = input.keepaliveTime { s.keepaliveTime = keepalive }
         if let retry = input.connectRetryTime {
             if BGPLimits.connectRetryTimes.contains(retry) { s.connectRetryTime = retry } else { validator.add("connect_retry_time", BGPLimits.connectRetryRule) }
         }
@@ -109,24 +102,22 @@ public struct SpeakerAPI: Sendable {
                 if (0...4095).contains(time) { s.gracefulRestartTime = time } else { validator.add("graceful_restart.restart_time", "must be 0–4095 seconds") }
             }
         }
-        if s.holdTime != 0, s.keepaliveTime > s.holdTime / 3 {
-            validator.add("keepalive_time", "must be at most a third of hold_time (\(s.holdTime / 3) s)")
-        }
+        if let problem = BGPLimits.keepaliveProblem(s.keepaliveTime, holdTime: s.holdTime) { validator.add("keepalive_time", problem) }
         try validator.finish()
         return s
     }
 
     func put(_ request: HTTPRequest, _ context: RequestContext) async throws -> HTTPResponse {
         let input = try request.decode(SpeakerInput.self)
-        let (before, after) = try APIErrors.translating {
-            try store.write { db -> (SpeakerSettings, SpeakerSettings) in
-                guard let current = try SpeakerSettings.load(db) else {
-                    throw DomainError.notFound(kind: "speaker", name: "speaker")
-                }
-                let new = try Self.apply(input, to: current)
-                if new != current { try new.save(db, now: Clock.nowMilliseconds()) }
-                return (current, new)
+        let applied = services.bridge.map { _ in Reply<SettingsChange>() }
+        let (before, after) = try await services.commit(context) { change -> (SpeakerSettings, SpeakerSettings) in
+            guard let current = try SpeakerSettings.load(change.db) else { throw DomainError.notFound(kind: "speaker", name: "speaker") }
+            let new = try Self.apply(input, to: current)
+            if new != current {
+                try new.save(change.db, now: change.now)
+                _ = change.apply(settings: SpeakerMapping.settings(new, restarting: false), reply: applied)
             }
+            return (current, new)
         }
         var notes: [String] = []
         if before.asn != after.asn { notes.append("asn \(before.asn) → \(after.asn): every session was reset") }
@@ -136,14 +127,8 @@ public struct SpeakerAPI: Sendable {
             || before.gracefulRestartEnabled != after.gracefulRestartEnabled || before.gracefulRestartTime != after.gracefulRestartTime {
             notes.append("timers and graceful restart apply to sessions established from now on")
         }
-        var reset: [String] = []
-        if let bridge, before != after {
-            do {
-                reset = try await bridge.speaker.updateSettings(SpeakerBridge.settings(after, restarting: false)).sessionsReset
-            } catch {
-                throw HTTPError(.serviceUnavailable, detail: "the settings were saved but the speaker is not running: \(error)")
-            }
-        }
-        return try .json(try await body(after, sessionsReset: reset, notes: notes))
+        // Unchanged settings are not handed to the speaker: nothing to wait for.
+        let reset = before != after ? await applied?.value.sessionsReset : nil
+        return try .json(try await body(after, sessionsReset: reset ?? [], notes: notes))
     }
 }

@@ -27,7 +27,7 @@ public struct StatusAPI: Sendable {
 
     /// Everything in the status but the uptime and version, which follow it in key order.
     struct StoredPart: Encodable {
-        let counts: Counts
+        let counts: ObjectCounts
         let database: DatabaseStatus
         let speaker: SpeakerStatus?
         let startedAt: Int64
@@ -48,13 +48,6 @@ public struct StatusAPI: Sendable {
         let gracefulRestartTime: Int
     }
 
-    struct Counts: Encodable {
-        let peers: Int
-        let nodes: Int
-        let pools: Int
-        let allocations: Int
-        let staticRoutes: Int
-    }
 
     public func register(on router: Router) {
         router.get("/healthz") { _, _ in try .json(Health(status: "ok")) }
@@ -90,16 +83,14 @@ public struct StatusAPI: Sendable {
         return Array(",\"version\":".utf8) + version + Array("}".utf8)
     }()
 
-    private func read() throws -> (SpeakerStatus?, Counts) {
+    private func read() throws -> (SpeakerStatus?, ObjectCounts) {
         try store.read { db in
             let speaker = try SpeakerSettings.load(db).map {
                 SpeakerStatus(asn: $0.asn, routerId: $0.routerID.description, listen: $0.listen.description, holdTime: $0.holdTime,
                               keepaliveTime: $0.keepaliveTime, gracefulRestart: $0.gracefulRestartEnabled,
                               gracefulRestartTime: $0.gracefulRestartTime)
             }
-            func count(_ table: String) throws -> Int { try db.firstRow("SELECT count(*) FROM \(table)")!.get(0) }
-            return (speaker, Counts(peers: try count("peers"), nodes: try count("nodes"), pools: try count("pools"),
-                                    allocations: try count("allocations"), staticRoutes: try count("routes")))
+            return (speaker, try ObjectCounts.read(db))
         }
     }
 }

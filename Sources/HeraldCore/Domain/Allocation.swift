@@ -149,7 +149,7 @@ public enum Allocations {
     /// Creates or updates the allocation named `name` to match `spec`. Repeating the same call
     /// returns the same addresses; addresses already held are kept unless the spec asks for
     /// others or moves the allocation to another pool.
-    public static func put(_ db: Database, name: String, spec: AllocationSpec, now: Int64) throws -> AllocationChange {
+    public static func put(_ db: Database, name: String, spec: AllocationSpec, now: Int64, hints: LowestFreeHints? = nil) throws -> AllocationChange {
         var validator = Validator()
         if let problem = ObjectName.validate(name) { validator.add("name", problem) }
         Labels.validate(spec.labels, field: "labels", into: &validator)
@@ -230,7 +230,7 @@ public enum Allocations {
             guard !pool.disabled else {
                 throw DomainError.conflict("pool \"\(pool.name)\" is disabled: it keeps its allocations but hands out no new address")
             }
-            let pick = try lowestFree(db, family: family, in: pool.usable, except: existingID)
+            let pick = try lowestFree(db, family: family, in: pool.usable, except: existingID, hints: hints)
             guard let pick else { throw DomainError.exhausted(pool: pool.name, family: family.rawValue) }
             chosen.append((family, pick.address, pick.block, false))
         }
@@ -239,7 +239,7 @@ public enum Allocations {
         let allocationID: Int64
         let family = spec.family ?? (families.count == 2 ? .dual : families[0] == .ipv4 ? .ipv4 : .ipv6)
         if let existingID {
-            LowestFreeHints.forget(db)  // addresses may be released below a hint
+            hints?.forget()  // addresses may be released below a hint
             try db.execute("DELETE FROM allocation_addresses WHERE allocation_id = ?", [existingID])
             try db.execute("""
                 UPDATE allocations SET pool_id = ?, family = ?, sharing_key = ?, traffic_policy = ?, labels = ?, updated_at = ? WHERE id = ?
@@ -269,9 +269,9 @@ public enum Allocations {
 
     /// Deletes the allocation and returns the addresses it released.
     @discardableResult
-    public static func delete(_ db: Database, name: String) throws -> [IPAddress] {
+    public static func delete(_ db: Database, name: String, hints: LowestFreeHints? = nil) throws -> [IPAddress] {
         guard let allocation = try get(db, name: name) else { throw DomainError.notFound(kind: "allocation", name: name) }
-        LowestFreeHints.forget(db)  // its addresses become free, perhaps below a hint
+        hints?.forget()  // its addresses become free, perhaps below a hint
         try db.execute("DELETE FROM allocations WHERE name = ?", [name])
         return allocation.addresses
     }
@@ -326,10 +326,10 @@ public enum Allocations {
     /// The lowest free address of `family` in `blocks`. A block whose taken addresses are dense
     /// from its start (the common case: lowest-free allocation without releases) is answered from
     /// two aggregates over the address index; only a block with holes is scanned.
-    private static func lowestFree(_ db: Database, family: IPFamily, in blocks: [UsableBlock<Int64>], except: Int64?) throws -> (block: Int64, address: IPAddress)? {
+    private static func lowestFree(_ db: Database, family: IPFamily, in blocks: [UsableBlock<Int64>], except: Int64?, hints: LowestFreeHints?) throws -> (block: Int64, address: IPAddress)? {
         func address(_ key: [UInt8]) -> IPAddress { IPAddress(family: family, bits: key.reduce(UInt128(0)) { $0 << 8 | UInt128($1) }) }
         for block in blocks where block.range.family == family {
-            if except == nil, let hint = LowestFreeHints.get(db, block: block.id), hint >= block.range.lower.bits, hint <= block.range.upper.bits {
+            if except == nil, let hint = hints?.get(block: block.id), hint >= block.range.lower.bits, hint <= block.range.upper.bits {
                 // Everything below the hint is taken: walk the index from there to the first gap.
                 var expected = hint
                 var full = false
@@ -346,7 +346,7 @@ public enum Allocations {
                     if rows.count < 64 { break }
                 }
                 if full { continue }
-                LowestFreeHints.set(db, block: block.id, expected)
+                hints?.set(block: block.id, expected)
                 return (block.id, IPAddress(family: family, bits: expected))
             }
             let arguments: [any DatabaseValueConvertible] = [family.rawValue, block.range.lower.bytes, block.range.upper.bytes, except]
@@ -360,7 +360,7 @@ public enum Allocations {
             if UInt128(count) == highest.bits - block.range.lower.bits + 1 {
                 // Dense from the start: the next address, or the next block.
                 if highest < block.range.upper, let next = highest.next {
-                    if except == nil { LowestFreeHints.set(db, block: block.id, next.bits) }
+                    if except == nil { hints?.set(block: block.id, next.bits) }
                     return (block.id, next)
                 }
                 continue
@@ -371,7 +371,7 @@ public enum Allocations {
                 WHERE family = ? AND address_key BETWEEN ? AND ? AND allocation_id IS NOT ? ORDER BY address_key
                 """).forEachRow(arguments) { row throws(DatabaseError) in taken.append(address(try row.get(0))) }
             if let pick = Allocator.lowestFree(family: family, in: [block], taken: { _ in taken }) {
-                if except == nil { LowestFreeHints.set(db, block: block.id, pick.address.bits) }
+                if except == nil { hints?.set(block: block.id, pick.address.bits) }
                 return pick
             }
         }
@@ -388,30 +388,5 @@ public enum Allocations {
             if key == nil || sharingKey == nil || key != sharingKey { return try row.get(0) }
         }
         return nil
-    }
-}
-
-/// Where the lowest free address of a pool block may start, so that handing out the next address
-/// costs an index lookup instead of counting every taken address of the block (which made each
-/// allocation slower than the last). Kept on the writer connection (`Database.memo`).
-///
-/// Invariant: every address of the block below its hint is taken. A pick sets the hint to the
-/// picked address itself, not the one after it, so a rolled-back pick is found again; anything
-/// that can free an address (releasing, deleting, changing a pool's blocks) forgets every hint.
-enum LowestFreeHints {
-    static let key = "herald.lowestFreeHints"
-
-    static func get(_ db: Database, block: Int64) -> UInt128? {
-        (db.memo[key] as? [Int64: UInt128])?[block]
-    }
-
-    static func set(_ db: Database, block: Int64, _ bits: UInt128) {
-        var hints = db.memo[key] as? [Int64: UInt128] ?? [:]
-        hints[block] = bits
-        db.memo[key] = hints
-    }
-
-    static func forget(_ db: Database) {
-        db.memo[key] = nil
     }
 }

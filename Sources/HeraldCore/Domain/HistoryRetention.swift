@@ -1,4 +1,4 @@
-public import Store
+internal import Store
 
 /// Keeps the route and session history bounded: rows older than `maxAge` go, and beyond
 /// `maxRows` per table the oldest go. Pruning deletes in small transactions, so a large backlog
@@ -17,29 +17,32 @@ public struct HistoryRetention: Sendable, Equatable {
         self.batch = batch
     }
 
-    /// Deletes what is past the bounds in `route_events` and `peer_events`; returns how many rows.
+    /// Deletes what is past the bounds in `route_events` and `peer_events`, each batch of rows as
+    /// one change through the committer; returns how many rows.
     @discardableResult
-    public func prune(_ store: Store, now: Int64) throws -> Int {
+    public func prune(_ committer: Committer, now: Int64) async throws -> Int {
         var deleted = 0
+        let maxAge = maxAgeMilliseconds, maxRows = maxRows, batch = batch
         for table in ["route_events", "peer_events"] {
             // Age: the oldest first, a batch at a time.
             while true {
-                let count = try store.write { db in
-                    try db.execute("DELETE FROM \(table) WHERE id IN (SELECT id FROM \(table) WHERE at < ? ORDER BY id LIMIT ?)",
-                                   [now - maxAgeMilliseconds, batch])
-                    return db.changes
+                let count = try await committer.commit { change in
+                    try change.db.execute("DELETE FROM \(table) WHERE id IN (SELECT id FROM \(table) WHERE at < ? ORDER BY id LIMIT ?)",
+                                          [now - maxAge, batch])
+                    return change.db.changes
                 }
                 deleted += count
                 if count < batch { break }
             }
             // Count: everything below the newest `maxRows` ids.
             while true {
-                let count = try store.write { db in
-                    guard let cutoff: Int64 = try db.firstRow("SELECT id FROM \(table) ORDER BY id DESC LIMIT 1 OFFSET ?", [maxRows])?.get(0) else {
+                let count = try await committer.commit { change in
+                    guard let cutoff: Int64 = try change.db.firstRow("SELECT id FROM \(table) ORDER BY id DESC LIMIT 1 OFFSET ?", [maxRows])?.get(0) else {
                         return 0
                     }
-                    try db.execute("DELETE FROM \(table) WHERE id IN (SELECT id FROM \(table) WHERE id <= ? ORDER BY id LIMIT ?)", [cutoff, batch])
-                    return db.changes
+                    try change.db.execute("DELETE FROM \(table) WHERE id IN (SELECT id FROM \(table) WHERE id <= ? ORDER BY id LIMIT ?)",
+                                          [cutoff, batch])
+                    return change.db.changes
                 }
                 deleted += count
                 if count < batch { break }

@@ -79,9 +79,8 @@ public struct PeerConfig: Sendable, Equatable {
             validator.add("ttl_security", "cannot be combined with ebgp_multihop: GTSM sends with TTL 255 and checks the incoming TTL instead")
         }
         if let hold = holdTime, !BGPLimits.isValidHoldTime(hold) { validator.add("hold_time", BGPLimits.holdTimeRule) }
-        if let keepalive = keepaliveTime {
-            if !BGPLimits.keepaliveTimes.contains(keepalive) { validator.add("keepalive_time", BGPLimits.keepaliveRule) }
-            if let hold = holdTime, hold > 0, keepalive >= hold { validator.add("keepalive_time", "must be shorter than hold_time (usually a third of it)") }
+        if let keepalive = keepaliveTime, let problem = BGPLimits.keepaliveProblem(keepalive, holdTime: holdTime) {
+            validator.add("keepalive_time", problem)
         }
         if let retry = connectRetryTime, !BGPLimits.connectRetryTimes.contains(retry) { validator.add("connect_retry_time", BGPLimits.connectRetryRule) }
         if families.isEmpty { validator.add("families", "at least one of ipv4-unicast, ipv6-unicast") }
@@ -96,27 +95,6 @@ public struct PeerConfig: Sendable, Equatable {
             validator.add("bfd.enabled", "BFD is single-hop (RFC 5881): the peer must be directly connected, not multihop")
         }
     }
-
-    /// The fields whose change needs a new session (sent in OPEN, or TCP/IP settings).
-    /// Description, labels, the prefix limit and BFD do not (BFD changes its timers with a Poll
-    /// Sequence, RFC 5880 §6.8.3).
-    public static func fieldsNeedingReset(_ old: PeerConfig, _ new: PeerConfig) -> [String] {
-        var fields: [String] = []
-        if old.address != new.address { fields.append("address") }
-        if old.port != new.port { fields.append("port") }
-        if old.asn != new.asn { fields.append("asn") }
-        if old.localAddress != new.localAddress { fields.append("local_address") }
-        if old.password != new.password { fields.append("password") }
-        if old.ebgpMultihop != new.ebgpMultihop { fields.append("ebgp_multihop") }
-        if old.ttlSecurity != new.ttlSecurity { fields.append("ttl_security") }
-        if old.holdTime != new.holdTime { fields.append("hold_time") }
-        if old.keepaliveTime != new.keepaliveTime { fields.append("keepalive_time") }
-        if old.passive != new.passive { fields.append("passive") }
-        if old.families != new.families { fields.append("families") }
-        if old.addPathSend != new.addPathSend { fields.append("add_path_send") }
-        if old.gracefulRestart != new.gracefulRestart { fields.append("graceful_restart") }
-        return fields
-    }
 }
 
 /// A stored peer as the API shows it: the configuration without the password.
@@ -127,14 +105,6 @@ public struct Peer: Sendable, Equatable {
     public var updatedAt: Int64
 
     public var passwordSet: Bool { config.password != nil }
-}
-
-/// What an update did, so the caller knows whether to reset the session.
-public struct PeerUpdate: Sendable, Equatable {
-    public let before: Peer
-    public let after: Peer
-    /// Non-empty when the running session must be replaced.
-    public let resetFields: [String]
 }
 
 /// Peers in the database.
@@ -199,8 +169,8 @@ public enum Peers {
         return try get(db, name: name)!
     }
 
-    /// Replaces a peer's configuration with `change(old)`, and says which fields need a reset.
-    public static func update(_ db: Database, name: String, now: Int64, _ change: (inout PeerConfig) throws -> Void) throws -> PeerUpdate {
+    /// Replaces a peer's configuration with `change(old)` and returns the peer as stored.
+    public static func update(_ db: Database, name: String, now: Int64, _ change: (inout PeerConfig) throws -> Void) throws -> Peer {
         guard let before = try get(db, name: name) else { throw DomainError.notFound(kind: "peer", name: name) }
         var config = before.config
         try change(&config)
@@ -212,8 +182,7 @@ public enum Peers {
                    bfd_enabled = ?, bfd_min_tx = ?, bfd_min_rx = ?, bfd_multiplier = ?, updated_at = ?
             WHERE name = ?
             """, Array(values(name: name, config).dropFirst()) + [now, name])
-        let after = try get(db, name: name)!
-        return PeerUpdate(before: before, after: after, resetFields: PeerConfig.fieldsNeedingReset(before.config, after.config))
+        return try get(db, name: name)!
     }
 
     private static func values(name: String, _ c: PeerConfig) -> [any DatabaseValueConvertible] {

@@ -2,68 +2,6 @@ public import IP
 public import IPAM
 public import Store
 
-/// BGP attributes a pool (or a static route) announces its routes with.
-public struct AnnounceAttributes: Codable, Sendable, Hashable {
-    /// RFC 1997 communities: "65000:100" or a well-known name ("no-export", "no-advertise",
-    /// "no-export-subconfed", "blackhole").
-    public var communities: [String]?
-    /// RFC 8092 large communities: "global:local1:local2".
-    public var largeCommunities: [String]?
-    public var localPref: UInt32?
-    public var med: UInt32?
-    /// How many extra times the local AS is prepended (eBGP), to make a path less preferred.
-    public var asPathPrepend: Int?
-    /// Labels a peer must carry to receive these routes; nil or empty means every peer.
-    public var peerSelector: [String: String]?
-    /// Announce the covering prefix of this length instead of each address.
-    public var aggregationLength: Int?
-
-    public init(communities: [String]? = nil, largeCommunities: [String]? = nil, localPref: UInt32? = nil, med: UInt32? = nil,
-                asPathPrepend: Int? = nil, peerSelector: [String: String]? = nil, aggregationLength: Int? = nil) {
-        self.communities = communities
-        self.largeCommunities = largeCommunities
-        self.localPref = localPref
-        self.med = med
-        self.asPathPrepend = asPathPrepend
-        self.peerSelector = peerSelector
-        self.aggregationLength = aggregationLength
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case communities
-        case largeCommunities = "large_communities"
-        case localPref = "local_pref"
-        case med
-        case asPathPrepend = "as_path_prepend"
-        case peerSelector = "peer_selector"
-        case aggregationLength = "aggregation_length"
-    }
-
-    static let wellKnownCommunities = ["no-export", "no-advertise", "no-export-subconfed", "blackhole", "graceful-shutdown"]
-
-    func validate(field: String, into validator: inout Validator) {
-        for (index, community) in (communities ?? []).enumerated() where !Self.wellKnownCommunities.contains(community) {
-            let parts = community.split(separator: ":", omittingEmptySubsequences: false)
-            if parts.count != 2 || parts.contains(where: { UInt16($0) == nil }) {
-                validator.add("\(field).communities[\(index)]", "\"\(community)\" is not a community: expected ASN:value with both 0–65535, or one of \(Self.wellKnownCommunities.joined(separator: ", "))")
-            }
-        }
-        for (index, community) in (largeCommunities ?? []).enumerated() {
-            let parts = community.split(separator: ":", omittingEmptySubsequences: false)
-            if parts.count != 3 || parts.contains(where: { UInt32($0) == nil }) {
-                validator.add("\(field).large_communities[\(index)]", "\"\(community)\" is not a large community: expected global:local1:local2, each 0–4294967295")
-            }
-        }
-        if let prepend = asPathPrepend, !(0...16).contains(prepend) {
-            validator.add("\(field).as_path_prepend", "must be 0–16")
-        }
-        if let selector = peerSelector { Labels.validate(selector, field: "\(field).peer_selector", into: &validator) }
-        if let length = aggregationLength, !(0...128).contains(length) {
-            validator.add("\(field).aggregation_length", "must be a prefix length 0–128")
-        }
-    }
-}
-
 /// What a client asks a pool to be.
 public struct PoolSpec: Sendable, Equatable {
     public var blocks: [PoolBlock]
@@ -178,8 +116,8 @@ public enum Pools {
     /// Creates or replaces a pool. Refuses blocks that overlap another pool (naming it) and the
     /// removal of blocks that still hold allocations (naming them).
     @discardableResult
-    public static func put(_ db: Database, name: String, spec: PoolSpec, now: Int64) throws -> (pool: Pool, created: Bool) {
-        LowestFreeHints.forget(db)  // blocks may change under the allocator's hints
+    public static func put(_ db: Database, name: String, spec: PoolSpec, now: Int64, hints: LowestFreeHints? = nil) throws -> (pool: Pool, created: Bool) {
+        hints?.forget()  // blocks may change under the allocator's hints
         var validator = Validator()
         if let problem = ObjectName.validate(name) { validator.add("name", problem) }
         do { try spec.blocks.validateDisjoint() } catch { validator.add("blocks", error.description) }
@@ -275,8 +213,8 @@ public enum Pools {
     }
 
     /// Deletes a pool; refused while allocations use it (they are named).
-    public static func delete(_ db: Database, name: String) throws {
-        LowestFreeHints.forget(db)
+    public static func delete(_ db: Database, name: String, hints: LowestFreeHints? = nil) throws {
+        hints?.forget()
         guard let poolID = try id(db, name: name) else { throw DomainError.notFound(kind: "pool", name: name) }
         let users = try db.rows("SELECT name FROM allocations WHERE pool_id = ? ORDER BY name LIMIT 20", [poolID]).map { try $0.get(0, as: String.self) }
         guard users.isEmpty else {

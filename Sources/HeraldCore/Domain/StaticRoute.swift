@@ -267,7 +267,7 @@ public enum StaticRoutes {
 
         // A big batch writes far more pages than the default cache holds (routes, their history
         // rows and the indexes: ~350 MB for a million): room for them until the commit.
-        if items.count >= 50_000 { try db.growCacheForThisTransaction(kibibytes: min(1 << 20, items.count / 2)) }
+        if items.count >= 50_000 { try db.expectBulkWrite(bytes: items.count * 512) }
         var outcome = BatchOutcome()
         outcome.written.reserveCapacity(items.count)
         var hopsText = JSONColumnEncodeCache<[String]>()

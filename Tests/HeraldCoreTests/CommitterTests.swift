@@ -5,37 +5,37 @@ import IP
 import IPAM
 import Store
 
-@Suite struct ReconcilerTests {
+@Suite struct CommitterTests {
     func blocks(_ texts: String...) throws -> [PoolBlock] { try texts.map { try PoolBlock(parsing: $0) } }
 
     @Test func everyChangeIsRecordedWithItsReasonAndPublishedInOrder() async throws {
         let directory = ScratchDirectory()
         let store = try Store(path: directory.file("herald.db"))
-        let reconciler = try Reconciler(store: store)
-        var diffs = reconciler.diffs.makeAsyncIterator()
+        let committer = try Committer(store: store)
+        var diffs = committer.routeDiffs().makeAsyncIterator()
         #expect(await diffs.next()?.isEmpty == true, "the start-up table of an empty database is empty")
 
         let spec = PoolSpec(blocks: try blocks("192.0.2.0/24"))
-        try await reconciler.mutate(requestID: "r1", now: 10, reason: { (_: Void) in "pool lb created" }) { db in
+        try await committer.mutate(requestID: "r1", now: 10, reason: "pool lb created") { db in
             _ = try Pools.put(db, name: "lb", spec: spec, now: 10)
         }
-        let created = try await reconciler.mutate(requestID: "r2", now: 11, reason: { (change: AllocationChange) in "allocation \(change.allocation.name) created" }) { db in
+        let created = try await committer.mutate(requestID: "r2", now: 11, reason: "allocation default.web created", affecting: [try IPPrefix(parsing: "192.0.2.1/32")]) { db in
             try Allocations.put(db, name: "default.web", spec: AllocationSpec(pool: "lb"), now: 11)
         }
         #expect(created.diff.announced.map(\.prefix.description) == ["192.0.2.1/32"])
         #expect(await diffs.next()?.announced.first?.paths == [RoutePath(nextHop: .session)])
 
-        try await reconciler.mutate(requestID: "r3", now: 12, reason: { (_: Void) in "node n1 created" }) { db in
+        try await committer.mutate(requestID: "r3", now: 12, reason: "node n1 created") { db in
             _ = try Nodes.put(db, name: "n1", spec: NodeSpec(addresses: [try IPAddress(parsing: "100.64.0.11")]), now: 12)
         }
         let moved = await diffs.next()
         #expect(moved?.updated.first?.paths.map(\.nextHop.description) == ["100.64.0.11"])
 
-        try await reconciler.mutate(requestID: "r4", now: 13, reason: { (_: [IPAddress]) in "allocation default.web deleted" }) { db in
+        try await committer.mutate(requestID: "r4", now: 13, reason: "allocation default.web deleted") { db in
             try Allocations.delete(db, name: "default.web")
         }
         #expect(await diffs.next()?.withdrawn.map(\.prefix.description) == ["192.0.2.1/32"])
-        #expect(reconciler.desiredRoutes.isEmpty)
+        #expect(committer.desiredRoutes.isEmpty)
 
         let history = try store.read { db in try RouteHistory.list(db) }
         #expect(history.map(\.action) == [.announce, .update, .withdraw])
@@ -48,16 +48,16 @@ import Store
     @Test func aFailedChangeLeavesNoTrace() async throws {
         let directory = ScratchDirectory()
         let store = try Store(path: directory.file("herald.db"))
-        let reconciler = try Reconciler(store: store)
+        let committer = try Committer(store: store)
         let spec = PoolSpec(blocks: try blocks("192.0.2.0/24"))
-        try await reconciler.mutate(reason: { (_: Void) in "pool" }) { db in _ = try Pools.put(db, name: "lb", spec: spec, now: 1) }
+        try await committer.mutate(reason: "pool") { db in _ = try Pools.put(db, name: "lb", spec: spec, now: 1) }
         await #expect(throws: DomainError.self) {
-            try await reconciler.mutate(reason: { (_: AllocationChange) in "never" }) { db in
+            try await committer.mutate(reason: "never") { db in
                 _ = try Allocations.put(db, name: "a", spec: AllocationSpec(pool: "lb"), now: 1)
                 return try Allocations.put(db, name: "b", spec: AllocationSpec(pool: "missing"), now: 1)
             }
         }
-        #expect(reconciler.desiredRoutes.isEmpty)
+        #expect(committer.desiredRoutes.isEmpty)
         #expect(try store.read { db in try RouteHistory.list(db) }.isEmpty)
         #expect(try store.read { db in try Allocations.list(db) }.isEmpty, "the first allocation was rolled back too")
     }
@@ -67,9 +67,9 @@ import Store
         let path = directory.file("herald.db")
         let before: [IPPrefix: DesiredRoute]
         do {
-            let reconciler = try Reconciler(store: try Store(path: path))
+            let committer = try Committer(store: try Store(path: path))
             let spec = PoolSpec(blocks: try blocks("192.0.2.0/24", "2001:db8::/64"))
-            try await reconciler.mutate(reason: { (_: Void) in "setup" }) { db in
+            try await committer.mutate(reason: "setup") { db in
                 _ = try Pools.put(db, name: "lb", spec: spec, now: 1)
                 _ = try Nodes.put(db, name: "n1", spec: NodeSpec(addresses: [try IPAddress(parsing: "100.64.0.11"), try IPAddress(parsing: "fd64::11")]), now: 1)
                 for i in 0..<20 {
@@ -77,9 +77,9 @@ import Store
                 }
                 _ = try StaticRoutes.put(db, name: "pods", spec: StaticRouteSpec(prefix: try IPPrefix(parsing: "10.244.0.0/24"), nextHops: [.node("n1")]), now: 1)
             }
-            before = reconciler.desiredRoutes
+            before = committer.desiredRoutes
         }
-        let restarted = try Reconciler(store: try Store(path: path))
+        let restarted = try Committer(store: try Store(path: path))
         #expect(restarted.desiredRoutes == before)
         #expect(before.count == 20 + 7 + 1)
     }
@@ -87,11 +87,11 @@ import Store
     @Test func historyFilters() async throws {
         let directory = ScratchDirectory()
         let store = try Store(path: directory.file("herald.db"))
-        let reconciler = try Reconciler(store: store)
+        let committer = try Committer(store: store)
         let spec = PoolSpec(blocks: try blocks("192.0.2.0/24"))
-        try await reconciler.mutate(now: 1, reason: { (_: Void) in "pool" }) { db in _ = try Pools.put(db, name: "lb", spec: spec, now: 1) }
+        try await committer.mutate(now: 1, reason: "pool") { db in _ = try Pools.put(db, name: "lb", spec: spec, now: 1) }
         for i in 0..<5 {
-            try await reconciler.mutate(now: Int64(100 + i), reason: { (_: AllocationChange) in "svc \(i)" }) { db in
+            try await committer.mutate(now: Int64(100 + i), reason: "svc \(i)") { db in
                 try Allocations.put(db, name: "svc-\(i)", spec: AllocationSpec(pool: "lb"), now: 1)
             }
         }
@@ -110,14 +110,14 @@ import Store
     @Test func groupCommitKeepsEachMutationSeparate() async throws {
         let directory = ScratchDirectory()
         let store = try Store(path: directory.file("herald.db"))
-        let reconciler = try Reconciler(store: store)
+        let committer = try Committer(store: store)
         let spec = PoolSpec(blocks: [try PoolBlock(parsing: "192.0.2.0/24")])
-        try await reconciler.mutate(reason: { (_: Void) in "pool" }) { db in _ = try Pools.put(db, name: "lb", spec: spec, now: 1) }
+        try await committer.mutate(reason: "pool") { db in _ = try Pools.put(db, name: "lb", spec: spec, now: 1) }
         let outcomes = await withTaskGroup(of: (Int, Result<[IPAddress], any Error>).self) { group in
             for i in 0..<64 {
                 group.addTask {
                     do {
-                        let change = try await reconciler.mutate(reason: { (c: AllocationChange) in "svc \(c.allocation.name)" }) { db in
+                        let change = try await committer.mutate(reason: "svc svc-\(i)") { db in
                             try Allocations.put(db, name: "svc-\(i)", spec: AllocationSpec(pool: i == 13 ? "missing" : "lb"), now: 2)
                         }
                         return (i, .success(change.result.allocation.addresses))
@@ -133,16 +133,16 @@ import Store
         if case .success = outcomes[13] { Issue.record("the allocation from a missing pool must fail") }
         #expect(try store.read { db in try Allocations.list(db) }.count == 63)
         #expect(try store.read { db in try RouteHistory.list(db, limit: 1000) }.count == 63)
-        #expect(reconciler.desiredRoutes.count == 63)
-        reconciler.finish()
+        #expect(committer.desiredRoutes.count == 63)
+        committer.finish()
         await #expect(throws: DomainError.self) {
-            try await reconciler.mutate(reason: { (_: Void) in "late" }) { _ in }
+            try await committer.mutate(reason: "late") { _ in }
         }
     }
 }
 
 @Suite struct HistoryRetentionTests {
-    @Test func prunesByAgeThenByCount() throws {
+    @Test func prunesByAgeThenByCount() async throws {
         let directory = ScratchDirectory()
         let store = try Store(path: directory.file("herald.db"))
         let day: Int64 = 86_400_000
@@ -156,11 +156,12 @@ import Store
         }
         // Now is day 100; keep 60 days → days 40…49 remain (10 rows each); at most 4 rows → the newest 4.
         let retention = HistoryRetention(maxAgeDays: 60, maxRows: 4, batch: 3)
-        let deleted = try retention.prune(store, now: 100 * day)
+        let committer = try Committer(store: store)
+        let deleted = try await retention.prune(committer, now: 100 * day)
         #expect(deleted == 2 * 46)
         let left = try store.read { db in try RouteHistory.list(db, limit: 100).map(\.at) }
         #expect(left == [46, 47, 48, 49].map { Int64($0) * day })
         #expect(try store.read { db in try PeerEvents.list(db, peer: "r1") }.count == 4)
-        #expect(try retention.prune(store, now: 100 * day) == 0, "nothing more to do")
+        #expect(try await retention.prune(committer, now: 100 * day) == 0, "nothing more to do")
     }
 }

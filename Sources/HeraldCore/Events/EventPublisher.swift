@@ -1,13 +1,13 @@
-import Foundation
 internal import Synchronization
 
-/// Fans change events out to `/v1/events` subscribers, with a bounded replay buffer so a client
+/// The one publisher of `/v1/events`: every event (`HeraldEvent`, the closed list of kinds) goes
+/// out through here, to subscribers, with a bounded replay buffer so a client
 /// that reconnects with `Last-Event-ID` misses nothing that is still remembered.
 ///
 /// Bounded everywhere: the replay ring holds `replayCapacity` events; each subscriber may lag
 /// `subscriberBuffer` events behind, and one that falls further is disconnected (its stream
 /// ends); it reconnects and resumes from the ring, or is told to resynchronise.
-public final class EventBus: Sendable {
+public final class EventPublisher: Sendable {
     public struct Event: Sendable, Equatable {
         /// "<process start ms>.<sequence>": unique across restarts, ordered within one.
         public let id: String
@@ -43,13 +43,19 @@ public final class EventBus: Sendable {
         self.subscriberBuffer = subscriberBuffer
     }
 
+    /// Publishes events, in order, to every subscriber and the replay ring.
+    public func publish(_ events: [HeraldEvent]) {
+        for event in events { publish(event) }
+    }
+
     /// Publishes one event to every subscriber and the replay ring.
-    public func publish(kind: String, payload: some Encodable) {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        guard let data = try? encoder.encode(payload) else { return }
-        let json = String(decoding: data, as: UTF8.self)
+    public func publish(_ event: HeraldEvent) {
+        // Payloads are plain values: encoding cannot fail.
+        guard let json = try? event.json() else { return }
+        publish(kind: event.kind.rawValue, json: json)
+    }
+
+    private func publish(kind: String, json: String) {
         // Lock order: `delivery`, then `state`; never the reverse. Yielding must happen outside
         // `state`: a yield resumes the consumer task and takes that task's status lock, while a
         // task being cancelled holds its status lock and runs the stream's termination handler,

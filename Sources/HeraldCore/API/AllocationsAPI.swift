@@ -1,0 +1,117 @@
+public import HTTPServer
+internal import IP
+internal import Store
+
+/// `/v1/allocations`: LoadBalancer addresses handed out from pools, with the traffic policy
+/// that picks their next hops. A change re-derives only the addresses it held or now holds.
+public struct AllocationsAPI: Sendable {
+    let services: APIServices
+
+    public init(services: APIServices) { self.services = services }
+
+    public func register(on router: Router) {
+        router.get("/v1/allocations") { request, _ in try list(request) }
+        router.get("/v1/allocations/{name}") { _, context in try .json(try allocation(named: try context.name())) }
+        router.put("/v1/allocations/{name}") { request, context in try await put(try context.name(), request, context) }
+        router.delete("/v1/allocations/{name}") { _, context in try await delete(try context.name(), context) }
+    }
+
+    // MARK: - Bodies
+
+    struct AllocationList: Encodable { let allocations: [AllocationBody] }
+
+    struct AllocationBody: Encodable {
+        let name: String
+        let pool: String
+        let family: String
+        let addresses: [String]
+        let sharingKey: String?
+        let trafficPolicy: String
+        let nodes: [String]
+        let labels: [String: String]
+        let createdAt: String
+        let updatedAt: String
+
+        init(_ a: Allocation) {
+            name = a.name
+            pool = a.pool
+            family = a.family.rawValue
+            addresses = a.addresses.map(\.description)
+            sharingKey = a.sharingKey
+            trafficPolicy = a.trafficPolicy.rawValue
+            nodes = a.nodes
+            labels = a.labels
+            createdAt = APITime.format(a.createdAt)
+            updatedAt = APITime.format(a.updatedAt)
+        }
+    }
+
+    struct AllocationInput: Decodable {
+        let pool: String?
+        let labels: [String: String]?
+        let address: String?
+        let addresses: [String]?
+        let family: String?
+        let sharingKey: String?
+        let trafficPolicy: String?
+        let nodes: [String]?
+    }
+
+    // MARK: - Handlers
+
+    func allocation(named name: String) throws -> AllocationBody {
+        guard let allocation = try services.read({ db in try Allocations.get(db, name: name) }) else { throw APIServices.notFound("allocation", name) }
+        return AllocationBody(allocation)
+    }
+
+    func list(_ request: HTTPRequest) throws -> HTTPResponse {
+        let label = try APIParse.query(request, "label") { text -> (key: String, value: String) in
+            let parts = text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2, !parts[0].isEmpty else { throw ValidationError(field: "label", "expected key=value", status: .badRequest) }
+            return (String(parts[0]), String(parts[1]))
+        }
+        let address = try APIParse.query(request, "address") { text in try IPAddress(parsing: text) }
+        let pool = request.query["pool"]
+        let list = try services.read { db in try Allocations.list(db, pool: pool, label: label, address: address).map(AllocationBody.init) }
+        return try .json(AllocationList(allocations: list))
+    }
+
+    func put(_ name: String, _ request: HTTPRequest, _ context: RequestContext) async throws -> HTTPResponse {
+        let input = try request.decode(AllocationInput.self)
+        var validator = Validator()
+        if input.address != nil && input.addresses != nil { validator.add("address", "give address or addresses, not both") }
+        let texts = input.addresses ?? input.address.map { [$0] } ?? []
+        let field = input.addresses != nil ? "addresses" : "address"
+        let addresses = texts.enumerated().compactMap { entry in
+            APIParse.address(entry.element, field: input.addresses != nil ? "\(field)[\(entry.offset)]" : field, into: &validator)
+        }
+        var family: AllocationFamily?
+        if let text = input.family {
+            family = AllocationFamily(rawValue: text)
+            if family == nil { validator.add("family", "expected ipv4, ipv6 or dual") }
+        }
+        var policy = TrafficPolicy.cluster
+        if let text = input.trafficPolicy {
+            if let value = TrafficPolicy(rawValue: text) { policy = value } else { validator.add("traffic_policy", "expected cluster or local") }
+        }
+        try APIErrors.translating { try validator.finish() }
+        let spec = AllocationSpec(pool: input.pool, labels: input.labels ?? [:], addresses: addresses, family: family,
+                                  sharingKey: input.sharingKey, trafficPolicy: policy, nodes: input.nodes ?? [])
+        let change = try await services.commit(context) { change in
+            let result = try Allocations.put(change.db, name: name, spec: spec, now: change.now, hints: change.hints)
+            // Its addresses (next hops may have moved), and those it let go.
+            try change.rederive(Set((result.allocation.addresses + result.released).map { IPPrefix(host: $0) }),
+                                reason: result.created ? "allocation \(name) created" : "allocation \(name) changed")
+            return result
+        }
+        return try .json(AllocationBody(change.allocation), status: change.created ? .created : .ok)
+    }
+
+    func delete(_ name: String, _ context: RequestContext) async throws -> HTTPResponse {
+        try await services.commit(context) { change in
+            let released = try Allocations.delete(change.db, name: name, hints: change.hints)
+            try change.rederive(Set(released.map { IPPrefix(host: $0) }), reason: "allocation \(name) deleted")
+        }
+        return .noContent
+    }
+}

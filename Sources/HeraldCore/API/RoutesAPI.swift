@@ -1,0 +1,139 @@
+public import HTTPServer
+internal import IP
+internal import Store
+
+/// `/v1/routes`: what Herald originates (`GET /v1/routes`, derived, with each route's sources)
+/// and the static routes it originates besides allocations (pod CIDRs and the like), one by one
+/// or up to a million in one `POST /v1/routes:batch`.
+public struct RoutesAPI: Sendable {
+    let services: APIServices
+
+    public init(services: APIServices) { self.services = services }
+
+    /// Request body limits above the server default, for the HTTP server's configuration: a
+    /// million routes of about 100 bytes each.
+    public static let bodyLimits: [String: Int] = ["/v1/routes:batch": 256 * 1024 * 1024]
+
+    public func register(on router: Router) {
+        router.get("/v1/routes") { _, _ in try .json(originated()) }
+        router.post("/v1/routes:batch") { request, context in try await putBatch(request, context) }
+        router.get("/v1/routes/{name}") { _, context in try .json(try staticRoute(named: try context.name())) }
+        router.post("/v1/routes/{name}") { request, context in try await put(try context.name(), request, context, createOnly: true) }
+        router.put("/v1/routes/{name}") { request, context in try await put(try context.name(), request, context, createOnly: false) }
+        router.delete("/v1/routes/{name}") { _, context in try await delete(try context.name(), context) }
+    }
+
+    // MARK: - Bodies
+
+    struct PathBody: Encodable {
+        let nextHop: String
+        let node: String?
+    }
+
+    struct SourceBody: Encodable {
+        let kind: String
+        let name: String
+    }
+
+    struct OriginatedRouteBody: Encodable {
+        let prefix: String
+        let paths: [PathBody]
+        let announce: AnnounceAttributes
+        let sources: [SourceBody]
+    }
+
+    struct OriginatedRouteList: Encodable { let routes: [OriginatedRouteBody] }
+
+    struct StaticRouteBody: Encodable {
+        let name: String
+        let prefix: String
+        let nextHops: [String]
+        let announce: AnnounceAttributes
+        let labels: [String: String]
+        let createdAt: String
+        let updatedAt: String
+
+        init(_ r: StaticRoute) {
+            name = r.name
+            prefix = r.prefix.description
+            nextHops = r.nextHops.map(\.description)
+            announce = r.announce
+            labels = r.labels
+            createdAt = APITime.format(r.createdAt)
+            updatedAt = APITime.format(r.updatedAt)
+        }
+    }
+
+    struct StaticRouteInput: Decodable {
+        let prefix: String
+        let nextHops: [String]?
+        let announce: AnnounceAttributes?
+        let labels: [String: String]?
+    }
+
+    struct StaticRouteBatchBody: Encodable {
+        let routes: Int
+        let created: Int
+        let updated: Int
+        let unchanged: Int
+    }
+
+    // MARK: - Handlers
+
+    func originated() -> OriginatedRouteList {
+        OriginatedRouteList(routes: services.committer.desiredRoutes.values.sorted { $0.prefix < $1.prefix }.map { route in
+            OriginatedRouteBody(prefix: route.prefix.description,
+                                paths: route.paths.map { PathBody(nextHop: $0.nextHop.description, node: $0.node) },
+                                announce: route.attributes,
+                                sources: route.sources.map { SourceBody(kind: $0.kind.rawValue, name: $0.name) })
+        })
+    }
+
+    func staticRoute(named name: String) throws -> StaticRouteBody {
+        guard let route = try services.read({ db in try StaticRoutes.get(db, name: name) }) else { throw APIServices.notFound("route", name) }
+        return StaticRouteBody(route)
+    }
+
+    func put(_ name: String, _ request: HTTPRequest, _ context: RequestContext, createOnly: Bool) async throws -> HTTPResponse {
+        let input = try request.decode(StaticRouteInput.self)
+        var validator = Validator()
+        let prefix = validator.check("prefix") { () throws(IPParseError) -> IPPrefix in try IPPrefix(parsing: input.prefix) }
+        let hops = APIParse.nextHops(input.nextHops ?? ["self"], field: "next_hops", into: &validator)
+        try APIErrors.translating { try validator.finish() }
+        guard let prefix, let hops else { throw ValidationError(field: "prefix", "is required") }
+        let spec = StaticRouteSpec(prefix: prefix, nextHops: hops, announce: input.announce ?? AnnounceAttributes(), labels: input.labels ?? [:])
+        let result = try await services.commit(context) { change in
+            if createOnly, try StaticRoutes.get(change.db, name: name) != nil { throw DomainError.conflict("route \"\(name)\" already exists") }
+            let result = try StaticRoutes.put(change.db, name: name, spec: spec, now: change.now)
+            try change.rederive(Set([result.route.prefix] + (result.previous.map { [$0.prefix] } ?? [])),
+                                reason: "static route \(name) \(result.created ? "created" : "changed")")
+            return result
+        }
+        return try .json(StaticRouteBody(result.route), status: result.created ? .created : .ok)
+    }
+
+    /// `POST /v1/routes:batch`: up to a million static routes created or replaced in one
+    /// transaction — all of them or, with any invalid item, none.
+    func putBatch(_ request: HTTPRequest, _ context: RequestContext) async throws -> HTTPResponse {
+        let batch = try StaticRouteBatch.read(request)
+        let count = batch.items.count
+        let outcome = try await services.commit(context) { change in
+            let outcome = try StaticRoutes.putBatch(change.db, batch.items, now: change.now, namesFollowPrefixes: batch.namesFollowPrefixes,
+                                                    prefixTexts: batch.prefixTexts)
+            // The routes written are in hand: they are derived from the items, not read back.
+            let written = outcome.written.count == batch.items.count ? batch.items : outcome.written.map { batch.items[$0] }
+            let routes = try DesiredRoutes.deriveStaticBatch(change.db, routes: written, vacated: outcome.vacated, down: change.down)
+            try change.derive(GivenRoutes(routes: routes), reason: "static routes batch: \(outcome.created) created, \(outcome.updated) changed")
+            return outcome
+        }
+        return try .json(StaticRouteBatchBody(routes: count, created: outcome.created, updated: outcome.updated, unchanged: outcome.unchanged))
+    }
+
+    func delete(_ name: String, _ context: RequestContext) async throws -> HTTPResponse {
+        try await services.commit(context) { change in
+            let route = try StaticRoutes.delete(change.db, name: name)
+            try change.rederive([route.prefix], reason: "static route \(name) deleted")
+        }
+        return .noContent
+    }
+}
