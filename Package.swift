@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "BFD", swiftSettings: strict),
 
         // MARK: - I/O modules
-        .target(name: "Store", dependencies: ["CSQLite", "CSystem"], swiftSettings: strict),
+        .target(name: "Store", dependencies: ["CSQLite"], swiftSettings: strict),
         .target(name: "Sockets", dependencies: ["CSystem", "IP"], swiftSettings: strict),
         .target(
             name: "BGPSpeaker",

@@ -146,31 +146,21 @@ public struct ServeConfiguration: Sendable, Equatable {
             guard !text.isEmpty else { throw .init("must not be empty") }
             return text
         }
-        let logLevel = try parse(.logLevel) { text throws(ConfigurationError.Reason) in
-            guard let level = Logger.Level(rawValue: text.lowercased()) else {
-                throw .init("expected one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+        /// One of an enumeration's values, written in any case; the error lists them (or says
+        /// `expected`).
+        func choice<T: RawRepresentable & CaseIterable>(_ key: Setting, expected: String? = nil) throws(ConfigurationError) -> T?
+            where T.RawValue == String {
+            try parse(key) { text throws(ConfigurationError.Reason) in
+                guard let value = T(rawValue: text.lowercased()) else {
+                    throw .init(expected ?? "expected one of \(T.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                return value
             }
-            return level
-        } ?? .info
-        let logFormat = try parse(.logFormat) { text throws(ConfigurationError.Reason) in
-            guard let format = LogFormat(rawValue: text.lowercased()) else {
-                throw .init("expected one of \(LogFormat.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            return format
-        } ?? .logfmt
-
-        let sync = try parse(.sync) { text throws(ConfigurationError.Reason) in
-            guard let value = Store.Synchronous(rawValue: text.lowercased()) else {
-                throw .init("expected full (commits survive power loss) or normal (commits survive a crash of Herald, not of the machine)")
-            }
-            return value
-        } ?? .full
-        let shutdown = try parse(.shutdown) { text throws(ConfigurationError.Reason) in
-            guard let policy = ShutdownPolicy(rawValue: text.lowercased()) else {
-                throw .init("expected one of \(ShutdownPolicy.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            return policy
-        } ?? .gracefulRestart
+        }
+        let logLevel: Logger.Level = try choice(.logLevel) ?? .info
+        let logFormat: LogFormat = try choice(.logFormat) ?? .logfmt
+        let sync: Store.Synchronous = try choice(.sync, expected: "expected full (commits survive power loss) or normal (commits survive a crash of Herald, not of the machine)") ?? .full
+        let shutdown: ShutdownPolicy = try choice(.shutdown) ?? .gracefulRestart
 
         func positive(_ text: String) throws(ConfigurationError.Reason) -> Int {
             guard let value = Int(text), value >= 1 else { throw .init("must be a whole number of at least 1") }

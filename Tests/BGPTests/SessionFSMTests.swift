@@ -46,6 +46,25 @@ private let parameters = try! SessionParameters.negotiate(local: localOpen, remo
 
     /// RFC 9687 Event 29 in Established: NOTIFICATION 8/0 (best effort), close, Idle with the
     /// idle hold back-off — the same path as a hold timer expiry, for the other direction.
+    /// A configured keepalive interval reaches the session (RFC 4271 §10): used when shorter than
+    /// a third of the negotiated hold time, capped at that third otherwise.
+    @Test func configuredKeepaliveIsUsedUpToAThirdOfTheHoldTime() {
+        var configuration = Self.configuration
+        configuration.configuredKeepaliveTime = 10
+        var t = Transcript(configuration)
+        var agreed = parameters
+        agreed.keepaliveTime = 10
+        t.step(.manualStart, [.arm(.connectRetry, seconds: 120), .connect], then: "Connect")
+        t.step(.tcpConnectionAcknowledged, [.stop(.connectRetry), .send(.open(localOpen)), .arm(.hold, seconds: 240)], then: "OpenSent")
+        t.step(.bgpOpen(peerOpen), [.send(.keepalive), .arm(.keepalive, seconds: 10), .arm(.hold, seconds: 90)], then: "OpenConfirm")
+        t.step(.keepaliveMessage, [.arm(.hold, seconds: 90), .arm(.stableSession, seconds: 300), .established(agreed)], then: "Established")
+        t.step(.keepaliveTimerExpired, [.send(.keepalive), .arm(.keepalive, seconds: 10)], then: "Established")
+        #expect(configuration.keepaliveTime(holdTime: 9) == 3, "a peer that agreed to 9 s caps it at 3 s")
+        #expect(configuration.keepaliveTime(holdTime: 0) == 0, "no keepalives with hold time 0")
+        configuration.configuredKeepaliveTime = nil
+        #expect(configuration.keepaliveTime(holdTime: 90) == 30)
+    }
+
     @Test func sendHoldTimerExpiryClosesTheSession() {
         var t = Transcript()
         t.establish()
