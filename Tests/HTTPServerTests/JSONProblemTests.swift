@@ -1,5 +1,6 @@
 import Foundation
 @testable import HTTPServer
+import JSON
 import Testing
 
 /// What JSON bodies the server refuses are answered with, byte for byte: status, media type and
@@ -16,6 +17,11 @@ struct JSONProblemTests {
         let router = Router()
         router.post("/one") { request, _ in
             _ = try request.decode(PeerInput.self, maxBytes: 200, maxDepth: 8)
+            return .noContent
+        }
+        // A handler may read with the JSON module itself: what it throws is answered the same way.
+        router.post("/direct") { request, _ in
+            _ = try JSONBody.decode(PeerInput.self, from: request.body, maxBytes: 200, maxDepth: 8)
             return .noContent
         }
         router.post("/each") { request, _ in
@@ -99,11 +105,19 @@ struct JSONProblemTests {
             let r = await router.respond(to: try postJSON(c.path, c.body, contentType: c.contentType))
             lines.append("\(r.status.code) \(r.headers["Content-Type"] ?? "-") \(String(decoding: r.bodyBytes, as: UTF8.self))")
         }
-        let text = lines.joined(separator: "\n")
         for (got, expected) in zip(lines, Self.expected.split(separator: "\n", omittingEmptySubsequences: false)) {
             #expect(got == expected)
         }
         #expect(lines.count == Self.expected.split(separator: "\n", omittingEmptySubsequences: false).count)
+    }
+
+    @Test func aJSONInputErrorThrownByAHandlerIsAnsweredTheSame() async throws {
+        for c in Self.cases where c.path == "/one" && c.contentType.hasSuffix("json") {
+            let one = await router.respond(to: try postJSON("/one", c.body))
+            let direct = await router.respond(to: try postJSON("/direct", c.body))
+            #expect(direct.status == one.status && direct.headers["Content-Type"] == one.headers["Content-Type"], "\(c.body)")
+            #expect(direct.bodyBytes == one.bodyBytes, "\(c.body)")
+        }
     }
 
     static let expected = """

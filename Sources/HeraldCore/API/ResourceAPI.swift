@@ -2,6 +2,7 @@ public import HTTPServer
 internal import IP
 internal import Dispatch
 internal import IPAM
+internal import JSON
 internal import Store
 internal import Synchronization
 

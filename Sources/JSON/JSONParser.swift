@@ -1,5 +1,6 @@
 // A small strict JSON parser (RFC 8259) with a nesting bound, producing a tree for the strict
-// decoder in JSONBody.swift. Pure; fuzzed by scripts/fuzz/http.sh (json target).
+// decoder in JSONBody.swift. Pure, standard library only: scripts/fuzz/http.sh (json target)
+// compiles this file alone with the fuzz target.
 
 // MARK: - Tree and parser (RFC 8259)
 
@@ -246,8 +247,15 @@ struct JSONParser {
         guard i + 4 <= end else { throw fail("short \\u escape") }
         var v: UInt32 = 0
         for _ in 0..<4 {
-            guard let d = HTTPSyntax.hexValue(bytes[i]) else { throw fail("invalid \\u escape") }
-            v = v * 16 + UInt32(d)
+            let b = bytes[i]
+            let digit: UInt8
+            switch b {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = b - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = b - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = b - UInt8(ascii: "A") + 10
+            default: throw fail("invalid \\u escape")
+            }
+            v = v * 16 + UInt32(digit)
             i += 1
         }
         return v

@@ -4,14 +4,15 @@
 // framing (array or NDJSON), duplicate and unknown fields refused by name, errors naming the item
 // (`[41].prefix`). Values of any other shape (nested objects) still go through that decoder.
 
-extension HTTPRequest {
+extension JSONBody {
     /// Reads a bulk body item by item like `decodeEach`, but hands each item to `each` as a
     /// scanner over its bytes, for a decoder written by hand. `each` must read the item whole
-    /// (`JSONItemScanner.members`). More than `maxItems` → 413.
-    /// With `part` (from `bulkParts`), only that part of an NDJSON body is read; indexes and
+    /// (`JSONItemScanner.members`). More than `maxItems` → `tooLarge`.
+    /// With `part` (from `bulkParts`), only that part of a `.lines` body is read; indexes and
     /// line numbers are those of the whole body.
-    public func scanEach(maxItems: Int, maxDepth: Int = 32, part: BulkBodyPart? = nil, _ each: (Int, inout JSONItemScanner) throws -> Void) throws {
-        try forEachItem(maxItems: maxItems, maxDepth: maxDepth, part: part) { index, parser, depth in
+    public static func scanEach(_ bytes: [UInt8], framing: Framing, maxItems: Int, maxDepth: Int = 32, part: BulkBodyPart? = nil,
+                                _ each: (Int, inout JSONItemScanner) throws -> Void) throws {
+        try forEachItem(bytes, framing: framing, maxItems: maxItems, maxDepth: maxDepth, part: part) { index, parser, depth in
             var scanner = JSONItemScanner(parser: parser, index: index, depth: depth)
             try each(index, &scanner)
             parser = scanner.parser
@@ -21,8 +22,9 @@ extension HTTPRequest {
 
 /// One item of a bulk body, read in place. `members` walks the item's object; inside it, each
 /// member's value is read with exactly one of the value methods (`string`, `stringArray`,
-/// `decode`, …) or refused with `unknownField`. Field errors are `ValidationError`s (400) naming
-/// the item and member; syntax errors are reported by the framing with the item or line.
+/// `decode`, …) or refused with `unknownField`. Field errors are `JSONInputError`s (`shape`,
+/// `unknownField`) naming the item and member; syntax errors are reported by the framing with the
+/// item or line.
 public struct JSONItemScanner {
     var parser: JSONParser
     /// The item's index in the body.
@@ -39,26 +41,24 @@ public struct JSONItemScanner {
     /// `[41].prefix`: how field errors name a member of this item.
     public func field(_ name: String) -> String { "[\(index)].\(name)" }
 
-    private func shapeError(_ name: String, _ message: String) -> ValidationError {
-        ValidationError([FieldError(field: field(name), message: message)], status: .badRequest,
-                        detail: "The JSON body does not match the expected shape.")
+    private func shapeError(_ name: String, _ message: String) -> JSONInputError {
+        JSONInputError.shape(at: field(name), message)
     }
 
     /// Refuses member `name` (call it for a member the item shape does not have).
-    public func unknownField(_ name: String) -> ValidationError {
-        ValidationError([FieldError(field: field(name), message: "unknown field")], status: .badRequest, detail: "The JSON body has unknown fields.")
+    public func unknownField(_ name: String) -> JSONInputError {
+        JSONInputError.unknownFields([field(name)])
     }
 
     /// Refuses the item for lacking member `name`.
-    public func missingField(_ name: String) -> ValidationError { shapeError(name, "is required") }
+    public func missingField(_ name: String) -> JSONInputError { shapeError(name, "is required") }
 
     /// Calls `member(name, &self)` for each member of the item, which must be an object; `member`
-    /// reads that member's value. A name given twice is refused (400) before its value is read.
+    /// reads that member's value. A name given twice is refused before its value is read.
     public mutating func members(_ member: (String, inout JSONItemScanner) throws -> Void) throws {
         guard parser.i < parser.end, parser.bytes[parser.i] == UInt8(ascii: "{") else {
             if parser.i >= parser.end { throw parser.fail("unexpected end of input") }
-            throw ValidationError([FieldError(field: "[\(index)]", message: "expected an object, found \(try peekKind())")], status: .badRequest,
-                                  detail: "The JSON body does not match the expected shape.")
+            throw JSONInputError.shape(at: "[\(index)]", "expected an object, found \(try peekKind())")
         }
         guard depth < parser.maxDepth else { throw parser.fail("nesting deeper than \(parser.maxDepth)") }
         parser.i += 1
