@@ -53,7 +53,6 @@ public enum JSONBody {
     static func forEachItem(_ body: [UInt8], framing: Framing, maxItems: Int, maxDepth: Int, part: BulkBodyPart? = nil,
                             _ item: (Int, inout JSONParser, Int) throws -> Void) throws {
         var index = part?.firstIndex ?? 0
-        func tooMany() -> JSONInputError { JSONInputError.tooLarge("more than \(maxItems) items in one request") }
         switch framing {
         case .array:
             var parser = JSONParser(bytes: body, maxDepth: maxDepth)
@@ -65,7 +64,7 @@ public enum JSONBody {
             while true {
                 do {
                     guard try parser.nextElementStart(isFirst: index == 0) else { break }
-                    guard index < maxItems else { throw tooMany() }
+                    guard index < maxItems else { throw tooManyItems(maxItems) }
                     try item(index, &parser, 1)
                 } catch let error as JSONSyntaxError {
                     throw JSONInputError.syntax("invalid JSON after item \(index): \(error.message) at byte \(error.offset)")
@@ -80,20 +79,18 @@ public enum JSONBody {
             while start < count {
                 var end = start
                 while end < count, body[end] != 0x0A { end += 1 }
-                var lower = start, upper = end
-                if lower < upper, body[lower] == 0x1E { lower += 1 }
-                if lower < upper, body[upper - 1] == 0x0D { upper -= 1 }
-                if !Self.isBlankLine(body, start..<end) {
-                    guard index < maxItems else { throw tooMany() }
+                let content = lineContent(body, start..<end)
+                if !isBlank(body, content) {
+                    guard index < maxItems else { throw tooManyItems(maxItems) }
                     // Parsed in place: the line is not copied out of the body.
-                    var parser = JSONParser(bytes: body, range: lower..<upper, maxDepth: maxDepth)
+                    var parser = JSONParser(bytes: body, range: content, maxDepth: maxDepth)
                     do {
                         parser.skipWhitespace()
                         try item(index, &parser, 0)
                         parser.skipWhitespace()
                         guard parser.i == parser.end else { throw parser.fail("unexpected data after the JSON value") }
                     } catch let error as JSONSyntaxError {
-                        throw JSONInputError.syntax("invalid JSON on line \(line): \(error.message) at byte \(error.offset - lower) of the line")
+                        throw JSONInputError.syntax("invalid JSON on line \(line): \(error.message) at byte \(error.offset - content.lowerBound) of the line")
                     }
                     index += 1
                 }
@@ -123,23 +120,32 @@ public enum JSONBody {
             var lines = 0, items = 0, lineStart = start
             for position in start..<end where body[position] == 0x0A || position == end - 1 {
                 let lineEnd = body[position] == 0x0A ? position : position + 1
-                if !Self.isBlankLine(body, lineStart..<lineEnd) { items += 1 }
+                if !isBlank(body, lineContent(body, lineStart..<lineEnd)) { items += 1 }
                 if body[position] == 0x0A { lines += 1 }
                 lineStart = position + 1
             }
             parts.append(BulkBodyPart(bytes: start..<end, firstLine: line, firstIndex: index))
             (start, line, index) = (end, line + lines, index + items)
         }
-        guard index <= maxItems else { throw JSONInputError.tooLarge("more than \(maxItems) items in one request") }
+        guard index <= maxItems else { throw tooManyItems(maxItems) }
         return parts
     }
 
-    /// True when a line holds nothing but an RS prefix, a CR suffix, spaces and tabs.
-    static func isBlankLine(_ body: [UInt8], _ range: Range<Int>) -> Bool {
-        var lower = range.lowerBound, upper = range.upperBound
+    static func tooManyItems(_ maxItems: Int) -> JSONInputError {
+        JSONInputError.tooLarge("more than \(maxItems) items in one request")
+    }
+
+    /// A line (without its newline) less an RS prefix and a CR suffix: where its value is.
+    static func lineContent(_ body: [UInt8], _ line: Range<Int>) -> Range<Int> {
+        var lower = line.lowerBound, upper = line.upperBound
         if lower < upper, body[lower] == 0x1E { lower += 1 }
         if lower < upper, body[upper - 1] == 0x0D { upper -= 1 }
-        for position in lower..<upper where body[position] != 0x20 && body[position] != 0x09 { return false }
+        return lower..<upper
+    }
+
+    /// True when a line's content is nothing but spaces and tabs.
+    static func isBlank(_ body: [UInt8], _ content: Range<Int>) -> Bool {
+        for position in content where body[position] != 0x20 && body[position] != 0x09 { return false }
         return true
     }
 }
@@ -184,9 +190,7 @@ enum StrictJSON {
         switch error {
         case .keyNotFound(let key, let context):
             return JSONInputError.Field(path: path(context.codingPath + [key]), message: "is required")
-        case .typeMismatch(_, let context), .valueNotFound(_, let context):
-            return JSONInputError.Field(path: path(context.codingPath), message: context.debugDescription)
-        case .dataCorrupted(let context):
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
             return JSONInputError.Field(path: path(context.codingPath), message: context.debugDescription)
         @unknown default:
             return JSONInputError.Field(path: "$", message: "\(error)")

@@ -18,11 +18,6 @@ public struct JSONInputError: Error, Sendable, Hashable, CustomStringConvertible
         /// `$` for the document itself.
         public var path: String
         public var message: String
-
-        public init(path: String, message: String) {
-            self.path = path
-            self.message = message
-        }
     }
 
     public var kind: Kind
@@ -33,7 +28,7 @@ public struct JSONInputError: Error, Sendable, Hashable, CustomStringConvertible
     /// none for `syntax` and `tooLarge`.
     public var fields: [Field]
 
-    public init(_ kind: Kind, message: String, fields: [Field] = []) {
+    init(_ kind: Kind, message: String, fields: [Field] = []) {
         self.kind = kind
         self.message = message
         self.fields = fields

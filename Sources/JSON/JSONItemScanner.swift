@@ -56,39 +56,23 @@ public struct JSONItemScanner {
     /// Calls `member(name, &self)` for each member of the item, which must be an object; `member`
     /// reads that member's value. A name given twice is refused before its value is read.
     public mutating func members(_ member: (String, inout JSONItemScanner) throws -> Void) throws {
-        guard parser.i < parser.end, parser.bytes[parser.i] == UInt8(ascii: "{") else {
-            if parser.i >= parser.end { throw parser.fail("unexpected end of input") }
+        guard try parser.peek() == UInt8(ascii: "{") else {
             throw JSONInputError.shape(at: "[\(index)]", "expected an object, found \(try peekKind())")
         }
-        guard depth < parser.maxDepth else { throw parser.fail("nesting deeper than \(parser.maxDepth)") }
-        parser.i += 1
-        parser.skipWhitespace()
-        if parser.i < parser.end, parser.bytes[parser.i] == UInt8(ascii: "}") {
-            parser.i += 1
-            return
-        }
+        if try parser.openContainer(depth: depth) { return }
         // Items have a handful of members: a list beats a set.
         var seen: [String] = []
-        while true {
-            parser.skipWhitespace()
-            guard parser.i < parser.end, parser.bytes[parser.i] == UInt8(ascii: "\"") else { throw parser.fail("expected a member name") }
-            let name = try parser.parseString()
-            guard !seen.contains(name) else { throw parser.fail("duplicate member \"\(name)\"") }
-            seen.append(name)
-            parser.skipWhitespace()
-            guard parser.i < parser.end, parser.bytes[parser.i] == UInt8(ascii: ":") else { throw parser.fail("expected ':'") }
-            parser.i += 1
-            parser.skipWhitespace()
+        repeat {
+            let name = try parser.memberName { name in
+                guard !seen.contains(name) else { return false }
+                seen.append(name)
+                return true
+            }
             let before = parser.i
             try member(name, &self)
             // A callback that read nothing did not know the member: refused, never skipped.
             if parser.i == before { throw unknownField(name) }
-            parser.skipWhitespace()
-            guard parser.i < parser.end else { throw parser.fail("unexpected end of input") }
-            if parser.bytes[parser.i] == UInt8(ascii: ",") { parser.i += 1; continue }
-            if parser.bytes[parser.i] == UInt8(ascii: "}") { parser.i += 1; return }
-            throw parser.fail("expected ',' or '}'")
-        }
+        } while try !parser.readCommaOrClose(UInt8(ascii: "}"))
     }
 
     /// The kind of the value ahead ("a number", …) for an error message, reading past it.
@@ -109,43 +93,25 @@ public struct JSONItemScanner {
             if nullable { return nil }
             throw shapeError(name, "must not be null")
         }
-        guard parser.i < parser.end, parser.bytes[parser.i] == UInt8(ascii: "\"") else {
-            if parser.i >= parser.end { throw parser.fail("unexpected end of input") }
-            throw shapeError(name, "expected a string, found \(try peekKind())")
-        }
+        guard try parser.peek() == UInt8(ascii: "\"") else { throw shapeError(name, "expected a string, found \(try peekKind())") }
         return try parser.parseString()
     }
 
     /// The value of member `name`, which must be an array of strings or `null` (nil).
     public mutating func stringArray(_ name: String) throws -> [String]? {
         if try takeNull() { return nil }
-        guard parser.i < parser.end, parser.bytes[parser.i] == UInt8(ascii: "[") else {
-            if parser.i >= parser.end { throw parser.fail("unexpected end of input") }
-            throw shapeError(name, "expected an array, found \(try peekKind())")
-        }
-        guard depth + 1 < parser.maxDepth else { throw parser.fail("nesting deeper than \(parser.maxDepth)") }
-        parser.i += 1
+        guard try parser.peek() == UInt8(ascii: "[") else { throw shapeError(name, "expected an array, found \(try peekKind())") }
         var strings: [String] = []
-        parser.skipWhitespace()
-        if parser.i < parser.end, parser.bytes[parser.i] == UInt8(ascii: "]") {
-            parser.i += 1
-            return strings
-        }
-        while true {
+        if try parser.openContainer(depth: depth + 1) { return strings }
+        repeat {
             parser.skipWhitespace()
-            guard parser.i < parser.end else { throw parser.fail("unexpected end of input") }
-            if parser.bytes[parser.i] == UInt8(ascii: "\"") {
-                strings.append(try parser.parseString())
-            } else {
+            guard try parser.peek() == UInt8(ascii: "\"") else {
                 let kind = try parser.parseValue(depth: depth + 2).kind
                 throw shapeError("\(name)[\(strings.count)]", kind == "null" ? "must not be null" : "expected a string, found \(kind)")
             }
-            parser.skipWhitespace()
-            guard parser.i < parser.end else { throw parser.fail("unexpected end of input") }
-            if parser.bytes[parser.i] == UInt8(ascii: ",") { parser.i += 1; continue }
-            if parser.bytes[parser.i] == UInt8(ascii: "]") { parser.i += 1; return strings }
-            throw parser.fail("expected ',' or ']'")
-        }
+            strings.append(try parser.parseString())
+        } while try !parser.readCommaOrClose(UInt8(ascii: "]"))
+        return strings
     }
 
     /// The value of member `name` decoded strictly as `T` (snake_case keys, unknown fields
