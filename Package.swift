@@ -38,6 +38,7 @@ let package = Package(
         .target(name: "BGP", dependencies: ["IP"], swiftSettings: strict),
         .target(name: "IPAM", dependencies: ["IP"], swiftSettings: strict),
         .target(name: "BFD", swiftSettings: strict),
+        .target(name: "JSON", swiftSettings: strict),
 
         // MARK: - I/O modules
         .target(name: "Store", dependencies: ["CSQLite"], swiftSettings: strict),
@@ -49,7 +50,7 @@ let package = Package(
         ),
         .target(
             name: "HTTPServer",
-            dependencies: ["Sockets", "IP", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["JSON", "Sockets", "IP", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
 
@@ -57,7 +58,7 @@ let package = Package(
         .target(
             name: "HeraldCore",
             dependencies: [
-                "BGP", "BGPSpeaker", "CSystem", "HTTPServer", "IP", "IPAM", "Sockets", "Store",
+                "BGP", "BGPSpeaker", "CSystem", "HTTPServer", "IP", "IPAM", "JSON", "Sockets", "Store",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -78,6 +79,7 @@ let package = Package(
         .testTarget(name: "IPTests", dependencies: ["IP"], swiftSettings: strict),
         .testTarget(name: "StoreTests", dependencies: ["Store"], swiftSettings: strict),
         .testTarget(name: "BFDTests", dependencies: ["BFD"], swiftSettings: strict),
+        .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: strict),
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "IP"], swiftSettings: strict),
         .testTarget(
             name: "HeraldCoreTests",
@@ -93,7 +95,7 @@ let package = Package(
         .testTarget(name: "SocketsTests", dependencies: ["Sockets", "CSystem", "IP"], swiftSettings: strict),
         .testTarget(
             name: "HTTPServerTests",
-            dependencies: ["HTTPServer", "Sockets", "IP", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["HTTPServer", "JSON", "Sockets", "IP", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         // Real BGP daemons (BIRD 2, GoBGP, FRR) in test-created network namespaces: docs/interop.md.

@@ -1,3 +1,5 @@
+internal import JSON
+
 /// Throw from a handler to answer with an RFC 9457 problem document.
 public struct HTTPError: Error, Sendable, CustomStringConvertible {
     public var status: HTTPStatus
@@ -77,6 +79,8 @@ public struct ProblemDetails: Codable, Sendable, Hashable {
             problem = ProblemDetails(title: e.status.reason, status: e.status.code, detail: e.detail ?? "The request is invalid.", errors: e.errors)
         case let e as HTTPParseError:
             problem = ProblemDetails(title: e.status.reason, status: e.status.code, detail: e.reason)
+        case let e as JSONInputError:
+            return response(for: e.answer)
         default:
             problem = ProblemDetails(title: HTTPStatus.internalServerError.reason, status: 500)
         }

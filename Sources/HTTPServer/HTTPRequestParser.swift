@@ -173,12 +173,8 @@ public struct HTTPRequestParser: Sendable {
                 state = .requestLine
                 return .end
             case .fixedBody(let remaining):
-                guard bufferedCount > 0 else { return nil }
-                let n = min(remaining, bufferedCount)
-                let chunk = Array(buffer[readIndex..<readIndex + n])
-                readIndex += n
-                scanIndex = readIndex
-                state = remaining == n ? .endPending : .fixedBody(remaining: remaining - n)
+                guard let chunk = readBody(upTo: remaining) else { return nil }
+                state = remaining == chunk.count ? .endPending : .fixedBody(remaining: remaining - chunk.count)
                 return .body(chunk)
             case .chunkSize:
                 guard let line = try readLine(limit: 1024, tooLong: .badRequest, what: "chunk size line") else { return nil }
@@ -195,12 +191,8 @@ public struct HTTPRequestParser: Sendable {
                     state = .chunkData(remaining: size)
                 }
             case .chunkData(let remaining):
-                guard bufferedCount > 0 else { return nil }
-                let n = min(remaining, bufferedCount)
-                let chunk = Array(buffer[readIndex..<readIndex + n])
-                readIndex += n
-                scanIndex = readIndex
-                state = remaining == n ? .chunkDataEnd : .chunkData(remaining: remaining - n)
+                guard let chunk = readBody(upTo: remaining) else { return nil }
+                state = remaining == chunk.count ? .chunkDataEnd : .chunkData(remaining: remaining - chunk.count)
                 return .body(chunk)
             case .chunkDataEnd:
                 guard bufferedCount >= 2 else { return nil }
@@ -223,6 +215,16 @@ public struct HTTPRequestParser: Sendable {
                 try parseField(line, into: &ignored)
             }
         }
+    }
+
+    /// Up to `remaining` body bytes from the buffer, or nil when none has arrived.
+    private mutating func readBody(upTo remaining: Int) -> [UInt8]? {
+        guard bufferedCount > 0 else { return nil }
+        let n = min(remaining, bufferedCount)
+        let chunk = Array(buffer[readIndex..<readIndex + n])
+        readIndex += n
+        scanIndex = readIndex
+        return chunk
     }
 
     // MARK: - Lines
@@ -389,8 +391,7 @@ public struct HTTPRequestParser: Sendable {
             guard n <= limits.maxBodyBytes else {
                 throw HTTPParseError(.contentTooLarge, "body of \(n) bytes exceeds \(limits.maxBodyBytes)")
             }
-            framing = n == 0 ? .none : .length(n)
-            if n == 0 { framing = .length(0) }
+            framing = .length(n)
         }
 
         var expectsContinue = false

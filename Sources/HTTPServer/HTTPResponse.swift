@@ -1,4 +1,4 @@
-import Foundation
+internal import JSON
 
 /// What a handler returns.
 public struct HTTPResponse: Sendable {
@@ -82,17 +82,5 @@ public final class ResponseBodyWriter: Sendable {
 
     public func write(_ text: String) async throws(ResponseStreamError) {
         try await write(Array(text.utf8))
-    }
-}
-
-/// The JSON every response body is written in: snake_case keys, sorted, slashes unescaped,
-/// ISO 8601 dates. Public for handlers that keep encoded parts of a body (`GET /v1/status`).
-public enum JSONCoding {
-    public static func encode(_ value: some Encodable) throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .iso8601
-        return Array(try encoder.encode(value))
     }
 }

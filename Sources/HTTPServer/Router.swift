@@ -1,4 +1,5 @@
 public import Logging
+internal import JSON
 import Synchronization
 
 /// Per-request facts a handler may need beyond the request itself.
@@ -98,7 +99,7 @@ public final class Router: Sendable {
             }
             return response
         } catch {
-            if !(error is HTTPError || error is ValidationError) {
+            if !(error is HTTPError || error is ValidationError || error is JSONInputError) {
                 context.logger.error("handler failed", metadata: ["error": "\(error)", "path": "\(request.path)"])
             }
             return ProblemDetails.response(for: error)

@@ -6,6 +6,8 @@
 // (`ResponseStreamError.slowConsumer`); it reconnects with `Last-Event-ID` and the producer
 // resumes from there (`request.lastEventID`). Memory per subscriber is therefore bounded.
 
+internal import JSON
+
 /// One event. `data` may span lines; `id` and `event` must not (line breaks are removed).
 public struct ServerSentEvent: Sendable, Hashable {
     public var id: String?

@@ -26,12 +26,13 @@ struct BulkBodyTests {
         return seen
     }
 
-    @Test func anArrayAndNDJSONGiveTheSameItems() throws {
+    @Test func theMediaTypeChoosesArrayOrLines() throws {
         let expected = [Item(prefix: "10.0.0.1/32", nextHops: nil), Item(prefix: "10.0.0.2/32", nextHops: ["self"])]
-        #expect(try items(request(#" [ {"prefix":"10.0.0.1/32"} , {"prefix":"10.0.0.2/32","next_hops":["self"]} ] "#)) == expected)
-        #expect(try items(request("{\"prefix\":\"10.0.0.1/32\"}\r\n\n  \n{\"prefix\":\"10.0.0.2/32\",\"next_hops\":[\"self\"]}",
-                                  contentType: "application/x-ndjson")) == expected)
-        #expect(try items(request("[]")) == [])
+        #expect(try items(request(#"[{"prefix":"10.0.0.1/32"},{"prefix":"10.0.0.2/32","next_hops":["self"]}]"#)) == expected)
+        for contentType in ["application/x-ndjson", "application/jsonl", "application/json-seq", "Application/X-NDJSON; charset=utf-8"] {
+            #expect(try items(request("{\"prefix\":\"10.0.0.1/32\"}\n{\"prefix\":\"10.0.0.2/32\",\"next_hops\":[\"self\"]}",
+                                      contentType: contentType)) == expected, "\(contentType)")
+        }
     }
 
     @Test func errorsNameTheItem() throws {

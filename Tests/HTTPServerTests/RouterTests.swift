@@ -172,21 +172,6 @@ struct RouterTests {
         #expect(throws: HTTPError.self) { _ = try request.decode([Int].self, maxBytes: 1000) }
     }
 
-    @Test func jsonParserHandlesEscapesAndNumbers() throws {
-        struct Sample: Decodable { let s: String; let d: Double; let i: Int; let b: Bool; let n: Int? }
-        let request = try postJSON("/", #"{"s":"a\"b\\c\u00e9\ud83d\ude00\n","d":-1.5e3,"i":-42,"b":true,"n":null}"#)
-        let v = try request.decode(Sample.self)
-        #expect(v.s == "a\"b\\cé😀\n")
-        #expect(v.d == -1500)
-        #expect(v.i == -42)
-        #expect(v.b)
-        #expect(v.n == nil)
-        #expect(StrictJSON.snakeCase("peerASN") == "peer_asn")
-        #expect(StrictJSON.snakeCase("myURLPath") == "my_url_path")
-        #expect(StrictJSON.snakeCase("holdTime") == "hold_time")
-        #expect(StrictJSON.snakeCase("name") == "name")
-    }
-
     // MARK: - Auth and access log
 
     @Test func bearerTokensAreRequiredExceptOnPublicPaths() async throws {

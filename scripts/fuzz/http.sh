@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
-# Fuzzes the HTTP/1.1 request parser with libFuzzer.
+# Fuzzes the HTTP/1.1 request parser (target "parser") or the JSON parser ("json") with libFuzzer.
 #   scripts/fuzz/http.sh [seconds] [target]    (default 600 s, target "parser"; or "json")
 # Builds with swiftc -sanitize=fuzzer,address from the parser's own sources (nothing here is part
 # of `swift build`). The corpus grows in scripts/fuzz/http/corpus (seeds committed); crashers land
-# in scripts/fuzz/http/crashes — turn each into a test in Tests/HTTPServerTests/FuzzRegressionTests.swift.
+# in scripts/fuzz/http/crashes — turn each into a test in Tests/HTTPServerTests/FuzzRegressionTests.swift
+# (parser) or Tests/JSONTests/FuzzRegressionTests.swift (json).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds="${1:-600}"
 target="${2:-parser}"
 out=.build/fuzz
-common=(Sources/HTTPServer/HTTPTypes.swift Sources/HTTPServer/HTTPRequestParser.swift)
 case "$target" in
-    parser) sources=("${common[@]}" scripts/fuzz/http/FuzzHTTPParser.swift); seeds=scripts/fuzz/http/seeds ;;
-    json) sources=("${common[@]}" Sources/HTTPServer/JSONParser.swift scripts/fuzz/http/FuzzJSONParser.swift); seeds=scripts/fuzz/http/json-seeds ;;
+    parser) sources=(Sources/HTTPServer/HTTPTypes.swift Sources/HTTPServer/HTTPRequestParser.swift scripts/fuzz/http/FuzzHTTPParser.swift)
+            seeds=scripts/fuzz/http/seeds ;;
+    json) sources=(Sources/JSON/JSONParser.swift scripts/fuzz/http/FuzzJSONParser.swift); seeds=scripts/fuzz/http/json-seeds ;;
     *) echo "unknown target $target (parser | json)" >&2; exit 2 ;;
 esac
 corpus="scripts/fuzz/http/corpus/$target"

@@ -2,6 +2,7 @@ import Foundation
 public import HTTPServer
 internal import IP
 public import Store
+internal import JSON
 
 /// What the API handlers share: the committer, through which every change goes, the store for
 /// reads, and the running parts they show live state of (nil when not running, as in tests of
@@ -88,51 +89,15 @@ enum APIErrors {
     }
 }
 
-/// Timestamps in API bodies: RFC 3339 UTC with milliseconds.
+/// Timestamps in API bodies: RFC 3339 UTC with milliseconds (`JSONTime`).
 enum APITime {
-    /// By hand (days-to-civil-date, H. Hinnant's algorithm): every allocation and peer body has
-    /// timestamps, and building an ISO8601DateFormatter per call showed up in profiles.
-    static func format(_ milliseconds: Int64) -> String {
-        let (seconds, millis) = milliseconds.quotientAndRemainder(dividingBy: 1000)
-        let adjustedSeconds = millis < 0 ? seconds - 1 : seconds
-        let ms = millis < 0 ? millis + 1000 : millis
-        let (days, secondOfDay) = { () -> (Int64, Int64) in
-            let (d, r) = adjustedSeconds.quotientAndRemainder(dividingBy: 86_400)
-            return r < 0 ? (d - 1, r + 86_400) : (d, r)
-        }()
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
-        func pad(_ value: Int64, _ width: Int) -> String {
-            let text = String(value)
-            return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
-        }
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2)).\(pad(ms, 3))Z"
-    }
+    static func format(_ milliseconds: Int64) -> String { JSONTime.format(milliseconds: milliseconds) }
 
     static func parse(_ text: String, field: String) throws -> Int64 {
-        if let date = formatter().date(from: text) ?? plainFormatter().date(from: text) {
-            return Int64((date.timeIntervalSince1970 * 1000).rounded())
+        guard let milliseconds = JSONTime.parse(text) else {
+            throw ValidationError(field: field, "\"\(text)\" is not an RFC 3339 time such as 2026-11-26T22:00:00Z", status: .badRequest)
         }
-        throw ValidationError(field: field, "\"\(text)\" is not an RFC 3339 time such as 2026-11-26T22:00:00Z", status: .badRequest)
-    }
-
-    private static func formatter() -> ISO8601DateFormatter {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter
-    }
-
-    private static func plainFormatter() -> ISO8601DateFormatter {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter
+        return milliseconds
     }
 }
 

@@ -1,6 +1,7 @@
 public import HTTPServer
 public import Store
 internal import IP
+internal import JSON
 internal import Synchronization
 
 /// `GET /healthz` and `GET /v1/status`.

@@ -1,4 +1,5 @@
 public import HTTPServer
+internal import JSON
 internal import IP
 internal import Dispatch
 internal import Synchronization

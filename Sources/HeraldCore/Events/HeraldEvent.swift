@@ -1,4 +1,4 @@
-internal import HTTPServer
+internal import JSON
 
 /// Every event `GET /v1/events` carries: the closed list of kinds, each with its payload.
 /// openapi.yaml documents exactly these under `/v1/events` (`x-event-kinds`); a test compares

@@ -1,6 +1,8 @@
-// libFuzzer target for the JSON body parser (Sources/HTTPServer/JSONParser.swift).
-// Properties: never traps; accepted documents never nest deeper than the bound; the result does
-// not depend on the depth bound when the document fits in it.
+// libFuzzer target for the JSON body parser (Sources/JSON/JSONParser.swift). Built only by
+// scripts/fuzz/http.sh, never by `swift build`: it compiles the parser's source directly together
+// with this file. Properties: never traps; accepted documents never nest deeper than the bound;
+// the result does not depend on the depth bound when the document fits in it (also checked by
+// Tests/JSONTests/FuzzRegressionTests.swift).
 
 func depth(_ v: JSONValue) -> Int {
     switch v {

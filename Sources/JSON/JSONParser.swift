@@ -1,5 +1,6 @@
 // A small strict JSON parser (RFC 8259) with a nesting bound, producing a tree for the strict
-// decoder in JSONBody.swift. Pure; fuzzed by scripts/fuzz/http.sh (json target).
+// decoder in JSONBody.swift. Pure, standard library only: scripts/fuzz/http.sh (json target)
+// compiles this file alone with the fuzz target.
 
 // MARK: - Tree and parser (RFC 8259)
 
@@ -100,47 +101,31 @@ struct JSONParser {
         while i < end, bytes[i] == 0x20 || bytes[i] == 0x09 || bytes[i] == 0x0A || bytes[i] == 0x0D { i += 1 }
     }
 
-    mutating func parseValue(depth: Int) throws(JSONSyntaxError) -> JSONValue {
+    /// The byte ahead, not read; the end of the input is a syntax error here.
+    func peek() throws(JSONSyntaxError) -> UInt8 {
         guard i < end else { throw fail("unexpected end of input") }
-        switch bytes[i] {
+        return bytes[i]
+    }
+
+    mutating func parseValue(depth: Int) throws(JSONSyntaxError) -> JSONValue {
+        switch try peek() {
         case UInt8(ascii: "{"):
-            guard depth < maxDepth else { throw fail("nesting deeper than \(maxDepth)") }
-            i += 1
             var members: [(key: String, value: JSONValue)] = []
+            if try openContainer(depth: depth) { return .object(members) }
             var seen = Set<String>()
-            skipWhitespace()
-            if i < end, bytes[i] == UInt8(ascii: "}") { i += 1; return .object(members) }
-            while true {
-                skipWhitespace()
-                guard i < end, bytes[i] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
-                let key = try parseString()
-                guard seen.insert(key).inserted else { throw fail("duplicate member \"\(key)\"") }
-                skipWhitespace()
-                guard i < end, bytes[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
-                i += 1
-                skipWhitespace()
+            repeat {
+                let key = try memberName { seen.insert($0).inserted }
                 members.append((key, try parseValue(depth: depth + 1)))
-                skipWhitespace()
-                guard i < end else { throw fail("unexpected end of input") }
-                if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
-                if bytes[i] == UInt8(ascii: "}") { i += 1; return .object(members) }
-                throw fail("expected ',' or '}'")
-            }
+            } while try !readCommaOrClose(UInt8(ascii: "}"))
+            return .object(members)
         case UInt8(ascii: "["):
-            guard depth < maxDepth else { throw fail("nesting deeper than \(maxDepth)") }
-            i += 1
             var items: [JSONValue] = []
-            skipWhitespace()
-            if i < end, bytes[i] == UInt8(ascii: "]") { i += 1; return .array(items) }
-            while true {
+            if try openContainer(depth: depth) { return .array(items) }
+            repeat {
                 skipWhitespace()
                 items.append(try parseValue(depth: depth + 1))
-                skipWhitespace()
-                guard i < end else { throw fail("unexpected end of input") }
-                if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
-                if bytes[i] == UInt8(ascii: "]") { i += 1; return .array(items) }
-                throw fail("expected ',' or ']'")
-            }
+            } while try !readCommaOrClose(UInt8(ascii: "]"))
+            return .array(items)
         case UInt8(ascii: "\""):
             return .string(try parseString())
         case UInt8(ascii: "t"): try literal("true"); return .bool(true)
@@ -150,6 +135,47 @@ struct JSONParser {
             return .number(try parseNumber())
         }
     }
+
+    // MARK: - Containers (JSONItemScanner reads its items with these too)
+
+    /// Steps into the object or array whose opening byte is next, a value at `depth`; true when
+    /// it is empty (its closing byte read as well).
+    mutating func openContainer(depth: Int) throws(JSONSyntaxError) -> Bool {
+        guard depth < maxDepth else { throw fail("nesting deeper than \(maxDepth)") }
+        let close = bytes[i] == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
+        i += 1
+        skipWhitespace()
+        guard i < end, bytes[i] == close else { return false }
+        i += 1
+        return true
+    }
+
+    /// Reads a member's `"name":` with the whitespace around it, leaving the value next. A name
+    /// that `isNew` turns down is refused as a duplicate.
+    mutating func memberName(isNew: (String) -> Bool) throws(JSONSyntaxError) -> String {
+        skipWhitespace()
+        guard i < end, bytes[i] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
+        let name = try parseString()
+        guard isNew(name) else { throw fail("duplicate member \"\(name)\"") }
+        skipWhitespace()
+        guard i < end, bytes[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+        i += 1
+        skipWhitespace()
+        return name
+    }
+
+    /// After a member or element: reads the ',' before the next one (false) or the container's
+    /// closing byte `close` (true).
+    mutating func readCommaOrClose(_ close: UInt8) throws(JSONSyntaxError) -> Bool {
+        skipWhitespace()
+        switch try peek() {
+        case UInt8(ascii: ","): i += 1; return false
+        case close: i += 1; return true
+        default: throw fail("expected ',' or '\(Character(Unicode.Scalar(close)))'")
+        }
+    }
+
+    // MARK: - Scalars
 
     private mutating func literal(_ word: String) throws(JSONSyntaxError) {
         let w = Array(word.utf8)
@@ -246,8 +272,15 @@ struct JSONParser {
         guard i + 4 <= end else { throw fail("short \\u escape") }
         var v: UInt32 = 0
         for _ in 0..<4 {
-            guard let d = HTTPSyntax.hexValue(bytes[i]) else { throw fail("invalid \\u escape") }
-            v = v * 16 + UInt32(d)
+            let b = bytes[i]
+            let digit: UInt8
+            switch b {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = b - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = b - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = b - UInt8(ascii: "A") + 10
+            default: throw fail("invalid \\u escape")
+            }
+            v = v * 16 + UInt32(digit)
             i += 1
         }
         return v

@@ -1,79 +1,77 @@
 internal import Synchronization
 
-// Strict JSON request bodies: media type checked (415), size bounded (413), nesting depth
-// bounded (400), duplicate and unknown fields rejected by name (400), snake_case keys.
-// Foundation's JSONDecoder ignores unknown keys and has no depth limit, so bodies are parsed
-// here into a small tree and decoded by a Decoder that records which keys the type read.
+// Strict JSON bodies: size bounded, nesting depth bounded, duplicate and unknown members refused
+// by name, snake_case keys. Foundation's JSONDecoder ignores unknown keys and has no depth limit,
+// so bodies are parsed here into a small tree and decoded by a Decoder that records which keys
+// the type read. Every refusal is a `JSONInputError`; HTTPServer answers it (400, 413).
 
-extension HTTPRequest {
-    /// The media type of the body, lower case, without parameters ("" when none is given).
-    /// (Splitting keeps empty pieces: an empty or parameters-only header such as
-    /// `Content-Type: ;x=y` has no first piece otherwise, and indexing it crashed the server.)
-    var mediaType: String {
-        headers["Content-Type"].map { $0.split(separator: ";", omittingEmptySubsequences: false)[0].trimmingOWS().lowercased() } ?? ""
+/// Reads JSON bodies strictly: one document (`decode`), or the items of a bulk body one at a time
+/// (`decodeEach`, `scanEach`), a large one split for several cores (`bulkParts`).
+public enum JSONBody {
+    /// How the items of a bulk body are laid out.
+    public enum Framing: Sendable, Hashable {
+        /// One JSON array; its elements are the items.
+        case array
+        /// One value per line: NDJSON, JSON Lines, RFC 7464 JSON text sequences (an RS before
+        /// each record); blank lines are skipped.
+        case lines
     }
 
-    /// Decodes the body as `T` (JSON, snake_case keys). Throws `HTTPError` (415, 413, 400) or
-    /// `ValidationError` (400, with one `FieldError` per problem) — both become problem+json.
-    public func decode<T: Decodable>(_ type: T.Type = T.self, maxBytes: Int = 1024 * 1024, maxDepth: Int = 32) throws -> T {
-        let contentType = mediaType
-        guard contentType == "application/json" || (contentType.hasPrefix("application/") && contentType.hasSuffix("+json")) else {
-            throw HTTPError(.unsupportedMediaType, detail: "expected Content-Type: application/json")
-        }
-        guard body.count <= maxBytes else {
-            throw HTTPError(.contentTooLarge, detail: "JSON body larger than \(maxBytes) bytes")
+    /// Decodes `bytes` as one `T` (snake_case keys). Throws `JSONInputError`: `tooLarge` over
+    /// `maxBytes`, `syntax` for anything RFC 8259 refuses or nested deeper than `maxDepth`,
+    /// `shape` and `unknownField` naming the fields. (What a type's own `init(from:)` throws
+    /// besides `DecodingError` passes through.)
+    public static func decode<T: Decodable>(_ type: T.Type = T.self, from bytes: [UInt8], maxBytes: Int = 1024 * 1024, maxDepth: Int = 32) throws -> T {
+        guard bytes.count <= maxBytes else {
+            throw JSONInputError.tooLarge("JSON body larger than \(maxBytes) bytes")
         }
         let value: JSONValue
         do {
-            var parser = JSONParser(bytes: body, maxDepth: maxDepth)
+            var parser = JSONParser(bytes: bytes, maxDepth: maxDepth)
             value = try parser.parseDocument()
         } catch {
-            throw HTTPError(.badRequest, detail: "invalid JSON: \(error.message) at byte \(error.offset)")
+            throw JSONInputError.syntax("invalid JSON: \(error.message) at byte \(error.offset)")
         }
         return try StrictJSON.decode(T.self, from: value)
     }
-}
 
-extension HTTPRequest {
-    /// Decodes a bulk body item by item, without building one tree for all of it: either a JSON
-    /// array (`Content-Type: application/json`) or NDJSON (`application/x-ndjson`, one value per
-    /// line, blank lines ignored). Each item is decoded strictly as `T` and handed to `each` with
-    /// its index; field errors name the item, e.g. `[41].prefix`. More than `maxItems` → 413.
-    public func decodeEach<T: Decodable>(_ type: T.Type = T.self, maxItems: Int, maxDepth: Int = 32,
-                                         _ each: (Int, T) throws -> Void) throws {
-        try forEachItem(maxItems: maxItems, maxDepth: maxDepth) { index, parser, depth in
+    /// Decodes a bulk body item by item, without building one tree for all of it. Each item is
+    /// decoded strictly as `T` and handed to `each` with its index; field errors name the item,
+    /// e.g. `[41].prefix`. More than `maxItems` → `tooLarge`.
+    public static func decodeEach<T: Decodable>(_ type: T.Type = T.self, from bytes: [UInt8], framing: Framing, maxItems: Int, maxDepth: Int = 32,
+                                                _ each: (Int, T) throws -> Void) throws {
+        try forEachItem(bytes, framing: framing, maxItems: maxItems, maxDepth: maxDepth) { index, parser, depth in
             let value = try parser.parseValue(depth: depth)
             try each(index, StrictJSON.decode(T.self, from: value, codingPath: [IndexKey(index)]))
         }
     }
 
     /// The framing of a bulk body: for each item (an element of a top-level array, or one
-    /// non-blank NDJSON line), `item(index, parser, depth)` reads exactly one JSON value from
-    /// `parser`, which stands at its first byte; `depth` is the value's nesting depth. A syntax
-    /// error becomes 400 naming the item (array) or the line (NDJSON); more than `maxItems` → 413.
-    func forEachItem(maxItems: Int, maxDepth: Int, part: BulkBodyPart? = nil, _ item: (Int, inout JSONParser, Int) throws -> Void) throws {
-        let contentType = mediaType
+    /// non-blank line), `item(index, parser, depth)` reads exactly one JSON value from `parser`,
+    /// which stands at its first byte; `depth` is the value's nesting depth. A syntax error
+    /// names the item (array) or the line; more than `maxItems` → `tooLarge`.
+    static func forEachItem(_ body: [UInt8], framing: Framing, maxItems: Int, maxDepth: Int, part: BulkBodyPart? = nil,
+                            _ item: (Int, inout JSONParser, Int) throws -> Void) throws {
         var index = part?.firstIndex ?? 0
-        func tooMany() -> HTTPError { HTTPError(.contentTooLarge, detail: "more than \(maxItems) items in one request") }
-        switch contentType {
-        case "application/json":
+        switch framing {
+        case .array:
             var parser = JSONParser(bytes: body, maxDepth: maxDepth)
             do {
                 try parser.openArray()
             } catch {
-                throw HTTPError(.badRequest, detail: "invalid JSON: \(error.message) at byte \(error.offset); expected an array of objects (or NDJSON)")
+                throw JSONInputError.syntax("invalid JSON: \(error.message) at byte \(error.offset); expected an array of objects (or NDJSON)")
             }
             while true {
                 do {
                     guard try parser.nextElementStart(isFirst: index == 0) else { break }
-                    guard index < maxItems else { throw tooMany() }
+                    guard index < maxItems else { throw tooManyItems(maxItems) }
                     try item(index, &parser, 1)
                 } catch let error as JSONSyntaxError {
-                    throw HTTPError(.badRequest, detail: "invalid JSON after item \(index): \(error.message) at byte \(error.offset)")
+                    throw JSONInputError.syntax("invalid JSON after item \(index): \(error.message) at byte \(error.offset)")
                 }
                 index += 1
             }
-        case "application/x-ndjson", "application/jsonl", "application/json-seq":
+        case .lines:
             // RFC 7464 JSON text sequences start each record with RS (0x1E); NDJSON does not.
             var start = part?.bytes.lowerBound ?? 0
             var line = part?.firstLine ?? 1
@@ -81,39 +79,34 @@ extension HTTPRequest {
             while start < count {
                 var end = start
                 while end < count, body[end] != 0x0A { end += 1 }
-                var lower = start, upper = end
-                if lower < upper, body[lower] == 0x1E { lower += 1 }
-                if lower < upper, body[upper - 1] == 0x0D { upper -= 1 }
-                if !Self.isBlankLine(body, start..<end) {
-                    guard index < maxItems else { throw tooMany() }
+                let content = lineContent(body, start..<end)
+                if !isBlank(body, content) {
+                    guard index < maxItems else { throw tooManyItems(maxItems) }
                     // Parsed in place: the line is not copied out of the body.
-                    var parser = JSONParser(bytes: body, range: lower..<upper, maxDepth: maxDepth)
+                    var parser = JSONParser(bytes: body, range: content, maxDepth: maxDepth)
                     do {
                         parser.skipWhitespace()
                         try item(index, &parser, 0)
                         parser.skipWhitespace()
                         guard parser.i == parser.end else { throw parser.fail("unexpected data after the JSON value") }
                     } catch let error as JSONSyntaxError {
-                        throw HTTPError(.badRequest, detail: "invalid JSON on line \(line): \(error.message) at byte \(error.offset - lower) of the line")
+                        throw JSONInputError.syntax("invalid JSON on line \(line): \(error.message) at byte \(error.offset - content.lowerBound) of the line")
                     }
                     index += 1
                 }
                 start = end + 1
                 line += 1
             }
-        default:
-            throw HTTPError(.unsupportedMediaType, detail: "expected Content-Type: application/json (an array) or application/x-ndjson")
         }
     }
 
-    /// Splits a large NDJSON body into `count` parts at line boundaries, each knowing the line
+    /// Splits a large `.lines` body into `count` parts at line boundaries, each knowing the line
     /// number and item index it starts with, so that the parts can be scanned on several cores
-    /// (`scanEach(maxItems:part:_:)`) with errors naming the same lines and items as one scan.
-    /// One part (nil) for anything else: a JSON array, another media type, a small body. More
-    /// than `maxItems` items → 413.
-    public func bulkParts(_ count: Int, maxItems: Int, minimumBytes: Int = 1 << 20) throws -> [BulkBodyPart]? {
-        guard count > 1, body.count >= minimumBytes,
-              ["application/x-ndjson", "application/jsonl", "application/json-seq"].contains(mediaType) else { return nil }
+    /// (`scanEach(_:framing:maxItems:maxDepth:part:_:)`) with errors naming the same lines and
+    /// items as one scan. One part (nil) for a body smaller than `minimumBytes`. More than
+    /// `maxItems` items → `tooLarge`.
+    public static func bulkParts(_ body: [UInt8], count: Int, maxItems: Int, minimumBytes: Int = 1 << 20) throws(JSONInputError) -> [BulkBodyPart]? {
+        guard count > 1, body.count >= minimumBytes else { return nil }
         var parts: [BulkBodyPart] = []
         var start = 0, line = 1, index = 0
         for k in 1...count {
@@ -127,28 +120,37 @@ extension HTTPRequest {
             var lines = 0, items = 0, lineStart = start
             for position in start..<end where body[position] == 0x0A || position == end - 1 {
                 let lineEnd = body[position] == 0x0A ? position : position + 1
-                if !Self.isBlankLine(body, lineStart..<lineEnd) { items += 1 }
+                if !isBlank(body, lineContent(body, lineStart..<lineEnd)) { items += 1 }
                 if body[position] == 0x0A { lines += 1 }
                 lineStart = position + 1
             }
             parts.append(BulkBodyPart(bytes: start..<end, firstLine: line, firstIndex: index))
             (start, line, index) = (end, line + lines, index + items)
         }
-        guard index <= maxItems else { throw HTTPError(.contentTooLarge, detail: "more than \(maxItems) items in one request") }
+        guard index <= maxItems else { throw tooManyItems(maxItems) }
         return parts
     }
 
-    /// True when an NDJSON line holds nothing but an RS prefix, a CR suffix, spaces and tabs.
-    static func isBlankLine(_ body: [UInt8], _ range: Range<Int>) -> Bool {
-        var lower = range.lowerBound, upper = range.upperBound
+    static func tooManyItems(_ maxItems: Int) -> JSONInputError {
+        JSONInputError.tooLarge("more than \(maxItems) items in one request")
+    }
+
+    /// A line (without its newline) less an RS prefix and a CR suffix: where its value is.
+    static func lineContent(_ body: [UInt8], _ line: Range<Int>) -> Range<Int> {
+        var lower = line.lowerBound, upper = line.upperBound
         if lower < upper, body[lower] == 0x1E { lower += 1 }
         if lower < upper, body[upper - 1] == 0x0D { upper -= 1 }
-        for position in lower..<upper where body[position] != 0x20 && body[position] != 0x09 { return false }
+        return lower..<upper
+    }
+
+    /// True when a line's content is nothing but spaces and tabs.
+    static func isBlank(_ body: [UInt8], _ content: Range<Int>) -> Bool {
+        for position in content where body[position] != 0x20 && body[position] != 0x09 { return false }
         return true
     }
 }
 
-/// A run of whole lines of an NDJSON body, for scanning a large body on several cores.
+/// A run of whole lines of a `.lines` body, for scanning a large body on several cores.
 public struct BulkBodyPart: Sendable {
     /// Byte offsets of the part in the body (it ends after a newline, or at the end).
     public let bytes: Range<Int>
@@ -167,11 +169,11 @@ enum StrictJSON {
         do {
             decoded = try T(from: TreeDecoder(value: value, codingPath: codingPath, tracker: tracker))
         } catch let error as DecodingError {
-            throw ValidationError([fieldError(error)], status: .badRequest, detail: "The JSON body does not match the expected shape.")
+            throw JSONInputError.shape(fieldError(error))
         }
         let unknown = tracker.unknownFields()
         if !unknown.isEmpty {
-            throw ValidationError(unknown.map { FieldError(field: $0, message: "unknown field") }, status: .badRequest, detail: "The JSON body has unknown fields.")
+            throw JSONInputError.unknownFields(unknown)
         }
         return decoded
     }
@@ -184,16 +186,14 @@ enum StrictJSON {
         return out.isEmpty ? "$" : out
     }
 
-    static func fieldError(_ error: DecodingError) -> FieldError {
+    static func fieldError(_ error: DecodingError) -> JSONInputError.Field {
         switch error {
         case .keyNotFound(let key, let context):
-            return FieldError(field: path(context.codingPath + [key]), message: "is required")
-        case .typeMismatch(_, let context), .valueNotFound(_, let context):
-            return FieldError(field: path(context.codingPath), message: context.debugDescription)
-        case .dataCorrupted(let context):
-            return FieldError(field: path(context.codingPath), message: context.debugDescription)
+            return JSONInputError.Field(path: path(context.codingPath + [key]), message: "is required")
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
+            return JSONInputError.Field(path: path(context.codingPath), message: context.debugDescription)
         @unknown default:
-            return FieldError(field: "$", message: "\(error)")
+            return JSONInputError.Field(path: "$", message: "\(error)")
         }
     }
 
