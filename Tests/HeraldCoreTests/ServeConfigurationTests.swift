@@ -153,18 +153,3 @@ import Logging
     }
 }
 
-@Suite struct APITimeTests {
-    /// The hand-written formatter agrees with Foundation's ISO 8601 formatter everywhere.
-    @Test func formatsLikeISO8601DateFormatter() {
-        let reference = ISO8601DateFormatter()
-        reference.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        var rng = SystemRandomNumberGenerator()
-        var samples: [Int64] = [0, 1, 999, 1000, -1, 951_782_400_000, 4_102_444_800_000, 1_796_083_199_999, 1_709_164_800_000]
-        for _ in 0..<20_000 { samples.append(Int64.random(in: 0...4_102_444_800_000, using: &rng)) }
-        for ms in samples {
-            let expected = reference.string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
-            #expect(APITime.format(ms) == expected, "\(ms)")
-            if APITime.format(ms) != expected { break }
-        }
-    }
-}

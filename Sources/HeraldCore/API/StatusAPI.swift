@@ -15,8 +15,8 @@ public struct StatusAPI: Sendable {
     private let stored = StoredStatus()
 
     private final class StoredStatus: Sendable {
-        /// The encoded `StoredPart` without its closing brace, and the commit it was read at.
-        let value = Mutex<(commit: Int, head: [UInt8])?>(nil)
+        /// The encoded `StoredPart`, and the commit it was read at.
+        let value = Mutex<(commit: Int, encoded: [UInt8])?>(nil)
     }
 
     public init(store: Store, startedAt: Int64) {
@@ -63,26 +63,21 @@ public struct StatusAPI: Sendable {
         // Taken before the read: a commit that lands during the read makes the next call read
         // again, never the reverse.
         let commit = store.commitCount
-        var body: [UInt8]
+        var part: [UInt8]
         if let cached = stored.value.withLock({ $0 }), cached.commit == commit {
-            body = cached.head
+            part = cached.encoded
         } else {
             let (speaker, counts) = try read()
-            let part = StoredPart(counts: counts, database: DatabaseStatus(path: store.path, schemaVersion: store.schemaVersion),
-                                  speaker: speaker, startedAt: startedAt)
-            body = Array(try JSONCoding.encode(part).dropLast())  // the closing brace
-            stored.value.withLock { [body] in $0 = (commit, body) }
+            part = try JSONCoding.encode(StoredPart(counts: counts, database: DatabaseStatus(path: store.path, schemaVersion: store.schemaVersion),
+                                                    speaker: speaker, startedAt: startedAt))
+            stored.value.withLock { [part] in $0 = (commit, part) }
         }
-        body += Array(",\"uptime_seconds\":\(Double(now - startedAt) / 1000)".utf8)
-        body += Self.versionTail
-        return body
+        // The members after the stored ones in key order, as `.json` would sort them.
+        guard var body = JSONObjectWriter(extending: part) else { preconditionFailure("an encoded struct is a JSON object") }
+        body.add("uptime_seconds", Double(now - startedAt) / 1000)
+        body.add("version", HeraldVersion.string)
+        return body.encoded
     }
-
-    /// `,"version":"…"}`.
-    private static let versionTail: [UInt8] = {
-        let version = (try? JSONCoding.encode([HeraldVersion.string])).map { Array($0.dropFirst().dropLast()) } ?? Array("\"?\"".utf8)
-        return Array(",\"version\":".utf8) + version + Array("}".utf8)
-    }()
 
     private func read() throws -> (SpeakerStatus?, ObjectCounts) {
         try store.read { db in
