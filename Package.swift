@@ -32,6 +32,8 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"])]
         ),
         .target(name: "CSystem"),
+        // dqlite (cluster mode), opened with dlopen so that the default build needs no libdqlite.
+        .target(name: "CDqlite"),
 
         // MARK: - Pure modules (no sockets, clocks or files)
         .target(name: "IP", swiftSettings: strict),
@@ -41,7 +43,7 @@ let package = Package(
         .target(name: "JSON", swiftSettings: strict),
 
         // MARK: - I/O modules
-        .target(name: "Store", dependencies: ["CSQLite"], swiftSettings: strict),
+        .target(name: "Store", dependencies: ["CSQLite", "CDqlite"], swiftSettings: strict),
         .target(name: "Sockets", dependencies: ["CSystem", "IP"], swiftSettings: strict),
         .target(
             name: "BGPSpeaker",

@@ -22,6 +22,27 @@ public struct DatabaseError: Error, Sendable, CustomStringConvertible {
         DatabaseError(extendedCode: SQLITE_READONLY, message: message)
     }
 
+    // Herald's own extended codes under SQLITE_IOERR (SQLite uses ext codes up to 33 << 8;
+    // dqlite's NOT_LEADER and LEADERSHIP_LOST are 40 << 8 and 41 << 8), for the replicated store.
+    static let unavailableCode = SQLITE_IOERR | (0x60 << 8)
+    static let outcomeUnknownCode = SQLITE_IOERR | (0x61 << 8)
+
+    /// The replicated store has no leader to write through (no quorum, or none reachable): the
+    /// change was not made. The message says how many replicas were reachable.
+    public static func unavailable(_ message: String) -> DatabaseError {
+        DatabaseError(extendedCode: unavailableCode, message: message)
+    }
+
+    /// The leader was lost after COMMIT was sent and before it answered: the change may or may
+    /// not have been made. Herald's changes are idempotent PUTs, so the client may retry.
+    public static func outcomeUnknown(_ message: String) -> DatabaseError {
+        DatabaseError(extendedCode: outcomeUnknownCode, message: message)
+    }
+
+    /// A failure of the replicated store whose message is written for the operator (the API
+    /// passes it on as it is).
+    public var isClusterUnavailability: Bool { extendedCode == Self.unavailableCode || extendedCode == Self.outcomeUnknownCode }
+
     public static func typeMismatch(_ message: String, sql: String? = nil) -> DatabaseError {
         DatabaseError(extendedCode: SQLITE_MISMATCH, message: message, sql: sql)
     }

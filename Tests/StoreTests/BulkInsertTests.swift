@@ -69,7 +69,7 @@ import Testing
         }
         // Retention deleted the newest row: the next id must still be 4, not 3.
         try db.execute("DELETE FROM route_events WHERE id = 3")
-        #expect(try Migrator(migrations: migrations).migrate(db, now: 2).map(\.version) == [4])
+        #expect(try Migrator(migrations: Array(migrations.prefix(4))).migrate(db, now: 2).map(\.version) == [4])
         let route = try #require(try db.firstRow("SELECT name, next_hops, updated_at FROM routes"))
         #expect(try route.get(0, as: String.self) == "r" && route.get(1, as: String.self) == #"["n1","self"]"# && route.get(2, as: Int.self) == 2)
         try db.execute("INSERT INTO route_events (at, action, prefix, family, source, source_name, reason) VALUES (6, 'withdraw', '10.0.0.1/32', 'ipv4', 'static', 'r', 'y')")

@@ -73,6 +73,8 @@ enum APIErrors {
             case .unprocessable:
                 return HTTPError(.unprocessableContent, detail: error.description)
             }
+        case let error as DatabaseError where error.isClusterUnavailability:
+            return HTTPError(.serviceUnavailable, title: "Cluster unavailable", detail: error.message)
         case let error as DatabaseError where error.code.meansUnavailableForWrites:
             return HTTPError(.serviceUnavailable, title: "Database unavailable",
                              detail: "the change was not saved: the database cannot take writes (\(error.code.name)); reads still work")

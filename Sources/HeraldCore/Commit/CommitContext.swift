@@ -39,9 +39,17 @@ public final class CommitContext {
     private(set) var published: [CommittedChange] = []
     /// For `/v1/events`, in order.
     private(set) var events: [HeraldEvent] = []
+    /// What this change touched, for the other replicas (cluster mode).
+    private(set) var effects = ReplicationLog.Effects()
+    /// In cluster mode node health is stored (`node_health`) so every replica derives the same.
+    let storesHealth: Bool
+    /// False when the change replays another replica's (`CatchUp`): the history was written by
+    /// the replica that made it.
+    var recordsHistory = true
 
     init(db: Database, now: Int64, requestID: String?, hints: LowestFreeHints, table: TableView, down: Set<String>,
-         speaker: SpeakerConfiguration) {
+         speaker: SpeakerConfiguration, storesHealth: Bool = false) {
+        self.storesHealth = storesHealth
         self.db = db
         self.now = now
         self.requestID = requestID
@@ -61,8 +69,15 @@ public final class CommitContext {
     @discardableResult
     func derive(_ derivation: some RouteDerivation, reason: String) throws -> RouteDiff {
         var derived = try derivation.derive(db, table: table, down: down)
-        try RouteHistory.append(db, derived.diff, reason: reason, requestID: requestID, now: now)
+        if recordsHistory { try RouteHistory.append(db, derived.diff, reason: reason, requestID: requestID, now: now) }
         derived.resolve()
+        var touched = ReplicationLog.Effects()
+        if derivation is WholeTable || derived.changes.count > ReplicationLog.Effects.prefixLimit {
+            touched.allRoutes = true
+        } else {
+            touched.prefixes = Set(derived.changes.keys)
+        }
+        effects.formUnion(touched)
         if table.job.isEmpty {
             table.job = derived.changes  // (no copy: a bulk load's million entries are moved)
         } else {
@@ -86,18 +101,27 @@ public final class CommitContext {
     }
 
     /// Takes `node` out of every route (`isDown`) or puts it back: health is runtime state, so
-    /// only the history rows are written.
+    /// only the history rows are written (and, in cluster mode, the `node_health` row every
+    /// replica derives from).
     @discardableResult
     public func setHealth(of node: String, down isDown: Bool, reason: String) throws -> RouteDiff {
         if isDown { down.insert(node) } else { down.remove(node) }
+        if storesHealth { try StoredNodeHealth.set(db, node: node, down: isDown, reason: reason, now: now) }
+        effects.health = true
         return try rederiveAll(reason: reason)
     }
 
     // MARK: - Speaker configuration
 
+    /// Replaces the health-down set (replaying another replica's health change).
+    func replaceDown(_ nodes: Set<String>) {
+        down = nodes
+    }
+
     /// Runs a peer change against the speaker's configuration: throws (refusing the change
     /// before it commits) when the speaker could not apply it; otherwise says what it will do
     /// to the session and queues it for the speaker.
+    @discardableResult
     public func apply(_ change: SpeakerConfiguration.PeerChange, reply: Reply<Void>? = nil) throws -> SpeakerConfiguration.PeerEffect {
         let effect: SpeakerConfiguration.PeerEffect
         do {
@@ -109,13 +133,16 @@ public final class CommitContext {
             }
         }
         published.append(.peer(change, reply: reply))
+        effects.peers.insert(change.name)
         return effect
     }
 
     /// New speaker settings: says what they do and queues them for the speaker.
+    @discardableResult
     public func apply(settings: BGPSpeaker.SpeakerSettings, reply: Reply<SettingsChange>? = nil) -> SpeakerConfiguration.SettingsEffect {
         let effect = speaker.apply(settings: settings)
         published.append(.speakerSettings(settings, reply: reply))
+        effects.speaker = true
         return effect
     }
 
@@ -126,6 +153,7 @@ public final class CommitContext {
         let list = try Nodes.list(db)
         nodes = list
         published.append(.nodes(list, reply: reply))
+        effects.nodes = true
     }
 
     /// An event to publish on `/v1/events` after COMMIT, after this change's route events.

@@ -32,6 +32,9 @@ public final class Committer: Sendable {
     private let hints = LowestFreeHints()
     /// Told how long each batch commit took (for metrics).
     private let commitObserver: (@Sendable (Double) -> Void)?
+    /// Cluster mode: this replica's name in the replication log. Nil: the single-file default,
+    /// where this committer is the database's only writer and keeps no log.
+    public let replica: String?
 
     /// What the followers have been told: the route table, the health-down nodes, the speaker
     /// configuration and the nodes, as of the last COMMIT.
@@ -40,20 +43,30 @@ public final class Committer: Sendable {
         var down: Set<String> = []
         var speaker: SpeakerConfiguration
         var nodes: [Node]
+        /// The last replication log row applied (cluster mode).
+        var revision: Int64 = 0
         var followers: [AsyncStream<CommittedChange>.Continuation] = []
     }
 
-    public init(store: Store, events: EventPublisher? = nil, commitObserver: (@Sendable (Double) -> Void)? = nil) throws {
+    /// `replica`: cluster mode (see `ReplicationLog`), with this replica's name.
+    public init(store: Store, events: EventPublisher? = nil, replica: String? = nil,
+                commitObserver: (@Sendable (Double) -> Void)? = nil) throws {
         self.store = store
         self.events = events
+        self.replica = replica
         self.commitObserver = commitObserver
-        let (routes, speaker, nodes) = try store.read { db in
-            (try DesiredRoutes.derive(db), try SpeakerMapping.configuration(db), try Nodes.list(db))
+        let clustered = replica != nil
+        let (routes, speaker, nodes, down, revision) = try store.read { db in
+            // In cluster mode health is stored; the revision read in the same snapshot as the
+            // state, so catching up starts exactly after it.
+            let down = clustered ? try StoredNodeHealth.down(db) : []
+            return (try DesiredRoutes.derive(db, down: down), try SpeakerMapping.configuration(db), try Nodes.list(db), down,
+                    clustered ? try ReplicationLog.latestRevision(db) : 0)
         }
         var table = RouteTable()
         table.reserveCapacity(adding: routes.keys)
         for (prefix, route) in routes { table[prefix] = route.body }
-        state = Mutex(CommittedState(table: table, speaker: speaker, nodes: nodes))
+        state = Mutex(CommittedState(table: table, down: down, speaker: speaker, nodes: nodes, revision: revision))
         // The thread holds the committer weakly, so a committer that is dropped (tests) lets its
         // thread end; `finish()` ends it explicitly at shutdown.
         let wake = self.wake, done = self.done
@@ -89,6 +102,22 @@ public final class Committer: Sendable {
 
     /// The speaker configuration as committed.
     public var speakerConfiguration: SpeakerConfiguration { state.withLock { $0.speaker } }
+
+    /// The last replication log row this replica applied (cluster mode; 0 otherwise).
+    public var revision: Int64 { state.withLock { $0.revision } }
+
+    /// Cluster mode: applies what other replicas committed since the last batch, if anything.
+    /// Returns how far behind this replica was (log rows), 0 when it was current.
+    @discardableResult
+    public func catchUp() async throws -> Int64 {
+        guard replica != nil else { return 0 }
+        let latest = try store.read { db in try ReplicationLog.latestRevision(db) }
+        let behind = latest - revision
+        guard behind > 0 else { return 0 }
+        // An empty change: the batch it runs in replays the log first.
+        try await commit { _ in }
+        return behind
+    }
 
     /// Follows committed changes: first the state now (`.snapshot`), then every change in
     /// commit order, until `finish()`. Atomic with the commits: nothing is missed or repeated.
@@ -162,6 +191,7 @@ public final class Committer: Sendable {
         let published: [CommittedChange]
         let events: [HeraldEvent]
         let changedPrefixes: Int
+        let effects: ReplicationLog.Effects
     }
 
     /// One round: takes every waiting change, runs them in one transaction, commits, then
@@ -181,6 +211,35 @@ public final class Committer: Sendable {
         var down: Set<String>
         var speaker: SpeakerConfiguration
         var nodes: [Node]?
+        var revision: Int64
+        /// Other replicas' batches replayed first (cluster mode).
+        var caughtUp: Outcome?
+
+        /// Runs one change in a savepoint of the batch transaction and lays what it did over
+        /// the batch; a change that throws leaves the batch as it was.
+        mutating func run(_ db: Database, committed: RouteTable, requestID: String?, now: Int64, hints: LowestFreeHints,
+                          storesHealth: Bool, replaying: Bool = false, _ body: (CommitContext) throws -> Void) throws -> Outcome {
+            let (outcome, changes, context) = try db.transaction { db in
+                let context = CommitContext(db: db, now: now, requestID: requestID, hints: hints,
+                                            table: TableView(committed: committed, batch: overlay), down: down, speaker: speaker,
+                                            storesHealth: storesHealth)
+                context.recordsHistory = !replaying
+                try body(context)
+                let changes = context.routeChanges
+                return (Outcome(published: context.published, events: context.events, changedPrefixes: changes.count,
+                                effects: context.effects),
+                        changes, (down: context.down, speaker: context.speaker, nodes: context.nodes))
+            }
+            if overlay.isEmpty {
+                overlay = changes  // (no copy: a bulk load's million entries are shared)
+            } else {
+                for (prefix, route) in changes { overlay[prefix] = route }
+            }
+            down = context.down
+            speaker = context.speaker
+            if let nodes = context.nodes { self.nodes = nodes }
+            return outcome
+        }
     }
 
     private func commit(_ jobs: [Job]) {
@@ -194,35 +253,38 @@ public final class Committer: Sendable {
         do {
             _ = try store.write({ db -> Batch in
                 outcomes = []
-                var batch = state.withLock { Batch(down: $0.down, speaker: $0.speaker) }
+                var batch = state.withLock { Batch(down: $0.down, speaker: $0.speaker, revision: $0.revision) }
+                let committed = state.withLock { $0.table }
+                if let replica {
+                    // Other replicas' batches first, in revision order, so every change of this
+                    // batch is derived against the latest committed state.
+                    let entries = try ReplicationLog.entries(db, after: batch.revision)
+                    let resync = try batch.revision > 0 && (ReplicationLog.oldestRevision(db).map { $0 > batch.revision + 1 } ?? false)
+                    let foreign = entries.filter { $0.replica != replica || resync }
+                    if !foreign.isEmpty || resync {
+                        batch.caughtUp = try batch.run(db, committed: committed, requestID: nil, now: Clock.nowMilliseconds(), hints: hints,
+                                                       storesHealth: true, replaying: true) { context in
+                            try CatchUp.apply(foreign, resync: resync, to: context)
+                        }
+                    }
+                    if let last = entries.last { batch.revision = last.revision }
+                }
                 for job in jobs {
                     do {
                         // A savepoint per change: one refused change does not undo the others.
-                        let (outcome, changes, context) = try db.transaction { db in
-                            let view = TableView(committed: state.withLock { $0.table }, batch: batch.overlay)
-                            let context = CommitContext(db: db, now: job.now, requestID: job.requestID, hints: hints, table: view,
-                                                        down: batch.down, speaker: batch.speaker)
-                            try job.run(context)
-                            let changes = context.routeChanges
-                            return (Outcome(published: context.published, events: context.events, changedPrefixes: changes.count),
-                                    changes, (down: context.down, speaker: context.speaker, nodes: context.nodes))
-                        }
-                        if batch.overlay.isEmpty {
-                            batch.overlay = changes  // (no copy: a bulk load's million entries are shared)
-                        } else {
-                            for (prefix, route) in changes { batch.overlay[prefix] = route }
-                        }
-                        batch.down = context.down
-                        batch.speaker = context.speaker
-                        if let nodes = context.nodes { batch.nodes = nodes }
-                        outcomes.append(.success(outcome))
+                        outcomes.append(.success(try batch.run(db, committed: committed, requestID: job.requestID, now: job.now,
+                                                               hints: hints, storesHealth: replica != nil, job.run)))
                     } catch {
                         outcomes.append(.failure(error))
                     }
                 }
+                if let replica {
+                    var effects = ReplicationLog.Effects()
+                    for case .success(let outcome) in outcomes { effects.formUnion(outcome.effects) }
+                    if !effects.isEmpty { batch.revision = try ReplicationLog.append(db, effects, replica: replica, now: Clock.nowMilliseconds()) }
+                }
                 // A bulk load replaces most of the table: the next table is built on the other
                 // core while SQLite writes and syncs the commit, and swapped in after it.
-                let committed = state.withLock { $0.table }
                 if batch.overlay.count >= asideThreshold && batch.overlay.count * 2 >= committed.count {
                     let changes = batch.overlay
                     nextTable = Aside {
@@ -244,13 +306,15 @@ public final class Committer: Sendable {
                     }
                     state.down = batch.down
                     state.speaker = batch.speaker
+                    state.revision = batch.revision
                     if let nodes = batch.nodes { state.nodes = nodes }
-                    for case .success(let outcome) in outcomes {
+                    for outcome in [batch.caughtUp].compactMap({ $0 }) + outcomes.compactMap({ try? $0.get() }) {
                         for change in outcome.published {
                             for follower in state.followers { follower.yield(change) }
                         }
                     }
                 }
+                if let caughtUp = batch.caughtUp { events?.publish(caughtUp.events) }
                 for case .success(let outcome) in outcomes { events?.publish(outcome.events) }
             })
         } catch {
