@@ -24,7 +24,7 @@ final class Checkpointer: Sendable {
 
     /// Takes over checkpointing from `writer`'s automatic checkpoint.
     func attach(to writer: Database) {
-        sqlite3_wal_hook(writer.connection, { context, _, _, pages in
+        sqlite3_wal_hook(writer.sqlite!.connection, { context, _, _, pages in
             if let context, pages >= Checkpointer.thresholdPages {
                 Unmanaged<Checkpointer>.fromOpaque(context).takeUnretainedValue().request()
             }
@@ -41,7 +41,7 @@ final class Checkpointer: Sendable {
             // Passive: copies what no reader still needs, never waits for a lock. A failure
             // (busy at shutdown) is left to the next checkpoint or to the writer's close.
             try? connection.withConnection { db in
-                _ = sqlite3_wal_checkpoint_v2(db.connection, nil, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
+                _ = sqlite3_wal_checkpoint_v2(db.sqlite!.connection, nil, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
             }
         }
     }

@@ -25,6 +25,8 @@ public struct DatabaseError: Error, Sendable, CustomStringConvertible {
     // Herald's own extended codes under SQLITE_IOERR (SQLite uses ext codes up to 33 << 8;
     // dqlite's NOT_LEADER and LEADERSHIP_LOST are 40 << 8 and 41 << 8), for the replicated store.
     static let unavailableCode = SQLITE_IOERR | (0x60 << 8)
+    static let rangeCode = SQLITE_RANGE
+    static let misuseCode = SQLITE_MISUSE
     static let outcomeUnknownCode = SQLITE_IOERR | (0x61 << 8)
 
     /// The replicated store has no leader to write through (no quorum, or none reachable): the

@@ -1,142 +1,68 @@
-internal import CSQLite
-
-/// A prepared statement: compiled once in `init`, finalized in `deinit`.
+/// A prepared statement: compiled once, run many times, by whichever engine the store runs.
 ///
 /// A statement holds exactly one SQL statement; text left after it (other than whitespace and
 /// comments) is an error, so a stray `;` and a second statement cannot hide in a string.
-/// Every SQLite return code is checked.
 public final class Statement {
-    let handle: OpaquePointer
-    let connection: OpaquePointer
+    let engine: any StatementEngine
     public let sql: String
-    public let columnNames: [String]
 
-    init(connection: OpaquePointer, sql: String) throws(DatabaseError) {
-        self.connection = connection
+    init(_ engine: any StatementEngine, sql: String) {
+        self.engine = engine
         self.sql = sql
-        var statement: OpaquePointer?
-        var leftover: String?
-        let code = sql.withCString { text -> Int32 in
-            var tail: UnsafePointer<CChar>?
-            let code = sqlite3_prepare_v3(connection, text, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, &tail)
-            if code == SQLITE_OK, let tail {
-                let rest = String(cString: tail)
-                if !Self.isBlankOrComment(rest) { leftover = rest }
-            }
-            return code
-        }
-        guard code == SQLITE_OK, let statement else {
-            throw DatabaseError(extendedCode: sqlite3_extended_errcode(connection),
-                               message: String(cString: sqlite3_errmsg(connection)), sql: sql)
-        }
-        if let leftover {
-            sqlite3_finalize(statement)
-            throw DatabaseError(extendedCode: SQLITE_MISUSE,
-                               message: "more than one statement: leftover SQL \"\(leftover.prefix(80))\"", sql: sql)
-        }
-        handle = statement
-        columnNames = (0..<sqlite3_column_count(statement)).map { String(cString: sqlite3_column_name(statement, $0)) }
-    }
-
-    deinit { sqlite3_finalize(handle) }
-
-    /// True when `text` holds only whitespace, semicolons, `-- …` and `/* … */` comments.
-    static func isBlankOrComment(_ text: String) -> Bool {
-        let bytes = Array(text.utf8)
-        var i = 0
-        while i < bytes.count {
-            switch bytes[i] {
-            case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: ";"):
-                i += 1
-            case UInt8(ascii: "-") where i + 1 < bytes.count && bytes[i + 1] == UInt8(ascii: "-"):
-                while i < bytes.count && bytes[i] != UInt8(ascii: "\n") { i += 1 }
-            case UInt8(ascii: "/") where i + 1 < bytes.count && bytes[i + 1] == UInt8(ascii: "*"):
-                i += 2
-                while i + 1 < bytes.count && !(bytes[i] == UInt8(ascii: "*") && bytes[i + 1] == UInt8(ascii: "/")) { i += 1 }
-                i += 2
-            default:
-                return false
-            }
-        }
-        return true
     }
 
     // MARK: - Binding
 
     /// Resets the statement and binds `arguments` to its `?` parameters in order.
     public func bind(_ arguments: [any DatabaseValueConvertible]) throws(DatabaseError) {
-        sqlite3_reset(handle)
-        sqlite3_clear_bindings(handle)
-        let expected = Int(sqlite3_bind_parameter_count(handle))
+        engine.reset()
+        engine.clearBindings()
+        let expected = engine.parameterCount
         guard arguments.count == expected else {
-            throw DatabaseError(extendedCode: SQLITE_RANGE,
+            throw DatabaseError(extendedCode: DatabaseError.rangeCode,
                                message: "statement takes \(expected) argument\(expected == 1 ? "" : "s"), got \(arguments.count)", sql: sql)
         }
         for (offset, argument) in arguments.enumerated() {
-            try bind(argument.databaseValue, at: Int32(offset + 1))
+            try engine.bind(argument.databaseValue, at: Int32(offset + 1))
         }
-    }
-
-    /// Binds `?` number `index` (1-based).
-    public func bind(_ value: DatabaseValue, at index: Int32) throws(DatabaseError) {
-        let code: Int32
-        switch value {
-        case .null: code = sqlite3_bind_null(handle, index)
-        case .integer(let v): code = sqlite3_bind_int64(handle, index, v)
-        case .real(let v): code = sqlite3_bind_double(handle, index, v)
-        case .text(var v):
-            // Bind by byte count, not as a C string, so text with U+0000 inside is kept whole.
-            code = v.withUTF8 { utf8 in
-                let start = UnsafeRawPointer(utf8.baseAddress ?? UnsafePointer(bitPattern: 1)!).assumingMemoryBound(to: CChar.self)
-                return sqlite3_bind_text(handle, index, start, Int32(utf8.count), csqlite_transient())
-            }
-        case .blob(let v):
-            code = v.withUnsafeBytes { bytes in
-                // A zero-length blob must still bind as a blob, not as NULL.
-                sqlite3_bind_blob(handle, index, bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(bytes.count), csqlite_transient())
-            }
-        }
-        try check(code)
     }
 
     // MARK: - Binding one value at a time
 
     /// For statements run a million times in a row (bulk loads): bind each `?` in place, then
     /// `run()`. No `[any DatabaseValueConvertible]` array is built per row, so nothing is boxed.
-    /// Call `clear()` first, then bind every parameter: the bindings are not cleared, so SQLite
-    /// keeps each parameter's buffer from row to row instead of freeing and allocating it again.
+    /// Call `clear()` first, then bind every parameter: the bindings are not cleared, so the
+    /// engine keeps each parameter's buffer from row to row instead of freeing and allocating it.
     public func clear() {
-        sqlite3_reset(handle)
+        engine.reset()
+    }
+
+    /// Binds `?` number `index` (1-based).
+    public func bind(_ value: DatabaseValue, at index: Int32) throws(DatabaseError) {
+        try engine.bind(value, at: index)
     }
 
     /// Binds `?` number `index` (1-based).
     public func bind(_ value: Int64, at index: Int32) throws(DatabaseError) {
-        try check(sqlite3_bind_int64(handle, index, value))
+        try engine.bind(value, at: index)
     }
 
     /// Binds `?` number `index` (1-based) as text; nil binds NULL.
     public func bind(_ value: String?, at index: Int32) throws(DatabaseError) {
-        guard var value else { return try check(sqlite3_bind_null(handle, index)) }
-        let code = value.withUTF8 { utf8 in
-            let start = UnsafeRawPointer(utf8.baseAddress ?? UnsafePointer(bitPattern: 1)!).assumingMemoryBound(to: CChar.self)
-            return sqlite3_bind_text(handle, index, start, Int32(utf8.count), csqlite_transient())
-        }
-        try check(code)
+        try engine.bind(value, at: index)
     }
 
     /// Runs the statement with the values bound since `clear()`, ignoring any rows.
     public func run() throws(DatabaseError) {
-        defer { sqlite3_reset(handle) }
-        while try step() {}
+        try engine.execute()
     }
 
-    // MARK: - Stepping
+    // MARK: - Running
 
     /// Runs the statement to completion, ignoring any rows.
     public func execute(_ arguments: [any DatabaseValueConvertible] = []) throws(DatabaseError) {
         try bind(arguments)
-        defer { sqlite3_reset(handle) }
-        while try step() {}
+        try engine.execute()
     }
 
     /// Runs the statement and returns every row.
@@ -149,58 +75,20 @@ public final class Statement {
     /// Runs the statement and returns the first row, if any.
     public func firstRow(_ arguments: [any DatabaseValueConvertible] = []) throws(DatabaseError) -> Row? {
         try bind(arguments)
-        defer { sqlite3_reset(handle) }
-        return try step() ? currentRow() : nil
+        var first: Row?
+        try engine.query { row throws(DatabaseError) in
+            first = row
+            return false
+        }
+        return first
     }
 
     /// Runs the statement, calling `body` for each row as it is read.
     public func forEachRow(_ arguments: [any DatabaseValueConvertible] = [], _ body: (Row) throws(DatabaseError) -> Void) throws(DatabaseError) {
         try bind(arguments)
-        defer { sqlite3_reset(handle) }
-        while try step() {
-            try body(currentRow())
-        }
-    }
-
-    /// Advances one row: true when a row is available, false when done.
-    func step() throws(DatabaseError) -> Bool {
-        let code = sqlite3_step(handle)
-        switch code {
-        case SQLITE_ROW: return true
-        case SQLITE_DONE: return false
-        default:
-            // Since 3.7.15 sqlite3_step returns the specific code; the connection's extended code
-            // distinguishes e.g. a UNIQUE from a CHECK failure.
-            throw DatabaseError(extendedCode: sqlite3_extended_errcode(connection),
-                               message: String(cString: sqlite3_errmsg(connection)), sql: sql)
-        }
-    }
-
-    func currentRow() -> Row {
-        var values: [DatabaseValue] = []
-        values.reserveCapacity(columnNames.count)
-        for column in 0..<Int32(columnNames.count) {
-            switch sqlite3_column_type(handle, column) {
-            case SQLITE_INTEGER: values.append(.integer(sqlite3_column_int64(handle, column)))
-            case SQLITE_FLOAT: values.append(.real(sqlite3_column_double(handle, column)))
-            case SQLITE_TEXT:
-                let text = sqlite3_column_text(handle, column)
-                let count = Int(sqlite3_column_bytes(handle, column))
-                values.append(.text(text.map { String(decoding: UnsafeBufferPointer(start: $0, count: count), as: UTF8.self) } ?? ""))
-            case SQLITE_BLOB:
-                let count = Int(sqlite3_column_bytes(handle, column))
-                let bytes = sqlite3_column_blob(handle, column)
-                values.append(.blob(bytes.map { Array(UnsafeRawBufferPointer(start: $0, count: count)) } ?? []))
-            default: values.append(.null)
-            }
-        }
-        return Row(columns: columnNames, values: values)
-    }
-
-    private func check(_ code: Int32) throws(DatabaseError) {
-        guard code == SQLITE_OK else {
-            throw DatabaseError(extendedCode: sqlite3_extended_errcode(connection),
-                               message: String(cString: sqlite3_errmsg(connection)), sql: sql)
+        try engine.query { row throws(DatabaseError) in
+            try body(row)
+            return true
         }
     }
 }

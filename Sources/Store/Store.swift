@@ -128,7 +128,7 @@ public final class Store: Sendable {
     deinit {
         // The writer's WAL hook points at the checkpointer: stop it before either goes.
         checkpointer?.close()
-        try? writer.withConnection { db in db.detachWALHook() }
+        try? writer.withConnection { db in db.sqlite?.detachWALHook() }
     }
 
     /// How many `write`s have committed since the store was opened, counted just after each
