@@ -3,6 +3,7 @@ import BGPSpeaker
 import Foundation
 import IP
 import Testing
+import TestSupport
 
 // Herald's speaker against BIRD 2: security (MD5, multihop, GTSM), failure handling (hold timer,
 // restart), ADD-PATH, route refresh, Adj-RIB-In with max-prefix, graceful restart.
@@ -91,7 +92,7 @@ struct SpeakerBIRDTests {
         await h.stop()
     }
 
-    @Test(.interop(.bird))
+    @Test(.interop(.bird), .timingSensitive)
     func holdTimerExpiryWhenBIRDIsFrozenThenRecovery() async throws {
         guard try Interop.ready(.bird) else { return }
         let network = try TestNetwork()
