@@ -78,32 +78,35 @@ let package = Package(
         ),
 
         // MARK: - Tests
-        .testTarget(name: "IPTests", dependencies: ["IP"], swiftSettings: strict),
+        // The process-wide gate that keeps load tests and timing-sensitive tests apart (every test
+        // target links into one test process): Tests/TestSupport/LoadGate.swift.
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
+        .testTarget(name: "IPTests", dependencies: ["IP", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "StoreTests", dependencies: ["Store"], swiftSettings: strict),
         .testTarget(name: "BFDTests", dependencies: ["BFD"], swiftSettings: strict),
         .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: strict),
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "IP"], swiftSettings: strict),
         .testTarget(
             name: "HeraldCoreTests",
-            dependencies: ["BGPSpeaker", "HeraldCore", "HTTPServer", "IP", "IPAM", "Sockets", "Store", "herald", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["BGPSpeaker", "HeraldCore", "HTTPServer", "IP", "IPAM", "Sockets", "Store", "herald", "TestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .testTarget(name: "BGPTests", dependencies: ["BGP", "IP"], resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(
             name: "BGPSpeakerTests",
-            dependencies: ["BGPSpeaker", "BGP", "BFD", "Sockets", "IP", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["BGPSpeaker", "BGP", "BFD", "Sockets", "IP", "TestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .testTarget(name: "SocketsTests", dependencies: ["Sockets", "CSystem", "IP"], swiftSettings: strict),
         .testTarget(
             name: "HTTPServerTests",
-            dependencies: ["HTTPServer", "JSON", "Sockets", "IP", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["HTTPServer", "JSON", "Sockets", "IP", "TestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         // Real BGP daemons (BIRD 2, GoBGP, FRR) in test-created network namespaces: docs/interop.md.
         .testTarget(
             name: "InteropTests",
-            dependencies: ["IP", "BGP", "BGPSpeaker", "Sockets", "herald", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["IP", "BGP", "BGPSpeaker", "Sockets", "herald", "TestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
     ],

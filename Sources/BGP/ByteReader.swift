@@ -46,38 +46,30 @@ public struct ByteReader: Sendable {
         return storage[readerIndex]
     }
 
-    public mutating func readUInt16() throws(BGPError) -> UInt16 {
-        try require(2)
-        defer { readerIndex += 2 }
-        return UInt16(storage[readerIndex]) << 8 | UInt16(storage[readerIndex + 1])
-    }
+    public mutating func readUInt16() throws(BGPError) -> UInt16 { try readBigEndian() }
 
-    public mutating func readUInt32() throws(BGPError) -> UInt32 {
-        try require(4)
-        defer { readerIndex += 4 }
-        var value: UInt32 = 0
-        for i in 0..<4 { value = value << 8 | UInt32(storage[readerIndex + i]) }
-        return value
-    }
+    public mutating func readUInt32() throws(BGPError) -> UInt32 { try readBigEndian() }
 
-    public mutating func readUInt64() throws(BGPError) -> UInt64 {
-        try require(8)
-        defer { readerIndex += 8 }
-        var value: UInt64 = 0
-        for i in 0..<8 { value = value << 8 | UInt64(storage[readerIndex + i]) }
-        return value
-    }
+    public mutating func readUInt64() throws(BGPError) -> UInt64 { try readBigEndian() }
 
     public mutating func readIPv4() throws(BGPError) -> IPv4Address {
         IPv4Address(try readUInt32())
     }
 
     public mutating func readIPv6() throws(BGPError) -> IPv6Address {
-        try require(16)
-        var value: UInt128 = 0
-        for i in 0..<16 { value = value << 8 | UInt128(storage[readerIndex + i]) }
-        readerIndex += 16
-        return IPv6Address(value)
+        IPv6Address(try readBigEndian(as: UInt128.self))
+    }
+
+    /// The next `bitWidth / 8` bytes as one unsigned number, most significant first (network
+    /// order, RFC 4271 §4).
+    @inline(__always)
+    private mutating func readBigEndian<T: FixedWidthInteger & UnsignedInteger>(as: T.Type = T.self) throws(BGPError) -> T {
+        let size = T.bitWidth / 8
+        try require(size)
+        defer { readerIndex += size }
+        var value: T = 0
+        for i in 0..<size { value = value << 8 | T(storage[readerIndex + i]) }
+        return value
     }
 
     /// Reads `count` bytes as a new array.

@@ -319,26 +319,26 @@ public struct SessionFSM: Sendable {
 
     // RFC 4271 §8.2.2 Connect state (no DelayOpen).
     private mutating func connect(_ event: SessionEvent) -> [SessionAction] {
-        switch event {
-        case .manualStart, .automaticStart, .manualStartPassive, .automaticStartPassive:
-            return []
-        case .manualStop(let communication, let cease):
-            return stopped(communication, cease: cease, sendNotification: false)
-        case .automaticStop(_, let detail):
-            return fail("stopped automatically: \(detail)")
-        case .connectRetryTimerExpired:
+        if case .connectRetryTimerExpired = event {
             return [.closeConnection, arm(.connectRetry, configuration.connectRetryTime), .connect]
-        case .tcpConnectionAcknowledged, .tcpConnectionConfirmed:
-            return sendOpen()
-        case .tcpConnectionFails(let detail):
-            return fail("\(detail) while in Connect")
-        default:
-            return fail("unexpected \(event.name) in Connect")
         }
+        return connecting(event, in: "Connect")
     }
 
     // RFC 4271 §8.2.2 Active state.
     private mutating func active(_ event: SessionEvent) -> [SessionAction] {
+        if case .connectRetryTimerExpired = event {
+            if passive { return [arm(.connectRetry, configuration.connectRetryTime)] }
+            state = .connect
+            return [arm(.connectRetry, configuration.connectRetryTime), .connect]
+        }
+        return connecting(event, in: "Active")
+    }
+
+    /// The events that RFC 4271 §8.2.2 answers alike in Connect and Active, while no connection
+    /// is up yet (the ConnectRetryTimer, which differs, is handled by the state): a connection
+    /// sends our OPEN, a stop or a failure ends the attempt without a NOTIFICATION.
+    private mutating func connecting(_ event: SessionEvent, in name: String) -> [SessionAction] {
         switch event {
         case .manualStart, .automaticStart, .manualStartPassive, .automaticStartPassive:
             return []
@@ -346,16 +346,12 @@ public struct SessionFSM: Sendable {
             return stopped(communication, cease: cease, sendNotification: false)
         case .automaticStop(_, let detail):
             return fail("stopped automatically: \(detail)")
-        case .connectRetryTimerExpired:
-            if passive { return [arm(.connectRetry, configuration.connectRetryTime)] }
-            state = .connect
-            return [arm(.connectRetry, configuration.connectRetryTime), .connect]
         case .tcpConnectionAcknowledged, .tcpConnectionConfirmed:
             return sendOpen()
         case .tcpConnectionFails(let detail):
-            return fail("\(detail) while in Active")
+            return fail("\(detail) while in \(name)")
         default:
-            return fail("unexpected \(event.name) in Active")
+            return fail("unexpected \(event.name) in \(name)")
         }
     }
 
@@ -370,19 +366,8 @@ public struct SessionFSM: Sendable {
 
     // RFC 4271 §8.2.2 OpenSent state.
     private mutating func openSent(_ event: SessionEvent) -> [SessionAction] {
+        if let actions = openedSession(event, in: "OpenSent") { return actions }
         switch event {
-        case .manualStart, .automaticStart, .manualStartPassive, .automaticStartPassive,
-             .tcpConnectionAcknowledged, .tcpConnectionConfirmed:
-            // A second connection is tracked by the driver for collision detection (§6.8).
-            return []
-        case .manualStop(let communication, let cease):
-            return stopped(communication, cease: cease, sendNotification: true)
-        case .automaticStop(let reason, let detail):
-            return fail(Self.automaticStopReason(reason, detail), sending: NotificationMessage(code: .cease, subcode: reason.rawValue))
-        case .holdTimerExpired:
-            return fail("hold timer expired after \(holdSeconds) s in OpenSent", sending: NotificationMessage(code: .holdTimerExpired, subcode: 0))
-        case .sendHoldTimerExpired(let seconds):
-            return sendHoldExpired(seconds)
         case .tcpConnectionFails(let detail):
             // RFC 4271 §8.2.2: back to Active, listening, with the ConnectRetryTimer running.
             state = .active
@@ -402,13 +387,6 @@ public struct SessionFSM: Sendable {
                 actions += restartHoldAndKeepalive(parameters)
                 return actions
             }
-        case .messageError(let error):
-            return fail("sent NOTIFICATION \(sentText(error))", sending: NotificationMessage(error))
-        case .notificationMessage(let notification):
-            return fail("peer sent NOTIFICATION \(notification) while in OpenSent")
-        case .openCollisionDump:
-            return fail("connection collision: this connection was closed (RFC 4271 §6.8)",
-                        sending: NotificationMessage(code: .cease, subcode: CeaseReason.connectionCollisionResolution.rawValue))
         default:
             return fsmError(.unexpectedMessageInOpenSent, event)
         }
@@ -416,29 +394,12 @@ public struct SessionFSM: Sendable {
 
     // RFC 4271 §8.2.2 OpenConfirm state.
     private mutating func openConfirm(_ event: SessionEvent, _ parameters: SessionParameters) -> [SessionAction] {
+        if let actions = openedSession(event, in: "OpenConfirm") { return actions }
         switch event {
-        case .manualStart, .automaticStart, .manualStartPassive, .automaticStartPassive,
-             .tcpConnectionAcknowledged, .tcpConnectionConfirmed:
-            return []
-        case .manualStop(let communication, let cease):
-            return stopped(communication, cease: cease, sendNotification: true)
-        case .automaticStop(let reason, let detail):
-            return fail(Self.automaticStopReason(reason, detail), sending: NotificationMessage(code: .cease, subcode: reason.rawValue))
-        case .holdTimerExpired:
-            return fail("hold timer expired after \(holdSeconds) s in OpenConfirm", sending: NotificationMessage(code: .holdTimerExpired, subcode: 0))
-        case .sendHoldTimerExpired(let seconds):
-            return sendHoldExpired(seconds)
         case .keepaliveTimerExpired:
             return [.send(.keepalive), arm(.keepalive, Int(parameters.keepaliveTime))]
         case .tcpConnectionFails(let detail):
             return fail("\(detail) while in OpenConfirm")
-        case .messageError(let error):
-            return fail("sent NOTIFICATION \(sentText(error))", sending: NotificationMessage(error))
-        case .notificationMessage(let notification):
-            return fail("peer sent NOTIFICATION \(notification) while in OpenConfirm")
-        case .openCollisionDump:
-            return fail("connection collision: this connection was closed (RFC 4271 §6.8)",
-                        sending: NotificationMessage(code: .cease, subcode: CeaseReason.connectionCollisionResolution.rawValue))
         case .keepaliveMessage:
             state = .established(parameters)
             var actions: [SessionAction] = []
@@ -453,18 +414,8 @@ public struct SessionFSM: Sendable {
 
     // RFC 4271 §8.2.2 Established state.
     private mutating func established(_ event: SessionEvent, _ parameters: SessionParameters) -> [SessionAction] {
+        if let actions = openedSession(event, in: nil) { return actions }
         switch event {
-        case .manualStart, .automaticStart, .manualStartPassive, .automaticStartPassive,
-             .tcpConnectionAcknowledged, .tcpConnectionConfirmed:
-            return []
-        case .manualStop(let communication, let cease):
-            return stopped(communication, cease: cease, sendNotification: true)
-        case .automaticStop(let reason, let detail):
-            return fail(Self.automaticStopReason(reason, detail), sending: NotificationMessage(code: .cease, subcode: reason.rawValue))
-        case .holdTimerExpired:
-            return fail("hold timer expired after \(holdSeconds) s", sending: NotificationMessage(code: .holdTimerExpired, subcode: 0))
-        case .sendHoldTimerExpired(let seconds):
-            return sendHoldExpired(seconds)
         case .keepaliveTimerExpired:
             return [.send(.keepalive), arm(.keepalive, Int(parameters.keepaliveTime))]
         case .keepaliveMessage, .updateMessage:
@@ -472,15 +423,40 @@ public struct SessionFSM: Sendable {
             return parameters.holdTime > 0 ? [arm(.hold, Int(parameters.holdTime))] : []
         case .tcpConnectionFails(let detail):
             return fail("\(detail) while in Established")
+        default:
+            return fsmError(.unexpectedMessageInEstablished, event)
+        }
+    }
+
+    /// The events that RFC 4271 §8.2.2 answers alike in OpenSent, OpenConfirm and Established —
+    /// once our OPEN is out, a stop, an expiry or a bad message ends the session with its
+    /// NOTIFICATION — or nil for the events the state decides itself. `name` is the state the
+    /// reasons mention; an Established session's reasons name none.
+    private mutating func openedSession(_ event: SessionEvent, in name: String?) -> [SessionAction]? {
+        switch event {
+        case .manualStart, .automaticStart, .manualStartPassive, .automaticStartPassive,
+             .tcpConnectionAcknowledged, .tcpConnectionConfirmed:
+            // A second connection is tracked by the driver for collision detection (§6.8).
+            return []
+        case .manualStop(let communication, let cease):
+            return stopped(communication, cease: cease, sendNotification: true)
+        case .automaticStop(let reason, let detail):
+            return fail(Self.automaticStopReason(reason, detail), sending: NotificationMessage(code: .cease, subcode: reason.rawValue))
+        case .holdTimerExpired:
+            return fail("hold timer expired after \(holdSeconds) s" + (name.map { " in \($0)" } ?? ""),
+                        sending: NotificationMessage(code: .holdTimerExpired, subcode: 0))
+        case .sendHoldTimerExpired(let seconds):
+            return sendHoldExpired(seconds)
         case .messageError(let error):
             return fail("sent NOTIFICATION \(sentText(error))", sending: NotificationMessage(error))
         case .notificationMessage(let notification):
-            return fail("peer sent NOTIFICATION \(notification)")
+            return fail("peer sent NOTIFICATION \(notification)" + (name.map { " while in \($0)" } ?? ""))
         case .openCollisionDump:
-            return fail("connection collision: the Established session was closed (RFC 4271 §6.8)",
+            let closed = name == nil ? "the Established session" : "this connection"
+            return fail("connection collision: \(closed) was closed (RFC 4271 §6.8)",
                         sending: NotificationMessage(code: .cease, subcode: CeaseReason.connectionCollisionResolution.rawValue))
         default:
-            return fsmError(.unexpectedMessageInEstablished, event)
+            return nil
         }
     }
 

@@ -80,20 +80,14 @@ public struct UpdatePacker: Sendable {
         let mpHeader = 4 + 3 + 1 + nextHop.encodedLength + 1
         let fixed = BGPHeader.length + 2 + 2 + mpHeader + attributeBytes.count
         return try fill(prefixes, fixed: fixed, addPath: addPath, attributeOctets: attributeBytes.count + mpHeader) { writer, slice in
-            writer.writeUInt16(0)
-            let attributesLength = writer.reserveLength16()
-            writer.writeUInt8(AttributeFlags([.optional, .extendedLength]).rawValue)
-            writer.writeUInt8(AttributeType.mpReachNLRI.rawValue)
-            let mpLength = writer.reserveLength16()
-            writer.writeUInt16(family.afi.rawValue)
-            writer.writeUInt8(family.safi.rawValue)
+            let lengths = Self.beginMultiprotocol(.mpReachNLRI, family, into: &writer)
             writer.writeUInt8(UInt8(nextHop.encodedLength))
             nextHop.encode(into: &writer)
             writer.writeUInt8(0)
             for n in slice { n.encode(into: &writer, addPath: addPath) }
-            writer.patchLength16(at: mpLength)
+            writer.patchLength16(at: lengths.attribute)
             writer.writeBytes(attributeBytes)
-            writer.patchLength16(at: attributesLength)
+            writer.patchLength16(at: lengths.attributes)
         }
     }
 
@@ -116,16 +110,10 @@ public struct UpdatePacker: Sendable {
             let addPath = context.addPath.contains(.ipv6Unicast)
             // Header, two length fields, MP_UNREACH_NLRI header (flags, type, length, AFI, SAFI).
             messages += (try? fill(v6, fixed: BGPHeader.length + 4 + 7, addPath: addPath, attributeOctets: 7) { writer, slice in
-                writer.writeUInt16(0)
-                let attributesLength = writer.reserveLength16()
-                writer.writeUInt8(AttributeFlags([.optional, .extendedLength]).rawValue)
-                writer.writeUInt8(AttributeType.mpUnreachNLRI.rawValue)
-                let mpLength = writer.reserveLength16()
-                writer.writeUInt16(AFI.ipv6.rawValue)
-                writer.writeUInt8(SAFI.unicast.rawValue)
+                let lengths = Self.beginMultiprotocol(.mpUnreachNLRI, .ipv6Unicast, into: &writer)
                 for n in slice { n.encode(into: &writer, addPath: addPath) }
-                writer.patchLength16(at: mpLength)
-                writer.patchLength16(at: attributesLength)
+                writer.patchLength16(at: lengths.attribute)
+                writer.patchLength16(at: lengths.attributes)
             }) ?? []
         }
         return messages
@@ -137,6 +125,22 @@ public struct UpdatePacker: Sendable {
     }
 
     // MARK: - Internals
+
+    /// The start of an UPDATE whose prefixes travel in MP_REACH_NLRI or MP_UNREACH_NLRI
+    /// (RFC 4760 §3, §4), written first (RFC 7606 §5.1): an empty Withdrawn Routes field, the
+    /// Total Path Attribute Length, then the attribute's flags, type, length, AFI and SAFI. Both
+    /// lengths are reserved; the caller patches them once the attribute and the rest are written.
+    private static func beginMultiprotocol(_ type: AttributeType, _ family: AddressFamily,
+                                           into writer: inout ByteWriter) -> (attributes: Int, attribute: Int) {
+        writer.writeUInt16(0)
+        let attributes = writer.reserveLength16()
+        writer.writeUInt8(AttributeFlags([.optional, .extendedLength]).rawValue)
+        writer.writeUInt8(type.rawValue)
+        let attribute = writer.reserveLength16()
+        writer.writeUInt16(family.afi.rawValue)
+        writer.writeUInt8(family.safi.rawValue)
+        return (attributes, attribute)
+    }
 
     private func encodeSorted(_ attributes: [PathAttribute]) -> [UInt8] {
         var writer = ByteWriter(capacity: 128)

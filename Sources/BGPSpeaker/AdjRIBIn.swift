@@ -68,6 +68,7 @@ extension PeerDriver {
 
     /// Asks the peer to send its table again (RFC 2918), per negotiated family.
     func requestRefresh() {
+        loop.preconditionInEventLoop()
         guard let session, let parameters = session.parameters, parameters.routeRefresh else { return }
         for family in exportFamilies(parameters) {
             send(.routeRefresh(RouteRefreshMessage(family: .unicast(family))), on: session)
@@ -76,8 +77,9 @@ extension PeerDriver {
 
     /// Adj-RIB-In for display.
     func receivedEntries() -> [RIBEntry] {
-        received.map { RIBEntry(prefix: $0.key.prefix, pathID: $0.key.pathID, nextHop: $0.value.nextHop, attributes: $0.value.attributes,
-                                receivedAt: $0.value.receivedAt, stale: $0.value.stale) }
+        loop.preconditionInEventLoop()
+        return received.map { RIBEntry(prefix: $0.key.prefix, pathID: $0.key.pathID, nextHop: $0.value.nextHop, attributes: $0.value.attributes,
+                                       receivedAt: $0.value.receivedAt, stale: $0.value.stale) }
             .sorted { ($0.prefix, $0.pathID ?? 0) < ($1.prefix, $1.pathID ?? 0) }
     }
 }

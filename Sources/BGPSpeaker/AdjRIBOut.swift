@@ -18,6 +18,7 @@ extension PeerDriver {
     /// Marks prefixes dirty and writes soon (coalesced: many changes in one turn of the loop
     /// become one flush).
     func markDirty<S: Sequence<IPPrefix>>(_ prefixes: S) {
+        loop.preconditionInEventLoop()
         guard session != nil else { return }
         dirty.formUnion(prefixes)
         scheduleFlush()
@@ -84,6 +85,7 @@ extension PeerDriver {
     /// Route refresh (RFC 2918) or soft reset out: send the whole table again, even what the
     /// peer should already have.
     func resendAll(family: IPFamily?) {
+        loop.preconditionInEventLoop()
         guard session != nil else { return }
         for prefix in sent.keys where family == nil || prefix.family == family { forceResend.insert(prefix) }
         dirty.formUnion(forceResend)
@@ -92,6 +94,7 @@ extension PeerDriver {
 
     /// Something that decides what a peer gets changed (labels): compare everything again.
     func reevaluateAll() {
+        loop.preconditionInEventLoop()
         guard session != nil, let core else { return }
         dirty.formUnion(sent.keys)
         dirty.formUnion(core.locRIB.keys)
@@ -297,6 +300,7 @@ extension PeerDriver {
 
     /// Adj-RIB-Out for display.
     func advertisedEntries() -> [RIBEntry] {
+        loop.preconditionInEventLoop()
         var entries: [RIBEntry] = []
         for (prefix, set) in sent {
             let addPath = session?.parameters?.addPathSend.contains(.unicast(prefix.family)) ?? false

@@ -33,7 +33,8 @@ final class BFDLink {
 
 /// The BFD I/O shell on the speaker's event loop (RFC 5881 single hop): receive sockets on
 /// UDP 3784 per local address, one send socket per session, the loop's timers, and the GTSM
-/// check on every received packet. Loop-confined.
+/// check on every received packet. Loop-confined: the entry points check it
+/// (`preconditionInEventLoop`), in release builds too.
 final class BFDService {
     let loop: EventLoop
     let port: UInt16
@@ -65,6 +66,7 @@ final class BFDService {
     // MARK: - Sessions
 
     func add(name: String, remote: IPAddress, local: IPAddress?, settings: PeerBFDSettings) {
+        loop.preconditionInEventLoop()
         remove(name)
         var discriminator: UInt32 = 0
         // RFC 5880 §6.8.1: bfd.LocalDiscr is nonzero and unique on this system; random values
@@ -81,6 +83,7 @@ final class BFDService {
     /// New settings: timers change in place (a Poll Sequence while Up); new addresses restart
     /// the session.
     func update(name: String, remote: IPAddress, local: IPAddress?, settings: PeerBFDSettings) {
+        loop.preconditionInEventLoop()
         guard let link = links[name] else { return add(name: name, remote: remote, local: local, settings: settings) }
         if link.remote != remote || link.local != local {
             return add(name: name, remote: remote, local: local, settings: settings)
@@ -96,6 +99,7 @@ final class BFDService {
     /// peer's detection timer decide instead, so the AdminDown packet goes out three times, one
     /// transmit interval (at most 1 s) apart, before the send socket closes.
     func remove(_ name: String) {
+        loop.preconditionInEventLoop()
         guard let link = links.removeValue(forKey: name) else { return }
         byDiscriminator[link.session.localDiscriminator] = nil
         let sender = link.sender
@@ -123,10 +127,12 @@ final class BFDService {
     }
 
     func shutdown() {
+        loop.preconditionInEventLoop()
         for name in Array(links.keys) { remove(name) }
     }
 
     func snapshot(_ name: String) -> BFDSnapshot? {
+        loop.preconditionInEventLoop()
         guard let link = links[name] else { return nil }
         let s = link.session
         return BFDSnapshot(

@@ -21,7 +21,8 @@ struct ReceivedPath {
 
 /// The session driver for one peer: performs the `SessionFSM`'s actions on sockets and timers,
 /// owns the peer's Adj-RIB-Out (what the peer should have, plus a dirty set) and Adj-RIB-In.
-/// Loop-confined: every method runs on the speaker's event loop thread.
+/// Loop-confined: every method runs on the speaker's event loop thread; the entry points that
+/// `SpeakerCore` calls check it (`preconditionInEventLoop`), in release builds too.
 final class PeerDriver: @unchecked Sendable {
     /// Weak: a callback that outlives the speaker finds nil instead of a dangling reference.
     weak var core: SpeakerCore?
@@ -81,6 +82,7 @@ final class PeerDriver: @unchecked Sendable {
     var maxPrefixReported = false
 
     init(core: SpeakerCore, settings: PeerSettings) {
+        core.loop.preconditionInEventLoop()
         self.core = core
         self.loop = core.loop
         self.speaker = core.settings
@@ -143,6 +145,7 @@ final class PeerDriver: @unchecked Sendable {
     // MARK: - Start and stop
 
     func start() {
+        loop.preconditionInEventLoop()
         guard settings.enabled, primary == nil else { return }
         let attempt = SessionAttempt(peer: self, configuration: sessionConfiguration(), origin: .outgoing)
         primary = attempt
@@ -152,6 +155,7 @@ final class PeerDriver: @unchecked Sendable {
     /// Cease on every connection — Administrative Shutdown (RFC 8203 message) unless `cease`
     /// says otherwise (RFC 4486: reset, de-configured, configuration change); no restart.
     func stop(communication: String?, cease: CeaseReason = .administrativeShutdown) {
+        loop.preconditionInEventLoop()
         for attempt in [secondary, primary].compactMap({ $0 }) {
             handle(attempt, .manualStop(communication: communication, cease: cease))
             retire(attempt)
@@ -163,6 +167,7 @@ final class PeerDriver: @unchecked Sendable {
 
     /// Closes every connection without a NOTIFICATION (graceful restart: peers keep our routes).
     func drop() {
+        loop.preconditionInEventLoop()
         for attempt in [secondary, primary].compactMap({ $0 }) {
             retire(attempt)
             attempt.connection?.close()
@@ -178,6 +183,7 @@ final class PeerDriver: @unchecked Sendable {
     /// Down, RFC 9384) instead of waiting for the hold timer; the FSM restarts it after the idle
     /// hold time, as after any failure.
     func bfdDown(reason: String) {
+        loop.preconditionInEventLoop()
         logger.warning("\(reason): closing the BGP session")
         for attempt in [secondary, primary].compactMap({ $0 }) {
             switch attempt.fsm.state {
@@ -344,6 +350,7 @@ final class PeerDriver: @unchecked Sendable {
 
     /// An inbound connection from this peer's address. Returns its delegate, or nil to close it.
     func accept(_ connection: Connection) -> (any ConnectionDelegate)? {
+        loop.preconditionInEventLoop()
         guard settings.enabled else {
             logger.info("refusing connection: peer is disabled")
             return nil
@@ -645,6 +652,7 @@ final class PeerDriver: @unchecked Sendable {
     }
 
     func snapshot() -> PeerSnapshot {
+        loop.preconditionInEventLoop()
         var counters = self.counters
         counters.prefixesReceived = received.count
         counters.prefixesAdvertised = sent.count

@@ -1,7 +1,7 @@
 import BFD
 import BGP
 import Glibc
-public import IP
+internal import IP
 import Logging
 import Sockets
 

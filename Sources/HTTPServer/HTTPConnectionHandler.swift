@@ -1,7 +1,8 @@
 import Sockets
 
 /// One HTTP connection: feeds the parser, runs one request at a time (pipelined requests wait in
-/// the parser's buffer, so responses leave in order), enforces the timeouts. Loop-confined.
+/// the parser's buffer, so responses leave in order), enforces the timeouts. Loop-confined: what
+/// a request task or the server hands back to it checks it (`preconditionInEventLoop`).
 final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     private enum Deadline {
         case none, header, body, idle, linger
@@ -43,6 +44,7 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     private static let maxBufferedWhileBusy = 64 * 1024
 
     init(core: ServerCore, connection: Connection) {
+        core.loop.preconditionInEventLoop()
         self.core = core
         self.connection = connection
         self.parser = HTTPRequestParser(limits: core.configuration.parserLimits)
@@ -203,6 +205,7 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
 
     /// Writes the response to the current request (loop thread).
     private func respond(_ response: HTTPResponse) {
+        core.loop.preconditionInEventLoop()
         guard connection.state == .open, !lingering, let head else { return }
         task = nil
         // A half-closed client with nothing more buffered gets its last answer with `close`.
@@ -293,6 +296,7 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     }
 
     private func streamWrite(_ bytes: [UInt8], generation: Int, chunked: Bool, limit: Int) -> StreamWriteOutcome {
+        core.loop.preconditionInEventLoop()
         guard connection.state == .open, generation == streamGeneration, inFlight, !lingering else { return .closed }
         if connection.bufferedBytes + bytes.count > limit {
             core.responder.logger.notice("dropping slow stream consumer", metadata: [
@@ -310,6 +314,7 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     }
 
     private func endStream(generation: Int, chunked: Bool, keepAlive: Bool, failed: Bool) {
+        core.loop.preconditionInEventLoop()
         guard connection.state == .open, generation == streamGeneration, inFlight else { return }
         task = nil
         streamActive = false
@@ -327,6 +332,7 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     /// Server shutdown: idle connections close now; a request in flight finishes with
     /// `Connection: close`; a stream is cancelled (its producer ends it).
     func drain() {
+        core.loop.preconditionInEventLoop()
         if inFlight {
             closeAfterResponse = true
             if streamActive { task?.cancel() }

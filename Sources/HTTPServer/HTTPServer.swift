@@ -162,6 +162,7 @@ final class ServerCore: @unchecked Sendable {
     }
 
     func start() throws {
+        loop.preconditionInEventLoop()
         precondition(listener == nil, "HTTPServer.start() called twice")
         let listener = try Listener(
             bindingTo: SocketAddress(configuration.address, port: configuration.port), backlog: configuration.backlog,
@@ -206,12 +207,14 @@ final class ServerCore: @unchecked Sendable {
     }
 
     func beginDrain() {
+        loop.preconditionInEventLoop()
         draining = true
         listener?.close()
         for handler in Array(handlers.values) { handler.drain() }
     }
 
     func closeAll() {
+        loop.preconditionInEventLoop()
         listener?.close()
         for handler in Array(handlers.values) { handler.connection.close() }
     }

@@ -152,7 +152,7 @@ public final class NodeHealthMonitor: @unchecked Sendable {
     // MARK: - Scheduling (loop thread)
 
     private func apply(_ nodes: [Node]) {
-        loop.assertInEventLoop()
+        loop.preconditionInEventLoop()
         guard !stopped else { return }
         var seen: Set<String> = []
         for node in nodes {

@@ -37,45 +37,24 @@ public enum IPAddress: Hashable, Comparable, Sendable {
     }
 
     /// The address bytes in network order (4 or 16 of them).
-    public var bytes: [UInt8] {
-        switch self {
-        case .v4(let a): a.octets
-        case .v6(let a): a.bytes
-        }
-    }
+    public var bytes: [UInt8] { either({ $0.octets }, { $0.bytes }) }
 
-    public var isLoopback: Bool {
-        switch self {
-        case .v4(let a): a.isLoopback
-        case .v6(let a): a.isLoopback
-        }
-    }
+    public var isLoopback: Bool { either({ $0.isLoopback }, { $0.isLoopback }) }
 
-    public var isUnspecified: Bool {
-        switch self {
-        case .v4(let a): a.isUnspecified
-        case .v6(let a): a.isUnspecified
-        }
-    }
+    public var isUnspecified: Bool { either({ $0.isUnspecified }, { $0.isUnspecified }) }
 
-    public var isMulticast: Bool {
-        switch self {
-        case .v4(let a): a.isMulticast
-        case .v6(let a): a.isMulticast
-        }
-    }
+    public var isMulticast: Bool { either({ $0.isMulticast }, { $0.isMulticast }) }
 
-    public var next: IPAddress? {
-        switch self {
-        case .v4(let a): a.next.map(IPAddress.v4)
-        case .v6(let a): a.next.map(IPAddress.v6)
-        }
-    }
+    public var next: IPAddress? { either({ $0.next.map(IPAddress.v4) }, { $0.next.map(IPAddress.v6) }) }
 
-    public var previous: IPAddress? {
+    public var previous: IPAddress? { either({ $0.previous.map(IPAddress.v4) }, { $0.previous.map(IPAddress.v6) }) }
+
+    /// The answer of the family's own type: the questions above are the same for both families.
+    @inline(__always)
+    private func either<T>(_ v4: (IPv4Address) -> T, _ v6: (IPv6Address) -> T) -> T {
         switch self {
-        case .v4(let a): a.previous.map(IPAddress.v4)
-        case .v6(let a): a.previous.map(IPAddress.v6)
+        case .v4(let a): v4(a)
+        case .v6(let a): v6(a)
         }
     }
 
@@ -100,30 +79,6 @@ public enum IPAddress: Hashable, Comparable, Sendable {
     }
 }
 
-extension IPAddress: CustomStringConvertible, LosslessStringConvertible {
-    public var description: String {
-        switch self {
-        case .v4(let a): a.description
-        case .v6(let a): a.description
-        }
-    }
-
-    public init?(_ description: String) {
-        guard let value = try? IPAddress(parsing: description) else { return nil }
-        self = value
-    }
-}
-
-extension IPAddress: Codable {
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        do { try self.init(parsing: text) } catch {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
-    }
+extension IPAddress: CustomStringConvertible, IPTextRepresentable, Codable {
+    public var description: String { either({ $0.description }, { $0.description }) }
 }

@@ -52,16 +52,11 @@ public struct IPEndpoint: Hashable, Sendable {
     }
 }
 
-extension IPEndpoint: CustomStringConvertible, LosslessStringConvertible {
+extension IPEndpoint: CustomStringConvertible, IPTextRepresentable {
     public var description: String {
         switch address {
         case .v4: "\(address):\(port)"
         case .v6: "[\(address)]:\(port)"
         }
-    }
-
-    public init?(_ description: String) {
-        guard let value = try? IPEndpoint(parsing: description) else { return nil }
-        self = value
     }
 }

@@ -145,27 +145,8 @@ public struct IPPrefix: Hashable, Comparable, Sendable {
     }
 }
 
-extension IPPrefix: CustomStringConvertible, LosslessStringConvertible {
+extension IPPrefix: CustomStringConvertible, IPTextRepresentable, Codable {
     public var description: String { "\(network)/\(length)" }
-
-    public init?(_ description: String) {
-        guard let value = try? IPPrefix(parsing: description) else { return nil }
-        self = value
-    }
-}
-
-extension IPPrefix: Codable {
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        do { try self.init(parsing: text) } catch {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
-    }
 }
 
 // MARK: - Iteration

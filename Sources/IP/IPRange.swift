@@ -88,25 +88,6 @@ public struct IPRange: Hashable, Sendable {
     }
 }
 
-extension IPRange: CustomStringConvertible, LosslessStringConvertible {
+extension IPRange: CustomStringConvertible, IPTextRepresentable, Codable {
     public var description: String { "\(lower)-\(upper)" }
-
-    public init?(_ description: String) {
-        guard let value = try? IPRange(parsing: description) else { return nil }
-        self = value
-    }
-}
-
-extension IPRange: Codable {
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        do { try self.init(parsing: text) } catch {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
-    }
 }

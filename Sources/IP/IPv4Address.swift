@@ -100,7 +100,7 @@ public struct IPv4Address: Hashable, Comparable, Sendable {
     }
 }
 
-extension IPv4Address: CustomStringConvertible, LosslessStringConvertible {
+extension IPv4Address: CustomStringConvertible, IPTextRepresentable, Codable {
     public var description: String {
         // By hand: interpolating four integers costs several allocations, and a bulk load
         // formats a million addresses.
@@ -118,22 +118,9 @@ extension IPv4Address: CustomStringConvertible, LosslessStringConvertible {
         }
     }
 
+    /// Without building the error message that `init(parsing:)` would throw away here.
     public init?(_ description: String) {
         guard let value = Self.parseValue(description.utf8) else { return nil }
         self.value = value
-    }
-}
-
-extension IPv4Address: Codable {
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        do { try self.init(parsing: text) } catch {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
     }
 }

@@ -149,7 +149,7 @@ public struct IPv6Address: Hashable, Comparable, Sendable {
     }
 }
 
-extension IPv6Address: CustomStringConvertible, LosslessStringConvertible {
+extension IPv6Address: CustomStringConvertible, IPTextRepresentable, Codable {
     /// RFC 5952 §4: lowercase, no leading zeros, the longest run of two or more zero groups
     /// (the first on a tie) as "::"; RFC 5952 §5: IPv4-mapped addresses end in dotted quad.
     public var description: String {
@@ -174,22 +174,9 @@ extension IPv6Address: CustomStringConvertible, LosslessStringConvertible {
         return hex(0..<bestStart) + "::" + hex((bestStart + bestLength)..<8)
     }
 
+    /// Without building the error message that `init(parsing:)` would throw away here.
     public init?(_ description: String) {
         guard let value = try? Self.parseValue(Array(description.utf8)) else { return nil }
         self.init(value)
-    }
-}
-
-extension IPv6Address: Codable {
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        do { try self.init(parsing: text) } catch {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
     }
 }

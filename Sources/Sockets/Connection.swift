@@ -91,7 +91,7 @@ public final class Connection: Selectable, LoopClosable, @unchecked Sendable, Cu
         to remote: SocketAddress, from local: SocketAddress? = nil, options: SocketOptions = SocketOptions(),
         on loop: EventLoop, delegate: any ConnectionDelegate
     ) throws(SocketError) -> Connection {
-        loop.assertInEventLoop()
+        loop.preconditionInEventLoop()
         let fd = try Socket.make(family: remote.family)
         do {
             try Socket.apply(options, fd: fd, family: remote.family, remote: remote)
@@ -129,7 +129,7 @@ public final class Connection: Selectable, LoopClosable, @unchecked Sendable, Cu
 
     /// Queues bytes for sending and tries to send them now. Ignored once closed or closing.
     public func write(_ bytes: [UInt8]) {
-        loop.assertInEventLoop()
+        loop.preconditionInEventLoop()
         guard state != .closed, !closeWhenFlushed, !shutdownWhenFlushed, !bytes.isEmpty else { return }
         chunks.append(bytes)
         bufferedBytes += bytes.count
@@ -140,12 +140,14 @@ public final class Connection: Selectable, LoopClosable, @unchecked Sendable, Cu
 
     /// Closes once everything buffered has been sent.
     public func closeAfterFlush() {
+        loop.preconditionInEventLoop()
         guard state != .closed else { return }
         if chunks.isEmpty && state == .open { close() } else { closeWhenFlushed = true }
     }
 
     /// Sends FIN (half-close) once everything buffered has been sent; reading continues.
     public func shutdownWriteAfterFlush() {
+        loop.preconditionInEventLoop()
         guard state != .closed else { return }
         if chunks.isEmpty && state == .open { Glibc.shutdown(fd, Int32(SHUT_WR)) } else { shutdownWhenFlushed = true }
     }
@@ -154,12 +156,14 @@ public final class Connection: Selectable, LoopClosable, @unchecked Sendable, Cu
 
     /// Stops read events (backpressure towards the peer) until `resumeReading()`.
     public func pauseReading() {
+        loop.preconditionInEventLoop()
         guard !readingPaused else { return }
         readingPaused = true
         updateInterest()
     }
 
     public func resumeReading() {
+        loop.preconditionInEventLoop()
         guard readingPaused else { return }
         readingPaused = false
         updateInterest()
@@ -169,6 +173,7 @@ public final class Connection: Selectable, LoopClosable, @unchecked Sendable, Cu
 
     /// Closes now, dropping unsent bytes. With `reset`, sends RST instead of FIN (SO_LINGER 0).
     public func close(reset: Bool = false) {
+        loop.preconditionInEventLoop()
         close(error: nil, reset: reset)
     }
 
@@ -192,6 +197,7 @@ public final class Connection: Selectable, LoopClosable, @unchecked Sendable, Cu
 
     /// Sets a socket option after connect (e.g. TTL changes); loop thread only.
     public func setOption(level: Int32, name: Int32, value: Int32) throws(SocketError) {
+        loop.preconditionInEventLoop()
         try Socket.setInt(fd, level, name, value, "option \(name)")
     }
 

@@ -29,7 +29,7 @@ public final class DatagramSocket: Selectable, LoopClosable, @unchecked Sendable
         bindingTo address: SocketAddress, ttl: Int? = nil, receiveTTL: Bool = false, reuseAddress: Bool = false,
         on loop: EventLoop, onReceive: ((Datagram) -> Void)?
     ) throws(SocketError) {
-        loop.assertInEventLoop()
+        loop.preconditionInEventLoop()
         let family = address.family
         let fd = socket(family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SocketError.current("socket(UDP)") }
@@ -69,6 +69,7 @@ public final class DatagramSocket: Selectable, LoopClosable, @unchecked Sendable
 
     /// Sends one datagram. Errors other than a full buffer are thrown (e.g. no route).
     public func send(_ bytes: [UInt8], to destination: SocketAddress) throws(SocketError) {
+        loop.preconditionInEventLoop()
         guard isOpen else { throw .closed }
         let rc = destination.withSockAddr { addr, len in
             bytes.withUnsafeBytes { Glibc.sendto(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL), addr, len) }
@@ -77,6 +78,7 @@ public final class DatagramSocket: Selectable, LoopClosable, @unchecked Sendable
     }
 
     public func close() {
+        loop.preconditionInEventLoop()
         guard isOpen else { return }
         isOpen = false
         if onReceive != nil { loop.deregister(fd: fd, registration: registration) }

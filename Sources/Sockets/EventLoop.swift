@@ -83,10 +83,20 @@ public final class EventLoop: @unchecked Sendable {
         readBuffer.deallocate()
     }
 
-    /// True when called on the loop's thread.
+    /// True when called on the loop's thread: one comparison of thread identities.
     public var inEventLoop: Bool { pthread_equal(pthread_self(), threadID) != 0 }
 
-    /// Traps (in debug builds) when not on the loop thread.
+    /// Traps, in release builds too, when not called on the loop thread. The loop's sockets and
+    /// the sessions and connection handlers built on them are `@unchecked Sendable` on the
+    /// promise that only this thread touches them; their entry points check that promise here
+    /// (one comparison) instead of trusting it, so a caller that breaks it stops at once rather
+    /// than racing on their state.
+    public func preconditionInEventLoop(file: StaticString = #fileID, line: UInt = #line) {
+        precondition(inEventLoop, "must be called on the event loop thread", file: file, line: line)
+    }
+
+    /// Traps in debug builds only when not on the loop thread: for paths too hot to check in a
+    /// release build. Entry points use `preconditionInEventLoop()`.
     public func assertInEventLoop(file: StaticString = #fileID, line: UInt = #line) {
         assert(inEventLoop, "must be called on the event loop thread", file: file, line: line)
     }
@@ -149,7 +159,7 @@ public final class EventLoop: @unchecked Sendable {
     /// Calls `action` on the loop thread once `delay` has passed.
     @discardableResult
     public func scheduleTimer(after delay: Duration, _ action: @escaping () -> Void) -> TimerHandle {
-        assertInEventLoop()
+        preconditionInEventLoop()
         let id = nextTimer
         nextTimer += 1
         let ns = max(0, delay.components.seconds) * 1_000_000_000 + max(0, delay.components.attoseconds / 1_000_000_000)
@@ -160,7 +170,7 @@ public final class EventLoop: @unchecked Sendable {
 
     /// Cancels a timer that has not fired yet; harmless if it has.
     public func cancelTimer(_ handle: TimerHandle) {
-        assertInEventLoop()
+        preconditionInEventLoop()
         timerActions[handle.id] = nil
         // Cancelled entries stay in the heap until they surface; rebuild when they dominate.
         if timerHeap.count > 2 * timerActions.count + 1024 {
@@ -178,7 +188,7 @@ public final class EventLoop: @unchecked Sendable {
     // MARK: - Registration (loop thread only)
 
     func register(fd: Int32, events: UInt32, _ selectable: any Selectable) throws(SocketError) -> UInt64 {
-        assertInEventLoop()
+        preconditionInEventLoop()
         let id = nextRegistration
         nextRegistration += 1
         guard csystem_epoll_ctl(epfd, EPOLL_CTL_ADD, fd, events, id) == 0 else {
@@ -189,19 +199,19 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     func modify(fd: Int32, registration: UInt64, events: UInt32) {
-        assertInEventLoop()
+        preconditionInEventLoop()
         _ = csystem_epoll_ctl(epfd, EPOLL_CTL_MOD, fd, events, registration)
     }
 
     func deregister(fd: Int32, registration: UInt64) {
-        assertInEventLoop()
+        preconditionInEventLoop()
         _ = csystem_epoll_ctl(epfd, EPOLL_CTL_DEL, fd, 0, 0)
         selectables[registration] = nil
     }
 
     /// Number of registered sockets (listeners and connections); for tests and metrics.
     public var registeredCount: Int {
-        assertInEventLoop()
+        preconditionInEventLoop()
         return selectables.count
     }
 

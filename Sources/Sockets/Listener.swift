@@ -23,7 +23,7 @@ public final class Listener: Selectable, LoopClosable, @unchecked Sendable {
         bindingTo address: SocketAddress, backlog: Int32 = 1024, options: SocketOptions = SocketOptions(),
         on loop: EventLoop, onAccept: @escaping (Connection) -> (any ConnectionDelegate)?
     ) throws(SocketError) {
-        loop.assertInEventLoop()
+        loop.preconditionInEventLoop()
         let fd = try Socket.make(family: address.family)
         do throws(SocketError) {
             if address.family == AF_INET6 {
@@ -53,11 +53,13 @@ public final class Listener: Selectable, LoopClosable, @unchecked Sendable {
 
     /// Installs (or with nil removes) the RFC 2385 MD5 key expected from `peer`.
     public func setMD5Key(_ key: [UInt8]?, for peer: IPAddress) throws(SocketError) {
+        loop.preconditionInEventLoop()
         try Socket.setMD5(fd: fd, key: key ?? [], peer: SocketAddress(peer, port: 0))
     }
 
     /// Stops listening and releases the descriptor. Accepted connections are unaffected.
     public func close() {
+        loop.preconditionInEventLoop()
         guard isOpen else { return }
         isOpen = false
         loop.deregister(fd: fd, registration: registration)

@@ -81,13 +81,4 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
         }
         return rc == 0 ? SocketAddress(storage: storage) : nil
     }
-
-    static func remote(of fd: Int32) -> SocketAddress? {
-        var storage = sockaddr_storage()
-        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let rc = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &len) }
-        }
-        return rc == 0 ? SocketAddress(storage: storage) : nil
-    }
 }

@@ -6,6 +6,7 @@ import Logging
 import Sockets
 import Synchronization
 import Testing
+import TestSupport
 
 // BFD between two Herald speakers over loopback (127.0.0.1 ⇄ 127.0.0.2), each on its own event
 // loop so that one can be frozen: a frozen loop sends nothing, which is what a dead link or a
@@ -50,7 +51,7 @@ private struct BFDPair {
     }
 }
 
-@Suite("BFD between two speakers over loopback", .serialized, .timeLimit(.minutes(2)))
+@Suite("BFD between two speakers over loopback", .serialized, .timeLimit(.minutes(2)), .timingSensitive)
 struct BFDLoopbackTests {
     @Test("BFD comes up with BGP and shows the negotiated figures")
     func comesUp() async throws {

@@ -5,6 +5,7 @@ import IP
 import Logging
 import Sockets
 import Testing
+import TestSupport
 
 /// A blocking TCP client playing a BGP peer that stops reading: Adj-RIB-Out must coalesce.
 private final class StalledPeer {
@@ -47,7 +48,7 @@ private final class StalledPeer {
     }
 }
 
-@Suite(.timeLimit(.minutes(1))) struct AdjRIBOutBackpressureTests {
+@Suite(.timeLimit(.minutes(1)), .heavy) struct AdjRIBOutBackpressureTests {
     /// The peer reads nothing while 30 rounds of changes to 5,000 prefixes are applied; when it
     /// reads again it gets the latest state, having been sent far fewer routes than changes made.
     @Test func stalledPeerGetsLatestStateNotEveryChange() async throws {

@@ -7,6 +7,7 @@ import Logging
 import Sockets
 import Synchronization
 import Testing
+import TestSupport
 
 // Session faults (issue #8 §3): a peer that stops reading, a peer that resets every second, and
 // many peers of which half never answer.
@@ -115,7 +116,7 @@ private func quietLogger() -> Logger {
     return logger
 }
 
-@Suite(.serialized, .timeLimit(.minutes(2))) struct SessionFaultTests {
+@Suite(.serialized, .timeLimit(.minutes(2)), .timingSensitive) struct SessionFaultTests {
     /// RFC 9687: the peer completes the handshake and then never reads again (its TCP window
     /// closes). The send hold timer ends the session with NOTIFICATION 8 instead of the speaker
     /// holding the stuck session — and its buffers — forever; the peer status says why.
@@ -220,7 +221,7 @@ private func quietLogger() -> Logger {
     /// 50 peers configured; 25 answer (each a speaker of its own), 13 refuse the connection and
     /// 12 accept it and then say nothing. The 25 come up and get every route, unaffected by
     /// the others.
-    @Test func halfOfFiftyPeersUnreachableLeavesTheRestUnaffected() async throws {
+    @Test(.heavy) func halfOfFiftyPeersUnreachableLeavesTheRestUnaffected() async throws {
         let loop = try EventLoop(name: "fifty-peers-test")
         defer { loop.shutdown() }
         let hub = Speaker(settings: SpeakerSettings(asn: 65000, routerID: IPv4Address(10, 0, 0, 1), holdTime: 9, connectRetryTime: 2,

@@ -4,8 +4,9 @@ import IP
 import Logging
 import Sockets
 import Testing
+import TestSupport
 
-@Suite(.serialized, .timeLimit(.minutes(1))) struct SessionTests {
+@Suite(.serialized, .timeLimit(.minutes(1)), .timingSensitive) struct SessionTests {
     /// Both speakers listen and connect: the collision is resolved (RFC 4271 §6.8) and exactly one
     /// session stays up without flapping.
     @Test func connectionCollisionLeavesOneStableSession() async throws {

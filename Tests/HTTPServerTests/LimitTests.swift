@@ -5,10 +5,11 @@ import IP
 import Sockets
 import Synchronization
 import Testing
+import TestSupport
 
-@Suite("Timeouts and connection limits", .serialized)
+@Suite("Timeouts and connection limits", .serialized, .timingSensitive)
 struct LimitTests {
-    @Test func slowHeaderClientIsCutOffWhileTwoHundredOthersAreServed() async throws {
+    @Test(.heavy) func slowHeaderClientIsCutOffWhileTwoHundredOthersAreServed() async throws {
         try await withServer(testRouter(), configure: { $0.headerTimeout = .seconds(2) }) { _, port in
             let started = Date()
             // The slowloris: one header byte per second, never finishing.
@@ -49,7 +50,7 @@ struct LimitTests {
         }
     }
 
-    @Test func oneThousandConcurrentConnectionsAreAllAnswered() async throws {
+    @Test(.heavy) func oneThousandConcurrentConnectionsAreAllAnswered() async throws {
         raiseDescriptorLimit(to: 8192)
         try await withServer(testRouter()) { server, port in
             let ok = try await onThread { () -> Int in

@@ -5,8 +5,9 @@ import IP
 import Sockets
 import Synchronization
 import Testing
+import TestSupport
 
-@Suite("Server-Sent Events and graceful shutdown", .serialized)
+@Suite("Server-Sent Events and graceful shutdown", .serialized, .timingSensitive)
 struct StreamTests {
     @Test func eventEncoding() {
         let e = ServerSentEvent(id: "7", event: "allocation", data: "line1\nline2", retry: 3000)

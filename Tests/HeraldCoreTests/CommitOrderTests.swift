@@ -57,7 +57,7 @@ import Testing
         }
     }
 
-    @Test(.timeLimit(.minutes(2))) func racingPeerAndSpeakerChangesLeaveTheSpeakerEqualToTheDatabase() async throws {
+    @Test(.heavy, .timeLimit(.minutes(2))) func racingPeerAndSpeakerChangesLeaveTheSpeakerEqualToTheDatabase() async throws {
         let herald = try await Herald()
         var statuses: [Int: Int] = [:]
         for round in 0..<300 {

@@ -5,7 +5,7 @@ import Testing
 /// random moments, a restart after each; every acknowledged change survives, nothing unanswered
 /// is half-applied, no address is held twice, integrity_check is ok; a GR-helper BIRD ends with
 /// exactly the derived table.
-@Suite struct CrashDurabilityTests {
+@Suite(.heavy) struct CrashDurabilityTests {
     @Test func acknowledgedChangesSurviveKill9() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let script = root.appendingPathComponent("scripts/reliability/crash-durability.py").path

@@ -13,7 +13,7 @@ import Store
     /// consumer task's status lock), and cancellation, holding that task lock, ran the stream's
     /// termination handler, which takes the bus lock. Thousands of subscribe/cancel rounds
     /// against a busy publisher must all finish.
-    @Test(.timeLimit(.minutes(1))) func cancellingSubscribersWhilePublishingNeverDeadlocks() async throws {
+    @Test(.heavy, .timeLimit(.minutes(1))) func cancellingSubscribersWhilePublishingNeverDeadlocks() async throws {
         let bus = EventPublisher(epoch: 1)
         let publishing = Task.detached {
             var n = 0

@@ -4,7 +4,7 @@ import Testing
 /// contrib/k8s-sync against a real `herald serve`, with a stand-in kubectl serving recorded
 /// `kubectl … -o json` output: Services become allocations, addresses go back into the Service
 /// status, a second run changes nothing, and a deleted Service releases its allocation.
-@Suite(.serialized) struct KubernetesSyncTests {
+@Suite(.serialized, .heavy) struct KubernetesSyncTests {
     @Test func servicesBecomeAllocationsAndDeletedOnesAreReleased() throws {
         for tool in ["/usr/bin/jq", "/usr/bin/curl"] where !FileManager.default.isExecutableFile(atPath: tool) {
             if ProcessInfo.processInfo.environment["HERALD_INTEROP"] == "required" {

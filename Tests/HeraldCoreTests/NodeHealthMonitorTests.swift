@@ -25,7 +25,7 @@ private func threadCPUSeconds() -> Double {
 }
 
 /// The checker on a real event loop against real sockets on loopback addresses.
-@Suite(.serialized, .timeLimit(.minutes(2))) struct NodeHealthMonitorTests {
+@Suite(.serialized, .timeLimit(.minutes(2)), .timingSensitive) struct NodeHealthMonitorTests {
     struct Setup {
         let directory = ScratchDirectory()
         let store: Store

@@ -107,7 +107,7 @@ import IP
     }
 
     /// BFD going up and down lands in the peer's history (`state` rows), next to the session's.
-    @Test func bfdTransitionsAreRecordedInPeerEvents() async throws {
+    @Test(.timingSensitive) func bfdTransitionsAreRecordedInPeerEvents() async throws {
         let directory = ScratchDirectory()
         let store = try Store(path: directory.file("herald.db"))
         var logger = Logger(label: "test")

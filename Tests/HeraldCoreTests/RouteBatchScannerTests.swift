@@ -211,7 +211,7 @@ import Store
 
     /// A large NDJSON body is read in two halves on two cores: items, errors, item indexes and
     /// line numbers are those of one scan, blank lines included.
-    @Test func aLargeBodyReadInHalvesNamesTheSameItemsAndLines() async throws {
+    @Test(.heavy) func aLargeBodyReadInHalvesNamesTheSameItemsAndLines() async throws {
         let api = try APIFixture()
         func body(_ change: (inout [String]) -> Void) -> String {
             var lines = ["", "   "]  // blank lines: not items, but counted as lines

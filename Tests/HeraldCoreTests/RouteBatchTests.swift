@@ -79,7 +79,7 @@ import Store
 
     /// Fifty thousand routes through the API, then a restart derives the same table, and an
     /// allocation change afterwards touches only its own prefix.
-    @Test func fiftyThousandRoutesInOneRequest() async throws {
+    @Test(.heavy) func fiftyThousandRoutesInOneRequest() async throws {
         let api = try APIFixture()
         var lines: [String] = []
         for n in 0..<50_000 { lines.append(#"{"prefix":"10.\#(n >> 16).\#((n >> 8) & 255).\#(n & 255)/32"}"#) }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import IP
+import TestSupport
 
 // MARK: - IPv4
 
@@ -343,7 +344,7 @@ struct SeededGenerator: RandomNumberGenerator {
         }
     }
 
-    @Test func garbageNeverTraps() {
+    @Test(.heavy) func garbageNeverTraps() {
         var rng = SeededGenerator(state: 1)
         let alphabet = Array("0123456789abcdefABCDEF:./%-[] xg".utf8)
         for _ in 0..<50_000 {

@@ -2,6 +2,7 @@ import BGPSpeaker
 import Foundation
 import IP
 import Testing
+import TestSupport
 
 // BFD with BIRD 2 (`protocol bfd` + `bfd on` in the BGP protocol) over a veth pair between two
 // test namespaces. Cutting BFD (nftables drops UDP 3784 both ways inside BIRD's namespace, so
@@ -38,7 +39,7 @@ private func restore(_ bird: BIRD, _ link: Link) async throws {
 }
 
 
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(3)), .timingSensitive)
 struct BFDInteropTests {
     @Test(.interop(.bird, .nft))
     func birdBFDCutTakesBGPDownWithinTheDetectionTime() async throws {

@@ -2,6 +2,7 @@ import Foundation
 import IP
 import Synchronization
 import Testing
+import TestSupport
 
 // Issue #8, event-loop starvation: HTTP and BGP share one epoll loop, so an API under heavy load
 // must not delay keepalives. `herald serve` (debug build) in one namespace, BIRD in another with a
@@ -12,7 +13,7 @@ import Testing
 // wrk runs at nice 19: it takes every idle cycle of the machine but yields to the rest of the
 // suite, which runs beside this test and has time limits of its own.
 
-@Suite(.timeLimit(.minutes(4)))
+@Suite(.timeLimit(.minutes(4)), .heavy)
 struct EventLoopStarvationTests {
     static let heraldASN: UInt32 = 65030
     static let birdASN: UInt32 = 65031

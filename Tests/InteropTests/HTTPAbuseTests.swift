@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import TestSupport
 
 // HTTP abuse against the real `herald serve` binary on loopback, from raw sockets: framing
 // attacks (RFC 9112 §3.2, §5, §6, §7.1), smuggling, oversized input, slowloris, idle keep-alive
@@ -173,7 +174,7 @@ final class RawHTTP: @unchecked Sendable {
     private static func completeResponses(in bytes: [UInt8]) -> Int { walk(bytes).complete }
 }
 
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(3)), .heavy)
 struct HTTPAbuseTests {
     /// RFC 9112 framing faults: each gets 400 (501 for a coding the server does not know) and the
     /// connection closes; none is taken for a request.

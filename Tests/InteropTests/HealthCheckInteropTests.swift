@@ -3,6 +3,7 @@ import Foundation
 import IP
 import Synchronization
 import Testing
+import TestSupport
 
 // Node health checks against a real router: `herald serve` in one namespace, BIRD (ADD-PATH
 // receive, so it sees every next hop) in another. The check targets are TCP listeners the test
@@ -11,7 +12,7 @@ import Testing
 // rejected by the router, and the check address override is how an operator points a check at
 // another address than the next hop (docs/health-checks.md).
 
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.timeLimit(.minutes(3)), .timingSensitive)
 struct HealthCheckInteropTests {
     static let heraldASN: UInt32 = 65020
     static let birdASN: UInt32 = 65010

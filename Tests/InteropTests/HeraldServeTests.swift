@@ -2,6 +2,7 @@ import BGP
 import Foundation
 import IP
 import Testing
+import TestSupport
 
 // The whole product against a real router: `herald serve` (the built binary) in one namespace,
 // BIRD in another, driven only through the REST API — the README's seed scenario.
@@ -298,7 +299,7 @@ struct HeraldShutdownTests {
         return (network, link, herald, bird, p, directory)
     }
 
-    @Test(.interop(.bird))
+    @Test(.interop(.bird), .timingSensitive)
     func withdrawModeDropsTheRoutesAtOnce() async throws {
         guard try Interop.ready(.bird) else { return }
         let s = try await scenario(shutdown: "withdraw")

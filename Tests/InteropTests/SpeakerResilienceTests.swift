@@ -3,6 +3,7 @@ import BGPSpeaker
 import Foundation
 import IP
 import Testing
+import TestSupport
 
 // The same security and failure scenarios as SpeakerBIRDTests, against GoBGP and FRR: MD5 right
 // and wrong, a frozen peer (hold timer), a killed and restarted peer, and the peer's routes in
@@ -64,7 +65,7 @@ struct SpeakerResilienceTests {
         await h2.stop()
     }
 
-    @Test(.interop(.gobgp, .frr), arguments: DaemonKind.allCases)
+    @Test(.interop(.gobgp, .frr), .timingSensitive, arguments: DaemonKind.allCases)
     func frozenPeerHoldTimerThenRecovery(_ kind: DaemonKind) async throws {
         guard try Interop.ready(.gobgp, .frr) else { return }
         let network = try TestNetwork()

@@ -32,6 +32,33 @@ struct EventLoopTests {
         await #expect(throws: Boom.self) { try await loop.submit { throw Boom() } }
     }
 
+    /// Loop confinement is checked in release builds too (`precondition`, one comparison of
+    /// thread identities): the check passes on the loop thread and traps anywhere else, also
+    /// when a loop-confined socket is used from a task instead of inside `submit`.
+    @Test func loopConfinementIsCheckedNotAssumed() async throws {
+        let loop = try EventLoop()
+        defer { loop.shutdown() }
+        #expect(try await loop.submit { loop.preconditionInEventLoop(); return loop.inEventLoop })
+        #expect(!loop.inEventLoop)
+
+        let offLoop = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            let loop = try! EventLoop(name: "confinement")
+            loop.preconditionInEventLoop()
+        }
+        let socketOffLoop = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            let loop = try! EventLoop(name: "confinement")
+            let listener = try! await loop.submit { try Listener(bindingTo: SocketAddress(.v4(.init(127, 0, 0, 1)), port: 0), on: loop) { _ in nil } }
+            listener.close()
+        }
+        #if DEBUG
+        // Release builds trap without the message.
+        for result in [offLoop, socketOffLoop] {
+            let stderr = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
+            #expect(stderr.contains("must be called on the event loop thread"), "\(stderr)")
+        }
+        #endif
+    }
+
     @Test func timersFireInDeadlineOrderAndCancelledOnesDoNot() async throws {
         let loop = try EventLoop()
         defer { loop.shutdown() }

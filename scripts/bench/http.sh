@@ -8,9 +8,6 @@ cd "$(dirname "$0")"
 duration="${1:-10}"
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 
-# SwiftPM does not notice files added to a path dependency reached through a symlink: drop the
-# cached build plan (not the compiled objects) so that it scans the sources again.
-rm -f .build-http-bench/release.yaml .build-http-bench/release/description.json
 swift build -c release --package-path http-bench --scratch-path .build-http-bench 2>&1 | tail -1
 swift build -c release --package-path hb-baseline --scratch-path .build-hb-baseline 2>&1 | tail -1
 herald_bin=.build-http-bench/release/herald-http-bench
