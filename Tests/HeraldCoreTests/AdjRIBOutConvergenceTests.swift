@@ -11,7 +11,7 @@ import Testing
 /// The rule, end to end through the speaker: after any random sequence of API calls and
 /// a restart, each peer's Adj-RIB-Out — and what the peer actually received — equals the set
 /// derived from the database alone.
-@Suite("Adj-RIB-Out equals the derived set", .serialized)
+@Suite("Adj-RIB-Out equals the derived set", .serialized, .timingSensitive)
 struct AdjRIBOutConvergenceTests {
     /// Herald's side: store, committer, speaker and API, as `herald serve` wires them.
     final class Herald: @unchecked Sendable {
