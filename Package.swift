@@ -39,6 +39,7 @@ let package = Package(
         .target(name: "IPAM", dependencies: ["IP"], swiftSettings: strict),
         .target(name: "BFD", swiftSettings: strict),
         .target(name: "JSON", swiftSettings: strict),
+        .target(name: "DqliteWire", swiftSettings: strict),
 
         // MARK: - I/O modules
         .target(name: "Store", dependencies: ["CSQLite"], swiftSettings: strict),
