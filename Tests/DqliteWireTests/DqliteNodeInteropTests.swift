@@ -127,19 +127,24 @@ final class DemoNode {
     init() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-dqlite-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let apiPort = try freeLoopbackPort()
-        var port = try freeLoopbackPort()
-        while port == apiPort { port = try freeLoopbackPort() }
-        databasePort = port
-        databaseAddress = "127.0.0.1:\(port)"
-        process.executableURL = URL(fileURLWithPath: DqliteNodeInteropTests.demo)
-        process.arguments = ["--api", "127.0.0.1:\(apiPort)", "--db", databaseAddress, "--dir", directory.path]
-        let log = directory.appendingPathComponent("demo.log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: log)
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
+        do {
+            let apiPort = try freeLoopbackPort()
+            var port = try freeLoopbackPort()
+            while port == apiPort { port = try freeLoopbackPort() }
+            databasePort = port
+            databaseAddress = "127.0.0.1:\(port)"
+            process.executableURL = URL(fileURLWithPath: DqliteNodeInteropTests.demo)
+            process.arguments = ["--api", "127.0.0.1:\(apiPort)", "--db", databaseAddress, "--dir", directory.path]
+            let log = directory.appendingPathComponent("demo.log")
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+            let handle = try FileHandle(forWritingTo: log)
+            process.standardOutput = handle
+            process.standardError = handle
+            try process.run()
+        } catch {
+            try? FileManager.default.removeItem(at: directory)
+            throw error
+        }
     }
 
     /// Kills the process this test started (by its PID) and removes its directory.
