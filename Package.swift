@@ -41,6 +41,7 @@ let package = Package(
         .target(name: "IPAM", dependencies: ["IP"], swiftSettings: strict),
         .target(name: "BFD", swiftSettings: strict),
         .target(name: "JSON", swiftSettings: strict),
+        .target(name: "DqliteWire", swiftSettings: strict),
 
         // MARK: - I/O modules
         .target(name: "Store", dependencies: ["CSQLite", "CDqlite"], swiftSettings: strict),
@@ -85,6 +86,7 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store"], swiftSettings: strict),
         .testTarget(name: "BFDTests", dependencies: ["BFD"], swiftSettings: strict),
         .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: strict),
+        .testTarget(name: "DqliteWireTests", dependencies: ["DqliteWire"], swiftSettings: strict),
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "IP"], swiftSettings: strict),
         .testTarget(
             name: "HeraldCoreTests",

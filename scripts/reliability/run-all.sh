@@ -4,7 +4,7 @@
 #   scripts/reliability/run-all.sh [--soak SECONDS] [--fuzz SECONDS]
 #
 # The Swift tests run with HERALD_INTEROP=required (root and bird2/gobgpd/frr needed, as in CI).
-# --soak adds scripts/reliability/soak.sh for that long (e.g. 600); --fuzz adds both fuzzers for
+# --soak adds scripts/reliability/soak.sh for that long (e.g. 600); --fuzz adds every fuzzer for
 # that long each. Exit status: the number of failed cases (0: all passed).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -58,6 +58,7 @@ if [ -n "$fuzz" ]; then
     run "fuzz BGP decoder ${fuzz} s" scripts/fuzz/bgp.sh "$fuzz"
     run "fuzz HTTP parser ${fuzz} s" scripts/fuzz/http.sh "$fuzz" parser
     run "fuzz JSON parser ${fuzz} s" scripts/fuzz/http.sh "$fuzz" json
+    run "fuzz dqlite wire decoder ${fuzz} s" scripts/fuzz/dqlite.sh "$fuzz"
 fi
 
 echo
