@@ -17,15 +17,15 @@ public struct BulkInsert {
     private var values: [DatabaseValue] = []
 
     /// `head` is `INSERT INTO table (a, b, …)`; `tail` follows the VALUES list (e.g. an
-    /// `ON CONFLICT … DO UPDATE` clause). At most 999 parameters per statement (SQLite's lowest
-    /// SQLITE_MAX_VARIABLE_NUMBER), at most 128 rows.
+    /// `ON CONFLICT … DO UPDATE` clause). At most as many parameters per statement as the engine
+    /// takes (`Database.maximumParameters`: 999 for SQLite, 255 for dqlite), at most 128 rows.
     public init(_ db: Database, _ head: String, columns: Int, tail: String = "") {
-        precondition(columns >= 1 && columns <= 999, "BulkInsert: 1 to 999 columns")
+        precondition(columns >= 1 && columns <= db.maximumParameters, "BulkInsert: 1 to \(db.maximumParameters) columns")
         self.db = db
         self.head = head
         self.tail = tail
         self.columns = columns
-        rowsPerStatement = min(128, 999 / columns)
+        rowsPerStatement = min(128, db.maximumParameters / columns)
         values.reserveCapacity(rowsPerStatement * columns)
     }
 

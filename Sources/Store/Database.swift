@@ -81,6 +81,9 @@ public final class Database {
         try engine.executeScript(sql)
     }
 
+    /// The most `?` parameters one statement may take.
+    public var maximumParameters: Int { engine.maximumParameters }
+
     /// The rowid of the last row inserted on this connection.
     public var lastInsertedRowID: Int64 { engine.lastInsertedRowID }
 

@@ -15,6 +15,8 @@ protocol ConnectionEngine: AnyObject {
     var isInTransaction: Bool { get }
     /// Names the connection in errors ("herald.db", "the cluster's leader").
     var name: String { get }
+    /// The most `?` parameters one statement may take.
+    var maximumParameters: Int { get }
     func close()
 }
 

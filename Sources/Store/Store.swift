@@ -1,4 +1,5 @@
 internal import CSQLite
+internal import DqliteWire
 internal import Synchronization
 
 /// Herald's database: the one place that knows the storage engine. The rest of Herald sees
@@ -25,6 +26,9 @@ public final class Store: Sendable {
     /// The file (or its directory, or its file system) cannot be written: reads work, every
     /// `write` fails with SQLITE_READONLY, which the API answers with 503.
     public let isReadOnly: Bool
+    /// Cluster mode: this replica's dqlite node and the client that reaches the leader. Nil for
+    /// the single-file default.
+    let cluster: Cluster?
 
     /// Opens (creating if needed) the database at `path` and brings it to `migrator`'s schema.
     /// Throws `MigrationError` for an edited migration or a database from a newer Herald.
@@ -41,6 +45,7 @@ public final class Store: Sendable {
 
     public init(path: String, migrator: Migrator = .herald, now: Int64 = Clock.nowMilliseconds(), synchronous: Synchronous = .full) throws {
         self.path = path
+        cluster = nil
         if let writer = try Self.openWriter(path) {
             if synchronous == .normal { try writer.execute("PRAGMA synchronous = NORMAL") }
             isReadOnly = false
@@ -66,6 +71,59 @@ public final class Store: Sendable {
             self.writer = GuardedConnection(first)
             self.reader = GuardedConnection(try Self.openReadOnly(path))
         }
+    }
+
+    /// Cluster mode: starts this replica's dqlite node (bootstrapping a new cluster, joining one,
+    /// or coming back as the member it was), waits for a leader, and brings the replicated
+    /// database to `migrator`'s schema — once, whichever replica gets there first (the
+    /// migrator's transaction decides).
+    public init(cluster options: ClusterOptions, migrator: Migrator = .herald, now: Int64 = Clock.nowMilliseconds()) throws {
+        let cluster = try Cluster(options)
+        self.cluster = cluster
+        path = options.directory
+        isReadOnly = false
+        checkpointer = nil
+        let writer = Database(engine: DqliteConnection(client: cluster.client, database: Self.clusterDatabase))
+        do {
+            appliedAtOpen = try migrator.migrate(writer, now: now)
+            schemaVersion = try migrator.currentVersion(writer)
+        } catch {
+            cluster.stop()
+            throw error
+        }
+        self.writer = GuardedConnection(writer)
+        reader = GuardedConnection(Database(engine: DqliteConnection(client: cluster.client, database: Self.clusterDatabase)))
+    }
+
+    /// The replicated database's name in dqlite.
+    static let clusterDatabase = "herald"
+
+    /// True in cluster mode.
+    public var isClustered: Bool { cluster != nil }
+
+    /// Cluster mode: the members, the leader and who answered (nil in the single-file default).
+    /// Blocks for up to a few hundred milliseconds per unreachable member.
+    public func clusterStatus() -> ClusterStatus? {
+        cluster?.status()
+    }
+
+    /// Cluster mode: adds a member (as a spare, then a voter) by its node ID and address.
+    public func addClusterMember(id: UInt64, address: String, voter: Bool = true) throws {
+        guard let cluster else { throw DatabaseError.unavailable("not in cluster mode") }
+        try cluster.manage(.add(id: id, address: address), "ADD")
+        if voter { try cluster.manage(.assign(id: id, role: .voter), "ASSIGN") }
+    }
+
+    /// Cluster mode: removes a member.
+    public func removeClusterMember(id: UInt64) throws {
+        guard let cluster else { throw DatabaseError.unavailable("not in cluster mode") }
+        try cluster.manage(.remove(id: id), "REMOVE")
+    }
+
+    /// Cluster mode: hands leadership to another voter (before restarting the leader).
+    public func transferLeadership(to id: UInt64) throws {
+        guard let cluster else { throw DatabaseError.unavailable("not in cluster mode") }
+        try cluster.manage(.transfer(id: id), "TRANSFER")
     }
 
     /// The page size of a database Herald creates: SQLite's default, 4 KiB. 16 KiB made a bulk
@@ -123,6 +181,7 @@ public final class Store: Sendable {
         reader.close()
         checkpointer?.close()
         writer.close()
+        cluster?.stop()
     }
 
     deinit {
@@ -168,8 +227,30 @@ public final class Store: Sendable {
     /// Writes a consistent copy of the database to `path` (which must not exist) while writes go
     /// on; `herald serve --db path` on the copy restores it.
     public func backup(to path: String) throws {
-        try reader.withConnection { db in try db.backup(to: path) }
+        if let cluster {
+            try Self.writeDump(try cluster.dump(Self.clusterDatabase), to: path)
+        } else {
+            try reader.withConnection { db in try db.backup(to: path) }
+        }
         try Self.checkIntegrity(path)
+    }
+
+    /// Writes a DUMP (the database file and its WAL, at one commit) as one self-contained file.
+    static func writeDump(_ files: [DqliteFile], to path: String) throws {
+        guard access(path, F_OK) != 0 else { throw DatabaseError(extendedCode: SQLITE_CANTOPEN, message: "\(path) already exists") }
+        for file in files {
+            let target = file.name.hasSuffix("-wal") ? path + "-wal" : path
+            let fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw DatabaseError(extendedCode: SQLITE_CANTOPEN, message: "cannot create \(target): \(String(cString: strerror(errno)))") }
+            let written = file.data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            let synced = fsync(fd)
+            Glibc.close(fd)
+            guard written == file.data.count, synced == 0 else {
+                throw DatabaseError(extendedCode: SQLITE_IOERR, message: "cannot write \(target): \(String(cString: strerror(errno)))")
+            }
+        }
+        // Fold the WAL into the file, as a SQLite backup leaves it.
+        try SQLiteConnection(path: path, mode: .readWrite).executeScript("PRAGMA wal_checkpoint(TRUNCATE)")
     }
 
     /// The same for a database that this process does not serve (`herald backup` beside a

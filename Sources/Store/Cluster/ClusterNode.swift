@@ -52,6 +52,9 @@ final class ClusterNode: @unchecked Sendable {
 
     func start() throws(DatabaseError) {
         guard !running else { return }
+        // dqlite's Raft transport (libuv) writes to peers with plain write(2): a peer that went
+        // away would kill the process with SIGPIPE. Herald's own sockets use MSG_NOSIGNAL.
+        signal(SIGPIPE, SIG_IGN)
         guard herald_dqlite_node_start(node) == 0 else {
             throw DatabaseError.unavailable("cannot start the dqlite node at \(address): \(String(cString: herald_dqlite_node_errmsg(node)))")
         }

@@ -110,6 +110,9 @@ final class SQLiteConnection: ConnectionEngine {
 
     var name: String { path }
 
+    /// SQLite's lowest SQLITE_MAX_VARIABLE_NUMBER (999 before 3.32; Debian's is larger).
+    var maximumParameters: Int { 999 }
+
     /// True when SQLite opened the file read-only although asked for read-write (it does that
     /// silently when the file or its file system is write-protected).
     var opensReadOnly: Bool { sqlite3_db_readonly(connection, "main") == 1 }
