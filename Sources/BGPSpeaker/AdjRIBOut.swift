@@ -149,13 +149,22 @@ extension PeerDriver {
     func exportAttributes(_ path: Path, _ parameters: SessionParameters) -> [PathAttribute] {
         var attributes: [PathAttribute] = [.origin(.igp)]
         let localASN = speaker.asn
+        // A degraded speaker (a cluster replica without quorum) makes every path worse, so the
+        // replicas that still have it win at the router.
+        let penalty = core?.pathPenalty
         if parameters.isInternal {
             attributes.append(.asPath(ASPath()))
             attributes.append(.localPreference(path.localPreference ?? speaker.defaultLocalPreference))
         } else {
-            attributes.append(.asPath(.sequence(Array(repeating: localASN, count: 1 + min(max(0, path.asPathPrepend), 32)))))
+            let prepend = max(0, path.asPathPrepend) + (penalty?.prepend ?? 0)
+            attributes.append(.asPath(.sequence(Array(repeating: localASN, count: 1 + min(prepend, 32)))))
         }
-        if let med = path.med { attributes.append(.multiExitDiscriminator(med)) }
+        if let worse = penalty?.med, worse > 0 {
+            let (sum, overflow) = (path.med ?? 0).addingReportingOverflow(worse)
+            attributes.append(.multiExitDiscriminator(overflow ? .max : sum))
+        } else if let med = path.med {
+            attributes.append(.multiExitDiscriminator(med))
+        }
         if !path.communities.isEmpty { attributes.append(.communities(Array(Set(path.communities)).sorted())) }
         if !path.largeCommunities.isEmpty { attributes.append(.largeCommunities(Array(Set(path.largeCommunities)).sorted())) }
         if !parameters.fourOctetASN { attributes = attributes.addingAS4Attributes() }

@@ -208,6 +208,20 @@ public struct Route: Sendable, Hashable {
     }
 }
 
+/// Worse paths on purpose: a cluster replica that lost the quorum keeps announcing what it last
+/// knew, but with these, so the router prefers the replicas that still have it.
+public struct PathPenalty: Sendable, Hashable {
+    /// Added to each path's MED (a path without MED counts as 0; saturates).
+    public var med: UInt32
+    /// Extra copies of the local AS in the AS_PATH (eBGP).
+    public var prepend: Int
+
+    public init(med: UInt32 = 0, prepend: Int = 0) {
+        self.med = med
+        self.prepend = prepend
+    }
+}
+
 /// How `Speaker.shutdown(mode:)` leaves the peers.
 public enum ShutdownMode: Sendable, Hashable {
     /// Cease/Administrative Shutdown with a message (RFC 8203): peers withdraw our routes.

@@ -124,6 +124,23 @@ public final class Speaker: Sendable {
     public func withdraw(_ prefix: IPPrefix) async { await apply(announce: [], withdraw: [prefix]) }
     public func withdraw(_ prefixes: [IPPrefix]) async { await apply(announce: [], withdraw: prefixes) }
 
+    /// Makes every path this speaker exports worse (`penalty`), or puts them back (nil): each
+    /// established peer is sent the whole table again with the new attributes.
+    public func setPathPenalty(_ penalty: PathPenalty?) async {
+        let core = self.core
+        _ = try? await loop.submit {
+            guard core.pathPenalty != penalty else { return }
+            core.pathPenalty = penalty
+            for peer in core.peers.values { peer.resendAll(family: nil) }
+        }
+    }
+
+    /// The penalty in force, if any.
+    public func pathPenalty() async -> PathPenalty? {
+        let core = self.core
+        return try? await loop.submit { core.pathPenalty }
+    }
+
     // MARK: - State
 
     public func snapshot() async -> SpeakerSnapshot {

@@ -27,6 +27,8 @@ final class SpeakerCore: @unchecked Sendable {
     var stopped = false
     /// `start()` ran: the listeners are bound (or their failure reported).
     var started = false
+    /// Makes every exported path worse while set (see `Speaker.setPathPenalty`).
+    var pathPenalty: PathPenalty?
     let bfd: BFDService
 
     init(loop: EventLoop, settings: SpeakerSettings, logger: Logger) {

@@ -23,6 +23,28 @@ public struct ServeConfiguration: Sendable, Equatable {
     public var sync: Store.Synchronous = .full
     /// How much route and session history is kept.
     public var retention: HistoryRetention = .default
+    /// Cluster mode (`--cluster-dir`); nil: the single SQLite file (`databasePath`).
+    public var cluster: Cluster?
+
+    /// One replica of a cluster on dqlite (docs/cluster.md).
+    public struct Cluster: Sendable, Equatable {
+        /// This replica's dqlite directory (Raft log, snapshots, its identity).
+        public var directory: String
+        /// Where this replica's node listens for Raft and clients.
+        public var listen: IPEndpoint
+        /// Members to join through on the first start (empty: bootstrap a new cluster).
+        public var join: [IPEndpoint]
+        /// How long a replica that has lost the quorum keeps announcing as before; after that it
+        /// announces worse paths, so replicas that still have the quorum win at the router.
+        public var gracePeriodSeconds: Int
+        /// Added to each path's MED once the grace period is over.
+        public var degradedMED: UInt32
+        /// Extra copies of the local AS prepended once the grace period is over.
+        public var degradedPrepend: Int
+
+        public static let defaultGracePeriodSeconds = 30
+        public static let defaultDegradedMED: UInt32 = 1000
+    }
 
     /// `graceful-restart` (default): close sessions so RFC 4724 helpers keep Herald's routes
     /// through a restart. `withdraw`: Cease/Administrative Shutdown, so peers drop them at once.
@@ -51,10 +73,27 @@ public struct ServeConfiguration: Sendable, Equatable {
         public var sync: String?
         public var historyDays: String?
         public var historyRows: String?
+        public var clusterDir: String?
+        public var clusterListen: String?
+        public var clusterJoin: String?
+        /// "true" when the flag is given (it takes no value).
+        public var clusterTrustedNetwork: String?
+        public var clusterGrace: String?
+        public var clusterDegradedMED: String?
+        public var clusterDegradedPrepend: String?
 
         public init(db: String? = nil, apiListen: String? = nil, bgpListen: String? = nil, asn: String? = nil,
                     routerID: String? = nil, tokenFile: String? = nil, logLevel: String? = nil, logFormat: String? = nil,
-                    shutdown: String? = nil, sync: String? = nil, historyDays: String? = nil, historyRows: String? = nil) {
+                    shutdown: String? = nil, sync: String? = nil, historyDays: String? = nil, historyRows: String? = nil,
+                    clusterDir: String? = nil, clusterListen: String? = nil, clusterJoin: String? = nil, clusterTrustedNetwork: String? = nil,
+                    clusterGrace: String? = nil, clusterDegradedMED: String? = nil, clusterDegradedPrepend: String? = nil) {
+            self.clusterDir = clusterDir
+            self.clusterListen = clusterListen
+            self.clusterJoin = clusterJoin
+            self.clusterTrustedNetwork = clusterTrustedNetwork
+            self.clusterGrace = clusterGrace
+            self.clusterDegradedMED = clusterDegradedMED
+            self.clusterDegradedPrepend = clusterDegradedPrepend
             self.shutdown = shutdown
             self.sync = sync
             self.historyDays = historyDays
@@ -73,6 +112,7 @@ public struct ServeConfiguration: Sendable, Equatable {
     /// One setting: its flag and its environment variable.
     public enum Setting: String, Sendable, CaseIterable {
         case db, apiListen, bgpListen, asn, routerID, tokenFile, logLevel, logFormat, shutdown, sync, historyDays, historyRows
+        case clusterDir, clusterListen, clusterJoin, clusterTrustedNetwork, clusterGrace, clusterDegradedMED, clusterDegradedPrepend
 
         public var flag: String {
             switch self {
@@ -88,6 +128,13 @@ public struct ServeConfiguration: Sendable, Equatable {
             case .sync: "--sync"
             case .historyDays: "--history-days"
             case .historyRows: "--history-rows"
+            case .clusterDir: "--cluster-dir"
+            case .clusterListen: "--cluster-listen"
+            case .clusterJoin: "--cluster-join"
+            case .clusterTrustedNetwork: "--cluster-trusted-network"
+            case .clusterGrace: "--cluster-grace"
+            case .clusterDegradedMED: "--cluster-degraded-med"
+            case .clusterDegradedPrepend: "--cluster-degraded-prepend"
             }
         }
 
@@ -110,6 +157,13 @@ public struct ServeConfiguration: Sendable, Equatable {
             case .sync: flags.sync
             case .historyDays: flags.historyDays
             case .historyRows: flags.historyRows
+            case .clusterDir: flags.clusterDir
+            case .clusterListen: flags.clusterListen
+            case .clusterJoin: flags.clusterJoin
+            case .clusterTrustedNetwork: flags.clusterTrustedNetwork
+            case .clusterGrace: flags.clusterGrace
+            case .clusterDegradedMED: flags.clusterDegradedMED
+            case .clusterDegradedPrepend: flags.clusterDegradedPrepend
             }
         }
     }
@@ -168,10 +222,72 @@ public struct ServeConfiguration: Sendable, Equatable {
         }
         let days = try parse(.historyDays, positive) ?? 90
         let rows = try parse(.historyRows, positive) ?? 1_000_000
+        let cluster = try resolveCluster(value: value, parse: parse)
+        if cluster != nil, let given = value(.db) {
+            throw ConfigurationError(setting: .db, source: given.source, value: given.text,
+                                     reason: "is not used in cluster mode: the database lives in --cluster-dir; give one or the other")
+        }
 
         return ServeConfiguration(databasePath: databasePath, apiListen: apiListen, bgpListen: bgpListen, asn: asn,
                                   routerID: routerID, tokenFile: tokenFile, logLevel: logLevel, logFormat: logFormat, shutdown: shutdown, sync: sync,
-                                  retention: HistoryRetention(maxAgeDays: days, maxRows: rows))
+                                  retention: HistoryRetention(maxAgeDays: days, maxRows: rows), cluster: cluster)
+    }
+
+    /// The cluster settings, when `--cluster-dir` is given; every other cluster flag needs it.
+    private static func resolveCluster(
+        value: (Setting) -> (text: String, setting: Setting, source: String)?,
+        parse: (Setting, (String) throws(ConfigurationError.Reason) -> Any) throws(ConfigurationError) -> Any?
+    ) throws(ConfigurationError) -> Cluster? {
+        func typed<T>(_ key: Setting, _ body: @escaping (String) throws(ConfigurationError.Reason) -> T) throws(ConfigurationError) -> T? {
+            try parse(key) { text throws(ConfigurationError.Reason) -> Any in try body(text) } as? T
+        }
+        guard let directory = try typed(.clusterDir, { text throws(ConfigurationError.Reason) -> String in
+            guard !text.isEmpty else { throw .init("must not be empty") }
+            return text
+        }) else {
+            for setting in Setting.allCases where setting.rawValue.hasPrefix("cluster") {
+                if let given = value(setting) {
+                    throw ConfigurationError(setting: setting, source: given.source, value: given.text, reason: "needs --cluster-dir (cluster mode)")
+                }
+            }
+            return nil
+        }
+        guard let listen = try typed(.clusterListen, endpoint) else {
+            let given = value(.clusterDir)!
+            throw ConfigurationError(setting: .clusterListen, source: given.source, value: given.text,
+                                     reason: "needs --cluster-listen ADDRESS:PORT too: where the other replicas reach this one")
+        }
+        let join = try typed(.clusterJoin) { text throws(ConfigurationError.Reason) -> [IPEndpoint] in
+            try text.split(separator: ",").map { part throws(ConfigurationError.Reason) in try endpoint(part.trimmingCharacters(in: .whitespaces)) }
+        } ?? []
+        let trusted = try typed(.clusterTrustedNetwork) { text throws(ConfigurationError.Reason) -> Bool in
+            switch text.lowercased() {
+            case "1", "true", "yes": return true
+            case "0", "false", "no": return false
+            default: throw .init("expected true or false")
+            }
+        } ?? false
+        // dqlite 1.11's Raft and client traffic is plain TCP: refuse to put it anywhere but
+        // loopback unless the operator says the network is trusted (docs/cluster.md).
+        if !listen.address.isLoopback && !trusted {
+            let given = value(.clusterListen)!
+            throw ConfigurationError(setting: .clusterListen, source: given.source, value: given.text,
+                                     reason: "is not a loopback address, and Raft traffic has no TLS in dqlite 1.11: keep it on a trusted network (a VLAN or WireGuard between the replicas) and say so with --cluster-trusted-network")
+        }
+        func natural(_ text: String) throws(ConfigurationError.Reason) -> Int {
+            guard let value = Int(text), value >= 0 else { throw .init("must be a whole number of at least 0") }
+            return value
+        }
+        let grace = try typed(.clusterGrace, natural) ?? Cluster.defaultGracePeriodSeconds
+        let med = try typed(.clusterDegradedMED) { text throws(ConfigurationError.Reason) -> UInt32 in
+            guard let value = UInt32(text) else { throw .init("must be 0–4294967295") }
+            return value
+        } ?? Cluster.defaultDegradedMED
+        let prepend = try typed(.clusterDegradedPrepend) { text throws(ConfigurationError.Reason) -> Int in
+            guard let value = Int(text), (0...16).contains(value) else { throw .init("must be 0–16") }
+            return value
+        } ?? 0
+        return Cluster(directory: directory, listen: listen, join: join, gracePeriodSeconds: grace, degradedMED: med, degradedPrepend: prepend)
     }
 
     static func endpoint(_ text: String) throws(ConfigurationError.Reason) -> IPEndpoint {

@@ -20,7 +20,8 @@ public struct SpeakerBootstrap: Sendable, Equatable {
             changes.append("asn \(settings.asn) → \(asn)" + note)
             settings.asn = asn
         }
-        if let id = configuration.routerID, id != settings.routerID {
+        // In cluster mode each replica's router ID is its own (not stored).
+        if configuration.cluster == nil, let id = configuration.routerID, id != settings.routerID {
             changes.append("router_id \(settings.routerID) → \(id)" + note)
             settings.routerID = id
         }
@@ -31,7 +32,10 @@ public struct SpeakerBootstrap: Sendable, Equatable {
         return changes
     }
 
-    public static func run(store: Store, configuration: ServeConfiguration, hostRouterID: @Sendable () -> IPv4Address?, now: Int64) throws -> SpeakerBootstrap {
+    /// `replica`: cluster mode — the change is written to the replication log too, so the other
+    /// replicas follow it.
+    public static func run(store: Store, configuration: ServeConfiguration, hostRouterID: @Sendable () -> IPv4Address?, now: Int64,
+                           replica: String? = nil) throws -> SpeakerBootstrap {
         if store.isReadOnly {
             // Nothing can be saved: run with the stored settings, start-up options applied in
             // memory only (a read-only database without settings cannot serve).
@@ -44,18 +48,28 @@ public struct SpeakerBootstrap: Sendable, Equatable {
             }
         }
         return try store.write { db in
+            func logged() throws {
+                if let replica { _ = try ReplicationLog.append(db, ReplicationLog.Effects(speaker: true), replica: replica, now: now) }
+            }
             if var settings = try SpeakerSettings.load(db) {
                 let changes = applyOptions(configuration, to: &settings)
-                if !changes.isEmpty { try settings.save(db, now: now) }
+                if !changes.isEmpty {
+                    try settings.save(db, now: now)
+                    try logged()
+                }
                 return SpeakerBootstrap(settings: settings, created: false, changes: changes)
             }
+            // Graceful restart is off by default in cluster mode: when a replica dies the others
+            // keep every route, and its stale paths (RFC 4724 keeps them for the restart time)
+            // could outlive a next-hop change the live replicas already made (docs/cluster.md).
             let settings = SpeakerSettings(
                 asn: configuration.asn ?? ServeConfiguration.defaultASN,
                 routerID: configuration.routerID ?? hostRouterID() ?? IPv4Address(127, 0, 0, 1),
                 listen: configuration.bgpListen ?? ServeConfiguration.defaultBGPListen,
                 holdTime: 90, keepaliveTime: 30, connectRetryTime: 120,
-                gracefulRestartEnabled: true, gracefulRestartTime: 120)
+                gracefulRestartEnabled: configuration.cluster == nil, gracefulRestartTime: 120)
             try settings.save(db, now: now)
+            try logged()
             return SpeakerBootstrap(settings: settings, created: true, changes: [])
         }
     }

@@ -107,6 +107,17 @@ public final class Store: Sendable {
         cluster?.status()
     }
 
+    /// Cluster mode: the leader's address as this replica's node knows it, nil when it knows none
+    /// (and always nil in the single-file default).
+    public func clusterLeader() -> String? {
+        cluster?.leaderAddress()
+    }
+
+    /// Cluster mode: this replica's node (ID and address).
+    public var clusterNode: (id: UInt64, address: String)? {
+        cluster.map { ($0.node.id, $0.node.address) }
+    }
+
     /// Cluster mode: adds a member (as a spare, then a voter) by its node ID and address.
     public func addClusterMember(id: UInt64, address: String, voter: Bool = true) throws {
         guard let cluster else { throw DatabaseError.unavailable("not in cluster mode") }

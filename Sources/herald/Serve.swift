@@ -55,6 +55,27 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "On SIGTERM: graceful-restart (peers keep the routes while Herald restarts) or withdraw (peers drop them at once). [HERALD_SHUTDOWN] (default: graceful-restart)")
     var shutdown: String?
 
+    @Option(name: .long, help: "Cluster mode: this replica's dqlite directory (docs/cluster.md). [HERALD_CLUSTER_DIR] (default: off, one SQLite file)")
+    var clusterDir: String?
+
+    @Option(name: .long, help: "Cluster mode: this replica's Raft address, ADDRESS:PORT. [HERALD_CLUSTER_LISTEN]")
+    var clusterListen: String?
+
+    @Option(name: .long, help: "Cluster mode, first start: members to join through, ADDRESS:PORT,… (none: bootstrap a new cluster). [HERALD_CLUSTER_JOIN]")
+    var clusterJoin: String?
+
+    @Flag(name: .long, help: "Cluster mode: the network between the replicas is trusted (dqlite's Raft traffic has no TLS); needed for a non-loopback --cluster-listen. [HERALD_CLUSTER_TRUSTED_NETWORK]")
+    var clusterTrustedNetwork = false
+
+    @Option(name: .long, help: "Cluster mode: seconds without quorum before this replica announces worse paths. [HERALD_CLUSTER_GRACE] (default: 30)")
+    var clusterGrace: String?
+
+    @Option(name: .customLong("cluster-degraded-med"), help: "Cluster mode: MED added to every path after the grace period. [HERALD_CLUSTER_DEGRADED_MED] (default: 1000)")
+    var clusterDegradedMED: String?
+
+    @Option(name: .long, help: "Cluster mode: extra AS-path prepends after the grace period. [HERALD_CLUSTER_DEGRADED_PREPEND] (default: 0)")
+    var clusterDegradedPrepend: String?
+
     func run() async throws {
         let startedAt = Clock.nowMilliseconds()
         let environment = ProcessInfo.processInfo.environment
@@ -63,7 +84,9 @@ struct Serve: AsyncParsableCommand {
             configuration = try ServeConfiguration.resolve(
                 flags: .init(db: db, apiListen: apiListen, bgpListen: bgpListen, asn: asn, routerID: routerID,
                              tokenFile: tokenFile, logLevel: logLevel, logFormat: logFormat, shutdown: shutdown, sync: sync,
-                             historyDays: historyDays, historyRows: historyRows),
+                             historyDays: historyDays, historyRows: historyRows, clusterDir: clusterDir, clusterListen: clusterListen,
+                             clusterJoin: clusterJoin, clusterTrustedNetwork: clusterTrustedNetwork ? "true" : nil, clusterGrace: clusterGrace,
+                             clusterDegradedMED: clusterDegradedMED, clusterDegradedPrepend: clusterDegradedPrepend),
                 environment: environment)
         } catch {
             FileHandle.standardError.write(Data("herald serve: \(error)\n".utf8))
@@ -87,7 +110,14 @@ struct Serve: AsyncParsableCommand {
 
         let store: Store
         do {
-            store = try Store(path: configuration.databasePath, synchronous: configuration.sync)
+            if let cluster = configuration.cluster {
+                logger.info("starting this replica's dqlite node", metadata: ["dir": "\(cluster.directory)", "listen": "\(cluster.listen)",
+                                                                              "join": "\(cluster.join.map(\.description).joined(separator: ","))"])
+                store = try Store(cluster: ClusterOptions(directory: cluster.directory, listen: cluster.listen.description,
+                                                          join: cluster.join.map(\.description)))
+            } else {
+                store = try Store(path: configuration.databasePath, synchronous: configuration.sync)
+            }
         } catch let error as MigrationError {
             logger.critical("database refused", metadata: ["path": "\(configuration.databasePath)", "error": "\(error)"])
             throw ExitCode(78)
@@ -105,11 +135,15 @@ struct Serve: AsyncParsableCommand {
             logger.info("applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
         }
 
+        // Cluster mode: this replica's name in the replication log, and its own router ID.
+        let replica = store.clusterNode.map(\.address)
+        let localRouterID = configuration.cluster == nil ? nil
+            : configuration.routerID ?? HostAddresses.defaultRouterID() ?? IPv4Address(127, 0, 0, 1)
         let bootstrap: SpeakerBootstrap
         do {
             bootstrap = try SpeakerBootstrap.run(store: store, configuration: configuration,
                                                  hostRouterID: { HostAddresses.defaultRouterID() },
-                                                 now: Clock.nowMilliseconds())
+                                                 now: Clock.nowMilliseconds(), replica: replica)
         } catch {
             logger.critical("cannot store speaker settings", metadata: ["error": "\(error)"])
             throw ExitCode(74)
@@ -131,14 +165,18 @@ struct Serve: AsyncParsableCommand {
         let events = EventPublisher(epoch: startedAt)
         let metrics = Metrics()
         let committer: Committer
-        do { committer = try Committer(store: store, events: events, commitObserver: { metrics.observeCommit(seconds: $0) }) } catch {
+        do {
+            committer = try Committer(store: store, events: events, replica: replica, localRouterID: localRouterID,
+                                      commitObserver: { metrics.observeCommit(seconds: $0) })
+        } catch {
             logger.critical("cannot derive routes from the database", metadata: ["error": "\(error)"])
             throw ExitCode(74)
         }
         // The BGP speaker shares the event loop; it follows the committer: every committed peer
         // and route at start, then every change in commit order.
-        let bgp = Speaker(settings: SpeakerMapping.settings(speaker, restarting: !bootstrap.created), loop: loop,
-                          logger: Logger(label: "herald.bgp"))
+        let bgp = Speaker(settings: SpeakerMapping.settings(speaker, restarting: !bootstrap.created && configuration.cluster == nil,
+                                                            routerID: localRouterID),
+                          loop: loop, logger: Logger(label: "herald.bgp"))
         let bridge = SpeakerBridge(speaker: bgp, committer: committer, logger: logger)
         let sessionEvents = await bgp.events()
         let recording = Task { await SessionRecorder(committer: committer, logger: logger).record(sessionEvents) }
@@ -147,27 +185,48 @@ struct Serve: AsyncParsableCommand {
             logger.critical("cannot start the BGP speaker", metadata: ["error": "\(error)"])
             throw ExitCode(71)
         }
-        // Node health checks run on the same loop; their transitions are route changes.
-        let health = NodeHealthMonitor(loop: loop, committer: committer, logger: Logger(label: "herald.health"))
-        do { try await health.start() } catch {
-            logger.critical("cannot start node health checks", metadata: ["error": "\(error)"])
-            throw ExitCode(74)
-        }
-        // History stays bounded: pruned at start and every ten minutes.
+        // Node health checks run on the same loop; their transitions are route changes. History
+        // stays bounded: pruned at start and every ten minutes. In cluster mode both run on the
+        // leader only (the supervisor starts them when this replica becomes leader).
+        let healthChecks = HealthChecks()
         let retention = configuration.retention
-        let pruning = Task.detached { [logger] in
-            while !Task.isCancelled {
-                do {
-                    let deleted = try await retention.prune(committer, now: Clock.nowMilliseconds())
-                    if deleted > 0 { logger.info("pruned history", metadata: ["rows": "\(deleted)"]) }
-                } catch {
-                    logger.warning("cannot prune history", metadata: ["error": "\(error)"])
+        let leaderJobs: @Sendable () async -> (@Sendable () async -> Void) = { [logger] in
+            let health = NodeHealthMonitor(loop: loop, committer: committer, logger: Logger(label: "herald.health"))
+            do { try await health.start() } catch {
+                logger.error("cannot start node health checks", metadata: ["error": "\(error)"])
+            }
+            healthChecks.set(health)
+            let pruning = Task.detached {
+                while !Task.isCancelled {
+                    do {
+                        let deleted = try await retention.prune(committer, now: Clock.nowMilliseconds())
+                        if deleted > 0 { logger.info("pruned history", metadata: ["rows": "\(deleted)"]) }
+                    } catch {
+                        logger.warning("cannot prune history", metadata: ["error": "\(error)"])
+                    }
+                    try? await Task.sleep(for: .seconds(600))
                 }
-                try? await Task.sleep(for: .seconds(600))
+            }
+            return {
+                pruning.cancel()
+                healthChecks.set(nil)
+                await health.stop()
             }
         }
+        var supervisor: ClusterSupervisor?
+        var supervising: Task<Void, Never>?
+        var stopLeaderJobs: (@Sendable () async -> Void)?
+        if let cluster = configuration.cluster {
+            let watcher = ClusterSupervisor(store: store, committer: committer, speaker: bgp, settings: cluster,
+                                            logger: Logger(label: "herald.cluster"), leaderJobs: leaderJobs)
+            supervisor = watcher
+            supervising = Task { await watcher.run() }
+        } else {
+            stopLeaderJobs = await leaderJobs()
+        }
         let router = Router()
-        APIServices(committer: committer, bridge: bridge, health: health).register(on: router, startedAt: startedAt, metrics: metrics)
+        APIServices(committer: committer, bridge: bridge, healthChecks: healthChecks, cluster: supervisor)
+            .register(on: router, startedAt: startedAt, metrics: metrics)
         var httpConfiguration = HTTPServer.Configuration(
             address: configuration.apiListen.address, port: configuration.apiListen.port, tokens: tokens,
             logger: Logger(label: "herald.http"))
@@ -189,11 +248,11 @@ struct Serve: AsyncParsableCommand {
         let bgpListening = await bgp.listeningAddresses()
         logger.info("herald started", metadata: [
             "version": "\(HeraldVersion.string)",
-            "db": "\(configuration.databasePath)",
+            "db": "\(configuration.cluster.map { "cluster \($0.directory) (\($0.listen))" } ?? configuration.databasePath)",
             "schema_version": "\(store.schemaVersion)",
             "api_listen": "\(apiAddress)",
             "asn": "\(speaker.asn)",
-            "router_id": "\(speaker.routerID)",
+            "router_id": "\(localRouterID ?? speaker.routerID)",
             "api_tokens": "\(tokens.count)",
             "bgp_listen": "\(bgpListening.isEmpty ? "none (outgoing sessions only)" : bgpListening.joined(separator: ","))",
             "routes": "\(committer.desiredRouteCount)",
@@ -213,8 +272,9 @@ struct Serve: AsyncParsableCommand {
             logger.info("closing BGP sessions with Cease/Administrative Shutdown: peers drop Herald's routes")
             await bgp.shutdown(mode: .withdraw(message: "Herald shutting down"))
         }
-        pruning.cancel()
-        await health.stop()
+        supervising?.cancel()
+        await supervising?.value
+        await stopLeaderJobs?()
         // The speaker's shutdown ended its event stream after the last session went down: the
         // recorder writes those final events (through the committer) before it finishes.
         await recording.value

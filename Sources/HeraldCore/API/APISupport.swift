@@ -11,14 +11,21 @@ public struct APIServices: Sendable {
     public let committer: Committer
     /// The running BGP speaker.
     public let bridge: SpeakerBridge?
-    /// The nodes' health checks.
-    public let health: NodeHealthMonitor?
+    /// The nodes' health checks, where they run (in cluster mode: on the leader only).
+    public let healthChecks: HealthChecks
+    /// Cluster mode: this replica's view of the cluster.
+    public let cluster: ClusterSupervisor?
 
-    public init(committer: Committer, bridge: SpeakerBridge? = nil, health: NodeHealthMonitor? = nil) {
+    public init(committer: Committer, bridge: SpeakerBridge? = nil, health: NodeHealthMonitor? = nil,
+                healthChecks: HealthChecks? = nil, cluster: ClusterSupervisor? = nil) {
         self.committer = committer
         self.bridge = bridge
-        self.health = health
+        self.healthChecks = healthChecks ?? HealthChecks(health)
+        self.cluster = cluster
     }
+
+    /// The health monitor running now, if any.
+    var health: NodeHealthMonitor? { healthChecks.current }
 
     public var store: Store { committer.store }
 
@@ -49,6 +56,7 @@ public struct APIServices: Sendable {
         SpeakerAPI(services: self).register(on: router)
         if let events = committer.events { EventsAPI(publisher: events).register(on: router) }
         MetricsAPI(metrics: metrics ?? Metrics(), services: self).register(on: router)
+        ClusterAPI(services: self).register(on: router)
         StatusPage().register(on: router)
     }
 

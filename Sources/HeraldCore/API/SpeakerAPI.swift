@@ -112,10 +112,15 @@ public struct SpeakerAPI: Sendable {
         let applied = services.bridge.map { _ in Reply<SettingsChange>() }
         let (before, after) = try await services.commit(context) { change -> (SpeakerSettings, SpeakerSettings) in
             guard let current = try SpeakerSettings.load(change.db) else { throw DomainError.notFound(kind: "speaker", name: "speaker") }
+            if change.localRouterID != nil, input.routerId != nil {
+                // Each replica announces with its own identity; one stored for all would make the
+                // three speakers one BGP identifier (RFC 6286 §2.1 wants them unique).
+                throw DomainError.invalid([InvalidField("router_id", "in cluster mode each replica has its own router ID: restart it with --router-id")])
+            }
             let new = try Self.apply(input, to: current)
             if new != current {
                 try new.save(change.db, now: change.now)
-                _ = change.apply(settings: SpeakerMapping.settings(new, restarting: false), reply: applied)
+                _ = change.apply(settings: SpeakerMapping.settings(new, restarting: false, routerID: change.localRouterID), reply: applied)
             }
             return (current, new)
         }

@@ -43,13 +43,16 @@ public final class CommitContext {
     private(set) var effects = ReplicationLog.Effects()
     /// In cluster mode node health is stored (`node_health`) so every replica derives the same.
     let storesHealth: Bool
+    /// Cluster mode: this replica's own router ID, which replaces the stored one.
+    public let localRouterID: IPv4Address?
     /// False when the change replays another replica's (`CatchUp`): the history was written by
     /// the replica that made it.
     var recordsHistory = true
 
     init(db: Database, now: Int64, requestID: String?, hints: LowestFreeHints, table: TableView, down: Set<String>,
-         speaker: SpeakerConfiguration, storesHealth: Bool = false) {
+         speaker: SpeakerConfiguration, storesHealth: Bool = false, localRouterID: IPv4Address? = nil) {
         self.storesHealth = storesHealth
+        self.localRouterID = localRouterID
         self.db = db
         self.now = now
         self.requestID = requestID

@@ -48,6 +48,13 @@ public struct HistoryRetention: Sendable, Equatable {
                 if count < batch { break }
             }
         }
+        if committer.replica != nil {
+            // Cluster mode: a replica further behind than this re-derives everything (CatchUp).
+            try await committer.commit { change in try ReplicationLog.prune(change.db, keep: Self.replicationLogRows) }
+        }
         return deleted
     }
+
+    /// Replication log rows kept (cluster mode): hours of changes at any homelab's pace.
+    static let replicationLogRows = 100_000
 }

@@ -1,6 +1,6 @@
 public import BGPSpeaker
 internal import BGP
-internal import IP
+public import IP
 internal import Store
 
 /// From Herald's domain types to the speaker's own input types: pure, so BGPSpeaker never sees
@@ -9,9 +9,10 @@ public enum SpeakerMapping {
     /// The speaker's settings from the stored speaker row. `restarting` sets the RFC 4724
     /// Restart State bit: Herald ran before on this database, so peers that kept our routes
     /// should wait for our End-of-RIB.
-    public static func settings(_ s: SpeakerSettings, restarting: Bool) -> BGPSpeaker.SpeakerSettings {
+    /// `routerID`: this replica's own (cluster mode, where the stored one is not used).
+    public static func settings(_ s: SpeakerSettings, restarting: Bool, routerID: IPv4Address? = nil) -> BGPSpeaker.SpeakerSettings {
         BGPSpeaker.SpeakerSettings(
-            asn: s.asn, routerID: s.routerID, listenAddresses: [s.listen.address], listenPort: s.listen.port,
+            asn: s.asn, routerID: routerID ?? s.routerID, listenAddresses: [s.listen.address], listenPort: s.listen.port,
             holdTime: UInt16(clamping: s.holdTime), keepaliveTime: s.keepaliveTime, connectRetryTime: s.connectRetryTime,
             gracefulRestartTime: s.gracefulRestartEnabled ? UInt16(clamping: s.gracefulRestartTime) : 0, restarting: restarting)
     }
@@ -33,8 +34,8 @@ public enum SpeakerMapping {
     /// accepts). A peer stored before the speaker's rules refused it (an IPv4-mapped address
     /// beside the same IPv4 address) is left out rather than stopping the start; its API view
     /// then shows no session.
-    static func configuration(_ db: Database) throws -> SpeakerConfiguration {
-        let stored = try SpeakerSettings.load(db).map { settings($0, restarting: false) }
+    static func configuration(_ db: Database, routerID: IPv4Address? = nil) throws -> SpeakerConfiguration {
+        let stored = try SpeakerSettings.load(db).map { settings($0, restarting: false, routerID: routerID) }
             ?? BGPSpeaker.SpeakerSettings(asn: ServeConfiguration.defaultASN, routerID: IPv4Address(0, 0, 0, 1))
         // An empty configuration cannot be refused.
         var configuration = try! SpeakerConfiguration(settings: stored)

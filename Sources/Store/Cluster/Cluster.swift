@@ -120,7 +120,29 @@ final class Cluster: Sendable {
 
     // MARK: - Status and membership
 
+    /// The leader's address as this replica's own node knows it (nil: none known — no quorum,
+    /// or an election under way). One request to the local node: cheap enough to poll.
+    func leaderAddress() -> String? {
+        guard let socket = try? DqliteSocket(address: node.address, timeoutMilliseconds: 500) else { return nil }
+        defer { socket.close() }
+        guard case .node(_, let leader)? = try? socket.call(.leader), !leader.isEmpty else { return nil }
+        return leader
+    }
+
     func status() -> ClusterStatus {
+        var members: [ClusterMember]?
+        var leaderAddress: String?
+        if let leader = try? client.connectToLeader() {
+            leaderAddress = leader.address
+            if case .nodes(let nodes)? = try? leader.call(.cluster) {
+                client.learn(nodes)
+                members = nodes.map { node in
+                    ClusterMember(id: node.id, address: node.address, role: node.role == .voter ? .voter : node.role == .standby ? .standby : .spare)
+                }
+            }
+            leader.close()
+        }
+        // Who answers a handshake and LEADER now: every member known, listed or not.
         var reachable: [String] = []
         for address in client.members {
             if let socket = try? DqliteSocket(address: address, timeoutMilliseconds: 500), (try? socket.call(.leader)) != nil {
@@ -128,18 +150,7 @@ final class Cluster: Sendable {
                 socket.close()
             }
         }
-        guard let leader = try? client.connectToLeader() else {
-            return ClusterStatus(id: node.id, address: node.address, members: nil, leader: nil, reachable: reachable)
-        }
-        defer { leader.close() }
-        var members: [ClusterMember]?
-        if case .nodes(let nodes)? = try? leader.call(.cluster) {
-            client.learn(nodes)
-            members = nodes.map { node in
-                ClusterMember(id: node.id, address: node.address, role: node.role == .voter ? .voter : node.role == .standby ? .standby : .spare)
-            }
-        }
-        return ClusterStatus(id: node.id, address: node.address, members: members, leader: leader.address, reachable: reachable)
+        return ClusterStatus(id: node.id, address: node.address, members: members, leader: leaderAddress, reachable: reachable)
     }
 
     /// Runs one membership request on the leader.
