@@ -113,6 +113,11 @@ public final class Store: Sendable {
         cluster?.leaderAddress()
     }
 
+    /// Cluster mode: refreshes the member list this replica knows (from the leader).
+    public func learnClusterMembers() {
+        cluster?.learnMembers()
+    }
+
     /// Cluster mode: this replica's node (ID and address).
     public var clusterNode: (id: UInt64, address: String)? {
         cluster.map { ($0.node.id, $0.node.address) }
@@ -281,10 +286,55 @@ public final class Store: Sendable {
 
     /// Runs `body` on the reader connection in one read transaction (a consistent snapshot).
     public func read<T: Sendable>(_ body: (Database) throws -> T) throws -> T {
-        try reader.withConnection { db in
-            try db.transaction(.deferred, body)
+        do {
+            return try reader.withConnection { db in
+                try db.transaction(.deferred, body)
+            }
+        } catch let error as DatabaseError where error.isClusterUnavailability {
+            // No leader (no quorum): reads are answered from this replica's last copy.
+            guard let mirror = readMirror.withLock({ $0 }) else { throw error }
+            return try mirror.withConnection { db in try db.transaction(.deferred, body) }
         }
     }
+
+    // MARK: - Reads without quorum (cluster mode)
+
+    /// Cluster mode: a local copy of the database (a DUMP from the leader, kept in the cluster
+    /// directory) that reads fall back to while no leader is reachable, so the API keeps
+    /// answering reads without quorum — with the state of the copy's revision.
+    private let readMirror = Mutex<GuardedConnection?>(nil)
+
+    /// Cluster mode: copies the database from the leader into `read-mirror.db` in the cluster
+    /// directory and reads from it when the leader is gone. Blocks for the copy (a DUMP: the
+    /// whole database); the caller decides how often.
+    public func refreshReadMirror() throws {
+        guard let cluster else { return }
+        let path = cluster.options.directory + "/read-mirror.db"
+        let temporary = path + ".next"
+        unlink(temporary)
+        unlink(temporary + "-wal")
+        try Self.writeDump(try cluster.dump(Self.clusterDatabase), to: temporary)
+        unlink(temporary + "-wal")
+        unlink(temporary + "-shm")
+        guard rename(temporary, path) == 0 else {
+            throw DatabaseError(extendedCode: SQLITE_IOERR, message: "cannot replace \(path): \(String(cString: strerror(errno)))")
+        }
+        var info = stat()
+        mirrorBytes.store(stat(path, &info) == 0 ? Int(info.st_size) : 0, ordering: .relaxed)
+        let fresh = GuardedConnection(try Database(path: path, mode: .readOnly))
+        let old = readMirror.withLock { mirror in
+            defer { mirror = fresh }
+            return mirror
+        }
+        old?.close()
+    }
+
+    /// The size of the last copy, bytes.
+    private let mirrorBytes = Atomic<Int>(0)
+    public var readMirrorBytes: Int { mirrorBytes.load(ordering: .relaxed) }
+
+    /// True when reads can fall back to a local copy.
+    public var hasReadMirror: Bool { readMirror.withLock { $0 != nil } }
 }
 
 /// A connection used by one thread at a time. The only `@unchecked Sendable` in Store: the

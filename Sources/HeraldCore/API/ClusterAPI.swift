@@ -1,5 +1,4 @@
 public import HTTPServer
-internal import Dispatch
 internal import Store
 
 /// `/v1/cluster`: the replicas (cluster mode, docs/cluster.md) — members and roles, the leader,
@@ -43,20 +42,13 @@ public struct ClusterAPI: Sendable {
         let members: [MemberBody]?
     }
 
-    /// Runs blocking cluster I/O (probing members, asking the leader) off the cooperative pool.
-    static func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
-        }
-    }
-
     func status() async throws -> ClusterBody {
         guard let cluster = services.cluster else {
             return ClusterBody(mode: "single", nodeId: nil, address: nil, leader: nil, isLeader: nil, hasQuorum: nil, quorumLostSince: nil,
                                lastContact: nil, revision: nil, lagRevisions: nil, degraded: nil, leaderChanges: nil, lastError: nil, members: nil)
         }
         let store = services.store
-        let live = try await Self.blocking { store.clusterStatus() }
+        let live = await Blocking.run { store.clusterStatus() }
         let state = cluster.current
         let members = live?.members.map { members in
             members.map { member in
@@ -87,7 +79,7 @@ public struct ClusterAPI: Sendable {
     /// A membership change the cluster refused is a 409 with dqlite's words; no leader is a 503.
     static func membership(_ change: @escaping @Sendable () throws -> Void) async throws {
         do {
-            try await blocking(change)
+            try await Blocking.run(change)
         } catch let error as DatabaseError where !error.isClusterUnavailability {
             throw HTTPError(.conflict, detail: "the cluster refused the change: \(error.message)")
         } catch {

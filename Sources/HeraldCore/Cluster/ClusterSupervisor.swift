@@ -42,6 +42,12 @@ public final class ClusterSupervisor: Sendable {
     let leaderJobs: @Sendable () async -> (@Sendable () async -> Void)
     private let state: Mutex<ClusterState>
     private let stopLeaderJobs = Mutex<(@Sendable () async -> Void)?>(nil)
+    /// The read mirror's revision and time (ms), and whether a copy is being made.
+    private let mirror = Mutex<(revision: Int64, at: Int64, copying: Bool)>((-1, 0, false))
+    /// How often the read mirror is copied again at most: a DUMP copies the whole database, so
+    /// a small one (the homelab case) every second, a large one (a million static routes is
+    /// hundreds of MB) every 30 s.
+    static func mirrorInterval(bytes: Int) -> Int64 { bytes < 16 << 20 ? 1_000 : 30_000 }
     /// How often the replication log is polled.
     static let pollInterval: Duration = .milliseconds(200)
     /// How often leadership is checked.
@@ -90,6 +96,7 @@ public final class ClusterSupervisor: Sendable {
                 logger.notice("cluster quorum is back: announcing as before")
                 await speaker?.setPathPenalty(nil)
             }
+            refreshMirrorIfDue(revision: revision, now: now)
         } catch {
             let (lostSince, degrade) = state.withLock { state -> (Int64, Bool) in
                 let since = state.quorumLostSince ?? now
@@ -112,9 +119,34 @@ public final class ClusterSupervisor: Sendable {
         if checkLeader { await checkLeadership() }
     }
 
+    /// Copies the database for reads without quorum when it changed and the last copy is old
+    /// enough; on another thread, so the poll goes on meanwhile.
+    func refreshMirrorIfDue(revision: Int64, now: Int64) {
+        let due = mirror.withLock { mirror -> Bool in
+            guard !mirror.copying, revision != mirror.revision,
+                  mirror.revision < 0 || now - mirror.at >= Self.mirrorInterval(bytes: store.readMirrorBytes) else { return false }
+            mirror.copying = true
+            return true
+        }
+        guard due else { return }
+        Task.detached { [self] in
+            do {
+                try store.refreshReadMirror()
+                mirror.withLock { $0 = (revision, now, false) }
+            } catch {
+                mirror.withLock { $0.copying = false }
+                logger.warning("cannot copy the database for reads without quorum", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
     /// Starts the leader's jobs on becoming leader, stops them on losing it.
     func checkLeadership() async {
-        let leader = store.clusterLeader()
+        let store = self.store
+        let leader = await Blocking.run { () -> String? in
+            store.learnClusterMembers()
+            return store.clusterLeader()
+        }
         let (became, lost) = state.withLock { state -> (Bool, Bool) in
             let wasLeader = state.isLeader
             if leader != state.leader, leader != nil { state.leaderChanges += state.leader == nil ? 0 : 1 }

@@ -115,7 +115,8 @@ public final class Committer: Sendable {
     @discardableResult
     public func catchUp() async throws -> Int64 {
         guard replica != nil else { return 0 }
-        let latest = try store.read { db in try ReplicationLog.latestRevision(db) }
+        let store = self.store
+        let latest = try await Blocking.run { try store.read { db in try ReplicationLog.latestRevision(db) } }
         let behind = latest - revision
         guard behind > 0 else { return 0 }
         // An empty change: the batch it runs in replays the log first.

@@ -74,6 +74,15 @@ final class Cluster: Sendable {
         }
         try Identity(id: id, address: options.listen).save(options.directory)
         try waitForLeader(deadline: DqliteSocket.now() + timeoutMilliseconds)
+        learnMembers()
+    }
+
+    /// Asks the leader for the members, so that "N of M replicas reachable" counts them all and a
+    /// leader elected among members added later is found.
+    func learnMembers() {
+        guard let leader = try? client.connectToLeader() else { return }
+        defer { leader.close() }
+        if case .nodes(let nodes)? = try? leader.call(.cluster) { client.learn(nodes) }
     }
 
     /// ADD (as a spare), then ASSIGN voter, through the leader.
