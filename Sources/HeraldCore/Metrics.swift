@@ -72,10 +72,32 @@ public final class Metrics: Sendable {
         }
     }
 
-    public func render(speaker: SpeakerSnapshot?, store: Store, routes: Int, health: [NodeHealthStatus] = []) throws -> String {
+    /// Cluster mode: this replica's standing.
+    private func renderCluster(_ cluster: ClusterState, into out: inout Exposition) {
+        let now = Clock.nowMilliseconds()
+        let gauges: [(String, String, Double)] = [
+            ("herald_cluster_leader", "1 when this replica's node is the Raft leader.", cluster.isLeader ? 1 : 0),
+            ("herald_cluster_quorum", "1 while a leader is reachable (writes work).", cluster.hasQuorum ? 1 : 0),
+            ("herald_cluster_degraded", "1 while this replica announces worse paths (no quorum for the grace period).", cluster.degraded ? 1 : 0),
+            ("herald_cluster_revision", "The last replication log revision this replica applied.", Double(cluster.revision)),
+            ("herald_cluster_replication_lag_revisions", "Replication log rows this replica was behind at its last poll.", Double(cluster.lagRevisions)),
+            ("herald_cluster_last_contact_age_seconds", "Seconds since this replica last reached the leader.",
+             cluster.lastContact.map { Double(now - $0) / 1000 } ?? -1),
+        ]
+        for (name, help, value) in gauges {
+            out.family(name, "gauge", help)
+            out.sample(name, [:], value)
+        }
+        out.family("herald_cluster_leader_changes_total", "counter", "Times the leader changed, as seen from this replica.")
+        out.sample("herald_cluster_leader_changes_total", [:], Double(cluster.leaderChanges))
+    }
+
+    public func render(speaker: SpeakerSnapshot?, store: Store, routes: Int, health: [NodeHealthStatus] = [],
+                       cluster: ClusterState? = nil) throws -> String {
         var out = Exposition()
         out.family("herald_build_info", "gauge", "Herald's version.")
         out.sample("herald_build_info", ["version": HeraldVersion.string], 1)
+        if let cluster { renderCluster(cluster, into: &out) }
 
         if let speaker {
             let states = ["disabled", "idle", "connect", "active", "opensent", "openconfirm", "established"]

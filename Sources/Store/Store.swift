@@ -276,6 +276,23 @@ public final class Store: Sendable {
         try checkIntegrity(path)
     }
 
+    /// The same for a cluster (`herald backup --cluster ADDRESS:PORT`): the database at one
+    /// commit, from the leader, found through any member.
+    public static func backup(clusterMembers members: [String], to path: String) throws {
+        guard let first = members.first else { throw DatabaseError.unavailable("no cluster member to ask") }
+        let client = ClusterClient(ownAddress: first, join: Array(members.dropFirst()))
+        let leader = try client.connectToLeader()
+        defer { leader.close() }
+        try leader.send(.dump(name: clusterDatabase))
+        let answer = try leader.receive(maximumBodyLength: 4 << 30)
+        switch answer {
+        case .files(let files): try writeDump(files, to: path)
+        case .failure(let failure): throw DatabaseError(extendedCode: Int32(truncatingIfNeeded: failure.code), message: "DUMP: \(failure.message)")
+        default: throw DatabaseError.unavailable("DUMP was answered with \(answer.type)")
+        }
+        try checkIntegrity(path)
+    }
+
     /// Refuses a copy that fails SQLite's integrity check.
     static func checkIntegrity(_ path: String) throws {
         let integrity = try Database(path: path, mode: .readOnly).firstRow("PRAGMA integrity_check")?.get(0, as: String.self)

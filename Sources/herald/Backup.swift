@@ -16,10 +16,28 @@ struct Backup: ParsableCommand {
     @Option(name: .long, help: "The database to copy. [HERALD_DB] (default: ./herald.db)")
     var db: String?
 
+    @Option(name: .long, help: "Cluster mode: a replica's --cluster-listen address (any member; the copy comes from the leader). [HERALD_CLUSTER_LISTEN]")
+    var cluster: String?
+
     @Argument(help: "Where to write the copy; must not exist.")
     var file: String
 
     func run() throws {
+        if let cluster = cluster ?? (db == nil ? ProcessInfo.processInfo.environment["HERALD_CLUSTER_LISTEN"].flatMap({ $0.isEmpty ? nil : $0 }) : nil) {
+            guard !FileManager.default.fileExists(atPath: file) else {
+                FileHandle.standardError.write(Data("herald backup: \(file) already exists; choose a new file\n".utf8))
+                throw ExitCode(73)
+            }
+            do {
+                try Store.backup(clusterMembers: cluster.split(separator: ",").map(String.init), to: file)
+            } catch {
+                FileHandle.standardError.write(Data("herald backup: \(error)\n".utf8))
+                try? FileManager.default.removeItem(atPath: file)
+                throw ExitCode(74)
+            }
+            print("backed up the cluster (through \(cluster)) to \(file)")
+            return
+        }
         let source = db ?? ProcessInfo.processInfo.environment["HERALD_DB"].flatMap { $0.isEmpty ? nil : $0 } ?? "./herald.db"
         guard FileManager.default.fileExists(atPath: source) else {
             FileHandle.standardError.write(Data("herald backup: database \(source) does not exist\n".utf8))

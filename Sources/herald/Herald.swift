@@ -11,6 +11,6 @@ struct Herald: AsyncParsableCommand {
             prefixes such as pod CIDRs, over BGP to your router. State lives in one SQLite file.
             """,
         version: HeraldVersion.string,
-        subcommands: [Serve.self, Status.self, PeersCommand.self, NodesCommand.self, PoolsCommand.self, AllocCommand.self, RoutesCommand.self, HistoryCommand.self, EventsCommand.self, Backup.self]
+        subcommands: [Serve.self, Status.self, PeersCommand.self, NodesCommand.self, PoolsCommand.self, AllocCommand.self, RoutesCommand.self, HistoryCommand.self, EventsCommand.self, ClusterCommand.self, Backup.self]
     )
 }

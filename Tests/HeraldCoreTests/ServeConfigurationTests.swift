@@ -18,6 +18,31 @@ import Logging
         #expect(try full.write { db in try db.firstRow("PRAGMA synchronous")?.get(0, as: Int.self) } == 2)
     }
 
+    /// Cluster mode is opt-in, complete, and refuses an untrusted network or a --db it would
+    /// not use (docs/cluster.md).
+    @Test func clusterSettings() throws {
+        #expect(try ServeConfiguration.resolve(flags: .init(), environment: [:]).cluster == nil, "the default is one SQLite file")
+        let config = try ServeConfiguration.resolve(flags: .init(clusterDir: "/var/lib/herald/raft", clusterListen: "127.0.0.1:9001",
+                                                                 clusterJoin: "127.0.0.2:9001, 127.0.0.3:9001"), environment: [:])
+        #expect(config.cluster?.join.map(\.description) == ["127.0.0.2:9001", "127.0.0.3:9001"])
+        #expect(config.cluster?.gracePeriodSeconds == 30 && config.cluster?.degradedMED == 1000 && config.cluster?.degradedPrepend == 0)
+        let fromEnvironment = try ServeConfiguration.resolve(flags: .init(), environment: [
+            "HERALD_CLUSTER_DIR": "/d", "HERALD_CLUSTER_LISTEN": "100.64.0.1:9001", "HERALD_CLUSTER_TRUSTED_NETWORK": "true",
+            "HERALD_CLUSTER_GRACE": "5", "HERALD_CLUSTER_DEGRADED_PREPEND": "2",
+        ])
+        #expect(fromEnvironment.cluster?.listen.description == "100.64.0.1:9001" && fromEnvironment.cluster?.gracePeriodSeconds == 5)
+        #expect(fromEnvironment.cluster?.degradedPrepend == 2)
+        func refusal(_ flags: ServeConfiguration.Flags) -> String {
+            do { _ = try ServeConfiguration.resolve(flags: flags, environment: [:]) } catch { return error.description }
+            return "accepted"
+        }
+        #expect(refusal(.init(clusterDir: "/d", clusterListen: "100.64.0.1:9001")).contains("--cluster-trusted-network"))
+        #expect(refusal(.init(clusterListen: "127.0.0.1:9001")).contains("needs --cluster-dir"))
+        #expect(refusal(.init(clusterDir: "/d")).contains("needs --cluster-listen"))
+        #expect(refusal(.init(db: "/x.db", clusterDir: "/d", clusterListen: "127.0.0.1:9001")).contains("not used in cluster mode"))
+        #expect(refusal(.init(clusterDir: "/d", clusterListen: "127.0.0.1:9001", clusterDegradedPrepend: "17")).contains("0–16"))
+    }
+
     @Test func defaults() throws {
         let config = try ServeConfiguration.resolve(flags: .init(), environment: [:])
         #expect(config.databasePath == "./herald.db")

@@ -46,7 +46,7 @@ public struct APIServices: Sendable {
 
     /// Every API route on one router.
     public func register(on router: Router, startedAt: Int64, metrics: Metrics? = nil) {
-        StatusAPI(store: store, startedAt: startedAt).register(on: router)
+        StatusAPI(store: store, startedAt: startedAt, cluster: cluster, localRouterID: committer.localRouterID).register(on: router)
         NodesAPI(services: self).register(on: router)
         PoolsAPI(services: self).register(on: router)
         AllocationsAPI(services: self).register(on: router)

@@ -14,7 +14,7 @@ public struct MetricsAPI: Sendable {
         router.get("/metrics") { _, _ in
             let snapshot = await services.bridge?.speaker.snapshot()
             let text = try metrics.render(speaker: snapshot, store: services.store, routes: services.committer.desiredRouteCount,
-                                          health: services.health.map { Array($0.status.values) } ?? [])
+                                          health: services.health.map { Array($0.status.values) } ?? [], cluster: services.cluster?.current)
             return .text(text, contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
     }

@@ -59,7 +59,7 @@ public struct SpeakerAPI: Sendable {
         let s = try settings ?? stored()
         let live = await services.bridge?.speaker.snapshot()
         return SpeakerBody(
-            asn: s.asn, routerId: s.routerID.description, listenAddress: s.listen.address.description, listenPort: Int(s.listen.port),
+            asn: s.asn, routerId: (services.committer.localRouterID ?? s.routerID).description, listenAddress: s.listen.address.description, listenPort: Int(s.listen.port),
             holdTime: s.holdTime, keepaliveTime: s.keepaliveTime, connectRetryTime: s.connectRetryTime,
             gracefulRestart: GracefulRestartBody(enabled: s.gracefulRestartEnabled, restartTime: s.gracefulRestartTime),
             listening: live?.listening, listenError: live?.listenError, sessionsReset: sessionsReset, notes: notes)
