@@ -119,8 +119,16 @@ public final class Committer: Sendable {
         let latest = try await Blocking.run { try store.read { db in try ReplicationLog.latestRevision(db) } }
         let behind = latest - revision
         guard behind > 0 else { return 0 }
-        // An empty change: the batch it runs in replays the log first.
-        try await commit { _ in }
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            var job = Job(requestID: nil, now: Clock.nowMilliseconds(), run: { _ in }, finish: { continuation.resume(with: $0) })
+            job.catchUpOnly = true
+            let accepted = queue.withLock { queue -> Bool in
+                guard !queue.finished else { return false }
+                queue.jobs.append(job)
+                return true
+            }
+            if accepted { wake.signal() } else { continuation.resume() }
+        }
         return behind
     }
 
@@ -189,6 +197,9 @@ public final class Committer: Sendable {
         let now: Int64
         let run: @Sendable (CommitContext) throws -> Void
         let finish: @Sendable (Result<Void, any Error>) -> Void
+        /// Only replays other replicas' batches (`catchUp()`): a read transaction is enough, and
+        /// takes no write lock from the replica that is writing.
+        var catchUpOnly = false
     }
 
     /// What a change that succeeded leaves for after COMMIT.
@@ -249,6 +260,7 @@ public final class Committer: Sendable {
     }
 
     private func commit(_ jobs: [Job]) {
+        if jobs.allSatisfy(\.catchUpOnly) { return catchUpOnly(jobs) }
         let started = ContinuousClock.now
         defer {
             let elapsed = ContinuousClock.now - started
@@ -261,20 +273,9 @@ public final class Committer: Sendable {
                 outcomes = []
                 var batch = state.withLock { Batch(down: $0.down, speaker: $0.speaker, revision: $0.revision) }
                 let committed = state.withLock { $0.table }
-                if let replica {
-                    // Other replicas' batches first, in revision order, so every change of this
-                    // batch is derived against the latest committed state.
-                    let entries = try ReplicationLog.entries(db, after: batch.revision)
-                    let resync = try batch.revision > 0 && (ReplicationLog.oldestRevision(db).map { $0 > batch.revision + 1 } ?? false)
-                    let foreign = entries.filter { $0.replica != replica || resync }
-                    if !foreign.isEmpty || resync {
-                        batch.caughtUp = try batch.run(db, committed: committed, requestID: nil, now: Clock.nowMilliseconds(), hints: hints,
-                                                       storesHealth: true, localRouterID: localRouterID, replaying: true) { context in
-                            try CatchUp.apply(foreign, resync: resync, to: context)
-                        }
-                    }
-                    if let last = entries.last { batch.revision = last.revision }
-                }
+                // Other replicas' batches first, in revision order, so every change of this batch
+                // is derived against the latest committed state.
+                if let replica { try replayLog(db, into: &batch, committed: committed, replica: replica) }
                 for job in jobs {
                     do {
                         // A savepoint per change: one refused change does not undo the others.
@@ -301,27 +302,7 @@ public final class Committer: Sendable {
                 }
                 return batch
             }, afterCommit: { batch in
-                let next = nextTable?.result()
-                state.withLock { state in
-                    if let next {
-                        state.table = next
-                    } else {
-                        // In place: no view of the committed table is alive any more, so the
-                        // table is not copied.
-                        state.table.apply(batch.overlay)
-                    }
-                    state.down = batch.down
-                    state.speaker = batch.speaker
-                    state.revision = batch.revision
-                    if let nodes = batch.nodes { state.nodes = nodes }
-                    for outcome in [batch.caughtUp].compactMap({ $0 }) + outcomes.compactMap({ try? $0.get() }) {
-                        for change in outcome.published {
-                            for follower in state.followers { follower.yield(change) }
-                        }
-                    }
-                }
-                if let caughtUp = batch.caughtUp { events?.publish(caughtUp.events) }
-                for case .success(let outcome) in outcomes { events?.publish(outcome.events) }
+                adopt(batch, next: nextTable?.result(), outcomes: outcomes.compactMap { try? $0.get() })
             })
         } catch {
             // COMMIT itself failed (disk full, read-only…): nothing of the batch was kept.
@@ -336,6 +317,64 @@ public final class Committer: Sendable {
         if changed >= Self.bulkChange {
             store.releaseMemory()
             ProcessMemory.returnFreeHeapToKernel()
+        }
+    }
+
+    /// Replays the replication log rows after the batch's revision (other replicas' batches)
+    /// into the batch, as a change that writes no history.
+    private func replayLog(_ db: Database, into batch: inout Batch, committed: RouteTable, replica: String) throws {
+        let entries = try ReplicationLog.entries(db, after: batch.revision)
+        let resync = try batch.revision > 0 && (ReplicationLog.oldestRevision(db).map { $0 > batch.revision + 1 } ?? false)
+        let foreign = entries.filter { $0.replica != replica || resync }
+        if !foreign.isEmpty || resync {
+            batch.caughtUp = try batch.run(db, committed: committed, requestID: nil, now: Clock.nowMilliseconds(), hints: hints,
+                                           storesHealth: true, localRouterID: localRouterID, replaying: true) { context in
+                try CatchUp.apply(foreign, resync: resync, to: context)
+            }
+        }
+        if let last = entries.last { batch.revision = last.revision }
+    }
+
+    /// Makes a committed batch the state followers see, and tells them and `/v1/events` what it
+    /// changed, in order: the replayed batches first, then the batch's own changes. `next` is the
+    /// table built aside for a bulk change.
+    private func adopt(_ batch: Batch, next: RouteTable?, outcomes: [Outcome]) {
+        state.withLock { state in
+            if let next {
+                state.table = next
+            } else {
+                // In place: no view of the committed table is alive any more, so the table is
+                // not copied.
+                state.table.apply(batch.overlay)
+            }
+            state.down = batch.down
+            state.speaker = batch.speaker
+            state.revision = batch.revision
+            if let nodes = batch.nodes { state.nodes = nodes }
+            for outcome in [batch.caughtUp].compactMap({ $0 }) + outcomes {
+                for change in outcome.published {
+                    for follower in state.followers { follower.yield(change) }
+                }
+            }
+        }
+        if let caughtUp = batch.caughtUp { events?.publish(caughtUp.events) }
+        for outcome in outcomes { events?.publish(outcome.events) }
+    }
+
+    /// A batch of nothing but catch-up requests (cluster mode, a replica that is not writing):
+    /// replays the log in a read transaction and publishes what it found, like a commit would.
+    private func catchUpOnly(_ jobs: [Job]) {
+        guard let replica else { return jobs.forEach { $0.finish(.success(())) } }
+        do {
+            let batch = try store.read { db -> Batch in
+                var batch = state.withLock { Batch(down: $0.down, speaker: $0.speaker, revision: $0.revision) }
+                try replayLog(db, into: &batch, committed: state.withLock { $0.table }, replica: replica)
+                return batch
+            }
+            adopt(batch, next: nil, outcomes: [])
+            for job in jobs { job.finish(.success(())) }
+        } catch {
+            for job in jobs { job.finish(.failure(error)) }
         }
     }
 

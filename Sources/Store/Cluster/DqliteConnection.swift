@@ -1,4 +1,7 @@
 internal import DqliteWire
+#if canImport(Glibc)
+internal import Glibc
+#endif
 
 /// The cluster engine: one connection to the dqlite leader, through which a `Database` runs its
 /// statements and transactions. Used by one thread at a time (the store's lock).
@@ -85,19 +88,37 @@ final class DqliteConnection: ConnectionEngine {
         return DatabaseError.unavailable("the cluster's leader was lost (\(why)); the change was not made")
     }
 
-    /// Runs `attempt`; when the leader connection turns out to be gone before anything was done
-    /// — outside a transaction, for a statement that changes nothing or opens one (BEGIN) — finds
-    /// the leader again and tries once more. A statement inside a transaction is never retried:
-    /// the transaction died with the connection.
-    func retryingOnANewLeader<T>(_ sql: String, _ attempt: () throws(DatabaseError) -> T) throws(DatabaseError) -> T {
-        do {
-            return try attempt()
-        } catch {
-            let retryable = ["BEGIN", "SELECT", "PRAGMA", "WITH"].contains(Self.keyword(sql))
-            guard !isInTransaction, !broken, retryable, error.isClusterUnavailability else { throw error }
-            return try attempt()
+    /// Runs `attempt`, trying again where that cannot repeat anything:
+    /// - when the leader connection turns out to be gone before anything was done — outside a
+    ///   transaction, for a statement that changes nothing or opens one (BEGIN) — on the new
+    ///   leader, once. A statement inside a transaction is never retried: the transaction died
+    ///   with the connection.
+    /// - when BEGIN finds another replica's write transaction under way (dqlite's leader answers
+    ///   SQLITE_BUSY at once, where a local SQLite would wait), for up to `busyTimeout`, as
+    ///   SQLite's busy timeout does for the single-file store.
+    func retrying<T>(_ sql: String, _ attempt: () throws(DatabaseError) -> T) throws(DatabaseError) -> T {
+        let keyword = Self.keyword(sql)
+        let deadline = DqliteSocket.now() + Self.busyTimeoutMilliseconds
+        var pause: UInt32 = 1_000
+        var newLeaderTried = false
+        while true {
+            do {
+                return try attempt()
+            } catch {
+                if keyword == "BEGIN", error.code == .busy || error.code == .locked, DqliteSocket.now() < deadline {
+                    usleep(pause)
+                    pause = min(pause * 2, 20_000)
+                    continue
+                }
+                let retryable = ["BEGIN", "SELECT", "PRAGMA", "WITH"].contains(keyword)
+                guard !newLeaderTried, !isInTransaction, !broken, retryable, error.isClusterUnavailability else { throw error }
+                newLeaderTried = true
+            }
         }
     }
+
+    /// How long BEGIN waits for another replica's write transaction (SQLite's busy timeout).
+    static let busyTimeoutMilliseconds: Int64 = 5_000
 
     // MARK: - Transaction control
 
@@ -234,7 +255,7 @@ final class DqliteStatement: StatementEngine {
 
     func execute() throws(DatabaseError) {
         if connection.handleLocally(sql) { return }
-        let result = try connection.retryingOnANewLeader(sql) { () throws(DatabaseError) -> DqliteResult in
+        let result = try connection.retrying(sql) { () throws(DatabaseError) -> DqliteResult in
             let (database, statement) = try prepared()
             guard case .result(let result) = try connection.call(.exec(database: database, statement: statement, parameters: values), sql: sql) else {
                 throw DatabaseError.unavailable("the cluster's leader answered EXEC with something else")
@@ -246,7 +267,7 @@ final class DqliteStatement: StatementEngine {
     }
 
     func query(_ row: (Row) throws(DatabaseError) -> Bool) throws(DatabaseError) {
-        let first = try connection.retryingOnANewLeader(sql) { () throws(DatabaseError) -> DqliteResponse in
+        let first = try connection.retrying(sql) { () throws(DatabaseError) -> DqliteResponse in
             let (database, statement) = try prepared()
             return try connection.call(.query(database: database, statement: statement, parameters: values), sql: sql)
         }
