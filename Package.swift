@@ -44,7 +44,7 @@ let package = Package(
         .target(name: "DqliteWire", swiftSettings: strict),
 
         // MARK: - I/O modules
-        .target(name: "Store", dependencies: ["CSQLite", "CDqlite", "DqliteWire", "IP"], swiftSettings: strict),
+        .target(name: "Store", dependencies: ["CSQLite", "CDqlite", "DqliteWire", "IP", "Sockets"], swiftSettings: strict),
         .target(name: "Sockets", dependencies: ["CSystem", "IP"], swiftSettings: strict),
         .target(
             name: "BGPSpeaker",

@@ -20,7 +20,7 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    var family: Int32 {
+    public var family: Int32 {
         switch address {
         case .v4: AF_INET
         case .v6: AF_INET6
@@ -28,6 +28,12 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Calls `body` with this address as a `sockaddr_in` or `sockaddr_in6`.
+    /// connect(2) of the socket `fd` to this address (for blocking clients outside the event
+    /// loop: the store's dqlite client); returns connect's result, errno set on failure.
+    public func connect(socket fd: Int32) -> Int32 {
+        withSockAddr { Glibc.connect(fd, $0, $1) }
+    }
+
     func withSockAddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) throws -> R) rethrows -> R {
         switch address {
         case .v4(let a):

@@ -1,5 +1,6 @@
 internal import DqliteWire
 internal import IP
+internal import Sockets
 #if canImport(Glibc)
 internal import Glibc
 #endif
@@ -138,12 +139,12 @@ final class DqliteSocket {
 
     private static func connect(_ endpoint: (IPAddress, UInt16), timeoutMilliseconds: Int32, address: String) throws(DatabaseError) -> Int32 {
         let (host, port) = endpoint
-        let family = host.family == .ipv4 ? AF_INET : AF_INET6
-        let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let target = SocketAddress(host, port: port)
+        let fd = socket(target.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw DatabaseError.unavailable("cannot reach the dqlite node \(address): socket: \(String(cString: strerror(errno)))") }
         var noDelay: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &noDelay, socklen_t(MemoryLayout<Int32>.size))
-        let started = withSockAddr(host, port) { Glibc.connect(fd, $0, $1) }
+        let started = target.connect(socket: fd)
         if started != 0 && errno != EINPROGRESS {
             let why = String(cString: strerror(errno))
             Glibc.close(fd)
@@ -162,24 +163,6 @@ final class DqliteSocket {
             }
         }
         return fd
-    }
-
-    private static func withSockAddr<R>(_ host: IPAddress, _ port: UInt16, _ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
-        switch host {
-        case .v4(let a):
-            var sin = sockaddr_in()
-            sin.sin_family = sa_family_t(AF_INET)
-            sin.sin_port = port.bigEndian
-            sin.sin_addr.s_addr = a.value.bigEndian
-            return withUnsafePointer(to: &sin) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        case .v6(let a):
-            var sin6 = sockaddr_in6()
-            sin6.sin6_family = sa_family_t(AF_INET6)
-            sin6.sin6_port = port.bigEndian
-            let bytes = a.bytes
-            withUnsafeMutableBytes(of: &sin6.sin6_addr) { raw in for i in 0..<16 { raw[i] = bytes[i] } }
-            return withUnsafePointer(to: &sin6) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
-        }
     }
 
     /// Monotonic milliseconds.
