@@ -43,6 +43,9 @@ public struct StatusPage: Sendable {
     <h1>Herald</h1>
     <div id="meta">loading…</div>
     <form id="login"><label>API token <input id="token" type="password" autocomplete="off"></label> <button>Use</button></form>
+    <section id="cluster" hidden><h2>Cluster</h2>
+    <p id="cluster-meta"></p>
+    <table id="members"><thead><tr><th>Member</th><th>Address</th><th>Role</th><th>Leader</th><th>Reachable</th></tr></thead><tbody></tbody></table></section>
     <h2>Peers</h2>
     <table id="peers"><thead><tr><th>Name</th><th>Address</th><th>ASN</th><th>State</th><th>BFD</th><th>Uptime</th><th>Received</th><th>Advertised</th><th>Last error</th></tr></thead><tbody></tbody></table>
     <h2>Nodes</h2>
@@ -69,6 +72,16 @@ public struct StatusPage: Sendable {
       try {
         const [status, peers, nodes, pools, history] = await Promise.all([api("/v1/status"), api("/v1/peers"), api("/v1/nodes"), api("/v1/pools"), api("/v1/history?limit=1000")]);
         $("#meta").textContent = `version ${status.version} · AS ${status.speaker?.asn ?? "?"} · router id ${status.speaker?.router_id ?? "?"} · up ${duration(status.uptime_seconds)}`;
+        if (status.cluster) {
+          const cluster = await api("/v1/cluster");
+          $("#cluster").hidden = false;
+          $("#cluster-meta").textContent = `this replica ${cluster.address} · leader ${cluster.leader ?? "none"} · quorum ${cluster.has_quorum ? "yes" : "NO"}` +
+            (cluster.degraded ? " · announcing worse paths (no quorum)" : "") + ` · revision ${cluster.revision}`;
+          $("#cluster-meta").className = cluster.has_quorum ? "" : "error";
+          fill("#members", (cluster.members ?? []).map((m) => { const tr = document.createElement("tr");
+            tr.append(cell(m.id + (m.this ? " (this)" : "")), cell(m.address), cell(m.role), cell(m.leader ? "yes" : ""),
+              cell(m.reachable ? "yes" : "no", m.reachable ? "up" : "down")); return tr; }));
+        }
         fill("#peers", peers.peers.map((p) => { const tr = document.createElement("tr"); tr.dataset.peer = p.name;
           const state = p.state ?? (p.enabled ? "unknown" : "disabled");
           const bfd = p.bfd?.session; const bfdText = !p.bfd?.enabled ? "–" : !bfd ? "on" : bfd.state + (bfd.detection_time ? ` ${bfd.detection_time} ms` : "");
