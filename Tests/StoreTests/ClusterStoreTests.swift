@@ -18,9 +18,17 @@ import Testing
         }
     }
 
-    /// A loopback address with a port nothing listens on now.
+    /// A loopback address with a port nothing listens on now (the kernel's pick for port 0).
     static func freeAddress() -> String {
-        "127.0.0.1:\(Int.random(in: 30_000..<60_000))"
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return "127.0.0.1:\(UInt16(bigEndian: address.sin_port))"
     }
 
     @Test func oneNodeBootstrapsMigratesAndServesTransactions() throws {

@@ -32,11 +32,10 @@ final class ClusterNode: @unchecked Sendable {
             throw DatabaseError.unavailable("cannot create the dqlite node \(id) at \(address) in \(directory): \(message)")
         }
         node = created
+        // (From here on `deinit` destroys the node, also when this initializer throws.)
         for (what, code) in [("bind address", herald_dqlite_node_set_bind_address(node, address)),
                              ("network latency", herald_dqlite_node_set_network_latency_ms(node, latencyMilliseconds))] where code != 0 {
-            let message = String(cString: herald_dqlite_node_errmsg(node))
-            herald_dqlite_node_destroy(node)
-            throw DatabaseError.unavailable("cannot set the dqlite node's \(what) (\(address)): \(message)")
+            throw DatabaseError.unavailable("cannot set the dqlite node's \(what) (\(address)): \(String(cString: herald_dqlite_node_errmsg(node)))")
         }
     }
 
