@@ -136,8 +136,6 @@ public struct ExposureError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         "listening on \(address) (not loopback) requires an API token (--token-file or HERALD_TOKEN)"
     }
-    /// The same text; kept so that callers written against the earlier `HTTPError` still compile.
-    public var detail: String? { description }
 }
 
 // MARK: - Loop-confined server state

@@ -235,7 +235,7 @@ struct Serve: AsyncParsableCommand {
         // The status page holds no data and asks for the token itself.
         httpConfiguration.publicPaths.insert("/")
         do { try httpConfiguration.validateExposure() } catch {
-            logger.critical("refusing to start", metadata: ["reason": "\(error.detail ?? error.description)"])
+            logger.critical("refusing to start", metadata: ["reason": "\(error.description)"])
             throw ExitCode(78)
         }
         let server = HTTPServer(loop: loop, configuration: httpConfiguration, router: router)

@@ -96,7 +96,7 @@ import Store
             }
         }
         try store.read { db in
-            #expect(try RouteHistory.list(db, prefix: try IPPrefix(parsing: "192.0.2.3/32")).map(\.reason) == ["svc 2"])
+            #expect(try RouteHistory.list(db, within: try IPPrefix(parsing: "192.0.2.3/32")).map(\.reason) == ["svc 2"])
             #expect(try RouteHistory.list(db, within: try IPPrefix(parsing: "192.0.2.0/30")).map(\.reason) == ["svc 0", "svc 1", "svc 2"])
             #expect(try RouteHistory.list(db, since: 103).map(\.reason) == ["svc 3", "svc 4"])
             let first = try RouteHistory.list(db, limit: 2)

@@ -94,7 +94,7 @@ private func threadCPUSeconds() -> Double {
         defer { reopened.close() }
         try await waitUntil("n2 back") { setup.paths() == ["n1", "n2", "n3"] }
 
-        let history = try setup.store.read { db in try RouteHistory.list(db, prefix: prefix("192.0.2.1/32")) }
+        let history = try setup.store.read { db in try RouteHistory.list(db, within: prefix("192.0.2.1/32")) }
         let target = "tcp 127.0.0.3:\(listeners[1].port)"
         #expect(history.map(\.reason).suffix(2) == ["node n2 down: \(target) connection refused ×2", "node n2 up: \(target) connected ×2"])
         #expect(history.last?.action == .update)

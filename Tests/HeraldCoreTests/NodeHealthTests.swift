@@ -128,7 +128,7 @@ private func result(_ ok: Bool, _ detail: String = "", at: Int64 = 0) -> HealthC
         try await committer.setNodeHealth("n2", down: false, reason: "node n2 up: tcp 100.64.0.12:443 connected ×2", now: 52)
         #expect(committer.downNodes.isEmpty)
         #expect(committer.desiredRoutes == (try f.store.read { db in try DesiredRoutes.derive(db) }), "the same table a restart derives")
-        let history = try f.store.read { db in try RouteHistory.list(db, prefix: try IPPrefix(parsing: "192.0.2.2/32")) }
+        let history = try f.store.read { db in try RouteHistory.list(db, within: try IPPrefix(parsing: "192.0.2.2/32")) }
         #expect(history.map(\.reason).suffix(2) == ["node n2 down: tcp 100.64.0.12:443 connection refused ×3",
                                                     "node n2 up: tcp 100.64.0.12:443 connected ×2"])
     }

@@ -120,9 +120,9 @@ public enum RouteHistory {
         try rows.flush()
     }
 
-    /// History rows, oldest first, after `cursor` (an event id), optionally only for one prefix
-    /// or prefixes inside `within`, and inside a time window.
-    public static func list(_ db: Database, prefix: IPPrefix? = nil, within: IPPrefix? = nil, since: Int64? = nil, until: Int64? = nil,
+    /// History rows, oldest first, after `cursor` (an event id), optionally only for prefixes
+    /// inside `within` (a host prefix: that address), and inside a time window.
+    public static func list(_ db: Database, within: IPPrefix? = nil, since: Int64? = nil, until: Int64? = nil,
                             for peer: PeerConfig? = nil, after cursor: Int64 = 0, limit: Int = 100) throws -> [RouteEvent] {
         var events: [RouteEvent] = []
         var next = cursor
@@ -130,9 +130,9 @@ public enum RouteHistory {
         while events.count < limit {
             let rows = try db.rows("""
                 SELECT id, at, action, prefix, source, source_name, paths, reason, request_id FROM route_events
-                WHERE id > ? AND (? IS NULL OR prefix = ?) AND (? IS NULL OR at >= ?) AND (? IS NULL OR at <= ?)
+                WHERE id > ? AND (? IS NULL OR at >= ?) AND (? IS NULL OR at <= ?)
                 ORDER BY id LIMIT ?
-                """, [next, prefix?.description, prefix?.description, since, since, until, until, max(limit, 256)])
+                """, [next, since, since, until, until, max(limit, 256)])
             guard !rows.isEmpty else { break }
             for row in rows {
                 next = try row.get(0)
