@@ -1,4 +1,7 @@
 internal import DqliteWire
+#if canImport(Glibc)
+internal import Glibc
+#endif
 
 /// The cluster engine: one connection to the dqlite leader, through which a `Database` runs its
 /// statements and transactions. Used by one thread at a time (the store's lock).
@@ -96,6 +99,25 @@ final class DqliteConnection: ConnectionEngine {
             let retryable = ["BEGIN", "SELECT", "PRAGMA", "WITH"].contains(Self.keyword(sql))
             guard !isInTransaction, !broken, retryable, error.isClusterUnavailability else { throw error }
             return try attempt()
+        }
+    }
+
+    /// dqlite runs every replica's transactions on the leader, each client on its own SQLite
+    /// connection there, and never waits for a lock (one thread serves every client): a BEGIN
+    /// IMMEDIATE while another replica's transaction holds the write lock is answered
+    /// SQLITE_BUSY at once. SQLite would wait for the lock (the busy timeout); so does this,
+    /// trying the BEGIN again — nothing has been done yet — for as long as SQLite would.
+    func waitingWhileBusy<T>(_ sql: String, _ attempt: () throws(DatabaseError) -> T) throws(DatabaseError) -> T {
+        guard Self.keyword(sql) == "BEGIN" else { return try attempt() }
+        let deadline = DqliteSocket.now() + Int64(SQLiteConnection.defaultBusyTimeoutMilliseconds)
+        var pause: UInt32 = 500
+        while true {
+            do {
+                return try attempt()
+            } catch let error where error.code == .busy && DqliteSocket.now() < deadline {
+                usleep(pause)
+                pause = min(pause * 2, 20_000)
+            }
         }
     }
 
@@ -234,12 +256,14 @@ final class DqliteStatement: StatementEngine {
 
     func execute() throws(DatabaseError) {
         if connection.handleLocally(sql) { return }
-        let result = try connection.retryingOnANewLeader(sql) { () throws(DatabaseError) -> DqliteResult in
-            let (database, statement) = try prepared()
-            guard case .result(let result) = try connection.call(.exec(database: database, statement: statement, parameters: values), sql: sql) else {
-                throw DatabaseError.unavailable("the cluster's leader answered EXEC with something else")
+        let result = try connection.waitingWhileBusy(sql) { () throws(DatabaseError) -> DqliteResult in
+            try connection.retryingOnANewLeader(sql) { () throws(DatabaseError) -> DqliteResult in
+                let (database, statement) = try prepared()
+                guard case .result(let result) = try connection.call(.exec(database: database, statement: statement, parameters: values), sql: sql) else {
+                    throw DatabaseError.unavailable("the cluster's leader answered EXEC with something else")
+                }
+                return result
             }
-            return result
         }
         connection.noteResult(result)
         connection.noteRan(sql)
