@@ -264,17 +264,19 @@ public final class Committer: Sendable {
                 outcomes = []
                 var batch = state.withLock { Batch(down: $0.down, speaker: $0.speaker, revision: $0.revision) }
                 let committed = state.withLock { $0.table }
-                if let replica {
+                if replica != nil {
                     // Other replicas' batches first, in revision order, so every change of this
-                    // batch is derived against the latest committed state.
+                    // batch is derived against the latest committed state. A row of this
+                    // replica's own is among them only when its COMMIT's answer was lost (the
+                    // leader went) but the batch committed: it was failed here and never laid
+                    // over the state, so it is replayed like the others.
                     let entries = try ReplicationLog.entries(db, after: batch.revision)
                     let resync = try batch.revision > 0 && (ReplicationLog.oldestRevision(db).map { $0 > batch.revision + 1 } ?? false)
-                    let foreign = entries.filter { $0.replica != replica || resync }
-                    if !foreign.isEmpty || resync {
+                    if !entries.isEmpty || resync {
                         batch.caughtUp = try batch.run(db, committed: committed, requestID: nil, now: Clock.nowMilliseconds(), hints: hints,
                                                        storesHealth: true, localRouterID: localRouterID, localListen: localListen,
                                                        replaying: true) { context in
-                            try CatchUp.apply(foreign, resync: resync, to: context)
+                            try CatchUp.apply(entries, resync: resync, to: context)
                         }
                     }
                     if let last = entries.last { batch.revision = last.revision }
