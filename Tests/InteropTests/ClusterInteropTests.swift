@@ -52,6 +52,8 @@ final class ReplicaCluster: Sendable {
     /// Extra `herald serve` flags per replica.
     let flags: [[String]]
     private let replicas: Mutex<[HeraldProcess?]>
+    /// What stops the background samplers and writers (a test that fails leaves them running).
+    private let background = Mutex<[@Sendable () -> Void]>([])
 
     private init(network: TestNetwork, router: NetworkNamespace, hosts: [NetworkNamespace], links: [Link], raftInterfaces: [String],
                  raftAddresses: [IPAddress], peering: IPAddress, nodeAddresses: [IPAddress], bird: BIRD, directories: [String], flags: [[String]]) {
@@ -117,9 +119,15 @@ final class ReplicaCluster: Sendable {
         }
     }
 
-    /// Stops the replicas together (one stopped alone would find the others gone, and take
-    /// longer), then removes everything.
+    /// Runs `stop` at shutdown, before the namespaces go.
+    func onShutdown(_ stop: @escaping @Sendable () -> Void) {
+        background.withLock { $0.append(stop) }
+    }
+
+    /// Stops the background samplers and writers, then the replicas together (one stopped alone
+    /// would find the others gone, and take longer), then removes everything.
     func shutdown() {
+        for stop in background.withLock({ $0 }) { stop() }
         let running = replicas.withLock { $0.compactMap { $0 } }
         DispatchQueue.concurrentPerform(iterations: running.count) { running[$0].child.stop() }
         network.shutdown()
@@ -348,10 +356,12 @@ final class RouteSampler: Sendable {
     private let tally = Mutex(Tally())
     private let task = Mutex<Task<Void, Never>?>(nil)
 
-    static func start(_ bird: BIRD, _ prefix: IPPrefix, every interval: Duration = .milliseconds(100)) -> RouteSampler {
+    static func start(_ cluster: ReplicaCluster, _ prefix: IPPrefix, every interval: Duration = .milliseconds(100)) -> RouteSampler {
         let sampler = RouteSampler()
+        let bird = cluster.bird
         let task = Task { await sampler.run(bird, prefix, interval) }
         sampler.task.withLock { $0 = task }
+        cluster.onShutdown { sampler.tally.withLock { $0.stop = true } }
         return sampler
     }
 
@@ -417,6 +427,7 @@ final class AllocationWriter: Sendable {
             }
         }
         writer.task.withLock { $0 = task }
+        cluster.onShutdown { writer.tally.withLock { $0.stop = true } }
         return writer
     }
 
@@ -554,7 +565,7 @@ struct ClusterInteropTests {
 
         let leader = try #require(try cluster.leaderIndex(asking: 0))
         let survivor = cluster.replica((leader + 1) % 3)
-        let sampler = RouteSampler.start(cluster.bird, web)
+        let sampler = RouteSampler.start(cluster, web)
         try await Task.sleep(for: .milliseconds(500))
         let killed = ContinuousClock.now
         cluster.kill9(leader)
@@ -709,7 +720,7 @@ struct ClusterInteropTests {
         let before = try cluster.replica(2).must("GET", "/v1/routes", status: 200).body
 
         let survivor = 2
-        let sampler = RouteSampler.start(cluster.bird, web)
+        let sampler = RouteSampler.start(cluster, web)
         try await Task.sleep(for: .milliseconds(300))
         let killed = ContinuousClock.now
         cluster.kill9(0)
@@ -744,7 +755,7 @@ struct ClusterInteropTests {
         }
 
         // The rolling restart, with BIRD sampled and a client writing throughout.
-        let rolling = RouteSampler.start(cluster.bird, web)
+        let rolling = RouteSampler.start(cluster, web)
         let writer = AllocationWriter.start(cluster, names: "roll", pool: "roll", count: nil, pause: .milliseconds(20))
         var transferred: [String] = []
         for index in 0..<3 {
