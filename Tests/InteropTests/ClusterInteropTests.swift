@@ -31,8 +31,9 @@ final class ReplicaCluster: Sendable {
     /// 1.11) draws each follower's timeout from [T, 2T), and a follower whose own timer has not
     /// fired still has a leader and refuses (pre-)votes: the new leader is elected when the later
     /// of the two survivors' timers fires — by 2 × T. Then come the pre-vote and the vote, the
-    /// new leader's barrier and the write's own commit, and the client's HTTP round trip.
-    static let writesBackWithin: Duration = electionTimeout * 2 + .milliseconds(200)
+    /// new leader's barrier and the write's own commit, and the client's HTTP round trip — on
+    /// two cores shared with other builds (measured: 0.38–0.70 s).
+    static let writesBackWithin: Duration = .seconds(1)
 
     let network: TestNetwork
     let router: NetworkNamespace
