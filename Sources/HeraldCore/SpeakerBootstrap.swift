@@ -25,7 +25,8 @@ public struct SpeakerBootstrap: Sendable, Equatable {
             changes.append("router_id \(settings.routerID) → \(id)" + note)
             settings.routerID = id
         }
-        if let listen = configuration.bgpListen, listen != settings.listen {
+        // So is its BGP listener: each replica listens on its own address.
+        if configuration.cluster == nil, let listen = configuration.bgpListen, listen != settings.listen {
             changes.append("bgp_listen \(settings.listen) → \(listen)" + note)
             settings.listen = listen
         }
@@ -65,7 +66,8 @@ public struct SpeakerBootstrap: Sendable, Equatable {
             let settings = SpeakerSettings(
                 asn: configuration.asn ?? ServeConfiguration.defaultASN,
                 routerID: configuration.routerID ?? hostRouterID() ?? IPv4Address(127, 0, 0, 1),
-                listen: configuration.bgpListen ?? ServeConfiguration.defaultBGPListen,
+                // (A replica's --bgp-listen is its own: the cluster's default is all addresses.)
+                listen: (configuration.cluster == nil ? configuration.bgpListen : nil) ?? ServeConfiguration.defaultBGPListen,
                 holdTime: 90, keepaliveTime: 30, connectRetryTime: 120,
                 gracefulRestartEnabled: configuration.cluster == nil, gracefulRestartTime: 120)
             try settings.save(db, now: now)

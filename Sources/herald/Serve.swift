@@ -135,10 +135,12 @@ struct Serve: AsyncParsableCommand {
             logger.info("applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
         }
 
-        // Cluster mode: this replica's name in the replication log, and its own router ID.
+        // Cluster mode: this replica's name in the replication log, its own router ID, and its
+        // own BGP listener when --bgp-listen gives one.
         let replica = store.clusterNode.map(\.address)
         let localRouterID = configuration.cluster == nil ? nil
             : configuration.routerID ?? HostAddresses.defaultRouterID() ?? IPv4Address(127, 0, 0, 1)
+        let localListen = configuration.cluster == nil ? nil : configuration.bgpListen
         let bootstrap: SpeakerBootstrap
         do {
             bootstrap = try SpeakerBootstrap.run(store: store, configuration: configuration,
@@ -166,7 +168,7 @@ struct Serve: AsyncParsableCommand {
         let metrics = Metrics()
         let committer: Committer
         do {
-            committer = try Committer(store: store, events: events, replica: replica, localRouterID: localRouterID,
+            committer = try Committer(store: store, events: events, replica: replica, localRouterID: localRouterID, localListen: localListen,
                                       commitObserver: { metrics.observeCommit(seconds: $0) })
         } catch {
             logger.critical("cannot derive routes from the database", metadata: ["error": "\(error)"])
@@ -175,7 +177,7 @@ struct Serve: AsyncParsableCommand {
         // The BGP speaker shares the event loop; it follows the committer: every committed peer
         // and route at start, then every change in commit order.
         let bgp = Speaker(settings: SpeakerMapping.settings(speaker, restarting: !bootstrap.created && configuration.cluster == nil,
-                                                            routerID: localRouterID),
+                                                            routerID: localRouterID, listen: localListen),
                           loop: loop, logger: Logger(label: "herald.bgp"))
         let bridge = SpeakerBridge(speaker: bgp, committer: committer, logger: logger)
         let sessionEvents = await bgp.events()

@@ -24,11 +24,19 @@ final class HeraldProcess: Sendable {
     static func start(in namespace: NetworkNamespace, on end: LinkEnd, directory: String, asn: UInt32,
                       extra: [String] = [], database: String? = nil) async throws -> HeraldProcess {
         let database = database ?? directory + "/herald.db"
-        let child = try namespace.spawn([binary, "serve", "--db", database, "--api-listen", "127.0.0.1:8179",
-                                         "--bgp-listen", "\(end.ipv4):179", "--asn", "\(asn)", "--router-id", "\(end.ipv4)"] + extra,
-                                        logPath: directory + "/herald-\(UInt64.random(in: 0...UInt64.max)).log")
-        let herald = HeraldProcess(namespace: namespace, child: child, databasePath: database)
-        _ = try await eventually("herald API up", timeout: .seconds(30)) {
+        return try await start(in: namespace, serve: ["--db", database, "--api-listen", "127.0.0.1:8179", "--bgp-listen", "\(end.ipv4):179",
+                                                     "--asn", "\(asn)", "--router-id", "\(end.ipv4)"] + extra,
+                               directory: directory, databasePath: database)
+    }
+
+    /// `herald serve ARGUMENTS…` (which must put the API on 127.0.0.1:8179), its log in
+    /// `directory`; returns once `/healthz` answers. `databasePath` is the file, or in cluster
+    /// mode the replica's `--cluster-dir`.
+    static func start(in namespace: NetworkNamespace, serve arguments: [String], directory: String, databasePath: String,
+                      timeout: Duration = .seconds(30)) async throws -> HeraldProcess {
+        let child = try namespace.spawn([binary, "serve"] + arguments, logPath: directory + "/herald-\(UInt64.random(in: 0...UInt64.max)).log")
+        let herald = HeraldProcess(namespace: namespace, child: child, databasePath: databasePath)
+        _ = try await eventually("herald API up", timeout: timeout) {
             if let status = child.exitStatus { throw HarnessError("herald exited with \(status):\n\(child.logTail())") }
             return (try? herald.call("GET", "/healthz"))?.status == 200 ? true : nil
         }

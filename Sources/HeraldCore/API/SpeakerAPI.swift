@@ -120,7 +120,8 @@ public struct SpeakerAPI: Sendable {
             let new = try Self.apply(input, to: current)
             if new != current {
                 try new.save(change.db, now: change.now)
-                _ = change.apply(settings: SpeakerMapping.settings(new, restarting: false, routerID: change.localRouterID), reply: applied)
+                _ = change.apply(settings: SpeakerMapping.settings(new, restarting: false, routerID: change.localRouterID,
+                                                                   listen: change.localListen), reply: applied)
             }
             return (current, new)
         }

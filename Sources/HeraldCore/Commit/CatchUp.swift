@@ -31,7 +31,8 @@ enum CatchUp {
         if effects.health { context.replaceDown(try StoredNodeHealth.down(db)) }
         if effects.nodes { try context.nodesChanged() }
         if effects.speaker, let row = try SpeakerSettings.load(db) {
-            context.apply(settings: SpeakerMapping.settings(row, restarting: false, routerID: context.localRouterID))
+            context.apply(settings: SpeakerMapping.settings(row, restarting: false, routerID: context.localRouterID,
+                                                            listen: context.localListen))
         }
         for name in effects.peers.sorted() {
             let stored = try Peers.get(db, name: name).map { SpeakerMapping.peerSettings(name: name, $0.config) }

@@ -45,14 +45,17 @@ public final class CommitContext {
     let storesHealth: Bool
     /// Cluster mode: this replica's own router ID, which replaces the stored one.
     public let localRouterID: IPv4Address?
+    /// Cluster mode: this replica's own BGP listener (`--bgp-listen`), which replaces the stored one.
+    public let localListen: IPEndpoint?
     /// False when the change replays another replica's (`CatchUp`): the history was written by
     /// the replica that made it.
     var recordsHistory = true
 
     init(db: Database, now: Int64, requestID: String?, hints: LowestFreeHints, table: TableView, down: Set<String>,
-         speaker: SpeakerConfiguration, storesHealth: Bool = false, localRouterID: IPv4Address? = nil) {
+         speaker: SpeakerConfiguration, storesHealth: Bool = false, localRouterID: IPv4Address? = nil, localListen: IPEndpoint? = nil) {
         self.storesHealth = storesHealth
         self.localRouterID = localRouterID
+        self.localListen = localListen
         self.db = db
         self.now = now
         self.requestID = requestID

@@ -38,6 +38,9 @@ public final class Committer: Sendable {
     /// Cluster mode: this replica's own BGP router ID (every replica has its own; the stored one
     /// is the first replica's and is not used).
     public let localRouterID: IPv4Address?
+    /// Cluster mode: this replica's own BGP listener, when `--bgp-listen` gives one (each replica
+    /// listens on its own address; the stored one is the default for replicas that give none).
+    public let localListen: IPEndpoint?
 
     /// What the followers have been told: the route table, the health-down nodes, the speaker
     /// configuration and the nodes, as of the last COMMIT.
@@ -52,19 +55,20 @@ public final class Committer: Sendable {
     }
 
     /// `replica`: cluster mode (see `ReplicationLog`), with this replica's name.
-    public init(store: Store, events: EventPublisher? = nil, replica: String? = nil, localRouterID: IPv4Address? = nil,
+    public init(store: Store, events: EventPublisher? = nil, replica: String? = nil, localRouterID: IPv4Address? = nil, localListen: IPEndpoint? = nil,
                 commitObserver: (@Sendable (Double) -> Void)? = nil) throws {
         self.store = store
         self.events = events
         self.replica = replica
         self.localRouterID = localRouterID
+        self.localListen = localListen
         self.commitObserver = commitObserver
         let clustered = replica != nil
         let (routes, speaker, nodes, down, revision) = try store.read { db in
             // In cluster mode health is stored; the revision read in the same snapshot as the
             // state, so catching up starts exactly after it.
             let down = clustered ? try StoredNodeHealth.down(db) : []
-            return (try DesiredRoutes.derive(db, down: down), try SpeakerMapping.configuration(db, routerID: localRouterID), try Nodes.list(db), down,
+            return (try DesiredRoutes.derive(db, down: down), try SpeakerMapping.configuration(db, routerID: localRouterID, listen: localListen), try Nodes.list(db), down,
                     clustered ? try ReplicationLog.latestRevision(db) : 0)
         }
         var table = RouteTable()
@@ -234,12 +238,12 @@ public final class Committer: Sendable {
         /// Runs one change in a savepoint of the batch transaction and lays what it did over
         /// the batch; a change that throws leaves the batch as it was.
         mutating func run(_ db: Database, committed: RouteTable, requestID: String?, now: Int64, hints: LowestFreeHints,
-                          storesHealth: Bool, localRouterID: IPv4Address?, replaying: Bool = false,
+                          storesHealth: Bool, localRouterID: IPv4Address?, localListen: IPEndpoint?, replaying: Bool = false,
                           _ body: (CommitContext) throws -> Void) throws -> Outcome {
             let (outcome, changes, context) = try db.transaction { db in
                 let context = CommitContext(db: db, now: now, requestID: requestID, hints: hints,
                                             table: TableView(committed: committed, batch: overlay), down: down, speaker: speaker,
-                                            storesHealth: storesHealth, localRouterID: localRouterID)
+                                            storesHealth: storesHealth, localRouterID: localRouterID, localListen: localListen)
                 context.recordsHistory = !replaying
                 try body(context)
                 let changes = context.routeChanges
@@ -275,12 +279,13 @@ public final class Committer: Sendable {
                 let committed = state.withLock { $0.table }
                 // Other replicas' batches first, in revision order, so every change of this batch
                 // is derived against the latest committed state.
-                if let replica { try replayLog(db, into: &batch, committed: committed, replica: replica) }
+                if replica != nil { try replayLog(db, into: &batch, committed: committed) }
                 for job in jobs {
                     do {
                         // A savepoint per change: one refused change does not undo the others.
                         outcomes.append(.success(try batch.run(db, committed: committed, requestID: job.requestID, now: job.now,
-                                                               hints: hints, storesHealth: replica != nil, localRouterID: localRouterID, job.run)))
+                                                               hints: hints, storesHealth: replica != nil, localRouterID: localRouterID,
+                                                               localListen: localListen, job.run)))
                     } catch {
                         outcomes.append(.failure(error))
                     }
@@ -322,14 +327,17 @@ public final class Committer: Sendable {
 
     /// Replays the replication log rows after the batch's revision (other replicas' batches)
     /// into the batch, as a change that writes no history.
-    private func replayLog(_ db: Database, into batch: inout Batch, committed: RouteTable, replica: String) throws {
+    private func replayLog(_ db: Database, into batch: inout Batch, committed: RouteTable) throws {
         let entries = try ReplicationLog.entries(db, after: batch.revision)
         let resync = try batch.revision > 0 && (ReplicationLog.oldestRevision(db).map { $0 > batch.revision + 1 } ?? false)
-        let foreign = entries.filter { $0.replica != replica || resync }
-        if !foreign.isEmpty || resync {
+        // A row of this replica's own is among them only when its COMMIT's answer was lost (the
+        // leader went) but the batch committed: it was failed here and never laid over the
+        // state, so it is replayed like the others.
+        if !entries.isEmpty || resync {
             batch.caughtUp = try batch.run(db, committed: committed, requestID: nil, now: Clock.nowMilliseconds(), hints: hints,
-                                           storesHealth: true, localRouterID: localRouterID, replaying: true) { context in
-                try CatchUp.apply(foreign, resync: resync, to: context)
+                                           storesHealth: true, localRouterID: localRouterID, localListen: localListen,
+                                           replaying: true) { context in
+                try CatchUp.apply(entries, resync: resync, to: context)
             }
         }
         if let last = entries.last { batch.revision = last.revision }
@@ -364,11 +372,11 @@ public final class Committer: Sendable {
     /// A batch of nothing but catch-up requests (cluster mode, a replica that is not writing):
     /// replays the log in a read transaction and publishes what it found, like a commit would.
     private func catchUpOnly(_ jobs: [Job]) {
-        guard let replica else { return jobs.forEach { $0.finish(.success(())) } }
+        guard replica != nil else { return jobs.forEach { $0.finish(.success(())) } }
         do {
             let batch = try store.read { db -> Batch in
                 var batch = state.withLock { Batch(down: $0.down, speaker: $0.speaker, revision: $0.revision) }
-                try replayLog(db, into: &batch, committed: state.withLock { $0.table }, replica: replica)
+                try replayLog(db, into: &batch, committed: state.withLock { $0.table })
                 return batch
             }
             adopt(batch, next: nil, outcomes: [])

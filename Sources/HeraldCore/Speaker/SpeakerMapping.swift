@@ -9,10 +9,12 @@ public enum SpeakerMapping {
     /// The speaker's settings from the stored speaker row. `restarting` sets the RFC 4724
     /// Restart State bit: Herald ran before on this database, so peers that kept our routes
     /// should wait for our End-of-RIB.
-    /// `routerID`: this replica's own (cluster mode, where the stored one is not used).
-    public static func settings(_ s: SpeakerSettings, restarting: Bool, routerID: IPv4Address? = nil) -> BGPSpeaker.SpeakerSettings {
-        BGPSpeaker.SpeakerSettings(
-            asn: s.asn, routerID: routerID ?? s.routerID, listenAddresses: [s.listen.address], listenPort: s.listen.port,
+    /// `routerID`, `listen`: this replica's own (cluster mode, where the stored ones are not used).
+    public static func settings(_ s: SpeakerSettings, restarting: Bool, routerID: IPv4Address? = nil,
+                                listen: IPEndpoint? = nil) -> BGPSpeaker.SpeakerSettings {
+        let listen = listen ?? s.listen
+        return BGPSpeaker.SpeakerSettings(
+            asn: s.asn, routerID: routerID ?? s.routerID, listenAddresses: [listen.address], listenPort: listen.port,
             holdTime: UInt16(clamping: s.holdTime), keepaliveTime: s.keepaliveTime, connectRetryTime: s.connectRetryTime,
             gracefulRestartTime: s.gracefulRestartEnabled ? UInt16(clamping: s.gracefulRestartTime) : 0, restarting: restarting)
     }
@@ -34,8 +36,8 @@ public enum SpeakerMapping {
     /// accepts). A peer stored before the speaker's rules refused it (an IPv4-mapped address
     /// beside the same IPv4 address) is left out rather than stopping the start; its API view
     /// then shows no session.
-    static func configuration(_ db: Database, routerID: IPv4Address? = nil) throws -> SpeakerConfiguration {
-        let stored = try SpeakerSettings.load(db).map { settings($0, restarting: false, routerID: routerID) }
+    static func configuration(_ db: Database, routerID: IPv4Address? = nil, listen: IPEndpoint? = nil) throws -> SpeakerConfiguration {
+        let stored = try SpeakerSettings.load(db).map { settings($0, restarting: false, routerID: routerID, listen: listen) }
             ?? BGPSpeaker.SpeakerSettings(asn: ServeConfiguration.defaultASN, routerID: IPv4Address(0, 0, 0, 1))
         // An empty configuration cannot be refused.
         var configuration = try! SpeakerConfiguration(settings: stored)

@@ -68,7 +68,7 @@ final class DqliteConnection: ConnectionEngine {
         let answer: DqliteResponse
         do { answer = try socket.call(request) } catch { throw leaderLost(sql, error.message) }
         if case .failure(let failure) = answer {
-            if failure.code == DqliteFailure.notLeader || failure.code == DqliteFailure.leadershipLost {
+            if failure.code == DqliteFailure.notLeader || failure.code == DqliteFailure.leadershipLost || failure.code == Self.raftNotLeader {
                 self.socket?.close()
                 self.socket = nil
                 throw leaderLost(sql, failure.message)
@@ -77,6 +77,12 @@ final class DqliteConnection: ConnectionEngine {
         }
         return answer
     }
+
+    /// dqlite 1.11 answers a transaction's last EXEC with Raft's own RAFT_NOTLEADER (7), not
+    /// translated, when Raft refuses its frames — the leader is handing leadership over (POST
+    /// /v1/cluster/transfer) or has just lost it — so the code reads as SQLITE_NOMEM, with
+    /// whatever message the connection had ("no more rows available").
+    static let raftNotLeader: UInt64 = 7
 
     private func leaderLost(_ sql: String, _ why: String) -> DatabaseError {
         socket?.close()

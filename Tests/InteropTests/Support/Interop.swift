@@ -10,6 +10,9 @@ enum InteropTool: String, CaseIterable, Sendable {
     case bfdd
     /// The HTTP load generator, for the event-loop starvation test.
     case wrk
+    /// The dqlite shell (go-dqlite), for the cluster tests; `herald serve --cluster-dir` itself
+    /// needs libdqlite0.
+    case dqlite
 
     /// The binaries, each overridable by an environment variable (for other distributions).
     var binaries: [(variable: String, path: String)] {
@@ -20,6 +23,7 @@ enum InteropTool: String, CaseIterable, Sendable {
         case .nft: [("HERALD_NFT", "/usr/sbin/nft")]
         case .bfdd: [("HERALD_FRR_BFDD", "/usr/lib/frr/bfdd"), ("HERALD_VTYSH", "/usr/bin/vtysh")]
         case .wrk: [("HERALD_WRK", "/usr/bin/wrk")]
+        case .dqlite: [("HERALD_DQLITE", "/usr/bin/dqlite")]
         }
     }
 
@@ -31,6 +35,7 @@ enum InteropTool: String, CaseIterable, Sendable {
         case .nft: "nftables"
         case .bfdd: "frr"
         case .wrk: "wrk"
+        case .dqlite: "go-dqlite"
         }
     }
 }
@@ -60,6 +65,7 @@ enum Interop {
     static func vtysh() -> String { binary("HERALD_VTYSH", default: "/usr/bin/vtysh") }
     static func nft() -> String { binary("HERALD_NFT", default: "/usr/sbin/nft") }
     static func frrBFDD() -> String { binary("HERALD_FRR_BFDD", default: "/usr/lib/frr/bfdd") }
+    static func dqlite() -> String { binary("HERALD_DQLITE", default: "/usr/bin/dqlite") }
 
     /// Everything missing for a test that uses `tools`; empty when it can run.
     static func missing(_ tools: [InteropTool]) -> [String] {
