@@ -16,7 +16,6 @@ public struct DatabaseError: Error, Sendable, CustomStringConvertible {
         self.sql = sql
     }
 
-    /// A stored value that is not of the type its reader expects (SQLITE_MISMATCH).
     /// The database cannot take writes (answered with 503 by the API).
     public static func readOnly(_ message: String) -> DatabaseError {
         DatabaseError(extendedCode: SQLITE_READONLY, message: message)
@@ -45,6 +44,7 @@ public struct DatabaseError: Error, Sendable, CustomStringConvertible {
     /// passes it on as it is).
     public var isClusterUnavailability: Bool { extendedCode == Self.unavailableCode || extendedCode == Self.outcomeUnknownCode }
 
+    /// A stored value that is not of the type its reader expects (SQLITE_MISMATCH).
     public static func typeMismatch(_ message: String, sql: String? = nil) -> DatabaseError {
         DatabaseError(extendedCode: SQLITE_MISMATCH, message: message, sql: sql)
     }
@@ -52,6 +52,9 @@ public struct DatabaseError: Error, Sendable, CustomStringConvertible {
     public var code: ResultCode { ResultCode(rawValue: extendedCode & 0xFF) }
 
     public var description: String {
+        // The cluster's own failures are written for the operator; an SQLite code would only
+        // mislead ("disk I/O error").
+        if isClusterUnavailability { return sql.map { "\(message) — in: \($0)" } ?? message }
         var text = "SQLite error \(extendedCode) (\(code.name)): \(message)"
         if let sql { text += " — in: \(sql)" }
         return text

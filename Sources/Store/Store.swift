@@ -302,12 +302,15 @@ public final class Store: Sendable {
     }
 
     /// Runs `body` on the reader connection in one read transaction (a consistent snapshot).
-    public func read<T: Sendable>(_ body: (Database) throws -> T) throws -> T {
+    /// In cluster mode a read without a leader is answered from the read mirror, unless
+    /// `fromLeader` is set: catching up must see the leader's data (and fail without quorum,
+    /// which is how a replica learns it has none).
+    public func read<T: Sendable>(fromLeader: Bool = false, _ body: (Database) throws -> T) throws -> T {
         do {
             return try reader.withConnection { db in
                 try db.transaction(.deferred, body)
             }
-        } catch let error as DatabaseError where error.isClusterUnavailability {
+        } catch let error as DatabaseError where error.isClusterUnavailability && !fromLeader {
             // No leader (no quorum): reads are answered from this replica's last copy.
             guard let mirror = readMirror.withLock({ $0 }) else { throw error }
             return try mirror.withConnection { db in try db.transaction(.deferred, body) }

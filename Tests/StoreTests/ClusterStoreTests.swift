@@ -100,5 +100,26 @@ import Testing
         #expect(try third.read { db in try db.firstRow("SELECT count(*) FROM nodes")?.get(0, as: Int.self) } == 2)
         let status = try #require(third.clusterStatus())
         #expect(status.leader != nil && status.leader != addresses[0] && status.reachable.count == 2, "\(status)")
+
+        // Only one of three left: no quorum. Reads are answered from the last copy; a read that
+        // must reach the leader (catching up, which is how a replica learns it has no quorum)
+        // fails with the cluster unavailable.
+        try third.refreshReadMirror()
+        second.close()
+        // Until Raft notices (an election timeout) the leader may still answer.
+        var refusal: DatabaseError?
+        let lost = ContinuousClock.now
+        while refusal == nil, ContinuousClock.now - lost < .seconds(20) {
+            do {
+                _ = try third.read(fromLeader: true) { db in try db.firstRow("SELECT 1")?.get(0, as: Int.self) }
+                Thread.sleep(forTimeInterval: 0.1)
+            } catch let error as DatabaseError {
+                refusal = error
+            }
+        }
+        let error = try #require(refusal, "a read that must reach the leader fails without quorum")
+        // Said in the operator's words, not as an SQLite code.
+        #expect(error.isClusterUnavailability && !"\(error)".hasPrefix("SQLite error"), "\(error)")
+        #expect(try third.read { db in try db.firstRow("SELECT count(*) FROM nodes")?.get(0, as: Int.self) } == 2)
     }
 }

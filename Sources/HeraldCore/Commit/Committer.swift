@@ -120,7 +120,7 @@ public final class Committer: Sendable {
     public func catchUp() async throws -> Int64 {
         guard replica != nil else { return 0 }
         let store = self.store
-        let latest = try await Blocking.run { try store.read { db in try ReplicationLog.latestRevision(db) } }
+        let latest = try await Blocking.run { try store.read(fromLeader: true) { db in try ReplicationLog.latestRevision(db) } }
         let behind = latest - revision
         guard behind > 0 else { return 0 }
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
@@ -374,7 +374,7 @@ public final class Committer: Sendable {
     private func catchUpOnly(_ jobs: [Job]) {
         guard replica != nil else { return jobs.forEach { $0.finish(.success(())) } }
         do {
-            let batch = try store.read { db -> Batch in
+            let batch = try store.read(fromLeader: true) { db -> Batch in
                 var batch = state.withLock { Batch(down: $0.down, speaker: $0.speaker, revision: $0.revision) }
                 try replayLog(db, into: &batch, committed: state.withLock { $0.table })
                 return batch
