@@ -548,7 +548,11 @@ struct ClusterInteropTests {
             let speaker = try cluster.replica(index).must("GET", "/v1/speaker", status: 200)
             #expect(speaker.json["listening"] as? [String] == ["\(cluster.links[index].a.ipv4):179"], "H\(index + 1): \(speaker.body)")
             #expect(speaker.json["listen_error"] == nil, "H\(index + 1): \(speaker.body)")
+            #expect(speaker.json["listen_address"] as? String == cluster.links[index].a.ipv4.description, "H\(index + 1): \(speaker.body)")
         }
+        // Where a replica listens is its own flag's to decide, not a shared setting's.
+        let refused = try cluster.replica(0).call("PUT", "/v1/speaker", #"{"listen_port":1179}"#)
+        #expect(refused.status == 422 && refused.body.contains("listen_port"), "\(refused.body)")
     }
 
     /// `kill -9` of the leader: BIRD holds the route throughout (sampled every 100 ms), writes

@@ -58,8 +58,10 @@ public struct SpeakerAPI: Sendable {
     func body(_ settings: SpeakerSettings? = nil, sessionsReset: [String]? = nil, notes: [String]? = nil) async throws -> SpeakerBody {
         let s = try settings ?? stored()
         let live = await services.bridge?.speaker.snapshot()
+        // A replica started with --bgp-listen listens there, whatever is stored.
+        let listen = services.committer.localListen ?? s.listen
         return SpeakerBody(
-            asn: s.asn, routerId: (services.committer.localRouterID ?? s.routerID).description, listenAddress: s.listen.address.description, listenPort: Int(s.listen.port),
+            asn: s.asn, routerId: (services.committer.localRouterID ?? s.routerID).description, listenAddress: listen.address.description, listenPort: Int(listen.port),
             holdTime: s.holdTime, keepaliveTime: s.keepaliveTime, connectRetryTime: s.connectRetryTime,
             gracefulRestart: GracefulRestartBody(enabled: s.gracefulRestartEnabled, restartTime: s.gracefulRestartTime),
             listening: live?.listening, listenError: live?.listenError, sessionsReset: sessionsReset, notes: notes)
@@ -116,6 +118,12 @@ public struct SpeakerAPI: Sendable {
                 // Each replica announces with its own identity; one stored for all would make the
                 // three speakers one BGP identifier (RFC 6286 §2.1 wants them unique).
                 throw DomainError.invalid([InvalidField("router_id", "in cluster mode each replica has its own router ID: restart it with --router-id")])
+            }
+            if change.localListen != nil, input.listenAddress != nil || input.listenPort != nil {
+                // The replica's own --bgp-listen is laid over the stored one: a stored change
+                // would not change where this replica listens.
+                throw DomainError.invalid([InvalidField(input.listenAddress != nil ? "listen_address" : "listen_port",
+                                                        "this replica was started with --bgp-listen, which decides where it listens: restart it with another")])
             }
             let new = try Self.apply(input, to: current)
             if new != current {
