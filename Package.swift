@@ -86,14 +86,14 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store"], swiftSettings: strict),
         .testTarget(name: "BFDTests", dependencies: ["BFD"], swiftSettings: strict),
         .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: strict),
-        .testTarget(name: "DqliteWireTests", dependencies: ["DqliteWire"], swiftSettings: strict),
+        .testTarget(name: "DqliteWireTests", dependencies: ["DqliteWire", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "IP"], swiftSettings: strict),
         .testTarget(
             name: "HeraldCoreTests",
             dependencies: ["BGPSpeaker", "HeraldCore", "HTTPServer", "IP", "IPAM", "Sockets", "Store", "herald", "TestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
-        .testTarget(name: "BGPTests", dependencies: ["BGP", "IP"], resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(name: "BGPTests", dependencies: ["BGP", "IP", "TestSupport"], resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(
             name: "BGPSpeakerTests",
             dependencies: ["BGPSpeaker", "BGP", "BFD", "Sockets", "IP", "TestSupport", .product(name: "Logging", package: "swift-log")],

@@ -1,3 +1,4 @@
+import TestSupport
 @testable import BGPSpeaker
 import IP
 import Testing
@@ -26,7 +27,7 @@ import Testing
     /// A seeded random walk against a model: counts and values stay exact and IDs of live
     /// values never collide.
     @Test func randomRetainsAndReleasesMatchAModel() {
-        var random = Seeded(state: 7)
+        var random = SeededGenerator(state: 7)
         var table = InternTable<Int>()
         var model: [Int: (id: UInt32, references: Int)] = [:]
         for _ in 0..<20_000 {
@@ -83,14 +84,3 @@ import Testing
     }
 }
 
-/// SplitMix64, so a failing walk reproduces.
-private struct Seeded {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -1,3 +1,4 @@
+import TestSupport
 import BGPSpeaker
 import Foundation
 @testable import HeraldCore
@@ -95,7 +96,7 @@ struct AdjRIBOutConvergenceTests {
         #expect(try await h.call(.POST, "/v1/peers", #"{"name":"b","address":"127.0.0.2","local_address":"127.0.0.1","asn":65002,"passive":true,"add_path_send":true}"#) == 201)
 
         // A seeded random walk over the API: pools, nodes, allocations, static routes.
-        var rng = SeededGenerator(seed: seed)
+        var rng = SeededGenerator(seed: seed &* 0x9E37_79B9_7F4A_7C15)
         _ = try await h.call(.PUT, "/v1/pools/lb", #"{"blocks":["198.51.100.0/27"],"node_selector":{"role":"worker"}}"#)
         for step in 0..<120 {
             let name = "svc-\(Int.random(in: 0..<10, using: &rng))"
@@ -141,15 +142,3 @@ struct AdjRIBOutConvergenceTests {
     }
 }
 
-/// SplitMix64: reproducible random walks.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed &* 0x9E37_79B9_7F4A_7C15 }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

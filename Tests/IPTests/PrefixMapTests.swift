@@ -1,3 +1,4 @@
+import TestSupport
 import IP
 import Testing
 
