@@ -130,6 +130,15 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
             case .head(let h):
                 head = h
                 body = []
+                // Authentication before the body: an unauthenticated request with a body gets its
+                // 401 now, without a 100 Continue and without a byte of the body buffered (the
+                // lingering close discards what the client still sends), so a client without a
+                // token cannot make the server hold uploads. Bodiless requests take the usual
+                // path (the responder answers 401 and the connection stays open).
+                if h.framing != .none, h.framing != .length(0), let denied = core.responder.authenticate(path: h.path, headers: h.headers) {
+                    fail(denied, head: h)
+                    return
+                }
                 // The parser allowed the largest limit of any path; this path may allow less.
                 bodyLimit = core.configuration.bodyLimit(for: h.path)
                 if case .length(let n) = h.framing, n > bodyLimit {

@@ -69,9 +69,14 @@ public struct HTTPResponder: Sendable {
 
     /// nil when the request may proceed; otherwise the 401 to send.
     func authenticate(_ request: HTTPRequest) -> HTTPResponse? {
-        guard !tokens.isEmpty, !publicPaths.contains(request.path) else { return nil }
+        authenticate(path: request.path, headers: request.headers)
+    }
+
+    /// The same check on a request head alone: the connection runs it before reading a body.
+    func authenticate(path: String, headers: HTTPHeaders) -> HTTPResponse? {
+        guard !tokens.isEmpty, !publicPaths.contains(path) else { return nil }
         var offered: [UInt8]?
-        if let authorization = request.headers["Authorization"] {
+        if let authorization = headers["Authorization"] {
             let utf8 = Array(authorization.utf8)
             let prefix = Array("bearer ".utf8)
             if utf8.count > prefix.count, zip(utf8, prefix).allSatisfy({ ($0 | 0x20) == $1 || $0 == $1 }) {

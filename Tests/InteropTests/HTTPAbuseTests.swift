@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Synchronization
 import Testing
 import TestSupport
 
@@ -14,13 +15,14 @@ final class LiveHerald: @unchecked Sendable {
     let port: UInt16
     let directory: String
 
-    init() async throws {
+    /// `environment` is added to the child's (e.g. `HERALD_TOKEN` to require a bearer token).
+    init(environment: [String: String] = [:]) async throws {
         raiseOwnDescriptorLimit(to: 8192)  // the child inherits it
         directory = NSTemporaryDirectory() + "hrld-abuse-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         port = UInt16.random(in: 20_000...29_999)
         child = try ChildProcess([HeraldProcess.binary, "serve", "--db", directory + "/herald.db", "--api-listen", "127.0.0.1:\(port)",
-                                  "--bgp-listen", "127.0.0.1:0"], logPath: directory + "/herald.log")
+                                  "--bgp-listen", "127.0.0.1:0"], logPath: directory + "/herald.log", environment: environment)
         let child = self.child, port = self.port
         _ = try await eventually("herald up", timeout: .seconds(30)) { () throws -> Bool? in
             if let status = child.exitStatus { throw HarnessError("herald exited with \(status):\n\(child.logTail())") }
@@ -303,6 +305,59 @@ struct HTTPAbuseTests {
         try await herald.descriptorsReturn(to: baseline)
         let rssAfter = herald.residentKiB
         #expect(rssAfter < rssBefore + 64 * 1024, "RSS \(rssBefore) KiB → \(rssAfter) KiB")
+    }
+
+    /// Authentication before the body: with a token required, 8 clients without one each
+    /// announce a 256 MiB `POST /v1/routes:batch` (half of them with `Expect: 100-continue`) and
+    /// push the body as fast as the server takes it. Each gets its 401 at the head — never a
+    /// `100 Continue` — and the connection is cut after a bounded discard, so the server's RSS
+    /// grows by less than 16 MiB. (Before, each body was buffered in full before the 401.)
+    @Test func unauthenticatedUploadsAreRefusedAtTheHead() async throws {
+        let herald = try await LiveHerald(environment: ["HERALD_TOKEN": "abuse-test-token-0123456789"])
+        let port = herald.port
+        let rssBefore = herald.residentKiB
+        let size = 256 * 1024 * 1024
+        let peak = Mutex(rssBefore)
+        let outcomes: [(answer: String, sent: Int)] = try await blocking {
+            let clients = try (0..<8).map { _ in try RawHTTP(port: port) }
+            for (index, client) in clients.enumerated() {
+                let expect = index.isMultiple(of: 2) ? "Expect: 100-continue\r\n" : ""
+                client.send("POST /v1/routes:batch HTTP/1.1\r\nHost: h\r\nContent-Type: application/x-ndjson\r\n\(expect)Content-Length: \(size)\r\n\r\n")
+            }
+            let chunk = [UInt8](repeating: 0x7B, count: 64 * 1024)
+            var sent = [Int](repeating: 0, count: clients.count)
+            var answers = [[UInt8]](repeating: [], count: clients.count)
+            var open = Set(clients.indices)
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            let started = Date()
+            while !open.isEmpty && Date().timeIntervalSince(started) < 30 {
+                for index in open.sorted() {
+                    let fd = clients[index].fd
+                    let got = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+                    if got > 0 { answers[index] += buffer[0..<got] }
+                    if got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK) { open.remove(index); continue }
+                    guard sent[index] < size else { continue }
+                    let n = chunk.withUnsafeBytes { send(fd, $0.baseAddress, min($0.count, size - sent[index]), Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
+                    if n > 0 { sent[index] += n } else if n < 0 && errno != EAGAIN && errno != EWOULDBLOCK { open.remove(index) }
+                }
+                peak.withLock { $0 = max($0, herald.residentKiB) }
+                Thread.sleep(forTimeInterval: 0.001)
+            }
+            return clients.indices.map { (String(decoding: answers[$0], as: UTF8.self), sent[$0]) }
+        }
+        let rssPeak = peak.withLock { $0 }
+        print("unauthenticated uploads: sent \(outcomes.map { $0.sent / 1024 }) KiB before the cut; RSS \(rssBefore) KiB, peak \(rssPeak) KiB")
+        for (index, outcome) in outcomes.enumerated() {
+            #expect(outcome.answer.hasPrefix("HTTP/1.1 401"), "client \(index) answered at the head with 401: \(outcome.answer.prefix(200))")
+            #expect(!outcome.answer.contains("100 Continue"), "client \(index) was never invited to send its body")
+            #expect(outcome.sent < 64 * 1024 * 1024, "client \(index) was cut off after \(outcome.sent) bytes, not left to send 256 MiB")
+        }
+        #expect(rssPeak < rssBefore + 16 * 1024, "RSS \(rssBefore) KiB → peak \(rssPeak) KiB over 8 unauthenticated uploads")
+        // With the token, the same path still reads its body (an empty batch is a 4xx about the body, not 401).
+        let client = try RawHTTP(port: port)
+        let answer = try client.exchange("POST /v1/routes:batch HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer abuse-test-token-0123456789\r\nContent-Type: application/x-ndjson\r\nContent-Length: 2\r\n\r\n{}")
+        let status = RawHTTP.statuses(in: answer).first ?? 0
+        #expect(status != 401 && status != 0, "an authenticated upload is read and judged on its body: \(answer.prefix(300))")
     }
 
     /// Slowloris: 300 connections trickle a header byte at a time. The header timeout (10 s in
