@@ -230,3 +230,16 @@ public enum ShutdownMode: Sendable, Hashable {
     /// until the next process sends End-of-RIB (or the restart time passes).
     case gracefulRestart
 }
+
+/// What logs and `dump` show of a neighbour: who it is, and whether a password is set — never
+/// the password: interpolating settings into a log line must not print the MD5 key.
+extension PeerSettings: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    public var description: String {
+        "PeerSettings(name: \(name), address: \(address), port: \(port), asn: \(asn), password: \(password == nil ? "none" : "set"), enabled: \(enabled))"
+    }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror {
+        Mirror(self, children: ["name": name, "address": address, "port": port, "asn": asn,
+                                "password": password == nil ? "none" : "set", "enabled": enabled], displayStyle: .struct)
+    }
+}

@@ -9,6 +9,26 @@ import Store
         PeerConfig(address: try IPAddress(parsing: address), asn: asn)
     }
 
+    /// A configuration in a log line or a `dump` names the neighbour and says whether a password
+    /// is set; the MD5 key itself never appears, neither in HeraldCore's `PeerConfig` nor in the
+    /// speaker's `PeerSettings`.
+    @Test func descriptionsNeverShowThePassword() throws {
+        var configured = try config("100.64.0.1")
+        configured.password = "md5-Secret-9f3a"
+        let settings = SpeakerMapping.peerSettings(name: "r1", configured)
+        var dumped = ""
+        dump(configured, to: &dumped)
+        dump(settings, to: &dumped)
+        let shown = [String(describing: configured), String(reflecting: configured), "\(configured)",
+                     String(describing: settings), String(reflecting: settings), "\(settings)", dumped]
+        for text in shown {
+            #expect(!text.contains("md5-Secret-9f3a"), "\(text)")
+        }
+        #expect(String(describing: configured).contains("100.64.0.1") && String(describing: configured).contains("password: set"),
+                "\(configured)")
+        #expect("\(settings)".contains("r1") && "\(settings)".contains("password: set"), "\(settings)")
+    }
+
     @Test func createReadUpdateDelete() throws {
         let f = try DomainFixture()
         var wanted = try config("100.64.0.1")

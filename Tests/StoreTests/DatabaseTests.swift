@@ -247,3 +247,38 @@ final class TemporaryDirectory {
         #expect(restored.appliedAtOpen.isEmpty, "a copy opens as a current database")
     }
 }
+
+/// The database holds TCP MD5 passwords in clear: Herald creates it, its WAL and shared-memory
+/// files and every backup readable by the owner only, whatever the umask.
+@Suite struct FileModeTests {
+    let directory = TemporaryDirectory()
+
+    private func mode(_ path: String) throws -> Int {
+        try #require(FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int)
+    }
+
+    @Test func databaseAndBackupsAreCreatedOwnerOnly() throws {
+        let path = directory.file("herald.db")
+        let store = try Store(path: path)
+        try store.write { db in try db.execute("INSERT INTO nodes (name, created_at, updated_at) VALUES ('n1', 0, 0)") }
+        for file in [path, path + "-wal", path + "-shm"] {
+            let found = try mode(file)
+            #expect(found == 0o600, "\(file) is \(String(found, radix: 8))")
+        }
+        let copy = directory.file("copy.db")
+        try store.backup(to: copy)
+        let copyMode = try mode(copy)
+        #expect(copyMode == 0o600, "a backup is \(String(copyMode, radix: 8))")
+        let offline = directory.file("offline.db")
+        try Store.backup(databaseAt: path, to: offline)
+        let offlineMode = try mode(offline)
+        #expect(offlineMode == 0o600, "herald backup's copy is \(String(offlineMode, radix: 8))")
+    }
+
+    @Test func anExistingFileKeepsItsMode() throws {
+        let path = directory.file("shared.db")
+        #expect(FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o640]))
+        _ = try Store(path: path)
+        #expect(try mode(path) == 0o640, "the owner's choice stands")
+    }
+}

@@ -97,6 +97,19 @@ public struct PeerConfig: Sendable, Equatable {
     }
 }
 
+/// What logs and `dump` show of a configuration: the neighbour and whether a password is set —
+/// never the password. (`description` is the operator's text, so `"\(config)"` goes through
+/// the mirror below.)
+extension PeerConfig: CustomDebugStringConvertible, CustomReflectable {
+    public var debugDescription: String {
+        "PeerConfig(address: \(address), port: \(port), asn: \(asn), password: \(password == nil ? "none" : "set"), enabled: \(enabled))"
+    }
+    public var customMirror: Mirror {
+        Mirror(self, children: ["address": address, "port": port, "asn": asn,
+                                "password": password == nil ? "none" : "set", "enabled": enabled], displayStyle: .struct)
+    }
+}
+
 /// A stored peer as the API shows it: the configuration without the password.
 public struct Peer: Sendable, Equatable {
     public var name: String

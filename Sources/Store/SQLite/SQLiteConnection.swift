@@ -1,9 +1,23 @@
 internal import CSQLite
+#if canImport(Glibc)
+internal import Glibc
+#endif
 
 /// One SQLite connection (the default engine): a WAL database with `synchronous=FULL`, so a
 /// transaction that returned from COMMIT survives a process crash or power loss, and with
 /// foreign keys enforced.
 final class SQLiteConnection: ConnectionEngine {
+    /// Creates a missing database file readable by its owner only (0600) before SQLite opens it.
+    /// The peers table holds TCP MD5 passwords in clear (the kernel needs the key itself), and
+    /// SQLite would create the file with the caller's umask, often 0644. SQLite gives the -wal and
+    /// -shm files the database file's mode, and a backup is a new file made the same way. An
+    /// existing file keeps the mode its owner gave it.
+    static func createPrivately(_ path: String) {
+        guard !path.isEmpty, !path.hasPrefix(":"), !path.hasPrefix("file:") else { return }
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if descriptor >= 0 { Glibc.close(descriptor) }  // otherwise it exists, or SQLite says why not
+    }
+
     enum Mode: Sendable {
         /// Read-write; creates the file if missing.
         case readWrite
@@ -37,6 +51,7 @@ final class SQLiteConnection: ConnectionEngine {
         let flags = (mode == .readWrite ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY)
             | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE | (mode == .immutable ? SQLITE_OPEN_URI : 0)
         let name = mode == .immutable ? Self.immutableURI(path) : path
+        if mode == .readWrite { Self.createPrivately(path) }
         let code = sqlite3_open_v2(name, &connection, flags, nil)
         guard code == SQLITE_OK, let connection else {
             let message = connection.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(code))
