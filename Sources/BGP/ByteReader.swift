@@ -170,8 +170,12 @@ public struct ByteWriter: Sendable {
     }
 
     /// Writes the number of bytes written after `position + 2` (or `value`) into the reserved field.
+    /// The encoders bound what they write (messages by the negotiated maximum, attributes by
+    /// theirs); a length over 65,535 here is a bug, and a wrapped length would put a corrupt
+    /// message on the wire, so it stops the process instead.
     public mutating func patchLength16(at position: Int, value: Int? = nil) {
         let length = value ?? (bytes.count - position - 2)
+        precondition((0...0xFFFF).contains(length), "a two-octet length field cannot hold \(length)")
         bytes[position] = UInt8(truncatingIfNeeded: length >> 8)
         bytes[position + 1] = UInt8(truncatingIfNeeded: length)
     }

@@ -347,10 +347,16 @@ public struct NotificationMessage: Hashable, Sendable, CustomStringConvertible {
         return NotificationMessage(code: code, subcode: subcode, data: reader.readRemainingBytes())
     }
 
+    /// The most Data a NOTIFICATION carries: what fits in a 4,096-octet message (RFC 4271 §4.1).
+    /// A NOTIFICATION may go out before extended messages are negotiated (RFC 8654 §3), or to a
+    /// peer that never offered them, and some errors' Data is a whole message (RFC 7313 §5: the
+    /// ROUTE-REFRESH; RFC 7606: an attribute of up to 65,535 octets), so it is cut to fit.
+    public static let maximumDataLength = BGPHeader.maximumLength - BGPHeader.length - 2
+
     func encode(into writer: inout ByteWriter) {
         writer.writeUInt8(code)
         writer.writeUInt8(subcode)
-        writer.writeBytes(data)
+        writer.writeBytes(data.prefix(Self.maximumDataLength))
     }
 }
 

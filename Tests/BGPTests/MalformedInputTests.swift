@@ -191,6 +191,25 @@ let malformedCases: [MalformedCase] = [
         #expect(!u.attributes.contains(.atomicAggregate))
     }
 
+    /// RFC 7313 §5 puts the whole ROUTE-REFRESH in the NOTIFICATION's Data; with extended
+    /// messages that can be 65,535 octets, more than a NOTIFICATION may carry. The Data is cut so
+    /// the NOTIFICATION is at most 4,096 octets (RFC 4271 §4.1), and the cut keeps the start.
+    @Test func aNotificationAboutAHugeMessageFitsInFourKilobytes() throws {
+        let length = 60_000
+        var refresh = [UInt8](repeating: 0xFF, count: 16) + [UInt8(length >> 8), UInt8(length & 0xFF), 5]
+        refresh += [0, 1, 0, 1] + [UInt8](repeating: 0xAB, count: length - 23)
+        var thrown: BGPError?
+        do { _ = try BGPMessage.decode(refresh, context: CodecContext(maxMessageLength: BGPHeader.extendedMaximumLength)) } catch { thrown = error }
+        let error = try #require(thrown, "a 60,000-octet ROUTE-REFRESH is refused")
+        #expect(error.data.count == length, "the error keeps the whole message (RFC 7313 §5)")
+        let sent = BGPMessage.notification(NotificationMessage(error)).encoded()
+        #expect(sent.count == BGPHeader.maximumLength, "NOTIFICATION of \(sent.count) octets")
+        #expect(Int(sent[16]) << 8 | Int(sent[17]) == sent.count, "the length field says what was sent")
+        #expect(Array(sent[21...]) == Array(refresh.prefix(NotificationMessage.maximumDataLength)))
+        guard case .notification(let received) = try BGPMessage.decode(sent) else { Issue.record("not a NOTIFICATION"); return }
+        #expect(received.code == error.code.rawValue && received.subcode == error.subcode)
+    }
+
     @Test func hostBitsInNLRIAreCleared() throws {
         // 192.0.3.0/23 has a host bit set: read as 192.0.2.0/23.
         guard case .update(let w) = try BGPMessage.decode(update(attributes: base, nlri: "17 c00003"), context: CodecContext(fourOctetASN: true)) else { Issue.record("not an UPDATE"); return }
