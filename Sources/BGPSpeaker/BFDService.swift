@@ -153,29 +153,70 @@ final class BFDService {
         let family = link.remote.family
         let local = link.local ?? (family == .ipv4 ? .v4(.any) : .v6(.any))
         do {
-            let key = SocketAddress(local, port: port)
-            if receivers[key] == nil {
-                let socket = try DatagramSocket(bindingTo: key, receiveTTL: true, reuseAddress: true, on: loop) { [weak self] datagram in
-                    self?.received(datagram, on: local)
-                }
-                receivers[key] = (socket, 0)
-            }
-            receivers[key]!.users += 1
-            link.receiverKey = key
+            link.receiverKey = try attachReceiver(local)
             link.sender = try bindSender(local)
         } catch {
-            link.error = "cannot open BFD sockets on \(local): \(error)"
-            logger.warning("BFD sockets could not be opened; retrying in 5 s", metadata: ["peer": "\(link.name)", "error": "\(error)"])
-            close(link)
-            link.retryTimer = loop.scheduleTimer(after: .seconds(5)) { [weak self, weak link] in
-                guard let self, let link, self.links[link.name] === link else { return }
-                link.retryTimer = nil
-                self.open(link)
-            }
+            retryLater(link, "cannot open BFD sockets on \(local): \(error)")
             return
         }
         link.error = nil
         perform(link.session.start(now: Self.now()), link)
+    }
+
+    private func retryLater(_ link: BFDLink, _ reason: String) {
+        link.error = reason
+        logger.warning("BFD sockets could not be opened; retrying in 5 s", metadata: ["peer": "\(link.name)", "error": "\(reason)"])
+        close(link)
+        link.retryTimer = loop.scheduleTimer(after: .seconds(5)) { [weak self, weak link] in
+            guard let self, let link, self.links[link.name] === link else { return }
+            link.retryTimer = nil
+            self.open(link)
+        }
+    }
+
+    /// The socket that receives a link's Control packets (RFC 5881 §4: port 3784), counted by
+    /// its users. Bound without SO_REUSEADDR, so no other local process can bind the same address
+    /// and port and take the packets. Without SO_REUSEADDR the kernel refuses a wildcard socket
+    /// beside specific ones on the same port, so once a link needs the wildcard (no local
+    /// address) it replaces the family's specific sockets, and their links share it:
+    /// demultiplexing also matches the source address (`received`).
+    private func attachReceiver(_ local: IPAddress) throws(SocketError) -> SocketAddress {
+        let wildcard = SocketAddress(local.family == .ipv4 ? .v4(.any) : .v6(.any), port: port)
+        for key in [wildcard, SocketAddress(local, port: port)] where receivers[key] != nil {
+            receivers[key]!.users += 1
+            return key
+        }
+        let key = SocketAddress(local, port: port)
+        guard key == wildcard else {
+            receivers[key] = (try bindReceiver(local), 1)
+            return key
+        }
+        let specific = receivers.filter { $0.key.family == wildcard.family }
+        for entry in specific.values { entry.socket.close() }
+        for old in specific.keys { receivers[old] = nil }
+        let socket: DatagramSocket
+        do {
+            socket = try bindReceiver(local)
+        } catch {
+            // Put the specific sockets back; a link whose socket cannot come back tries again later.
+            for (old, entry) in specific {
+                if let again = try? bindReceiver(old.address) {
+                    receivers[old] = (again, entry.users)
+                } else {
+                    for link in links.values where link.receiverKey == old { retryLater(link, "cannot reopen BFD socket on \(old)") }
+                }
+            }
+            throw error
+        }
+        receivers[wildcard] = (socket, 1 + specific.values.reduce(0) { $0 + $1.users })
+        for link in links.values where link.receiverKey.map({ specific.keys.contains($0) }) == true { link.receiverKey = wildcard }
+        return wildcard
+    }
+
+    private func bindReceiver(_ local: IPAddress) throws(SocketError) -> DatagramSocket {
+        try DatagramSocket(bindingTo: SocketAddress(local, port: port), receiveTTL: true, on: loop) { [weak self] datagram in
+            self?.received(datagram, on: local)
+        }
     }
 
     /// RFC 5881 §4: "The source port MUST be in the range 49152 through 65535"; TTL 255 (§5).

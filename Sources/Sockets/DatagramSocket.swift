@@ -26,7 +26,7 @@ public final class DatagramSocket: Selectable, LoopClosable, @unchecked Sendable
     /// for each datagram's TTL (IP_RECVTTL / IPV6_RECVHOPLIMIT). With `onReceive` nil the socket
     /// only sends and is not registered with the loop.
     public init(
-        bindingTo address: SocketAddress, ttl: Int? = nil, receiveTTL: Bool = false, reuseAddress: Bool = false,
+        bindingTo address: SocketAddress, ttl: Int? = nil, receiveTTL: Bool = false,
         on loop: EventLoop, onReceive: ((Datagram) -> Void)?
     ) throws(SocketError) {
         loop.preconditionInEventLoop()
@@ -37,7 +37,6 @@ public final class DatagramSocket: Selectable, LoopClosable, @unchecked Sendable
             if family == AF_INET6 {
                 try Socket.setInt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1, "IPV6_V6ONLY")
             }
-            if reuseAddress { try Socket.setInt(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR") }
             try Socket.apply(SocketOptions(reuseAddress: false, noDelay: false, ttl: ttl), fd: fd, family: family, remote: nil)
             if receiveTTL, csystem_enable_receive_ttl(fd, family) != 0 {
                 throw SocketError.current(family == AF_INET6 ? "setsockopt(IPV6_RECVHOPLIMIT)" : "setsockopt(IP_RECVTTL)")

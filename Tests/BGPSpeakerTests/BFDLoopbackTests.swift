@@ -1,6 +1,7 @@
 import BFD
 import BGPSpeaker
 import Foundation
+import Glibc
 import IP
 import Logging
 import Sockets
@@ -160,35 +161,81 @@ struct BFDLoopbackTests {
         await pair.close()
     }
 
-    @Test("Two peers share the wildcard receive socket; removing one leaves the other Up")
+    /// A's peer b has a local address, peer c none: c's wildcard socket replaces b's specific one
+    /// (without SO_REUSEADDR the kernel refuses a wildcard beside it) and serves both sessions;
+    /// removing c leaves b Up on it. Nobody else can bind A's BFD port, not even with
+    /// SO_REUSEADDR (which let any local process take the packets before). The other ends are
+    /// scripted: a wildcard speaker cannot share the namespace with other speakers on the port.
+    @Test("A wildcard and a specific link share one receive socket that nobody else can bind")
     func sharedReceiver() async throws {
         let port: UInt16 = 23_788
         var logger = Logger(label: "bfd-test")
         logger.logLevel = .warning
         let loop = try EventLoop(name: "bfd-shared")
-        func speaker(_ id: UInt8) -> Speaker {
-            Speaker(settings: SpeakerSettings(asn: 65000 + UInt32(id), routerID: IPv4Address(10, 0, 0, id), bfdPort: port), loop: loop, logger: logger)
-        }
-        let a = speaker(1), b = speaker(2), c = speaker(3)
-        for s in [a, b, c] { try await s.start() }
-        // A has no local address: one wildcard receiver on the port, shared by both sessions.
-        try await a.addPeer(PeerSettings(name: "b", address: ip("127.0.0.2"), asn: 65002, passive: true, bfd: PeerBFDSettings()))
+        let a = Speaker(settings: SpeakerSettings(asn: 65001, routerID: IPv4Address(10, 0, 0, 1), bfdPort: port), loop: loop, logger: logger)
+        try await a.start()
+        try await a.addPeer(PeerSettings(name: "b", address: ip("127.0.0.2"), asn: 65002, localAddress: ip("127.0.0.1"), passive: true,
+                                         bfd: PeerBFDSettings()))
         try await a.addPeer(PeerSettings(name: "c", address: ip("127.0.0.3"), asn: 65003, passive: true, bfd: PeerBFDSettings()))
-        try await b.addPeer(PeerSettings(name: "a", address: ip("127.0.0.1"), asn: 65001, localAddress: ip("127.0.0.2"), passive: true,
-                                         bfd: PeerBFDSettings()))
-        try await c.addPeer(PeerSettings(name: "a", address: ip("127.0.0.1"), asn: 65001, localAddress: ip("127.0.0.3"), passive: true,
-                                         bfd: PeerBFDSettings()))
+        for name in ["b", "c"] {
+            let bfd = await a.peer(named: name)?.bfd
+            #expect(bfd?.error == nil, "\(name): \(bfd?.error ?? "-")")
+        }
+        // The scripted ends: Down, then Up with A's discriminator (RFC 5880 §6.8.6), then Up every
+        // 100 ms (A's detection time: 3 × 300 ms).
+        let stop = Mutex(false)
+        let senders = Task.detached {
+            let scripted: [String: DatagramSocket] = try await loop.submit {
+                var sockets: [String: DatagramSocket] = [:]
+                for (name, source) in [("b", "127.0.0.2"), ("c", "127.0.0.3")] {
+                    sockets[name] = try DatagramSocket(bindingTo: SocketAddress(ip(source), port: 0), ttl: 255, on: loop, onReceive: nil)
+                }
+                return sockets
+            }
+            defer { _ = try? loopSubmitClose(loop, scripted) }
+            while !stop.withLock({ $0 }) {
+                for (name, discriminator) in [("b", UInt32(201)), ("c", UInt32(301))] {
+                    let seen = await a.peer(named: name)?.bfd
+                    let yours = seen?.localDiscriminator ?? 0
+                    let state: BFDState = yours == 0 || seen?.state == "down" ? .down : .up
+                    let packet = BFDControlPacket(state: state, detectMultiplier: 3, myDiscriminator: discriminator,
+                                                  yourDiscriminator: state == .down ? 0 : yours,
+                                                  desiredMinTxInterval: 300_000, requiredMinRxInterval: 300_000).encoded()
+                    try? await loop.submit { try scripted[name]?.send(packet, to: SocketAddress(ip("127.0.0.1"), port: port)) }
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
         _ = try await eventually("both of A's sessions Up") {
             let sb = await a.peer(named: "b")?.bfd?.state, sc = await a.peer(named: "c")?.bfd?.state
             return sb == "up" && sc == "up" ? true : nil
         }
-        try await a.removePeer(named: "b")
-        _ = try await eventually("B sees AdminDown") { await b.peer(named: "a")?.bfd?.remoteState == "admin_down" ? true : nil }
+        for address in ["0.0.0.0", "127.0.0.1"] {
+            let outcome = Self.bindWithReuseAddress(address, port: port)
+            #expect(outcome == EADDRINUSE, "another socket bound \(address):\(port) beside A's (errno \(outcome))")
+        }
+        try await a.removePeer(named: "c")
         try await Task.sleep(for: .milliseconds(1_200))
-        let still = try #require(await a.peer(named: "c")?.bfd)
-        #expect(still.state == "up" && still.packetsDiscarded == 0)
-        for s in [a, b, c] { await s.shutdown(mode: .withdraw(message: nil)) }
+        let still = try #require(await a.peer(named: "b")?.bfd)
+        #expect(still.state == "up" && still.packetsDiscarded == 0 && still.error == nil)
+        stop.withLock { $0 = true }
+        try await senders.value
+        await a.shutdown(mode: .withdraw(message: nil))
         loop.shutdown()
+    }
+
+    /// 0 when a UDP socket with SO_REUSEADDR could bind `address:port`, else the errno.
+    private static func bindWithReuseAddress(_ address: String, port: UInt16) -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { Glibc.close(fd) }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var sin = sockaddr_in()
+        sin.sin_family = sa_family_t(AF_INET)
+        sin.sin_port = port.bigEndian
+        sin.sin_addr.s_addr = inet_addr(address)
+        let rc = withUnsafePointer(to: &sin) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        return rc == 0 ? 0 : errno
     }
 
     /// ::2 is not configured anywhere (only ::1 is on lo), so the bind fails; the peer is ::1, so
@@ -208,4 +255,9 @@ struct BFDLoopbackTests {
         await a.shutdown(mode: .withdraw(message: nil))
         loop.shutdown()
     }
+}
+
+/// Closes the scripted ends' sockets on their loop (DatagramSocket is loop-confined).
+private func loopSubmitClose(_ loop: EventLoop, _ sockets: [String: DatagramSocket]) throws {
+    loop.execute { for socket in sockets.values { socket.close() } }
 }
