@@ -93,6 +93,28 @@ final class SpeakerCore: @unchecked Sendable {
             }
         }
         for peer in peers.values { installListenerKey(peer) }
+        updateListenerMinimumTTL()
+    }
+
+    /// RFC 5082 §3 from the first packet: when every enabled peer of a listener's family uses
+    /// GTSM, the listener drops SYNs below the loosest of their minimum TTLs, so a sender too
+    /// many hops away never gets a connection, let alone a byte read. Each accepted socket then
+    /// gets its own peer's minimum (`PeerDriver.accept`) before anything is read. With one
+    /// enabled peer of the family without GTSM the listener must take every TTL (0); a GTSM
+    /// peer then relies on the accepted socket's minimum, as BIRD and FRR do.
+    func updateListenerMinimumTTL() {
+        for listener in listeners {
+            let family = listener.localAddress.address.family
+            let minimums = peers.values.filter { $0.settings.enabled && $0.settings.address.family == family }
+                .map { $0.settings.ttlSecurity.map { 256 - $0 } ?? 0 }
+            let minimum = minimums.min() ?? 0
+            do {
+                try listener.setMinimumTTL(minimum)
+            } catch {
+                logger.warning("GTSM minimum TTL could not be set on the listener; each accepted session still gets its own",
+                               metadata: ["listener": "\(listener.localAddress)", "error": "\(error)"])
+            }
+        }
     }
 
     /// RFC 2385: the peer's key on every listener of its family. Fail closed: if it cannot be
@@ -176,6 +198,7 @@ final class SpeakerCore: @unchecked Sendable {
             installListenerKey(peer, remove: true)
             if let timer = peer.staleTimer { loop.cancelTimer(timer) }
         }
+        updateListenerMinimumTTL()
         return effect
     }
 

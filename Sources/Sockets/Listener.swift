@@ -57,6 +57,18 @@ public final class Listener: Selectable, LoopClosable, @unchecked Sendable {
         try Socket.setMD5(fd: fd, key: key ?? [], peer: SocketAddress(peer, port: 0))
     }
 
+    /// RFC 5082 GTSM on the listener: SYNs arriving with a TTL (hop limit) below `minimum` are
+    /// dropped by the kernel, so no connection is made and no byte read; accepted sockets inherit
+    /// it. 0 takes every TTL.
+    public func setMinimumTTL(_ minimum: Int) throws(SocketError) {
+        loop.preconditionInEventLoop()
+        if localAddress.family == AF_INET6 {
+            try Socket.setInt(fd, Int32(IPPROTO_IPV6), csystem_IPV6_MINHOPCOUNT, Int32(clamping: minimum), "IPV6_MINHOPCOUNT")
+        } else {
+            try Socket.setInt(fd, Int32(IPPROTO_IP), csystem_IP_MINTTL, Int32(clamping: minimum), "IP_MINTTL")
+        }
+    }
+
     /// Stops listening and releases the descriptor. Accepted connections are unaffected.
     public func close() {
         loop.preconditionInEventLoop()

@@ -19,9 +19,15 @@ private final class RawPeer: @unchecked Sendable {
     init(fd: Int32) { self.fd = fd }
 
     /// Connects from `source` to the speaker; a tiny receive buffer makes its window close soon.
-    static func connect(from source: String, to port: UInt16, receiveBuffer: Int32? = nil) throws -> RawPeer {
+    /// `ttl` is the TTL of every packet it sends (the SYN included); a SYN the speaker drops makes
+    /// the connect give up after `connectTimeout` seconds.
+    static func connect(from source: String, to port: UInt16, receiveBuffer: Int32? = nil, ttl: Int32? = nil,
+                        connectTimeout: Int = 10) throws -> RawPeer {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         if var size = receiveBuffer { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) }
+        if var ttl { setsockopt(fd, Int32(IPPROTO_IP), IP_TTL, &ttl, socklen_t(MemoryLayout<Int32>.size)) }
+        var sendTimeout = timeval(tv_sec: connectTimeout, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &sendTimeout, socklen_t(MemoryLayout<timeval>.size))
         var timeout = timeval(tv_sec: 1, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var local = sockaddr_in()
@@ -158,6 +164,40 @@ private func quietLogger() -> Logger {
         #expect(down.lastError?.notification?.code == NotificationCode.sendHoldTimerExpired.rawValue, "\(String(describing: down.lastError))")
         #expect(elapsed >= .seconds(3) && elapsed < .seconds(20), "closed after \(elapsed)")
         #expect(down.counters.flaps == 1)
+    }
+
+    /// RFC 5082 GTSM from the first packet: the only peer needs TTL 255 (`ttlSecurity: 1`), so
+    /// the listener drops a SYN from its address at TTL 1 — no connection, nothing read, the
+    /// peer never leaves Idle/Active — while the same address at TTL 255 gets Established.
+    /// (Before, the connection was accepted and the minimum set afterwards, so an OPEN already
+    /// queued was read.)
+    @Test func gtsmRefusesALowTTLSessionFromTheFirstPacket() async throws {
+        let loop = try EventLoop(name: "gtsm-test")
+        defer { loop.shutdown() }
+        let speaker = Speaker(settings: SpeakerSettings(asn: 65001, routerID: IPv4Address(10, 0, 0, 1), listenAddresses: [ip("127.0.0.1")],
+                                                        listenPort: 0),
+                              loop: loop, logger: quietLogger())
+        try await speaker.start()
+        defer { Task { await speaker.shutdown(mode: .withdraw(message: nil)) } }
+        let port = UInt16(await speaker.listeningAddresses().first!.split(separator: ":").last!)!
+        try await speaker.addPeer(PeerSettings(name: "gtsm", address: ip("127.0.0.9"), asn: 65002, ttlSecurity: 1, passive: true))
+        let open = BGPMessage.open(OpenMessage(asn: 65002, holdTime: 60, bgpIdentifier: IPv4Address(10, 0, 0, 9),
+                                               capabilities: [.multiprotocol(.ipv4Unicast), .fourOctetASN(65002)]))
+
+        let far = try? RawPeer.connect(from: "127.0.0.9", to: port, ttl: 1, connectTimeout: 2)
+        #expect(far == nil, "a TCP connection at TTL 1 was made to a GTSM peer's listener")
+        if let far {
+            far.send(open)
+            far.send(.keepalive)
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        let untouched = try #require(await speaker.peer(named: "gtsm"))
+        #expect(untouched.state != .openConfirm && untouched.state != .established, "\(untouched.state)")
+
+        let near = try RawPeer.connect(from: "127.0.0.9", to: port, ttl: 255)
+        near.send(open)
+        near.send(.keepalive)
+        _ = try await eventually("Established at TTL 255") { await speaker.peer(named: "gtsm")?.state == .established ? true : nil }
     }
 
     /// A peer that accepts our connection, completes the handshake and resets it a second
