@@ -15,6 +15,8 @@ public struct ServeConfiguration: Sendable, Equatable {
     /// Explicitly requested router ID; nil keeps the stored one (or one picked from the host).
     public var routerID: IPv4Address?
     public var tokenFile: String?
+    /// `/metrics` needs a bearer token like the rest of the API (it is public by default).
+    public var metricsAuth = false
     public var logLevel: Logger.Level
     public var logFormat: LogFormat
     /// What SIGTERM/SIGINT does to BGP sessions.
@@ -81,12 +83,16 @@ public struct ServeConfiguration: Sendable, Equatable {
         public var clusterGrace: String?
         public var clusterDegradedMED: String?
         public var clusterDegradedPrepend: String?
+        /// "true" when the flag is given (it takes no value).
+        public var metricsAuth: String?
 
         public init(db: String? = nil, apiListen: String? = nil, bgpListen: String? = nil, asn: String? = nil,
                     routerID: String? = nil, tokenFile: String? = nil, logLevel: String? = nil, logFormat: String? = nil,
                     shutdown: String? = nil, sync: String? = nil, historyDays: String? = nil, historyRows: String? = nil,
                     clusterDir: String? = nil, clusterListen: String? = nil, clusterJoin: String? = nil, clusterTrustedNetwork: String? = nil,
-                    clusterGrace: String? = nil, clusterDegradedMED: String? = nil, clusterDegradedPrepend: String? = nil) {
+                    clusterGrace: String? = nil, clusterDegradedMED: String? = nil, clusterDegradedPrepend: String? = nil,
+                    metricsAuth: String? = nil) {
+            self.metricsAuth = metricsAuth
             self.clusterDir = clusterDir
             self.clusterListen = clusterListen
             self.clusterJoin = clusterJoin
@@ -111,7 +117,7 @@ public struct ServeConfiguration: Sendable, Equatable {
 
     /// One setting: its flag and its environment variable.
     public enum Setting: String, Sendable, CaseIterable {
-        case db, apiListen, bgpListen, asn, routerID, tokenFile, logLevel, logFormat, shutdown, sync, historyDays, historyRows
+        case db, apiListen, bgpListen, asn, routerID, tokenFile, metricsAuth, logLevel, logFormat, shutdown, sync, historyDays, historyRows
         case clusterDir, clusterListen, clusterJoin, clusterTrustedNetwork, clusterGrace, clusterDegradedMED, clusterDegradedPrepend
 
         public var flag: String {
@@ -122,6 +128,7 @@ public struct ServeConfiguration: Sendable, Equatable {
             case .asn: "--asn"
             case .routerID: "--router-id"
             case .tokenFile: "--token-file"
+            case .metricsAuth: "--metrics-auth"
             case .logLevel: "--log-level"
             case .logFormat: "--log-format"
             case .shutdown: "--shutdown"
@@ -151,6 +158,7 @@ public struct ServeConfiguration: Sendable, Equatable {
             case .asn: flags.asn
             case .routerID: flags.routerID
             case .tokenFile: flags.tokenFile
+            case .metricsAuth: flags.metricsAuth
             case .logLevel: flags.logLevel
             case .logFormat: flags.logFormat
             case .shutdown: flags.shutdown
@@ -200,6 +208,7 @@ public struct ServeConfiguration: Sendable, Equatable {
             guard !text.isEmpty else { throw .init("must not be empty") }
             return text
         }
+        let metricsAuth = try parse(.metricsAuth, boolean) ?? false
         /// One of an enumeration's values, written in any case; the error lists them (or says
         /// `expected`).
         func choice<T: RawRepresentable & CaseIterable>(_ key: Setting, expected: String? = nil) throws(ConfigurationError) -> T?
@@ -229,7 +238,7 @@ public struct ServeConfiguration: Sendable, Equatable {
         }
 
         return ServeConfiguration(databasePath: databasePath, apiListen: apiListen, bgpListen: bgpListen, asn: asn,
-                                  routerID: routerID, tokenFile: tokenFile, logLevel: logLevel, logFormat: logFormat, shutdown: shutdown, sync: sync,
+                                  routerID: routerID, tokenFile: tokenFile, metricsAuth: metricsAuth, logLevel: logLevel, logFormat: logFormat, shutdown: shutdown, sync: sync,
                                   retention: HistoryRetention(maxAgeDays: days, maxRows: rows), cluster: cluster)
     }
 
@@ -260,13 +269,7 @@ public struct ServeConfiguration: Sendable, Equatable {
         let join = try typed(.clusterJoin) { text throws(ConfigurationError.Reason) -> [IPEndpoint] in
             try text.split(separator: ",").map { part throws(ConfigurationError.Reason) in try endpoint(part.trimmingCharacters(in: .whitespaces)) }
         } ?? []
-        let trusted = try typed(.clusterTrustedNetwork) { text throws(ConfigurationError.Reason) -> Bool in
-            switch text.lowercased() {
-            case "1", "true", "yes": return true
-            case "0", "false", "no": return false
-            default: throw .init("expected true or false")
-            }
-        } ?? false
+        let trusted = try typed(.clusterTrustedNetwork, boolean) ?? false
         // dqlite 1.11's Raft and client traffic is plain TCP: refuse to put it anywhere but
         // loopback unless the operator says the network is trusted (docs/cluster.md).
         if !listen.address.isLoopback && !trusted {
@@ -288,6 +291,15 @@ public struct ServeConfiguration: Sendable, Equatable {
             return value
         } ?? 0
         return Cluster(directory: directory, listen: listen, join: join, gracePeriodSeconds: grace, degradedMED: med, degradedPrepend: prepend)
+    }
+
+    /// A switch given as a flag ("true") or in the environment (1/true/yes, 0/false/no).
+    static func boolean(_ text: String) throws(ConfigurationError.Reason) -> Bool {
+        switch text.lowercased() {
+        case "1", "true", "yes": return true
+        case "0", "false", "no": return false
+        default: throw .init("expected true or false")
+        }
     }
 
     static func endpoint(_ text: String) throws(ConfigurationError.Reason) -> IPEndpoint {

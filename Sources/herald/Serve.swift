@@ -37,6 +37,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "File of API bearer tokens, one per line. [HERALD_TOKEN_FILE]; a single token may also come from HERALD_TOKEN")
     var tokenFile: String?
 
+    @Flag(name: .long, help: "/metrics needs a bearer token like the rest of the API (by default it is public, for a scraper on loopback). [HERALD_METRICS_AUTH]")
+    var metricsAuth = false
+
     @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical. [HERALD_LOG_LEVEL] (default: info)")
     var logLevel: String?
 
@@ -86,7 +89,8 @@ struct Serve: AsyncParsableCommand {
                              tokenFile: tokenFile, logLevel: logLevel, logFormat: logFormat, shutdown: shutdown, sync: sync,
                              historyDays: historyDays, historyRows: historyRows, clusterDir: clusterDir, clusterListen: clusterListen,
                              clusterJoin: clusterJoin, clusterTrustedNetwork: clusterTrustedNetwork ? "true" : nil, clusterGrace: clusterGrace,
-                             clusterDegradedMED: clusterDegradedMED, clusterDegradedPrepend: clusterDegradedPrepend),
+                             clusterDegradedMED: clusterDegradedMED, clusterDegradedPrepend: clusterDegradedPrepend,
+                             metricsAuth: metricsAuth ? "true" : nil),
                 environment: environment)
         } catch {
             FileHandle.standardError.write(Data("herald serve: \(error)\n".utf8))
@@ -106,6 +110,11 @@ struct Serve: AsyncParsableCommand {
         } catch {
             logger.critical("cannot read API tokens", metadata: ["error": "\(error)"])
             throw ExitCode(78)  // EX_CONFIG
+        }
+        if configuration.metricsAuth && tokens.isEmpty {
+            // Accepted and ignored would leave /metrics as open as before: refuse instead.
+            logger.critical("--metrics-auth needs an API token (--token-file or HERALD_TOKEN); without one every path is public")
+            throw ExitCode(78)
         }
 
         let store: Store
@@ -236,6 +245,7 @@ struct Serve: AsyncParsableCommand {
         httpConfiguration.bodyLimits = RoutesAPI.bodyLimits
         // The status page holds no data and asks for the token itself.
         httpConfiguration.publicPaths.insert("/")
+        if configuration.metricsAuth { httpConfiguration.publicPaths.remove("/metrics") }
         do { try httpConfiguration.validateExposure() } catch {
             logger.critical("refusing to start", metadata: ["reason": "\(error.description)"])
             throw ExitCode(78)

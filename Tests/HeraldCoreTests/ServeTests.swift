@@ -262,6 +262,34 @@ final class ScratchDirectory {
         #expect(result.output.contains("requires an API token"), "\(result.output)")
     }
 
+    /// /metrics is public by default (a scraper on loopback); `--metrics-auth` makes it need the
+    /// token like every other path, and without a token the flag is refused rather than ignored.
+    @Test func metricsAuthPutsMetricsBehindTheToken() throws {
+        let token = "metrics-token-0123456789"
+        func metrics(_ flags: [String]) throws -> (status: Int32, answers: [String]) {
+            let directory = ScratchDirectory()
+            var answers: [String] = []
+            let result = try Self.run(Self.builtBinary, ["serve", "--api-listen", "127.0.0.1:0"] + flags, in: directory.path,
+                                      environment: ["HERALD_TOKEN": token], whenReady: { output in
+                guard let port = output.firstMatch(of: /api_listen=127\.0\.0\.1:(\d+)/).flatMap({ UInt16($0.1) }) else { return }
+                answers.append((try? SimpleHTTP.get(port: port, path: "/metrics")) ?? "no answer")
+                answers.append((try? SimpleHTTP.get(port: port, path: "/metrics", token: token)) ?? "no answer")
+            })
+            return (result.status, answers)
+        }
+        let open = try metrics([])
+        #expect(open.status == 0 && open.answers.count == 2)
+        #expect(open.answers.allSatisfy { $0.hasPrefix("HTTP/1.1 200") }, "public by default: \(open.answers.map { $0.prefix(40) })")
+        let guarded = try metrics(["--metrics-auth"])
+        #expect(guarded.status == 0 && guarded.answers.count == 2)
+        #expect(guarded.answers.first?.hasPrefix("HTTP/1.1 401") == true, "\(guarded.answers.first?.prefix(200) ?? "")")
+        #expect(guarded.answers.last?.hasPrefix("HTTP/1.1 200") == true && guarded.answers.last?.contains("herald_") == true)
+
+        let directory = ScratchDirectory()
+        let refused = try Self.run(Self.builtBinary, ["serve", "--api-listen", "127.0.0.1:0", "--metrics-auth"], in: directory.path, signal: nil)
+        #expect(refused.status == 78 && refused.output.contains("--metrics-auth needs an API token"), "\(refused.output)")
+    }
+
     /// The API answers on the address it logs, and /v1/status reports the database and speaker.
     @Test func servesHealthAndStatus() throws {
         let directory = ScratchDirectory()
