@@ -44,6 +44,7 @@ final class PeerDriver: @unchecked Sendable {
     var hint: String?
     var negotiated: NegotiatedSession?
     var counters = PeerCounters()
+    var refreshGuard = RouteRefreshGuard()
     /// Set when the MD5 key could not be put on a listener: inbound connections are refused.
     var listenerKeyError: String?
     /// The idle hold wait in progress (seconds, Unix ms when it ends), for the peer's status.
@@ -461,10 +462,7 @@ final class PeerDriver: @unchecked Sendable {
             attempt.notification = NotificationInfo(notification, .received)
             handle(attempt, .notificationMessage(notification))
         case .routeRefresh(let refresh):
-            if attempt === session {
-                logger.info("route refresh requested by peer", metadata: ["family": "\(refresh.family)"])
-                resendAll(family: refresh.family.ipFamily)
-            }
+            if attempt === session { routeRefreshRequested(refresh, on: attempt) }
         }
     }
 

@@ -69,6 +69,8 @@ public struct PeerCounters: Sendable, Hashable {
     public var flaps = 0
     /// Prefixes sent with fewer paths than they have (the peer has no ADD-PATH receive).
     public var prefixesWithFewerPaths = 0
+    /// ROUTE-REFRESH requests merged into a later re-send (`RouteRefreshGuard`).
+    public var routeRefreshesDeferred = 0
 }
 
 /// One peer, for the API.

@@ -200,6 +200,67 @@ private func quietLogger() -> Logger {
         _ = try await eventually("Established at TTL 255") { await speaker.peer(named: "gtsm")?.state == .established ? true : nil }
     }
 
+    /// ROUTE-REFRESH flood: 30 requests for IPv4 in 1.5 s get the 2,000-route table twice — at
+    /// once and, merged, when the 5 s interval ends — not 30 times; the merged ones are counted in
+    /// the peer's view. A refresh for a family the session does not carry (AFI 25, which the
+    /// speaker read as "every family" before) sends nothing (RFC 2918 §4: ignored).
+    @Test func routeRefreshFloodIsRateLimited() async throws {
+        let loop = try EventLoop(name: "refresh-test")
+        defer { loop.shutdown() }
+        let speaker = Speaker(settings: SpeakerSettings(asn: 65001, routerID: IPv4Address(10, 0, 0, 1), listenAddresses: [ip("127.0.0.1")],
+                                                        listenPort: 0),
+                              loop: loop, logger: quietLogger())
+        try await speaker.start()
+        defer { Task { await speaker.shutdown(mode: .withdraw(message: nil)) } }
+        let port = UInt16(await speaker.listeningAddresses().first!.split(separator: ":").last!)!
+        let table = 2_000
+        await speaker.announce((0..<table).map { i in
+            Route(prefix: IPPrefix(host: .v4(IPv4Address(UInt32(100) << 24 | UInt32(65) << 16 | UInt32(i)))), path: Path(nextHop: .address(.v4(IPv4Address(100, 64, 0, 1)))))
+        })
+        try await speaker.addPeer(PeerSettings(name: "refresher", address: ip("127.0.0.10"), asn: 65002, passive: true))
+        let peer = try RawPeer.connect(from: "127.0.0.10", to: port)
+        peer.send(.open(OpenMessage(asn: 65002, holdTime: 60, bgpIdentifier: IPv4Address(10, 0, 0, 10),
+                                    capabilities: [.multiprotocol(.ipv4Unicast), .routeRefresh, .fourOctetASN(65002)])))
+        peer.send(.keepalive)
+
+        var buffer: [UInt8] = []
+        /// Prefixes announced to the peer during `seconds`.
+        func announced(during seconds: Double) throws -> Int {
+            var count = 0
+            let end = Date().addingTimeInterval(seconds)
+            while Date() < end {
+                buffer += peer.readSome()
+                while let length = try MessageFraming.nextMessageLength(in: buffer), buffer.count >= length {
+                    if case .update(let update) = try BGPMessage.decode(Array(buffer[0..<length]), context: CodecContext(fourOctetASN: true)) {
+                        count += update.announced.count
+                    }
+                    buffer.removeFirst(length)
+                }
+            }
+            return count
+        }
+        #expect(try announced(during: 2) == table, "the initial table")
+
+        let refresh = BGPMessage.routeRefresh(RouteRefreshMessage(family: .ipv4Unicast))
+        let flood = Task.detached {
+            for _ in 0..<30 {
+                peer.send(refresh)
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        let resent = try announced(during: 7)
+        try await flood.value
+        #expect(resent == 2 * table, "30 refreshes re-sent \(resent) prefixes (the table is \(table))")
+        let counters = try #require(await speaker.peer(named: "refresher")?.counters)
+        #expect(counters.routeRefreshesDeferred == 29, "\(counters)")
+
+        // ROUTE-REFRESH for AFI 25 / SAFI 65 (not negotiated, not parsed into a family).
+        let unknown: [UInt8] = [UInt8](repeating: 0xFF, count: 16) + [0, 23, 5, 0, 25, 0, 65]
+        _ = unknown.withUnsafeBytes { Glibc.send(peer.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        #expect(try announced(during: 1.5) == 0, "a refresh for a family the session does not carry is ignored")
+        #expect(await speaker.peer(named: "refresher")?.state == .established)
+    }
+
     /// A peer that accepts our connection, completes the handshake and resets it a second
     /// later, over and over: the idle hold back-off (RFC 4271 §8.1.1 DampPeerOscillations)
     /// doubles, is visible in the peer's status, and the speaker's loop thread stays nearly idle.

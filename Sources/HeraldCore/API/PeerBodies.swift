@@ -204,6 +204,8 @@ extension PeersAPI {
         let flaps: Int
         /// Prefixes sent with fewer paths than they have (the peer lacks ADD-PATH receive).
         let prefixesWithFewerPaths: Int
+        /// ROUTE-REFRESH requests merged into a later re-send (rate limit).
+        let routeRefreshesDeferred: Int
 
         init(_ c: PeerCounters) {
             messagesIn = c.messagesIn
@@ -214,6 +216,7 @@ extension PeersAPI {
             prefixesAdvertised = c.prefixesAdvertised
             flaps = c.flaps
             prefixesWithFewerPaths = c.prefixesWithFewerPaths
+            routeRefreshesDeferred = c.routeRefreshesDeferred
         }
     }
 
