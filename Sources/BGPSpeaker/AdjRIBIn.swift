@@ -34,17 +34,41 @@ extension PeerDriver {
             }
             let now = wallClockMillis()
             let classic = Set(update.nlri)
+            let limit = adjRIBInLimit
+            var notKept = 0
             for n in nlri {
+                // At the limit a new prefix is counted, not kept; a known one is still replaced.
+                guard received.count < limit || received[n] != nil else {
+                    notKept += 1
+                    continue
+                }
                 let hop = classic.contains(n) ? classicNextHop : mpNextHop
                 received[n] = ReceivedPath(attributes: attributes, nextHop: hop, receivedAt: now, stale: false)
                 announced += 1
             }
+            if notKept > 0 { adjRIBInFull(notKept: notKept, limit: limit) }
         }
         counters.prefixesReceived = received.count
         if announced + withdrawn > 0 {
             core?.emit(.receivedRoutesChanged(peer: settings.name, announced: announced, withdrawn: withdrawn))
         }
         checkMaxPrefixes(attempt)
+    }
+
+    /// The most paths kept for this peer: the speaker's bound, or the peer's max-prefix limit
+    /// when that is higher (so its action sees every prefix up to the limit).
+    var adjRIBInLimit: Int {
+        max(speaker.adjRIBInLimit, (settings.maxPrefixes?.limit ?? 0) + 1)
+    }
+
+    /// Received routes are kept for display only, so a full Adj-RIB-In costs the operator a
+    /// complete view, never the session or Herald's own announcements: the rest is counted.
+    func adjRIBInFull(notKept: Int, limit: Int) {
+        counters.prefixesNotKept += notKept
+        guard !adjRIBInFullReported else { return }
+        adjRIBInFullReported = true
+        hint = "the received-routes view holds its limit of \(limit) paths; further new prefixes are counted in prefixes_not_kept, not kept (display only: the session and Herald's announcements are unaffected; max_prefixes above the limit raises it)"
+        logger.warning("Adj-RIB-In at its limit: new prefixes from the peer are counted, not kept", metadata: ["limit": "\(limit)"])
     }
 
     func checkMaxPrefixes(_ attempt: SessionAttempt) {

@@ -81,6 +81,8 @@ final class PeerDriver: @unchecked Sendable {
     var received: [NLRI: ReceivedPath] = [:]
     var staleTimer: TimerHandle?
     var maxPrefixReported = false
+    /// The Adj-RIB-In reached its limit in this session (reported once).
+    var adjRIBInFullReported = false
 
     init(core: SpeakerCore, settings: PeerSettings) {
         core.loop.preconditionInEventLoop()
@@ -495,6 +497,7 @@ final class PeerDriver: @unchecked Sendable {
         establishedAt = wallClockMillis()
         hint = nil
         maxPrefixReported = false
+        adjRIBInFullReported = false
         let connection = attempt.connection
         negotiated = NegotiatedSession(
             holdTime: parameters.holdTime, keepaliveTime: parameters.keepaliveTime, peerRouterID: parameters.peerIdentifier,
@@ -663,6 +666,7 @@ final class PeerDriver: @unchecked Sendable {
         counters.prefixesReceived = received.count
         counters.prefixesAdvertised = sent.count
         counters.prefixesWithFewerPaths = fewerPaths.count
+        counters.receivedLimit = adjRIBInLimit
         var snapshot = PeerSnapshot(name: settings.name, address: settings.address, asn: settings.asn, state: currentState,
                                     establishedAt: establishedAt, lastError: lastError, negotiated: negotiated, counters: counters, hint: hint,
                                     bfd: core?.bfd.snapshot(settings.name))

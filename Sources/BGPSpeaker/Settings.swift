@@ -37,13 +37,18 @@ public struct SpeakerSettings: Sendable, Hashable {
     /// negotiated Hold Time (Herald applies it with Hold Time 0 too: a peer that reads nothing
     /// is gone whatever it negotiated).
     public var sendHoldTime: Int?
+    /// Paths kept per peer in the Adj-RIB-In, which Herald keeps for display only: a peer
+    /// cannot grow the process without bound. A peer's `maxPrefixes` above it raises it, so the
+    /// max-prefix action still sees every prefix up to its limit.
+    public var adjRIBInLimit: Int
 
     public init(asn: UInt32, routerID: IPv4Address, listenAddresses: [IPAddress] = [], listenPort: UInt16 = 179,
                 holdTime: UInt16 = 90, keepaliveTime: Int? = nil, connectRetryTime: Int = 30, idleHoldTime: Int = 5, maximumIdleHoldTime: Int = 120,
                 defaultLocalPreference: UInt32 = 100, gracefulRestartTime: UInt16 = 120, restarting: Bool = false,
                 bfdPort: UInt16 = 3784,
-                sendHoldTime: Int? = nil) {
+                sendHoldTime: Int? = nil, adjRIBInLimit: Int = SpeakerSettings.defaultAdjRIBInLimit) {
         self.sendHoldTime = sendHoldTime
+        self.adjRIBInLimit = adjRIBInLimit
         self.asn = asn
         self.routerID = routerID
         self.listenAddresses = listenAddresses
@@ -58,6 +63,12 @@ public struct SpeakerSettings: Sendable, Hashable {
         self.restarting = restarting
         self.bfdPort = bfdPort
     }
+}
+
+extension SpeakerSettings {
+    /// 100,000 paths: several times a homelab router's own table, far below a full Internet
+    /// table (about 1,000,000), which Herald has no use for.
+    public static let defaultAdjRIBInLimit = 100_000
 }
 
 /// BFD for a peer (RFC 5880 asynchronous mode, RFC 5881 single hop). Milliseconds.

@@ -71,6 +71,11 @@ public struct PeerCounters: Sendable, Hashable {
     public var prefixesWithFewerPaths = 0
     /// ROUTE-REFRESH requests merged into a later re-send (`RouteRefreshGuard`).
     public var routeRefreshesDeferred = 0
+    /// The most paths the Adj-RIB-In keeps for this peer (`SpeakerSettings.adjRIBInLimit`, or the
+    /// peer's max-prefix limit when higher).
+    public var receivedLimit = 0
+    /// Announcements of new prefixes not kept because the Adj-RIB-In was at its limit.
+    public var prefixesNotKept = 0
 }
 
 /// One peer, for the API.

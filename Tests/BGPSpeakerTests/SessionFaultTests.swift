@@ -261,6 +261,74 @@ private func quietLogger() -> Logger {
         #expect(await speaker.peer(named: "refresher")?.state == .established)
     }
 
+    /// The received-routes view is bounded by default: a peer announcing 100,500 prefixes gets
+    /// 100,000 kept and 500 counted (`prefixes_not_kept`), with a hint, and keeps its session; a
+    /// withdrawal makes room for a new prefix again.
+    @Test(.heavy) func adjRIBInKeepsAtMostItsDefaultLimit() async throws {
+        let loop = try EventLoop(name: "adj-rib-in-test")
+        defer { loop.shutdown() }
+        let speaker = Speaker(settings: SpeakerSettings(asn: 65001, routerID: IPv4Address(10, 0, 0, 1), listenAddresses: [ip("127.0.0.1")],
+                                                        listenPort: 0),
+                              loop: loop, logger: quietLogger())
+        try await speaker.start()
+        defer { Task { await speaker.shutdown(mode: .withdraw(message: nil)) } }
+        let port = UInt16(await speaker.listeningAddresses().first!.split(separator: ":").last!)!
+        try await speaker.addPeer(PeerSettings(name: "chatty", address: ip("127.0.0.11"), asn: 65002, passive: true))
+        let peer = try RawPeer.connect(from: "127.0.0.11", to: port)
+        peer.send(.open(OpenMessage(asn: 65002, holdTime: 60, bgpIdentifier: IPv4Address(10, 0, 0, 11),
+                                    capabilities: [.multiprotocol(.ipv4Unicast), .fourOctetASN(65002)])))
+        peer.send(.keepalive)
+        _ = try await eventually("Established") { await speaker.peer(named: "chatty")?.state == .established ? true : nil }
+
+        /// Raw UPDATEs: ORIGIN IGP, AS_PATH 65002, NEXT_HOP 127.0.0.11, as many /32s as fit.
+        func updates(announcing hosts: Range<UInt32>, withdrawing: Range<UInt32> = 0..<0) -> [UInt8] {
+            let attributes: [UInt8] = [0x40, 1, 1, 0, 0x40, 2, 6, 2, 1, 0, 0, 0xFD, 0xEA, 0x40, 3, 4, 127, 0, 0, 11]
+            func host(_ i: UInt32) -> [UInt8] { [32, 10, UInt8(i >> 16 & 0xFF), UInt8(i >> 8 & 0xFF), UInt8(i & 0xFF)] }
+            var bytes: [UInt8] = []
+            func message(withdrawn: [UInt8], attributes: [UInt8], nlri: [UInt8]) {
+                let length = 19 + 2 + withdrawn.count + 2 + attributes.count + nlri.count
+                bytes += [UInt8](repeating: 0xFF, count: 16) + [UInt8(length >> 8), UInt8(length & 0xFF), 2]
+                bytes += [UInt8(withdrawn.count >> 8), UInt8(withdrawn.count & 0xFF)] + withdrawn
+                bytes += [UInt8(attributes.count >> 8), UInt8(attributes.count & 0xFF)] + attributes + nlri
+            }
+            for chunk in stride(from: withdrawing.lowerBound, to: withdrawing.upperBound, by: 800) {
+                message(withdrawn: (chunk..<min(chunk + 800, withdrawing.upperBound)).flatMap(host), attributes: [], nlri: [])
+            }
+            for chunk in stride(from: hosts.lowerBound, to: hosts.upperBound, by: 800) {
+                message(withdrawn: [], attributes: attributes, nlri: (chunk..<min(chunk + 800, hosts.upperBound)).flatMap(host))
+            }
+            return bytes
+        }
+        func send(_ bytes: [UInt8]) {
+            var offset = 0
+            while offset < bytes.count {
+                let n = bytes.withUnsafeBytes { Glibc.send(peer.fd, $0.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL)) }
+                if n <= 0 { return }
+                offset += n
+            }
+        }
+        let limit = SpeakerSettings.defaultAdjRIBInLimit
+        send(updates(announcing: 0..<UInt32(limit + 500)))
+        let full = try await eventually("all 100,500 announcements handled", timeout: .seconds(60)) { () -> PeerCounters? in
+            guard let c = await speaker.peer(named: "chatty")?.counters, c.prefixesReceived + c.prefixesNotKept >= limit + 500 else { return nil }
+            return c
+        }
+        #expect(full.prefixesReceived == limit && full.prefixesNotKept == 500 && full.receivedLimit == limit, "\(full)")
+        let snapshot = try #require(await speaker.peer(named: "chatty"))
+        #expect(snapshot.state == .established)
+        #expect(snapshot.hint?.contains("limit of \(limit) paths") == true, "\(snapshot.hint ?? "-")")
+
+        // Withdraw 10 kept prefixes; 10 new ones then fit.
+        send(updates(announcing: UInt32(limit + 1_000)..<UInt32(limit + 1_010), withdrawing: 0..<10))
+        let first = UInt32(limit + 1_000)
+        let newPrefix = IPPrefix(host: .v4(IPv4Address(10, UInt8(first >> 16 & 0xFF), UInt8(first >> 8 & 0xFF), UInt8(first & 0xFF))))
+        let after = try await eventually("the new prefixes kept") { () -> PeerCounters? in
+            let routes = (try? await speaker.receivedRoutes(peer: "chatty")) ?? []
+            return routes.contains { $0.prefix == newPrefix } ? await speaker.peer(named: "chatty")?.counters : nil
+        }
+        #expect(after.prefixesReceived == limit && after.prefixesNotKept == 500, "\(after)")
+    }
+
     /// A peer that accepts our connection, completes the handshake and resets it a second
     /// later, over and over: the idle hold back-off (RFC 4271 §8.1.1 DampPeerOscillations)
     /// doubles, is visible in the peer's status, and the speaker's loop thread stays nearly idle.

@@ -206,6 +206,9 @@ extension PeersAPI {
         let prefixesWithFewerPaths: Int
         /// ROUTE-REFRESH requests merged into a later re-send (rate limit).
         let routeRefreshesDeferred: Int
+        /// The most paths the received-routes view keeps, and the new prefixes it did not keep.
+        let receivedLimit: Int
+        let prefixesNotKept: Int
 
         init(_ c: PeerCounters) {
             messagesIn = c.messagesIn
@@ -217,6 +220,8 @@ extension PeersAPI {
             flaps = c.flaps
             prefixesWithFewerPaths = c.prefixesWithFewerPaths
             routeRefreshesDeferred = c.routeRefreshesDeferred
+            receivedLimit = c.receivedLimit
+            prefixesNotKept = c.prefixesNotKept
         }
     }
 
