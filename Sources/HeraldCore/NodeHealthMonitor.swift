@@ -75,6 +75,9 @@ public final class NodeHealthMonitor: @unchecked Sendable {
     private var waiting: [Target] = []
     private var waitingHead = 0
     private var inFlight = 0
+    /// Checks not run because this host was short of descriptors or buffers (not counted
+    /// against any node).
+    private var localShortages = 0
     private var stopped = false
 
     public init(loop: EventLoop, committer: Committer, logger: Logger = Logger(label: "herald.health"),
@@ -225,6 +228,16 @@ public final class NodeHealthMonitor: @unchecked Sendable {
             target.busy = false
             defer { pump() }
             guard !target.cancelled else { return }
+            guard let ok else {
+                // This host ran short (descriptors, buffers): nothing was learned about the node,
+                // so nothing is recorded; the next interval checks again.
+                localShortages += 1
+                if localShortages == 1 || localShortages.isMultiple(of: 100) {
+                    logger.warning("health check not run: this host is short of resources; the node's state is unchanged",
+                                   metadata: ["node": "\(target.name)", "error": "\(detail)", "times": "\(localShortages)"])
+                }
+                return
+            }
             let elapsed = Double(EventLoop.now() - started) / 1e6
             let result = HealthCheckResult(ok: ok, detail: detail, at: Clock.nowMilliseconds(), milliseconds: elapsed)
             if let transition = target.health.record(result) {
@@ -245,18 +258,19 @@ public final class NodeHealthMonitor: @unchecked Sendable {
 }
 
 /// One check: a non-blocking connect (tcp), plus one HTTP/1.1 request whose status line must be
-/// 2xx (http), bounded by the check's timeout. Loop-confined; reports exactly once.
+/// 2xx (http), bounded by the check's timeout. Loop-confined; reports exactly once: true or
+/// false about the node, or nil when this host could not run the check (no descriptor left).
 final class HealthProbe: ConnectionDelegate {
     let loop: EventLoop
     let check: HealthCheck
     let address: IPAddress
-    private let completion: (Bool, String) -> Void
+    private let completion: (Bool?, String) -> Void
     private var connection: Connection?
     private var timer: TimerHandle?
     private var done = false
     private var response: [UInt8] = []
 
-    init(loop: EventLoop, check: HealthCheck, address: IPAddress, completion: @escaping (Bool, String) -> Void) {
+    init(loop: EventLoop, check: HealthCheck, address: IPAddress, completion: @escaping (Bool?, String) -> Void) {
         self.loop = loop
         self.check = check
         self.address = address
@@ -272,7 +286,7 @@ final class HealthProbe: ConnectionDelegate {
             // Validation keeps the port in range; a hand-edited row must not trap the loop.
             connection = try Connection.connect(to: SocketAddress(address, port: UInt16(exactly: check.port) ?? 0), on: loop, delegate: self)
         } catch {
-            finish(false, Self.words(error.errno))
+            finish(DescriptorBudget.isLocalShortage(error.errno) ? nil : false, Self.words(error.errno))
         }
     }
 
@@ -317,7 +331,7 @@ final class HealthProbe: ConnectionDelegate {
         finish(false, error.map { Self.words($0.errno) } ?? "connection closed")
     }
 
-    private func finish(_ ok: Bool, _ detail: String) {
+    private func finish(_ ok: Bool?, _ detail: String) {
         guard !done else { return }
         done = true
         if let timer { loop.cancelTimer(timer) }

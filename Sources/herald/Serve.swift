@@ -102,6 +102,9 @@ struct Serve: AsyncParsableCommand {
         LoggingSystem.bootstrap { label in StructuredLogHandler(label: label, level: level, format: format) }
         let logger = Logger(label: "herald")
         TerminationSignal.install()
+        // Before anything opens a descriptor: the soft limit up to the hard one, and HTTP sized
+        // so that it can never take the descriptors BGP, BFD, health checks and SQLite need.
+        let descriptorLimit = DescriptorBudget.raiseSoftLimit()
 
         // Tokens are read now so that a bad --token-file stops the start, not the first request.
         let tokens: [String]
@@ -243,6 +246,7 @@ struct Serve: AsyncParsableCommand {
             logger: Logger(label: "herald.http"))
         httpConfiguration.observer = { metrics.observe($0) }
         httpConfiguration.bodyLimits = RoutesAPI.bodyLimits
+        httpConfiguration.maxConnections = DescriptorBudget.httpConnections(limit: descriptorLimit)
         // The status page holds no data and asks for the token itself.
         httpConfiguration.publicPaths.insert("/")
         if configuration.metricsAuth { httpConfiguration.publicPaths.remove("/metrics") }
@@ -266,6 +270,7 @@ struct Serve: AsyncParsableCommand {
             "asn": "\(speaker.asn)",
             "router_id": "\(localRouterID ?? speaker.routerID)",
             "api_tokens": "\(tokens.count)",
+            "descriptors": "\(descriptorLimit) (HTTP connections at most \(httpConfiguration.maxConnections))",
             "bgp_listen": "\(bgpListening.isEmpty ? "none (outgoing sessions only)" : bgpListening.joined(separator: ","))",
             "routes": "\(committer.desiredRouteCount)",
         ])

@@ -1,5 +1,7 @@
+import BGP
 import Foundation
 import Glibc
+import IP
 import Synchronization
 import Testing
 import TestSupport
@@ -15,14 +17,16 @@ final class LiveHerald: @unchecked Sendable {
     let port: UInt16
     let directory: String
 
-    /// `environment` is added to the child's (e.g. `HERALD_TOKEN` to require a bearer token).
-    init(environment: [String: String] = [:]) async throws {
+    /// `environment` is added to the child's (e.g. `HERALD_TOKEN` to require a bearer token);
+    /// `ulimit` sets its RLIMIT_NOFILE first (`ulimit ULIMIT`, e.g. "-n 400" for soft and hard).
+    init(environment: [String: String] = [:], ulimit: String? = nil, bgpListen: String = "127.0.0.1:0") async throws {
         raiseOwnDescriptorLimit(to: 8192)  // the child inherits it
         directory = NSTemporaryDirectory() + "hrld-abuse-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         port = UInt16.random(in: 20_000...29_999)
-        child = try ChildProcess([HeraldProcess.binary, "serve", "--db", directory + "/herald.db", "--api-listen", "127.0.0.1:\(port)",
-                                  "--bgp-listen", "127.0.0.1:0"], logPath: directory + "/herald.log", environment: environment)
+        var command = [HeraldProcess.binary, "serve", "--db", directory + "/herald.db", "--api-listen", "127.0.0.1:\(port)", "--bgp-listen", bgpListen]
+        if let ulimit { command = ["/bin/sh", "-c", "ulimit \(ulimit) && exec \"$0\" \"$@\""] + command }
+        child = try ChildProcess(command, logPath: directory + "/herald.log", environment: environment)
         let child = self.child, port = self.port
         _ = try await eventually("herald up", timeout: .seconds(30)) { () throws -> Bool? in
             if let status = child.exitStatus { throw HarnessError("herald exited with \(status):\n\(child.logTail())") }
@@ -44,6 +48,16 @@ final class LiveHerald: @unchecked Sendable {
         let status = (try? String(contentsOfFile: "/proc/\(child.pid)/status", encoding: .utf8)) ?? ""
         let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
         return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+    }
+
+    /// One request with a JSON body (or none) on a fresh connection: the status and the body.
+    func call(_ method: String, _ path: String, _ json: String? = nil) throws -> (status: Int, body: String) {
+        let client = try RawHTTP(port: port)
+        let body = json ?? ""
+        let head = "\(method) \(path) HTTP/1.1\r\nHost: h\r\n" + (json == nil ? "" : "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n")
+        let answer = try client.exchange(head + "\r\n" + body)
+        let text = answer.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n")
+        return (RawHTTP.statuses(in: answer).first ?? 0, text)
     }
 
     /// One request on a fresh connection; the status code (0 if none came).
@@ -74,9 +88,15 @@ func raiseOwnDescriptorLimit(to wanted: UInt) {
 final class RawHTTP: @unchecked Sendable {
     let fd: Int32
 
-    init(port: UInt16, timeout: Int = 20, nonBlocking: Bool = false) throws {
+    init(port: UInt16, source: String? = nil, timeout: Int = 20, nonBlocking: Bool = false) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw HarnessError("socket: errno \(errno)") }
+        if let source {
+            var local = sockaddr_in()
+            local.sin_family = sa_family_t(AF_INET)
+            local.sin_addr.s_addr = inet_addr(source)
+            _ = withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        }
         var tv = timeval(tv_sec: timeout, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
@@ -360,6 +380,80 @@ struct HTTPAbuseTests {
         #expect(status != 401 && status != 0, "an authenticated upload is read and judged on its body: \(answer.prefix(300))")
     }
 
+    /// The descriptor budget: `herald serve` with 400 descriptors (soft = hard) faces 1,000 HTTP
+    /// connections that each send half a request head. HTTP may hold at most 400 − 256 of them;
+    /// a TCP health check every 200 ms and a BGP session (hold time 9 s) run meanwhile: the node
+    /// never changes state and the session never drops. (Before, HTTP took every descriptor, the
+    /// checks failed with EMFILE and the node went down.)
+    @Test func httpAtItsLimitLeavesHealthChecksAndBGPAlone() async throws {
+        let bgpPort = UInt16.random(in: 30_000...39_999)
+        let herald = try await LiveHerald(ulimit: "-n 400", bgpListen: "127.0.0.1:\(bgpPort)")
+        let target = try LoopbackAcceptor(address: "127.0.0.14")
+        defer { target.stop() }
+        let check = #"{"kind":"tcp","address":"127.0.0.14","port":\#(target.port),"interval":200,"timeout":150,"rise":1,"fall":2}"#
+        #expect(try herald.call("PUT", "/v1/nodes/n1", #"{"addresses":["100.64.0.21"],"health_check":\#(check)}"#).status == 201)
+        #expect(try herald.call("POST", "/v1/peers", #"{"name":"r1","address":"127.0.0.13","asn":65002,"passive":true,"hold_time":9}"#).status == 201)
+
+        // The router: a raw BGP speaker from 127.0.0.13 that sends a KEEPALIVE every 2 s.
+        let router = try RawHTTP(port: bgpPort, source: "127.0.0.13", timeout: 1)
+        let open = BGPMessage.open(OpenMessage(asn: 65002, holdTime: 9, bgpIdentifier: IPv4Address(10, 0, 0, 13),
+                                               capabilities: [.multiprotocol(.ipv4Unicast), .fourOctetASN(65002)])).encoded()
+        let keepalive = BGPMessage.keepalive.encoded()
+        router.send(open + keepalive)
+        let stop = StopFlag()
+        let keeper = Thread {
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            var last = Date.distantPast
+            while !stop.isSet {
+                _ = buffer.withUnsafeMutableBytes { recv(router.fd, $0.baseAddress, $0.count, 0) }  // drain, 1 s timeout
+                if Date().timeIntervalSince(last) >= 2 {
+                    router.send(keepalive)
+                    last = Date()
+                }
+            }
+        }
+        keeper.start()
+        defer { stop.set() }
+
+        _ = try await eventually("the session Established and the node up", timeout: .seconds(20)) { () throws -> Bool? in
+            let seen = try BudgetObservation(herald)
+            return seen.peerState == "established" && seen.nodeState == "up" ? true : nil
+        }
+        let before = try BudgetObservation(herald)
+
+        let port = herald.port
+        let flood: (opened: Int, refused: Int) = try await blocking {
+            var clients: [RawHTTP] = [], refused = 0
+            for _ in 0..<1_000 {
+                guard let client = try? RawHTTP(port: port, timeout: 2, nonBlocking: true) else { refused += 1; continue }
+                client.send("GET /healthz HTTP/1.1\r\nHost: h\r\nX-Half: ")
+                clients.append(client)
+            }
+            Thread.sleep(forTimeInterval: 6)  // 30 health checks and 3 KEEPALIVEs meanwhile
+            let opened = clients.count
+            clients.removeAll()
+            return (opened, refused)
+        }
+        let after = try await eventually("answers again after the flood", timeout: .seconds(20)) { () -> BudgetObservation? in
+            try? BudgetObservation(herald)
+        }
+        print("descriptor budget: \(flood.opened) connections opened (\(flood.refused) refused at connect); before \(before); after \(after)")
+        #expect(after.nodeState == "up" && after.transitions == before.transitions, "the node never changed state: \(after)")
+        #expect(after.failedChecks == 0, "no check failed: \(after)")
+        #expect(after.peerState == "established" && after.flaps == 0, "the BGP session never dropped: \(after)")
+        #expect(herald.child.logTail().contains("HTTP connections at most 144"), "the start line says the budget")
+    }
+
+    /// systemd starts services with a soft limit of 1,024 descriptors under a hard limit of
+    /// 524,288: `herald serve` raises the soft limit to the hard one before it opens anything.
+    @Test func theSoftDescriptorLimitIsRaisedToTheHardOne() async throws {
+        let herald = try await LiveHerald(ulimit: "-S -n 512")
+        let limits = try String(contentsOfFile: "/proc/\(herald.child.pid)/limits", encoding: .utf8)
+        let line = try #require(limits.split(separator: "\n").first { $0.hasPrefix("Max open files") })
+        let numbers = line.split(separator: " ").compactMap { Int($0) }
+        #expect(numbers.count == 2 && numbers[0] == numbers[1] && numbers[0] > 512, "\(line)")
+    }
+
     /// Slowloris: 300 connections trickle a header byte at a time. The header timeout (10 s in
     /// `herald serve`) closes every one of them with 408, while a normal client is answered
     /// promptly all along; afterwards the descriptors are back to baseline.
@@ -516,5 +610,71 @@ struct HTTPAbuseTests {
         #expect(normal.answered == normal.asked && normal.worst < 1, "\(normal)")
         #expect(try herald.status("GET /v1/pools/slow HTTP/1.1\r\nHost: h\r\n\r\n") == 404, "no slow body was taken for a request")
         try await herald.descriptorsReturn(to: baseline)
+    }
+}
+
+/// A TCP listener on a loopback address that accepts and closes every connection (a health
+/// check's target), on its own thread until `stop()`.
+final class LoopbackAcceptor: @unchecked Sendable {
+    let port: UInt16
+    private let stopped = StopFlag()
+
+    init(address: String) throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        var sin = sockaddr_in()
+        sin.sin_family = sa_family_t(AF_INET)
+        sin.sin_addr.s_addr = inet_addr(address)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &sin) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        guard bound == 0, listen(fd, 1024) == 0 else { throw HarnessError("listen on \(address): errno \(errno)") }
+        _ = withUnsafeMutablePointer(to: &sin) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        port = UInt16(bigEndian: sin.sin_port)
+        var tv = timeval(tv_sec: 0, tv_usec: 200_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        let stopped = self.stopped
+        Thread {
+            while !stopped.isSet {
+                let client = accept(fd, nil, nil)
+                if client >= 0 { Glibc.close(client) }
+            }
+            Glibc.close(fd)
+        }.start()
+    }
+
+    func stop() { stopped.set() }
+}
+
+/// A flag one thread sets and another polls.
+final class StopFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .relaxed) }
+    func set() { value.store(true, ordering: .relaxed) }
+}
+
+/// What the descriptor-budget test watches, read through the API.
+struct BudgetObservation: Sendable, CustomStringConvertible {
+    let nodeState: String?
+    let transitions: Int?
+    let failedChecks: Int?
+    let peerState: String?
+    let flaps: Int?
+
+    init(_ herald: LiveHerald) throws {
+        func object(_ path: String) throws -> [String: Any] {
+            let answer = try herald.call("GET", path)
+            guard answer.status == 200 else { throw HarnessError("GET \(path): \(answer.status)") }
+            return ((try? JSONSerialization.jsonObject(with: Data(answer.body.utf8))) as? [String: Any]) ?? [:]
+        }
+        let health = try object("/v1/nodes/n1")["health"] as? [String: Any]
+        let peer = try object("/v1/peers/r1")
+        nodeState = health?["state"] as? String
+        transitions = health?["transitions"] as? Int
+        failedChecks = health?["failed_checks"] as? Int
+        peerState = peer["state"] as? String
+        flaps = (peer["counters"] as? [String: Any])?["flaps"] as? Int
+    }
+
+    var description: String {
+        "node \(nodeState ?? "?") (transitions \(transitions ?? -1), failed checks \(failedChecks ?? -1)), peer \(peerState ?? "?") (flaps \(flaps ?? -1))"
     }
 }
