@@ -200,8 +200,9 @@ struct Serve: AsyncParsableCommand {
             throw ExitCode(71)
         }
         // Node health checks run on the same loop; their transitions are route changes. History
-        // stays bounded: pruned at start and every ten minutes. In cluster mode both run on the
-        // leader only (the supervisor starts them when this replica becomes leader).
+        // stays bounded: pruned at start, then whenever a look every 30 s finds a table past its
+        // bounds. In cluster mode both run on the leader only (the supervisor starts them when
+        // this replica becomes leader).
         let healthChecks = HealthChecks()
         let retention = configuration.retention
         let leaderJobs: @Sendable () async -> (@Sendable () async -> Void) = { [logger] in
@@ -211,14 +212,19 @@ struct Serve: AsyncParsableCommand {
             }
             healthChecks.set(health)
             let pruning = Task.detached {
+                var first = true
                 while !Task.isCancelled {
                     do {
-                        let deleted = try await retention.prune(committer, now: Clock.nowMilliseconds())
-                        if deleted > 0 { logger.info("pruned history", metadata: ["rows": "\(deleted)"]) }
+                        let now = Clock.nowMilliseconds()
+                        if try first || retention.isPastBounds(committer, now: now) {
+                            let deleted = try await retention.prune(committer, now: now)
+                            if deleted > 0 { logger.info("pruned history", metadata: ["rows": "\(deleted)"]) }
+                        }
+                        first = false
                     } catch {
                         logger.warning("cannot prune history", metadata: ["error": "\(error)"])
                     }
-                    try? await Task.sleep(for: .seconds(600))
+                    try? await Task.sleep(for: HistoryRetention.checkInterval)
                 }
             }
             return {

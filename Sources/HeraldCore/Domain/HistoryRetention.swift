@@ -17,6 +17,29 @@ public struct HistoryRetention: Sendable, Equatable {
         self.batch = batch
     }
 
+    /// How often `herald serve` looks whether a table is past its bounds (`isPastBounds`: two
+    /// index lookups per table). A bulk change can add a million history rows at once; looking
+    /// every 30 s, not every 10 minutes, keeps the tables near their cap.
+    public static let checkInterval: Duration = .seconds(30)
+
+    /// True when `route_events` or `peer_events` may hold more than `maxRows` rows or rows older
+    /// than `maxAge`. Cheap (the id index only): ids only grow, so max − min + 1 ≥ the row count,
+    /// and the lowest id is the oldest row.
+    public func isPastBounds(_ committer: Committer, now: Int64) throws -> Bool {
+        let maxAge = maxAgeMilliseconds, maxRows = maxRows
+        return try committer.store.read { db in
+            for table in ["route_events", "peer_events"] {
+                guard let row = try db.firstRow("SELECT min(id), max(id) FROM \(table)"),
+                      let low: Int64 = try row.get(0), let high: Int64 = try row.get(1) else { continue }
+                if high - low + 1 > Int64(maxRows) { return true }
+                if let oldest: Int64 = try db.firstRow("SELECT at FROM \(table) WHERE id = ?", [low])?.get(0), oldest < now - maxAge {
+                    return true
+                }
+            }
+            return false
+        }
+    }
+
     /// Deletes what is past the bounds in `route_events` and `peer_events`, each batch of rows as
     /// one change through the committer; returns how many rows.
     @discardableResult
