@@ -31,7 +31,9 @@ public typealias HTTPHandler = @Sendable (HTTPRequest, RequestContext) async thr
 
 /// Method + path pattern routing. Patterns are literal segments and `{name}` parameters:
 /// `/v1/peers/{name}`. A path that matches a pattern but not its method gets 405 with `Allow`;
-/// no match gets 404. HEAD is served by the GET handler without the body.
+/// no match gets 404. HEAD is served by the GET handler without the body. A route names the
+/// query parameters it takes; any other one is a 400 naming it, so a misspelt or unsupported
+/// filter (`?limt=2`, `?order=desc`) is never silently ignored.
 public final class Router: Sendable {
     struct Route: Sendable {
         enum Segment: Sendable, Equatable {
@@ -41,6 +43,7 @@ public final class Router: Sendable {
         let method: HTTPMethod
         let pattern: String
         let segments: [Segment]
+        let query: Set<String>
         let handler: HTTPHandler
     }
 
@@ -48,8 +51,9 @@ public final class Router: Sendable {
 
     public init() {}
 
-    /// Adds a route. Registering the same method and pattern twice is a programming error.
-    public func on(_ method: HTTPMethod, _ pattern: String, _ handler: @escaping HTTPHandler) {
+    /// Adds a route taking the query parameters `query` (none by default). Registering the same
+    /// method and pattern twice is a programming error.
+    public func on(_ method: HTTPMethod, _ pattern: String, query: Set<String> = [], _ handler: @escaping HTTPHandler) {
         let segments = Self.split(pattern).map { part -> Route.Segment in
             if part.hasPrefix("{") && part.hasSuffix("}") && part.count > 2 {
                 return .parameter(String(part.dropFirst().dropLast()))
@@ -58,7 +62,7 @@ public final class Router: Sendable {
         }
         routes.withLock { routes in
             precondition(!routes.contains { $0.method == method && $0.segments == segments }, "duplicate route \(method) \(pattern)")
-            routes.append(Route(method: method, pattern: pattern, segments: segments, handler: handler))
+            routes.append(Route(method: method, pattern: pattern, segments: segments, query: query, handler: handler))
         }
     }
 
@@ -75,23 +79,28 @@ public final class Router: Sendable {
 
     /// Every registered method and pattern, in registration order (for checking the API
     /// description against the server).
-    public var registeredRoutes: [(method: HTTPMethod, pattern: String)] {
-        routes.withLock { $0.map { ($0.method, $0.pattern) } }
+    public var registeredRoutes: [(method: HTTPMethod, pattern: String, query: Set<String>)] {
+        routes.withLock { $0.map { ($0.method, $0.pattern, $0.query) } }
     }
 
-    public func get(_ pattern: String, _ handler: @escaping HTTPHandler) { on(.GET, pattern, handler) }
-    public func post(_ pattern: String, _ handler: @escaping HTTPHandler) { on(.POST, pattern, handler) }
-    public func put(_ pattern: String, _ handler: @escaping HTTPHandler) { on(.PUT, pattern, handler) }
-    public func patch(_ pattern: String, _ handler: @escaping HTTPHandler) { on(.PATCH, pattern, handler) }
-    public func delete(_ pattern: String, _ handler: @escaping HTTPHandler) { on(.DELETE, pattern, handler) }
+    public func get(_ pattern: String, query: Set<String> = [], _ handler: @escaping HTTPHandler) { on(.GET, pattern, query: query, handler) }
+    public func post(_ pattern: String, query: Set<String> = [], _ handler: @escaping HTTPHandler) { on(.POST, pattern, query: query, handler) }
+    public func put(_ pattern: String, query: Set<String> = [], _ handler: @escaping HTTPHandler) { on(.PUT, pattern, query: query, handler) }
+    public func patch(_ pattern: String, query: Set<String> = [], _ handler: @escaping HTTPHandler) { on(.PATCH, pattern, query: query, handler) }
+    public func delete(_ pattern: String, query: Set<String> = [], _ handler: @escaping HTTPHandler) { on(.DELETE, pattern, query: query, handler) }
 
     /// Routes the request, runs the handler, and turns any thrown error into a problem
     /// response. Never throws: this is the one place errors become responses.
     public func respond(to request: HTTPRequest, context: RequestContext = RequestContext()) async -> HTTPResponse {
         var context = context
         do {
-            let handler = try match(request, parameters: &context.parameters)
-            var response = try await handler(request, context)
+            let route = try match(request, parameters: &context.parameters)
+            if let unknown = request.query.first(where: { !route.query.contains($0.name) }) {
+                let takes = route.query.isEmpty ? "takes no query parameters" : "takes \(route.query.sorted().joined(separator: ", "))"
+                throw ValidationError(field: unknown.name, "is not a query parameter of \(route.method) \(route.pattern), which \(takes)",
+                                      status: .badRequest)
+            }
+            var response = try await route.handler(request, context)
             if request.method == .HEAD, case .bytes(let b) = response.body {
                 // HEAD: same headers, no body; the length is what GET would send.
                 response.headers.set("Content-Length", String(b.count))
@@ -107,7 +116,7 @@ public final class Router: Sendable {
     }
 
     /// Finds the handler, or throws 404 / 405 (with `Allow`) / 400 (bad percent-encoding).
-    func match(_ request: HTTPRequest, parameters: inout [String: String]) throws -> HTTPHandler {
+    func match(_ request: HTTPRequest, parameters: inout [String: String]) throws -> Route {
         let raw = Self.split(request.path)
         var decoded: [String] = []
         decoded.reserveCapacity(raw.count)
@@ -122,7 +131,7 @@ public final class Router: Sendable {
                     continue  // an explicit HEAD route wins
                 }
                 parameters.merge(values) { $1 }
-                return route.handler
+                return route
             }
             allowed.insert(route.method)
         }

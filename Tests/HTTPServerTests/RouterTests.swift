@@ -29,8 +29,8 @@ func postJSON(_ path: String, _ body: String, contentType: String = "application
 struct RouterTests {
     let router: Router = {
         let router = Router()
-        router.get("/v1/peers") { request, _ in try .json(["limit": request.query["limit"] ?? "none"]) }
-        router.get("/v1/peers/{name}") { _, context in try .json(["name": try context.parameter("name")]) }
+        router.get("/v1/peers", query: ["limit", "x"]) { request, _ in try .json(["limit": request.query["limit"] ?? "none"]) }
+        router.get("/v1/peers/{name}", query: ["token"]) { _, context in try .json(["name": try context.parameter("name")]) }
         router.delete("/v1/peers/{name}") { _, _ in .noContent }
         router.get("/v1/pools/{pool}/allocations/{address}") { _, context in
             try .json(["pool": context.parameters["pool"]!, "address": context.parameters["address"]!])

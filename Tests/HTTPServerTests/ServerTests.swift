@@ -10,7 +10,7 @@ func testRouter() -> Router {
     let router = Router()
     router.get("/healthz") { _, _ in try .json(["status": "ok"]) }
     router.get("/v1/status") { _, _ in try .json(["status": "ok", "version": "test"]) }
-    router.get("/echo/{name}") { request, context in
+    router.get("/echo/{name}", query: ["q"]) { request, context in
         try .json(["name": try context.parameter("name"), "q": request.query["q"] ?? ""])
     }
     router.post("/upload") { request, _ in .text("got \(request.body.count)") }

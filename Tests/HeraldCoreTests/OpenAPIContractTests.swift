@@ -40,6 +40,50 @@ import Store
         #expect(served.count > 10)
     }
 
+    /// The query parameters each operation documents ("GET /v1/history" → its names).
+    static func documentedQueryParameters() throws -> [String: Set<String>] {
+        var parameters: [String: Set<String>] = [:]
+        var inPaths = false
+        var path: String?, operation: String?
+        for line in try document().split(separator: "\n", omittingEmptySubsequences: false) {
+            if line == "paths:" { inPaths = true; continue }
+            if inPaths, !line.isEmpty, !line.hasPrefix(" ") { break }
+            if let match = line.wholeMatch(of: #/  (\/[^ ]*):/#) { path = String(match.1); operation = nil; continue }
+            if let path, let match = line.wholeMatch(of: #/    (get|put|post|delete|patch):/#) {
+                operation = "\(match.1.uppercased()) \(path)"
+                parameters[operation!] = []
+                continue
+            }
+            if let operation, let match = line.firstMatch(of: #/- \{ name: ([a-z_]+), in: query/#) {
+                parameters[operation, default: []].insert(String(match.1))
+            }
+        }
+        return parameters
+    }
+
+    /// Each route takes exactly the query parameters openapi.yaml documents for it; any other is
+    /// a 400 naming it (so `?limit=2` on a list without paging is refused, not ignored).
+    @Test func everyRouteTakesExactlyItsDocumentedQueryParameters() async throws {
+        let directory = ScratchDirectory()
+        let store = try Store(path: directory.file("herald.db"))
+        let router = Router()
+        APIServices(committer: try Committer(store: store, events: EventPublisher(epoch: 0))).register(on: router, startedAt: 0)
+        let documented = try Self.documentedQueryParameters()
+        for route in router.registeredRoutes {
+            let key = "\(route.method) \(route.pattern)"
+            #expect(route.query == (documented[key] ?? []), "\(key): serves \(route.query.sorted()), documents \((documented[key] ?? []).sorted())")
+        }
+        #expect(documented.values.reduce(0) { $0 + $1.count } == 11)
+        let unknown = await router.respond(to: try HTTPRequest(.GET, "/v1/pools?limit=2"))
+        #expect(unknown.status.code == 400)
+        let text = String(decoding: unknown.bodyBytes, as: UTF8.self)
+        #expect(text.contains(#""field":"limit""#) && text.contains("takes no query parameters"), "\(text)")
+        let misspelt = await router.respond(to: try HTTPRequest(.GET, "/v1/history?limt=2"))
+        let misspeltText = String(decoding: misspelt.bodyBytes, as: UTF8.self)
+        #expect(misspelt.status.code == 400 && misspeltText.contains(#""field":"limt""#) && misspeltText.contains("takes cursor, limit, peer, prefix, since, until"), "\(misspeltText)")
+        #expect(await router.respond(to: try HTTPRequest(.GET, "/v1/history?limit=2")).status.code == 200)
+    }
+
     /// `x-event-kinds` of `/v1/events`: each kind and the schema of its data.
     static func documentedEventKinds() throws -> [String: String] {
         let lines = try document().split(separator: "\n", omittingEmptySubsequences: false)

@@ -10,7 +10,7 @@ public struct AllocationsAPI: Sendable {
     public init(services: APIServices) { self.services = services }
 
     public func register(on router: Router) {
-        router.get("/v1/allocations") { request, _ in try list(request) }
+        router.get("/v1/allocations", query: ["pool", "label", "address"]) { request, _ in try list(request) }
         router.get("/v1/allocations/{name}") { _, context in try .json(try allocation(named: try context.name())) }
         router.put("/v1/allocations/{name}") { request, context in try await put(try context.name(), request, context) }
         router.delete("/v1/allocations/{name}") { _, context in try await delete(try context.name(), context) }

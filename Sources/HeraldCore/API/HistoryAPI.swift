@@ -10,7 +10,7 @@ public struct HistoryAPI: Sendable {
     public init(services: APIServices) { self.services = services }
 
     public func register(on router: Router) {
-        router.get("/v1/history") { request, _ in try history(request) }
+        router.get("/v1/history", query: ["prefix", "since", "until", "peer", "cursor", "limit"]) { request, _ in try history(request) }
     }
 
     struct EventBody: Encodable {

@@ -22,7 +22,7 @@ public struct PeersAPI: Sendable {
         router.get("/v1/peers/{name}") { _, context in try await .json(try peer(named: try context.name())) }
         router.patch("/v1/peers/{name}") { request, context in try await update(try context.name(), request, context) }
         router.delete("/v1/peers/{name}") { _, context in try await delete(try context.name(), context) }
-        router.get("/v1/peers/{name}/events") { request, context in try events(try context.name(), request) }
+        router.get("/v1/peers/{name}/events", query: ["cursor", "limit"]) { request, context in try events(try context.name(), request) }
         router.get("/v1/peers/{name}/routes/advertised") { _, context in try await routes(try context.name(), received: false) }
         router.get("/v1/peers/{name}/routes/received") { _, context in try await routes(try context.name(), received: true) }
         router.post("/v1/peers/{name}/reset") { request, context in try await reset(try context.name(), request, context) }
