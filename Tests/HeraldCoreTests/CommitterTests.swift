@@ -4,6 +4,7 @@ import Testing
 import IP
 import IPAM
 import Store
+import Synchronization
 
 @Suite struct CommitterTests {
     func blocks(_ texts: String...) throws -> [PoolBlock] { try texts.map { try PoolBlock(parsing: $0) } }
@@ -43,6 +44,37 @@ import Store
         #expect(history.map(\.requestID) == ["r2", "r3", "r4"])
         #expect(history[1].pathsJSON.contains(#""next_hop":"100.64.0.11""#) && history[1].pathsJSON.contains(#""node":"n1""#))
         #expect(history.allSatisfy { $0.source == RouteSource(kind: .allocation, name: "default.web") })
+    }
+
+    /// Backpressure instead of an unbounded queue: a follower that stops taking changes holds
+    /// the writers back once it is `Follower.backlogLimit` changes behind; taking them lets the
+    /// writers go on. (Before, the committer went on and the follower's queue grew without bound.)
+    @Test func aFollowerFarBehindHoldsTheWritersBack() async throws {
+        let directory = ScratchDirectory()
+        let store = try Store(path: directory.file("herald.db"))
+        let committer = try Committer(store: store)
+        try await committer.mutate(now: 1, reason: "pool lb created") { db in
+            _ = try Pools.put(db, name: "lb", spec: PoolSpec(blocks: try blocks("100.64.0.0/21")), now: 1)
+        }
+        let limit = 20
+        var changes = committer.subscribe(backlogLimit: limit).makeAsyncIterator()
+        _ = await changes.next()  // the snapshot, taken
+        let total = 60
+        let committed = CommitCounter()
+        let writer = Task {
+            for i in 0..<total {
+                try await committer.mutate(now: 2, reason: "allocation a\(i) created") { db in
+                    try Allocations.put(db, name: "default.a\(i)", spec: AllocationSpec(pool: "lb"), now: 2)
+                }
+                committed.add()
+            }
+        }
+        try await Task.sleep(for: .seconds(3))
+        let held = committed.value
+        #expect(held >= limit && held <= limit + 2, "\(held) of \(total) committed while the follower took nothing")
+        for _ in 0..<total { _ = await changes.next() }
+        try await writer.value
+        #expect(committed.value == total)
     }
 
     @Test func aFailedChangeLeavesNoTrace() async throws {
@@ -189,4 +221,11 @@ import Store
         }
         #expect(try retention.isPastBounds(committer, now: 100 * day), "6 route events, 5 allowed")
     }
+}
+
+/// Counts from one task, read from another.
+final class CommitCounter: Sendable {
+    private let count = Atomic<Int>(0)
+    func add() { count.add(1, ordering: .relaxed) }
+    var value: Int { count.load(ordering: .relaxed) }
 }

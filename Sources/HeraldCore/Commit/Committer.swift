@@ -51,7 +51,7 @@ public final class Committer: Sendable {
         var nodes: [Node]
         /// The last replication log row applied (cluster mode).
         var revision: Int64 = 0
-        var followers: [AsyncStream<CommittedChange>.Continuation] = []
+        var followers: [Follower] = []
     }
 
     /// `replica`: cluster mode (see `ReplicationLog`), with this replica's name.
@@ -138,15 +138,18 @@ public final class Committer: Sendable {
 
     /// Follows committed changes: first the state now (`.snapshot`), then every change in
     /// commit order, until `finish()`. Atomic with the commits: nothing is missed or repeated.
-    public func subscribe() -> AsyncStream<CommittedChange> {
+    /// Bounded by backpressure, not by dropping: see `Follower`.
+    public func subscribe(backlogLimit: Int = 1_024) -> CommittedChanges {
         let (stream, continuation) = AsyncStream.makeStream(of: CommittedChange.self, bufferingPolicy: .unbounded)
+        let follower = Follower(continuation, backlogLimit: backlogLimit)
+        continuation.onTermination = { _ in follower.stopped() }
         state.withLock { state in
             var routes = RouteDiff()
             routes.announced = state.table.routes().values.sorted { $0.prefix < $1.prefix }
-            continuation.yield(.snapshot(state.speaker, routes: routes, nodes: state.nodes))
-            if queue.withLock({ $0.finished }) { continuation.finish() } else { state.followers.append(continuation) }
+            follower.yield(.snapshot(state.speaker, routes: routes, nodes: state.nodes))
+            if queue.withLock({ $0.finished }) { follower.finish() } else { state.followers.append(follower) }
         }
-        return stream
+        return CommittedChanges(stream: stream, follower: follower)
     }
 
     // MARK: - Committing
@@ -217,6 +220,8 @@ public final class Committer: Sendable {
     /// One round: takes every waiting change, runs them in one transaction, commits, then
     /// publishes and answers them in order. True when finished.
     private func commitWaitingJobs() -> Bool {
+        // Backpressure: a follower far behind holds the next batch (more changes queue into it).
+        _ = Follower.waitWhileBehind(state.withLock { $0.followers }, finished: { queue.withLock { $0.finished } })
         let (jobs, finished) = queue.withLock { queue in
             defer { queue.jobs.removeAll() }
             return (queue.jobs, queue.finished)
@@ -359,6 +364,7 @@ public final class Committer: Sendable {
             state.speaker = batch.speaker
             state.revision = batch.revision
             if let nodes = batch.nodes { state.nodes = nodes }
+            state.followers.removeAll(where: \.isGone)
             for outcome in [batch.caughtUp].compactMap({ $0 }) + outcomes {
                 for change in outcome.published {
                     for follower in state.followers { follower.yield(change) }

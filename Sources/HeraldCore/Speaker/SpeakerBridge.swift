@@ -30,7 +30,7 @@ public final class SpeakerBridge: Sendable {
     }
 
     /// Hands every committed change to the speaker, in commit order, until the stream ends.
-    func follow(_ changes: AsyncStream<CommittedChange>, snapshotApplied: Reply<Void>? = nil) async {
+    func follow(_ changes: CommittedChanges, snapshotApplied: Reply<Void>? = nil) async {
         for await change in changes {
             switch change {
             case let .snapshot(configuration, routes, _):
