@@ -69,7 +69,11 @@ import Synchronization
                 committed.add()
             }
         }
-        try await Task.sleep(for: .seconds(3))
+        // Wait until the writers reach the limit (a loaded machine commits slowly), then give
+        // them a second more: they must not pass it while the follower takes nothing.
+        let deadline = ContinuousClock.now + .seconds(60)
+        while committed.value < limit, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        try await Task.sleep(for: .seconds(1))
         let held = committed.value
         #expect(held >= limit && held <= limit + 2, "\(held) of \(total) committed while the follower took nothing")
         for _ in 0..<total { _ = await changes.next() }

@@ -9,7 +9,7 @@ public struct StatusPage: Sendable {
     public init() {}
 
     public func register(on router: Router) {
-        router.get("/") { _, _ in
+        router.get("/", query: ["live"]) { _, _ in
             HTTPResponse(status: .ok, headers: ["Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"],
                          body: .bytes(Array(Self.html.utf8)))
         }
