@@ -116,6 +116,29 @@ private func threadCPUSeconds(_ tid: Int32) -> Double? {
     return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
 
+/// A speaker listening on 127.0.0.1 (a port the kernel picks), on its own event loop.
+private struct ListeningSpeaker {
+    let loop: EventLoop
+    let speaker: Speaker
+    let port: UInt16
+
+    static func start(_ name: String, sendHoldTime: Int? = nil) async throws -> ListeningSpeaker {
+        let loop = try EventLoop(name: name)
+        let speaker = Speaker(settings: SpeakerSettings(asn: 65001, routerID: IPv4Address(10, 0, 0, 1), listenAddresses: [ip("127.0.0.1")],
+                                                        listenPort: 0, sendHoldTime: sendHoldTime),
+                              loop: loop, logger: quietLogger())
+        try await speaker.start()
+        let port = UInt16(await speaker.listeningAddresses().first!.split(separator: ":").last!)!
+        return ListeningSpeaker(loop: loop, speaker: speaker, port: port)
+    }
+
+    func stop() {
+        let speaker = self.speaker
+        Task { await speaker.shutdown(mode: .withdraw(message: nil)) }
+        loop.shutdown()
+    }
+}
+
 private func quietLogger() -> Logger {
     var logger = Logger(label: "test")
     logger.logLevel = .error
@@ -127,14 +150,9 @@ private func quietLogger() -> Logger {
     /// closes). The send hold timer ends the session with NOTIFICATION 8 instead of the speaker
     /// holding the stuck session — and its buffers — forever; the peer status says why.
     @Test func peerThatStopsReadingIsClosedBySendHoldTimer() async throws {
-        let loop = try EventLoop(name: "send-hold-test")
-        defer { loop.shutdown() }
-        let speaker = Speaker(settings: SpeakerSettings(asn: 65001, routerID: IPv4Address(10, 0, 0, 1), listenAddresses: [ip("127.0.0.1")],
-                                                        listenPort: 0, sendHoldTime: 3),
-                              loop: loop, logger: quietLogger())
-        try await speaker.start()
-        defer { Task { await speaker.shutdown(mode: .withdraw(message: nil)) } }
-        let port = UInt16(await speaker.listeningAddresses().first!.split(separator: ":").last!)!
+        let listening = try await ListeningSpeaker.start("send-hold-test", sendHoldTime: 3)
+        defer { listening.stop() }
+        let (speaker, port) = (listening.speaker, listening.port)
         try await speaker.addPeer(PeerSettings(name: "deaf", address: ip("127.0.0.8"), asn: 65002, passive: true))
 
         let peer = try RawPeer.connect(from: "127.0.0.8", to: port, receiveBuffer: 4096)
@@ -172,14 +190,9 @@ private func quietLogger() -> Logger {
     /// (Before, the connection was accepted and the minimum set afterwards, so an OPEN already
     /// queued was read.)
     @Test func gtsmRefusesALowTTLSessionFromTheFirstPacket() async throws {
-        let loop = try EventLoop(name: "gtsm-test")
-        defer { loop.shutdown() }
-        let speaker = Speaker(settings: SpeakerSettings(asn: 65001, routerID: IPv4Address(10, 0, 0, 1), listenAddresses: [ip("127.0.0.1")],
-                                                        listenPort: 0),
-                              loop: loop, logger: quietLogger())
-        try await speaker.start()
-        defer { Task { await speaker.shutdown(mode: .withdraw(message: nil)) } }
-        let port = UInt16(await speaker.listeningAddresses().first!.split(separator: ":").last!)!
+        let listening = try await ListeningSpeaker.start("gtsm-test")
+        defer { listening.stop() }
+        let (speaker, port) = (listening.speaker, listening.port)
         try await speaker.addPeer(PeerSettings(name: "gtsm", address: ip("127.0.0.9"), asn: 65002, ttlSecurity: 1, passive: true))
         let open = BGPMessage.open(OpenMessage(asn: 65002, holdTime: 60, bgpIdentifier: IPv4Address(10, 0, 0, 9),
                                                capabilities: [.multiprotocol(.ipv4Unicast), .fourOctetASN(65002)]))
@@ -205,14 +218,9 @@ private func quietLogger() -> Logger {
     /// the peer's view. A refresh for a family the session does not carry (AFI 25, which the
     /// speaker read as "every family" before) sends nothing (RFC 2918 §4: ignored).
     @Test func routeRefreshFloodIsRateLimited() async throws {
-        let loop = try EventLoop(name: "refresh-test")
-        defer { loop.shutdown() }
-        let speaker = Speaker(settings: SpeakerSettings(asn: 65001, routerID: IPv4Address(10, 0, 0, 1), listenAddresses: [ip("127.0.0.1")],
-                                                        listenPort: 0),
-                              loop: loop, logger: quietLogger())
-        try await speaker.start()
-        defer { Task { await speaker.shutdown(mode: .withdraw(message: nil)) } }
-        let port = UInt16(await speaker.listeningAddresses().first!.split(separator: ":").last!)!
+        let listening = try await ListeningSpeaker.start("refresh-test")
+        defer { listening.stop() }
+        let (speaker, port) = (listening.speaker, listening.port)
         let table = 2_000
         await speaker.announce((0..<table).map { i in
             Route(prefix: IPPrefix(host: .v4(IPv4Address(UInt32(100) << 24 | UInt32(65) << 16 | UInt32(i)))), path: Path(nextHop: .address(.v4(IPv4Address(100, 64, 0, 1)))))
@@ -265,14 +273,9 @@ private func quietLogger() -> Logger {
     /// 100,000 kept and 500 counted (`prefixes_not_kept`), with a hint, and keeps its session; a
     /// withdrawal makes room for a new prefix again.
     @Test(.heavy) func adjRIBInKeepsAtMostItsDefaultLimit() async throws {
-        let loop = try EventLoop(name: "adj-rib-in-test")
-        defer { loop.shutdown() }
-        let speaker = Speaker(settings: SpeakerSettings(asn: 65001, routerID: IPv4Address(10, 0, 0, 1), listenAddresses: [ip("127.0.0.1")],
-                                                        listenPort: 0),
-                              loop: loop, logger: quietLogger())
-        try await speaker.start()
-        defer { Task { await speaker.shutdown(mode: .withdraw(message: nil)) } }
-        let port = UInt16(await speaker.listeningAddresses().first!.split(separator: ":").last!)!
+        let listening = try await ListeningSpeaker.start("adj-rib-in-test")
+        defer { listening.stop() }
+        let (speaker, port) = (listening.speaker, listening.port)
         try await speaker.addPeer(PeerSettings(name: "chatty", address: ip("127.0.0.11"), asn: 65002, passive: true))
         let peer = try RawPeer.connect(from: "127.0.0.11", to: port)
         peer.send(.open(OpenMessage(asn: 65002, holdTime: 60, bgpIdentifier: IPv4Address(10, 0, 0, 11),
