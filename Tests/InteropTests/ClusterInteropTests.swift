@@ -141,6 +141,19 @@ final class ReplicaCluster: Sendable {
     func clusterDirectory(_ index: Int) -> String { directories[index] + "/dqlite" }
 
     /// Replica `index` as last started.
+    /// The "handler failed" lines (an error the API did not translate: a 500) of every replica's
+    /// every run, for the message of a failed check.
+    func handlerFailures() -> String {
+        var lines: [String] = []
+        for directory in directories {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.hasSuffix(".log") {
+                let text = (try? String(contentsOfFile: directory + "/" + name, encoding: .utf8)) ?? ""
+                lines += text.split(separator: "\n").filter { $0.contains("handler failed") }.map { "\(name): \($0)" }
+            }
+        }
+        return lines.isEmpty ? "no handler failures logged" : lines.joined(separator: "\n")
+    }
+
     func replica(_ index: Int) -> HeraldProcess {
         guard let herald = replicas.withLock({ $0[index] }) else { preconditionFailure("replica \(index + 1) was never started") }
         return herald
@@ -799,7 +812,7 @@ struct ClusterInteropTests {
         #expect(roll.missing.isEmpty, "BIRD lost \(web): \(roll.missing.map { "\($0.at) ms: \($0.output)" })")
         #expect(roll.errors.isEmpty, "\(roll.errors)")
         #expect(lost.isEmpty, "acknowledged but missing: \(lost)")
-        #expect(Set(written.refused.keys).isSubset(of: [503]), "\(written.refusals)")
+        #expect(Set(written.refused.keys).isSubset(of: [503]), "\(written.refusals)\n\(cluster.handlerFailures())")
         #expect(written.unanswered.isEmpty, "every write got an answer: \(written.unanswered)")
         #expect(!written.acknowledged.isEmpty)
         // Every replica announces what the database holds.

@@ -68,7 +68,8 @@ final class DqliteConnection: ConnectionEngine {
         let answer: DqliteResponse
         do { answer = try socket.call(request) } catch { throw leaderLost(sql, error.message) }
         if case .failure(let failure) = answer {
-            if failure.code == DqliteFailure.notLeader || failure.code == DqliteFailure.leadershipLost || failure.code == Self.raftNotLeader {
+            if failure.code == DqliteFailure.notLeader || failure.code == DqliteFailure.leadershipLost || failure.code == Self.raftNotLeader
+                || failure.code == Self.databaseClosed {
                 self.socket?.close()
                 self.socket = nil
                 throw leaderLost(sql, failure.message)
@@ -83,6 +84,13 @@ final class DqliteConnection: ConnectionEngine {
     /// /v1/cluster/transfer) or has just lost it — so the code reads as SQLITE_NOMEM, with
     /// whatever message the connection had ("no more rows available").
     static let raftNotLeader: UInt64 = 7
+
+    /// dqlite 1.11 closes a connection's database when its node stops being the leader (a
+    /// leadership transfer, a lost election); a request on that connection then fails with
+    /// SQLITE_NOTFOUND (12) "no database opened". The leader is gone for this connection: find
+    /// the new one. (ClusterInteropTests' rolling restart met it about once in three runs as a
+    /// 500, in the middle of a transaction and at COMMIT.)
+    static let databaseClosed: UInt64 = 12
 
     private func leaderLost(_ sql: String, _ why: String) -> DatabaseError {
         socket?.close()
