@@ -182,11 +182,11 @@ final class BFDService {
     /// demultiplexing also matches the source address (`received`).
     private func attachReceiver(_ local: IPAddress) throws(SocketError) -> SocketAddress {
         let wildcard = SocketAddress(local.family == .ipv4 ? .v4(.any) : .v6(.any), port: port)
-        for key in [wildcard, SocketAddress(local, port: port)] where receivers[key] != nil {
-            receivers[key]!.users += 1
-            return key
-        }
         let key = SocketAddress(local, port: port)
+        for existing in [wildcard, key] where receivers[existing] != nil {
+            receivers[existing]!.users += 1
+            return existing
+        }
         guard key == wildcard else {
             receivers[key] = (try bindReceiver(local), 1)
             return key

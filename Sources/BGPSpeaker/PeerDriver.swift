@@ -366,16 +366,8 @@ final class PeerDriver: @unchecked Sendable {
         // key is inherited). Fail closed, like MD5: a session whose TTL rules cannot be set is
         // refused rather than run without them.
         let options = socketOptions()
-        let v6: Bool = if case .v6 = settings.address { true } else { false }
         do {
-            if let ttl = options.ttl {
-                try connection.setOption(level: v6 ? Int32(IPPROTO_IPV6) : Int32(IPPROTO_IP),
-                                         name: v6 ? csystem_IPV6_UNICAST_HOPS : csystem_IP_TTL, value: Int32(ttl))
-            }
-            if let minimum = options.minimumTTL {
-                try connection.setOption(level: v6 ? Int32(IPPROTO_IPV6) : Int32(IPPROTO_IP),
-                                         name: v6 ? csystem_IPV6_MINHOPCOUNT : csystem_IP_MINTTL, value: Int32(minimum))
-            }
+            try connection.setHopLimits(ttl: options.ttl, minimum: options.minimumTTL)
         } catch {
             hint = "inbound connection refused: its TTL / GTSM settings could not be applied (\(error))"
             logger.warning("refusing connection: TTL / GTSM settings could not be applied", metadata: ["error": "\(error)"])

@@ -195,10 +195,13 @@ public final class Connection: Selectable, LoopClosable, @unchecked Sendable, Cu
         delegate?.connection(self, didCloseWith: error)
     }
 
-    /// Sets a socket option after connect (e.g. TTL changes); loop thread only.
-    public func setOption(level: Int32, name: Int32, value: Int32) throws(SocketError) {
+    /// The outgoing TTL (hop limit) and, for GTSM, the minimum accepted one, on an open
+    /// connection (an accepted socket before its first byte is read); loop thread only.
+    public func setHopLimits(ttl: Int?, minimum: Int?) throws(SocketError) {
         loop.preconditionInEventLoop()
-        try Socket.setInt(fd, level, name, value, "option \(name)")
+        let family = (remoteAddress ?? localAddress)?.family ?? AF_INET
+        if let ttl { try Socket.setTTL(ttl, fd: fd, family: family) }
+        if let minimum { try Socket.setMinimumTTL(minimum, fd: fd, family: family) }
     }
 
     // MARK: - Events

@@ -62,11 +62,7 @@ public final class Listener: Selectable, LoopClosable, @unchecked Sendable {
     /// it. 0 takes every TTL.
     public func setMinimumTTL(_ minimum: Int) throws(SocketError) {
         loop.preconditionInEventLoop()
-        if localAddress.family == AF_INET6 {
-            try Socket.setInt(fd, Int32(IPPROTO_IPV6), csystem_IPV6_MINHOPCOUNT, Int32(clamping: minimum), "IPV6_MINHOPCOUNT")
-        } else {
-            try Socket.setInt(fd, Int32(IPPROTO_IP), csystem_IP_MINTTL, Int32(clamping: minimum), "IP_MINTTL")
-        }
+        try Socket.setMinimumTTL(minimum, fd: fd, family: localAddress.family)
     }
 
     /// Stops listening and releases the descriptor. Accepted connections are unaffected.
@@ -94,7 +90,7 @@ public final class Listener: Selectable, LoopClosable, @unchecked Sendable {
                 switch errno {
                 case EAGAIN, EWOULDBLOCK: return
                 case EINTR, ECONNABORTED, EPROTO: continue
-                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                case let code where DescriptorBudget.isLocalShortage(code):
                     // Out of descriptors: level-triggered epoll would spin, so back off a little.
                     acceptPaused = true
                     loop.modify(fd: fd, registration: registration, events: 0)

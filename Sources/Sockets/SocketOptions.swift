@@ -55,27 +55,33 @@ enum Socket {
         return v
     }
 
+    /// The TTL (IPv4) or hop limit (IPv6) of what the socket sends.
+    static func setTTL(_ ttl: Int, fd: Int32, family: Int32) throws(SocketError) {
+        if family == AF_INET6 {
+            try setInt(fd, Int32(IPPROTO_IPV6), csystem_IPV6_UNICAST_HOPS, Int32(clamping: ttl), "IPV6_UNICAST_HOPS")
+        } else {
+            try setInt(fd, Int32(IPPROTO_IP), csystem_IP_TTL, Int32(clamping: ttl), "IP_TTL")
+        }
+    }
+
+    /// RFC 5082 GTSM: packets arriving with a lower TTL (hop limit) are dropped by the kernel;
+    /// 0 takes every TTL. On a listener it applies to SYNs, and accepted sockets inherit it.
+    static func setMinimumTTL(_ minimum: Int, fd: Int32, family: Int32) throws(SocketError) {
+        if family == AF_INET6 {
+            try setInt(fd, Int32(IPPROTO_IPV6), csystem_IPV6_MINHOPCOUNT, Int32(clamping: minimum), "IPV6_MINHOPCOUNT")
+        } else {
+            try setInt(fd, Int32(IPPROTO_IP), csystem_IP_MINTTL, Int32(clamping: minimum), "IP_MINTTL")
+        }
+    }
+
     /// Applies `options` for a socket of `family`; `remote` is needed for the MD5 key.
     static func apply(_ options: SocketOptions, fd: Int32, family: Int32, remote: SocketAddress?) throws(SocketError) {
         if options.reuseAddress { try setInt(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR") }
         if options.noDelay { try setInt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1, "TCP_NODELAY") }
         if let size = options.receiveBufferSize { try setInt(fd, SOL_SOCKET, SO_RCVBUF, Int32(clamping: size), "SO_RCVBUF") }
         if let size = options.sendBufferSize { try setInt(fd, SOL_SOCKET, SO_SNDBUF, Int32(clamping: size), "SO_SNDBUF") }
-        let v6 = family == AF_INET6
-        if let ttl = options.ttl {
-            if v6 {
-                try setInt(fd, Int32(IPPROTO_IPV6), csystem_IPV6_UNICAST_HOPS, Int32(clamping: ttl), "IPV6_UNICAST_HOPS")
-            } else {
-                try setInt(fd, Int32(IPPROTO_IP), csystem_IP_TTL, Int32(clamping: ttl), "IP_TTL")
-            }
-        }
-        if let minTTL = options.minimumTTL {
-            if v6 {
-                try setInt(fd, Int32(IPPROTO_IPV6), csystem_IPV6_MINHOPCOUNT, Int32(clamping: minTTL), "IPV6_MINHOPCOUNT")
-            } else {
-                try setInt(fd, Int32(IPPROTO_IP), csystem_IP_MINTTL, Int32(clamping: minTTL), "IP_MINTTL")
-            }
-        }
+        if let ttl = options.ttl { try setTTL(ttl, fd: fd, family: family) }
+        if let minimum = options.minimumTTL { try setMinimumTTL(minimum, fd: fd, family: family) }
         if let key = options.md5Key, let remote {
             try setMD5(fd: fd, key: key, peer: remote)
         }

@@ -216,7 +216,7 @@ struct Serve: AsyncParsableCommand {
                 while !Task.isCancelled {
                     do {
                         let now = Clock.nowMilliseconds()
-                        if try first || retention.isPastBounds(committer, now: now) {
+                        if try await first ? true : retention.isPastBounds(committer, now: now) {
                             let deleted = try await retention.prune(committer, now: now)
                             if deleted > 0 { logger.info("pruned history", metadata: ["rows": "\(deleted)"]) }
                         }

@@ -209,21 +209,21 @@ import Synchronization
         let committer = try Committer(store: store)
         let day: Int64 = 86_400_000
         let retention = HistoryRetention(maxAgeDays: 10, maxRows: 5)
-        #expect(try !retention.isPastBounds(committer, now: 100 * day), "empty tables")
+        #expect(try await retention.isPastBounds(committer, now: 100 * day) == false, "empty tables")
         try store.write { db in
             for i in 95..<100 {
                 try db.execute("INSERT INTO route_events (at, action, prefix, family, source, source_name, reason) VALUES (?, 'announce', '192.0.2.1/32', 'ipv4', 'static', 'r', 'x')", [Int64(i) * day])
             }
         }
-        #expect(try !retention.isPastBounds(committer, now: 100 * day), "5 rows of the last 5 days: within both")
+        #expect(try await retention.isPastBounds(committer, now: 100 * day) == false, "5 rows of the last 5 days: within both")
         try store.write { db in try PeerEvents.append(db, peer: "r1", kind: .down, reason: "x", now: 80 * day) }
-        #expect(try retention.isPastBounds(committer, now: 100 * day), "a peer event 20 days old")
+        #expect(try await retention.isPastBounds(committer, now: 100 * day), "a peer event 20 days old")
         try await retention.prune(committer, now: 100 * day)
-        #expect(try !retention.isPastBounds(committer, now: 100 * day))
+        #expect(try await retention.isPastBounds(committer, now: 100 * day) == false)
         try store.write { db in
             try db.execute("INSERT INTO route_events (at, action, prefix, family, source, source_name, reason) VALUES (?, 'announce', '192.0.2.1/32', 'ipv4', 'static', 'r', 'x')", [100 * day])
         }
-        #expect(try retention.isPastBounds(committer, now: 100 * day), "6 route events, 5 allowed")
+        #expect(try await retention.isPastBounds(committer, now: 100 * day), "6 route events, 5 allowed")
     }
 }
 

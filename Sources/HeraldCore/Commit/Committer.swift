@@ -221,7 +221,7 @@ public final class Committer: Sendable {
     /// publishes and answers them in order. True when finished.
     private func commitWaitingJobs() -> Bool {
         // Backpressure: a follower far behind holds the next batch (more changes queue into it).
-        _ = Follower.waitWhileBehind(state.withLock { $0.followers }, finished: { queue.withLock { $0.finished } })
+        Follower.waitWhileBehind(state.withLock { $0.followers }, finished: { queue.withLock { $0.finished } })
         let (jobs, finished) = queue.withLock { queue in
             defer { queue.jobs.removeAll() }
             return (queue.jobs, queue.finished)

@@ -38,14 +38,11 @@ final class Follower: Sendable {
     func finish() { continuation.finish() }
 
     /// Waits (on the committer thread) while any of `followers` is behind, at most `longestWait`.
-    /// True when it had to wait.
-    static func waitWhileBehind(_ followers: [Follower], finished: () -> Bool) -> Bool {
-        guard followers.contains(where: \.isBehind) else { return false }
+    static func waitWhileBehind(_ followers: [Follower], finished: () -> Bool) {
         let deadline = ContinuousClock.now + longestWait
         while followers.contains(where: \.isBehind), ContinuousClock.now < deadline, !finished() {
             usleep(500)
         }
-        return true
     }
 }
 

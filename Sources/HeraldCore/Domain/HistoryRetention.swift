@@ -24,10 +24,11 @@ public struct HistoryRetention: Sendable, Equatable {
 
     /// True when `route_events` or `peer_events` may hold more than `maxRows` rows or rows older
     /// than `maxAge`. Cheap (the id index only): ids only grow, so max − min + 1 ≥ the row count,
-    /// and the lowest id is the oldest row.
-    public func isPastBounds(_ committer: Committer, now: Int64) throws -> Bool {
-        let maxAge = maxAgeMilliseconds, maxRows = maxRows
-        return try committer.store.read { db in
+    /// and the lowest id is the oldest row. The read runs off the cooperative pool (`Blocking`):
+    /// in cluster mode it is a round trip to the leader.
+    public func isPastBounds(_ committer: Committer, now: Int64) async throws -> Bool {
+        let maxAge = maxAgeMilliseconds, maxRows = maxRows, store = committer.store
+        return try await Blocking.run { try store.read { db in
             for table in ["route_events", "peer_events"] {
                 guard let row = try db.firstRow("SELECT min(id), max(id) FROM \(table)"),
                       let low: Int64 = try row.get(0), let high: Int64 = try row.get(1) else { continue }
@@ -37,7 +38,7 @@ public struct HistoryRetention: Sendable, Equatable {
                 }
             }
             return false
-        }
+        } }
     }
 
     /// Deletes what is past the bounds in `route_events` and `peer_events`, each batch of rows as
