@@ -43,7 +43,9 @@ extension PeerDriver {
                     continue
                 }
                 let hop = classic.contains(n) ? classicNextHop : mpNextHop
-                received[n] = ReceivedPath(attributes: attributes, nextHop: hop, receivedAt: now, stale: false)
+                if received.updateValue(ReceivedPath(attributes: attributes, nextHop: hop, receivedAt: now, stale: false), forKey: n) == nil {
+                    receivedGainedPrefixes = true
+                }
                 announced += 1
             }
             if notKept > 0 { adjRIBInFull(notKept: notKept, limit: limit) }
@@ -97,13 +99,5 @@ extension PeerDriver {
         for family in exportFamilies(parameters) {
             send(.routeRefresh(RouteRefreshMessage(family: .unicast(family))), on: session)
         }
-    }
-
-    /// Adj-RIB-In for display.
-    func receivedEntries() -> [RIBEntry] {
-        loop.preconditionInEventLoop()
-        return received.map { RIBEntry(prefix: $0.key.prefix, pathID: $0.key.pathID, nextHop: $0.value.nextHop, attributes: $0.value.attributes,
-                                       receivedAt: $0.value.receivedAt, stale: $0.value.stale) }
-            .sorted { ($0.prefix, $0.pathID ?? 0) < ($1.prefix, $1.pathID ?? 0) }
     }
 }

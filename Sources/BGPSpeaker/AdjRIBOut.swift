@@ -257,6 +257,7 @@ extension PeerDriver {
                 if let set = want.set {
                     sentSets.retain(id: set)
                     sent[prefix] = set
+                    if have == nil { sentGainedPrefixes = true }
                 } else {
                     sent[prefix] = nil
                 }
@@ -305,25 +306,5 @@ extension PeerDriver {
         connection.write(bytes)
         counters.messagesOut += 1
         counters.updatesOut += 1
-    }
-
-    /// Adj-RIB-Out for display.
-    func advertisedEntries() -> [RIBEntry] {
-        loop.preconditionInEventLoop()
-        var entries: [RIBEntry] = []
-        for (prefix, set) in sent {
-            let addPath = session?.parameters?.addPathSend.contains(.unicast(prefix.family)) ?? false
-            for (index, id) in sentSets[set].enumerated() {
-                let path = sentPaths[id]
-                let hop: IPAddress? = switch path.nextHop {
-                case .ipv4(let a): .v4(a)
-                case .ipv6(let a, _): .v6(a)
-                case .other: nil
-                }
-                entries.append(RIBEntry(prefix: prefix, pathID: addPath ? UInt32(index + 1) : nil, nextHop: hop, attributes: path.attributes,
-                                        receivedAt: nil, stale: false))
-            }
-        }
-        return entries.sorted { ($0.prefix, $0.pathID ?? 0) < ($1.prefix, $1.pathID ?? 0) }
     }
 }

@@ -64,3 +64,5 @@ struct InternTable<Value: Hashable> {
         Int(id) < references.count ? Int(references[Int(id)]) : 0
     }
 }
+
+extension InternTable: Sendable where Value: Sendable {}

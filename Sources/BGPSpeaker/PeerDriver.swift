@@ -56,6 +56,9 @@ final class PeerDriver: @unchecked Sendable {
     var sent = PrefixMap<UInt32>()
     var sentSets = InternTable<[UInt32]>()
     var sentPaths = InternTable<OutPath>()
+    /// A prefix was added to `sent` since the last view was taken (see `RIBView.version`).
+    var sentGainedPrefixes = false
+    var advertisedVersion = RIBView.nextVersion()
     /// Counts resets of the Adj-RIB-Out, so that a flush interrupted by the session closing
     /// (a failed write closes it synchronously) knows to stop.
     var adjRIBOutEpoch = 0
@@ -79,6 +82,8 @@ final class PeerDriver: @unchecked Sendable {
 
     // Adj-RIB-In.
     var received: [NLRI: ReceivedPath] = [:]
+    var receivedGainedPrefixes = false
+    var receivedVersion = RIBView.nextVersion()
     var staleTimer: TimerHandle?
     var maxPrefixReported = false
     /// The Adj-RIB-In reached its limit in this session (reported once).

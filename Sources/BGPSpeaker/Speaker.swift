@@ -154,16 +154,26 @@ public final class Speaker: Sendable {
         return try? await loop.submit { core.peers[name]?.snapshot() }
     }
 
-    /// The peer's Adj-RIB-Out: what it has been sent.
-    public func advertisedRoutes(peer name: String) async throws -> [RIBEntry] {
+    /// The peer's Adj-RIB-Out, what it has been sent, as a view to page through off the loop.
+    public func advertisedView(peer name: String) async throws -> RIBView {
         let core = self.core
-        return try await loop.submit { try core.peer(name).advertisedEntries() }
+        return try await loop.submit { try core.peer(name).advertisedView() }
     }
 
-    /// The peer's Adj-RIB-In: what it announced to us (display only).
-    public func receivedRoutes(peer name: String) async throws -> [RIBEntry] {
+    /// The peer's Adj-RIB-In, what it announced to us (display only), as a view.
+    public func receivedView(peer name: String) async throws -> RIBView {
         let core = self.core
-        return try await loop.submit { try core.peer(name).receivedEntries() }
+        return try await loop.submit { try core.peer(name).receivedView() }
+    }
+
+    /// Every advertised route in order, built off the loop (small tables and tests; the API pages).
+    public func advertisedRoutes(peer name: String) async throws -> [RIBEntry] {
+        try await advertisedView(peer: name).allEntries()
+    }
+
+    /// Every received route in order, built off the loop.
+    public func receivedRoutes(peer name: String) async throws -> [RIBEntry] {
+        try await receivedView(peer: name).allEntries()
     }
 
     /// The bound listening sockets ("0.0.0.0:179").

@@ -9,6 +9,8 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     }
     private enum StreamWriteOutcome: Sendable {
         case written, closed, slow
+        /// The client is behind and the stream waits for it (`ResponseStream.waitsForClient`).
+        case full
     }
 
     /// Strong: a request task or timer may still run after the `HTTPServer` value is gone, and an
@@ -34,6 +36,8 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     private var task: Task<Void, Never>?
     private var streamGeneration = 0
     private var streamActive = false
+    /// A stream's producer waiting for the client to take what was sent.
+    private var drainWaiters: [CheckedContinuation<Void, Never>] = []
 
     private var deadlineKind = Deadline.none
     private var deadline: UInt64 = 0
@@ -92,6 +96,7 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     }
 
     func connectionBecameWritable(_ connection: Connection) {
+        resumeDrainWaiters()
         guard !inFlight, !lingering, connection.state == .open else { return }
         connection.resumeReading()
         clearDeadline()
@@ -99,6 +104,7 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     }
 
     func connection(_ connection: Connection, didCloseWith error: SocketError?) {
+        resumeDrainWaiters()
         task?.cancel()
         task = nil
         if let timer { core.loop.cancelTimer(timer) }
@@ -288,12 +294,18 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
         let generation = streamGeneration
         let loop = core.loop
         let limit = stream.bufferLimit
+        let waits = stream.waitsForClient
         let writer = ResponseBodyWriter { [self] bytes throws(ResponseStreamError) in
-            let outcome = (try? await loop.submit { self.streamWrite(bytes, generation: generation, chunked: chunked, limit: limit) }) ?? .closed
-            switch outcome {
-            case .written: return
-            case .closed: throw .connectionClosed
-            case .slow: throw .slowConsumer
+            while true {
+                let outcome = (try? await loop.submit {
+                    self.streamWrite(bytes, generation: generation, chunked: chunked, limit: limit, waits: waits)
+                }) ?? .closed
+                switch outcome {
+                case .written: return
+                case .closed: throw .connectionClosed
+                case .slow: throw .slowConsumer
+                case .full: await waitForDrain()
+                }
             }
         }
         task = Task { [self] in
@@ -304,9 +316,12 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
         }
     }
 
-    private func streamWrite(_ bytes: [UInt8], generation: Int, chunked: Bool, limit: Int) -> StreamWriteOutcome {
+    private func streamWrite(_ bytes: [UInt8], generation: Int, chunked: Bool, limit: Int, waits: Bool) -> StreamWriteOutcome {
         core.loop.preconditionInEventLoop()
         guard connection.state == .open, generation == streamGeneration, inFlight, !lingering else { return .closed }
+        // Waiting: write only into a buffer below the high watermark, so the unsent bytes stay
+        // under the watermark plus one chunk.
+        if waits, !connection.isWritable { return .full }
         if connection.bufferedBytes + bytes.count > limit {
             core.responder.logger.notice("dropping slow stream consumer", metadata: [
                 "remote": "\(connection.remoteAddress.map(\.description) ?? "?")", "buffered": "\(connection.bufferedBytes)",
@@ -320,6 +335,21 @@ final class HTTPConnectionHandler: ConnectionDelegate, @unchecked Sendable {
             connection.write(bytes)
         }
         return .written
+    }
+
+    /// Returns once the connection took its buffered bytes below the low watermark, or closed.
+    private func waitForDrain() async {
+        await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+            core.loop.execute { [self] in
+                if connection.state != .open || connection.isWritable { waiter.resume() } else { drainWaiters.append(waiter) }
+            }
+        }
+    }
+
+    private func resumeDrainWaiters() {
+        let waiters = drainWaiters
+        drainWaiters = []
+        for waiter in waiters { waiter.resume() }
     }
 
     private func endStream(generation: Int, chunked: Bool, keepAlive: Bool, failed: Bool) {

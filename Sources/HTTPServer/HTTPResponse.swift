@@ -51,9 +51,14 @@ public struct ResponseStream: Sendable {
     public let produce: @Sendable (ResponseBodyWriter) async throws -> Void
     /// Bytes the connection may hold unsent before the client is dropped as too slow.
     public let bufferLimit: Int
+    /// Whether a write waits while the client is behind (an export: the client sets the pace)
+    /// rather than dropping it past `bufferLimit` (a live feed, whose client can resume).
+    /// Either way the unsent bytes held stay bounded.
+    public let waitsForClient: Bool
 
-    public init(bufferLimit: Int = 1024 * 1024, produce: @escaping @Sendable (ResponseBodyWriter) async throws -> Void) {
+    public init(bufferLimit: Int = 1024 * 1024, waitsForClient: Bool = false, produce: @escaping @Sendable (ResponseBodyWriter) async throws -> Void) {
         self.bufferLimit = bufferLimit
+        self.waitsForClient = waitsForClient
         self.produce = produce
     }
 }

@@ -6,8 +6,9 @@
 /// bulk, are kept here as `network << 8 | length`, which a third of the memory holds and hashes
 /// faster. IPv6 prefixes keep full keys. Order of iteration is unspecified, as for `Dictionary`.
 public struct PrefixMap<Value> {
-    private var v4: [UInt64: Value] = [:]
-    private var v6: [IPPrefix: Value] = [:]
+    // Internal, not private: `SortedPrefixes` sorts the packed IPv4 keys as they are.
+    private(set) var v4: [UInt64: Value] = [:]
+    private(set) var v6: [IPPrefix: Value] = [:]
 
     public init() {}
 
@@ -70,11 +71,11 @@ public struct PrefixMap<Value> {
         return mapped
     }
 
-    private static func key(_ address: IPv4Address, _ length: Int) -> UInt64 {
+    static func key(_ address: IPv4Address, _ length: Int) -> UInt64 {
         UInt64(address.value) << 8 | UInt64(length)
     }
 
-    private static func prefix(_ key: UInt64) -> IPPrefix {
+    static func prefix(_ key: UInt64) -> IPPrefix {
         IPPrefix(validIPv4: IPv4Address(UInt32(truncatingIfNeeded: key >> 8)), length: Int(key & 0xFF))
     }
 }

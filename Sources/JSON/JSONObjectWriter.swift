@@ -42,7 +42,7 @@ public struct JSONObjectWriter: Sendable {
 
     /// A JSON string (RFC 8259 §7): quotes, backslashes and control characters escaped, as
     /// `JSONCoding` writes them (slashes unescaped).
-    static func quoted(_ text: String) -> [UInt8] {
+    public static func quoted(_ text: String) -> [UInt8] {
         var out: [UInt8] = [UInt8(ascii: "\"")]
         for byte in text.utf8 {
             switch byte {

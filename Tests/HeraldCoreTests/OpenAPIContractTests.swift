@@ -73,8 +73,8 @@ import Store
             let key = "\(route.method) \(route.pattern)"
             #expect(route.query == (documented[key] ?? []), "\(key): serves \(route.query.sorted()), documents \((documented[key] ?? []).sorted())")
         }
-        #expect(documented.values.reduce(0) { $0 + $1.count } == 12)
-        let unknown = await router.respond(to: try HTTPRequest(.GET, "/v1/pools?limit=2"))
+        #expect(documented.values.reduce(0) { $0 + $1.count } == 33)
+        let unknown = await router.respond(to: try HTTPRequest(.GET, "/v1/speaker?limit=2"))
         #expect(unknown.status.code == 400)
         let text = String(decoding: unknown.bodyBytes, as: UTF8.self)
         #expect(text.contains(#""field":"limit""#) && text.contains("takes no query parameters"), "\(text)")

@@ -10,7 +10,7 @@ public struct AllocationsAPI: Sendable {
     public init(services: APIServices) { self.services = services }
 
     public func register(on router: Router) {
-        router.get("/v1/allocations", query: ["pool", "label", "address"]) { request, _ in try list(request) }
+        router.get("/v1/allocations", query: PageQuery.parameters.union(["pool", "node", "label", "address"])) { request, _ in try list(request) }
         router.get("/v1/allocations/{name}") { _, context in try .json(try allocation(named: try context.name())) }
         router.put("/v1/allocations/{name}") { request, context in try await put(try context.name(), request, context) }
         router.delete("/v1/allocations/{name}") { _, context in try await delete(try context.name(), context) }
@@ -18,7 +18,10 @@ public struct AllocationsAPI: Sendable {
 
     // MARK: - Bodies
 
-    struct AllocationList: Encodable { let allocations: [AllocationBody] }
+    struct AllocationList: Encodable {
+        let allocations: [AllocationBody]
+        let nextCursor: String?
+    }
 
     struct AllocationBody: Encodable {
         let name: String
@@ -71,9 +74,12 @@ public struct AllocationsAPI: Sendable {
             return (String(parts[0]), String(parts[1]))
         }
         let address = try APIParse.query(request, "address") { text in try IPAddress(parsing: text) }
-        let pool = request.query["pool"]
-        let list = try services.read { db in try Allocations.list(db, pool: pool, label: label, address: address).map(AllocationBody.init) }
-        return try .json(AllocationList(allocations: list))
+        let page = try PageQuery(request)
+        let filter = Allocations.Filter(pool: request.query["pool"], node: request.query["node"], label: label, address: address)
+        let found = try services.read { db in try Allocations.page(db, after: page.after, limit: page.limit + 1, filter: filter) }
+        let (allocations, nextKey) = page.take(found, key: \.name)
+        return try page.response(AllocationList(allocations: allocations.map(AllocationBody.init), nextCursor: nextKey.map(PageQuery.encode)),
+                                 nextKey: nextKey, request: request)
     }
 
     func put(_ name: String, _ request: HTTPRequest, _ context: RequestContext) async throws -> HTTPResponse {

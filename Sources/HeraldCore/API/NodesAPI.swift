@@ -10,8 +10,11 @@ public struct NodesAPI: Sendable {
     public init(services: APIServices) { self.services = services }
 
     public func register(on router: Router) {
-        router.get("/v1/nodes") { _, _ in
-            try .json(NodeList(nodes: try services.read { db in try Nodes.list(db) }.map { NodeBody($0, health: services.health?.status(of: $0.name)) }))
+        router.get("/v1/nodes", query: PageQuery.parameters) { request, _ in
+            let page = try PageQuery(request)
+            let (nodes, nextKey) = page.take(try services.read { db in try Nodes.page(db, after: page.after, limit: page.limit + 1) }, key: \.name)
+            let bodies = nodes.map { NodeBody($0, health: services.health?.status(of: $0.name)) }
+            return try page.response(NodeList(nodes: bodies, nextCursor: nextKey.map(PageQuery.encode)), nextKey: nextKey, request: request)
         }
         router.get("/v1/nodes/{name}") { _, context in try .json(try node(named: try context.name())) }
         router.put("/v1/nodes/{name}") { request, context in try await put(try context.name(), request, context) }
@@ -20,7 +23,10 @@ public struct NodesAPI: Sendable {
 
     // MARK: - Bodies
 
-    struct NodeList: Encodable { let nodes: [NodeBody] }
+    struct NodeList: Encodable {
+        let nodes: [NodeBody]
+        let nextCursor: String?
+    }
 
     struct HealthCheckBody: Codable {
         let kind: String

@@ -5,7 +5,10 @@ internal import Store
 /// The bodies of `/v1/peers`: what the API shows of a peer (configuration without the password,
 /// live session state while the speaker runs) and what it accepts.
 extension PeersAPI {
-    struct PeerList: Encodable { let peers: [PeerBody] }
+    struct PeerList: Encodable {
+        let peers: [PeerBody]
+        let nextCursor: String?
+    }
 
     struct PeerBody: Encodable {
         let name: String
@@ -321,6 +324,7 @@ extension PeersAPI {
     struct RIBList: Encodable {
         let peer: String
         let routes: [RIBEntryBody]
+        let nextCursor: String?
     }
 
     struct ResetInput: Decodable {

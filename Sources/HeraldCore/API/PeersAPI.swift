@@ -9,22 +9,29 @@ internal import Store
 /// it to the speaker in commit order; the response waits until the speaker applied it.
 public struct PeersAPI: Sendable {
     let services: APIServices
+    let ribPages = RIBPages()
 
     public init(services: APIServices) { self.services = services }
 
     public func register(on router: Router) {
-        router.get("/v1/peers") { _, _ in
-            let peers = try services.read { db in try Peers.list(db) }
+        router.get("/v1/peers", query: PageQuery.parameters) { request, _ in
+            let page = try PageQuery(request)
+            let (peers, nextKey) = page.take(try services.read { db in try Peers.page(db, after: page.after, limit: page.limit + 1) }, key: \.name)
             let live = await liveState()
-            return try .json(PeerList(peers: peers.map { PeerBody($0, live: live[$0.name]) }))
+            return try page.response(PeerList(peers: peers.map { PeerBody($0, live: live[$0.name]) }, nextCursor: nextKey.map(PageQuery.encode)),
+                                     nextKey: nextKey, request: request)
         }
         router.post("/v1/peers") { request, context in try await create(request, context) }
         router.get("/v1/peers/{name}") { _, context in try await .json(try peer(named: try context.name())) }
         router.patch("/v1/peers/{name}") { request, context in try await update(try context.name(), request, context) }
         router.delete("/v1/peers/{name}") { _, context in try await delete(try context.name(), context) }
         router.get("/v1/peers/{name}/events", query: ["cursor", "limit"]) { request, context in try events(try context.name(), request) }
-        router.get("/v1/peers/{name}/routes/advertised") { _, context in try await routes(try context.name(), received: false) }
-        router.get("/v1/peers/{name}/routes/received") { _, context in try await routes(try context.name(), received: true) }
+        router.get("/v1/peers/{name}/routes/advertised", query: RIBPages.parameters) { request, context in
+            try await routes(try context.name(), received: false, request)
+        }
+        router.get("/v1/peers/{name}/routes/received", query: RIBPages.parameters) { request, context in
+            try await routes(try context.name(), received: true, request)
+        }
         router.post("/v1/peers/{name}/reset") { request, context in try await reset(try context.name(), request, context) }
     }
 
@@ -122,11 +129,11 @@ public struct PeersAPI: Sendable {
 
     // MARK: - Routes, resets and session history
 
-    func routes(_ name: String, received: Bool) async throws -> HTTPResponse {
+    func routes(_ name: String, received: Bool, _ request: HTTPRequest) async throws -> HTTPResponse {
         let speaker = try runningSpeaker()
         guard try services.read({ db in try Peers.get(db, name: name) }) != nil else { throw APIServices.notFound("peer", name) }
-        let entries = received ? try await speaker.receivedRoutes(peer: name) : try await speaker.advertisedRoutes(peer: name)
-        return try .json(RIBList(peer: name, routes: entries.map(RIBEntryBody.init)))
+        let view = received ? try await speaker.receivedView(peer: name) : try await speaker.advertisedView(peer: name)
+        return try await ribPages.page(of: view, received: received, request)
     }
 
     func reset(_ name: String, _ request: HTTPRequest, _ context: RequestContext) async throws -> HTTPResponse {

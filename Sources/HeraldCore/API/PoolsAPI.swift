@@ -11,7 +11,11 @@ public struct PoolsAPI: Sendable {
     public init(services: APIServices) { self.services = services }
 
     public func register(on router: Router) {
-        router.get("/v1/pools") { _, _ in try .json(PoolList(pools: try services.read { db in try Pools.list(db).map(PoolBody.init) })) }
+        router.get("/v1/pools", query: PageQuery.parameters) { request, _ in
+            let page = try PageQuery(request)
+            let (pools, nextKey) = page.take(try services.read { db in try Pools.page(db, after: page.after, limit: page.limit + 1) }, key: \.name)
+            return try page.response(PoolList(pools: pools.map(PoolBody.init), nextCursor: nextKey.map(PageQuery.encode)), nextKey: nextKey, request: request)
+        }
         router.post("/v1/pools") { request, context in try await put(nil, request, context, createOnly: true) }
         router.get("/v1/pools/{name}") { _, context in try .json(try pool(named: try context.name())) }
         router.put("/v1/pools/{name}") { request, context in try await put(try context.name(), request, context, createOnly: false) }
@@ -20,7 +24,10 @@ public struct PoolsAPI: Sendable {
 
     // MARK: - Bodies
 
-    struct PoolList: Encodable { let pools: [PoolBody] }
+    struct PoolList: Encodable {
+        let pools: [PoolBody]
+        let nextCursor: String?
+    }
 
     struct UsageBody: Encodable {
         let size: Double

@@ -2,20 +2,28 @@ public import HTTPServer
 internal import IP
 internal import Store
 
-/// `/v1/routes`: what Herald originates (`GET /v1/routes`, derived, with each route's sources)
+/// `/v1/routes`: what Herald originates (`GET /v1/routes`, paged, and `GET /v1/routes:export`,
+/// NDJSON: see `OriginatedRoutes`; derived, with each route's sources)
 /// and the static routes it originates besides allocations (pod CIDRs and the like), one by one
 /// or up to a million in one `POST /v1/routes:batch`.
 public struct RoutesAPI: Sendable {
     let services: APIServices
+    let originated: OriginatedRoutes
 
-    public init(services: APIServices) { self.services = services }
+    public init(services: APIServices) {
+        self.services = services
+        originated = OriginatedRoutes(committer: services.committer)
+    }
 
     /// Request body limits above the server default, for the HTTP server's configuration: a
     /// million routes of about 100 bytes each.
     public static let bodyLimits: [String: Int] = ["/v1/routes:batch": 256 * 1024 * 1024]
 
     public func register(on router: Router) {
-        router.get("/v1/routes") { _, _ in try .json(originated()) }
+        router.get("/v1/routes", query: PageQuery.parameters.union(OriginatedRoutes.Filter.parameters)) { request, _ in
+            try await originated.page(request)
+        }
+        router.get("/v1/routes:export", query: OriginatedRoutes.Filter.parameters) { request, _ in try originated.export(request) }
         router.post("/v1/routes:batch") { request, context in try await putBatch(request, context) }
         router.get("/v1/routes/{name}") { _, context in try .json(try staticRoute(named: try context.name())) }
         router.post("/v1/routes/{name}") { request, context in try await put(try context.name(), request, context, createOnly: true) }
@@ -34,15 +42,6 @@ public struct RoutesAPI: Sendable {
         let kind: String
         let name: String
     }
-
-    struct OriginatedRouteBody: Encodable {
-        let prefix: String
-        let paths: [PathBody]
-        let announce: AnnounceAttributes
-        let sources: [SourceBody]
-    }
-
-    struct OriginatedRouteList: Encodable { let routes: [OriginatedRouteBody] }
 
     struct StaticRouteBody: Encodable {
         let name: String
@@ -79,15 +78,6 @@ public struct RoutesAPI: Sendable {
     }
 
     // MARK: - Handlers
-
-    func originated() -> OriginatedRouteList {
-        OriginatedRouteList(routes: services.committer.desiredRoutes.values.sorted { $0.prefix < $1.prefix }.map { route in
-            OriginatedRouteBody(prefix: route.prefix.description,
-                                paths: route.paths.map { PathBody(nextHop: $0.nextHop.description, node: $0.node) },
-                                announce: route.attributes,
-                                sources: route.sources.map { SourceBody(kind: $0.kind.rawValue, name: $0.name) })
-        })
-    }
 
     func staticRoute(named name: String) throws -> StaticRouteBody {
         guard let route = try services.read({ db in try StaticRoutes.get(db, name: name) }) else { throw APIServices.notFound("route", name) }

@@ -46,6 +46,8 @@ public final class Committer: Sendable {
     /// configuration and the nodes, as of the last COMMIT.
     private struct CommittedState {
         var table: RouteTable
+        /// Changes with every commit that changes the table (for `SortedPrefixCache`).
+        var tableVersion = 0
         var down: Set<String> = []
         var speaker: SpeakerConfiguration
         var nodes: [Node]
@@ -101,6 +103,9 @@ public final class Committer: Sendable {
 
     /// The routes Herald should announce now (built on each call: O(table)).
     public var desiredRoutes: [IPPrefix: DesiredRoute] { state.withLock { $0.table.routes() } }
+
+    /// The committed table and its version, without copying it (copy-on-write: hold it only for a page).
+    var routeTable: (table: RouteTable, version: Int) { state.withLock { ($0.table, $0.tableVersion) } }
 
     /// How many routes Herald should announce now.
     public var desiredRouteCount: Int { state.withLock { $0.table.count } }
@@ -356,10 +361,11 @@ public final class Committer: Sendable {
             if let next {
                 state.table = next
             } else {
-                // In place: no view of the committed table is alive any more, so the table is
-                // not copied.
+                // In place: no view of the committed table is alive any more (but a page of
+                // GET /v1/routes for a few milliseconds), so the table is not copied.
                 state.table.apply(batch.overlay)
             }
+            if next != nil || !batch.overlay.isEmpty { state.tableVersion &+= 1 }
             state.down = batch.down
             state.speaker = batch.speaker
             state.revision = batch.revision

@@ -116,6 +116,37 @@ public enum Allocations {
         return all
     }
 
+    /// Which allocations a page holds.
+    public struct Filter: Sendable {
+        public var pool: String?
+        public var node: String?
+        public var label: (key: String, value: String)?
+        public var address: IPAddress?
+
+        public init(pool: String? = nil, node: String? = nil, label: (key: String, value: String)? = nil, address: IPAddress? = nil) {
+            self.pool = pool
+            self.node = node
+            self.label = label
+            self.address = address
+        }
+    }
+
+    /// Up to `limit` allocations after the name `after`, in name order, filtered in SQL (each
+    /// filter an indexed lookup or a check per row visited), so a page costs `limit` rows however
+    /// large the table.
+    public static func page(_ db: Database, after: String?, limit: Int, filter: Filter = Filter()) throws -> [Allocation] {
+        let address = filter.address?.description
+        return try db.rows(selectSQL + """
+             WHERE a.name > ? AND (? IS NULL OR p.name = ?)
+              AND (? IS NULL OR EXISTS (SELECT 1 FROM allocation_nodes x JOIN nodes n ON n.id = x.node_id
+                                        WHERE x.allocation_id = a.id AND n.name = ?))
+              AND (? IS NULL OR EXISTS (SELECT 1 FROM allocation_addresses d WHERE d.allocation_id = a.id AND d.address = ?))
+              AND (? IS NULL OR EXISTS (SELECT 1 FROM json_each(a.labels) l WHERE l.key = ? AND l.value = ?))
+            ORDER BY a.name LIMIT ?
+            """, [after ?? "", filter.pool, filter.pool, filter.node, filter.node, address, address,
+                  filter.label?.key, filter.label?.key, filter.label?.value, limit]).map { try allocation(db, $0) }
+    }
+
     static let selectSQL = """
         SELECT a.id, a.name, p.name AS pool, a.family, a.sharing_key, a.traffic_policy, a.labels, a.created_at, a.updated_at
         FROM allocations a JOIN pools p ON p.id = a.pool_id

@@ -56,6 +56,12 @@ public enum Nodes {
         try db.rows("SELECT id, name, labels, health_check, created_at, updated_at FROM nodes ORDER BY name").map { try node(db, $0) }
     }
 
+    /// Up to `limit` nodes after the name `after`, in name order.
+    public static func page(_ db: Database, after: String?, limit: Int) throws -> [Node] {
+        try db.rows("SELECT id, name, labels, health_check, created_at, updated_at FROM nodes WHERE name > ? ORDER BY name LIMIT ?",
+                    [after ?? "", limit]).map { try node(db, $0) }
+    }
+
     static func id(_ db: Database, name: String) throws -> Int64? {
         try db.firstRow("SELECT id FROM nodes WHERE name = ?", [name])?.get(0)
     }

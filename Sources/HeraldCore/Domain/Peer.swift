@@ -136,6 +136,11 @@ public enum Peers {
         try db.rows(selectSQL + " ORDER BY name").map(peer)
     }
 
+    /// Up to `limit` peers after the name `after`, in name order.
+    public static func page(_ db: Database, after: String?, limit: Int) throws -> [Peer] {
+        try db.rows(selectSQL + " WHERE name > ? ORDER BY name LIMIT ?", [after ?? "", limit]).map(peer)
+    }
+
     private static func peer(_ row: Row) throws -> Peer {
         var config = PeerConfig(address: try IPAddress(parsing: row.get("address", as: String.self)), asn: try row.get("asn"))
         config.port = UInt16(try row.get("port", as: Int.self))

@@ -70,6 +70,14 @@ public enum Pools {
             """).map { try pool(db, $0) }
     }
 
+    /// Up to `limit` pools after the name `after`, in name order.
+    public static func page(_ db: Database, after: String?, limit: Int) throws -> [Pool] {
+        try db.rows("""
+            SELECT id, name, description, service_selector, node_selector, allow_first_last_ips, disabled, announce, labels,
+                   fail_open, created_at, updated_at FROM pools WHERE name > ? ORDER BY name LIMIT ?
+            """, [after ?? "", limit]).map { try pool(db, $0) }
+    }
+
     static func id(_ db: Database, name: String) throws -> Int64? {
         try db.firstRow("SELECT id FROM pools WHERE name = ?", [name])?.get(0)
     }

@@ -1,0 +1,106 @@
+import Foundation
+internal import HTTPServer
+internal import IP
+internal import Synchronization
+
+/// `limit` and `cursor` of a paged list, and the `next_cursor` and `Link: rel="next"` of its
+/// answer. Every list pages, so that no request makes the server build a whole table: a page is
+/// read, encoded and sent in time and memory proportional to `limit`.
+///
+/// The cursor is opaque to clients (base64url of the last key of the previous page, a name or a
+/// prefix): lists page by key, not by offset, so a page never repeats or skips an object because
+/// others were added or removed in front of it.
+struct PageQuery {
+    static let defaultLimit = 1000
+    static let maxLimit = 10_000
+    /// The query parameters of every paged list.
+    static let parameters: Set<String> = ["limit", "cursor"]
+
+    let limit: Int
+    /// The last key of the previous page; nil for the first page.
+    let after: String?
+
+    init(_ request: HTTPRequest) throws {
+        limit = try APIParse.limit(request, default: Self.defaultLimit, max: Self.maxLimit)
+        after = try APIParse.query(request, "cursor") { text -> String in
+            guard let key = Self.decode(text) else {
+                throw ValidationError(field: "cursor", "is not a cursor from next_cursor", status: .badRequest)
+            }
+            return key
+        }
+    }
+
+    /// The cursor after a prefix (a prefix list's key).
+    func afterPrefix() throws -> IPPrefix? {
+        guard let after else { return nil }
+        guard let prefix = IPPrefix(after) else { throw ValidationError(field: "cursor", "is not a cursor of this list", status: .badRequest) }
+        return prefix
+    }
+
+    /// The answer: `body` as JSON, with a `Link` to the next page when there is one.
+    func response(_ body: some Encodable, nextKey: String?, request: HTTPRequest) throws -> HTTPResponse {
+        var headers = HTTPHeaders()
+        if let nextKey { headers.set("Link", "<\(Self.nextTarget(request, cursor: Self.encode(nextKey)))>; rel=\"next\"") }
+        return try .json(body, headers: headers)
+    }
+
+    /// The request's path and query with `cursor` replaced (filters and limit kept).
+    static func nextTarget(_ request: HTTPRequest, cursor: String) -> String {
+        var items = request.query.items.filter { $0.name != "cursor" }
+        items.append(("cursor", cursor))
+        let query = items.map { "\(escape($0.name))=\(escape($0.value))" }.joined(separator: "&")
+        return request.path + "?" + query
+    }
+
+    static func encode(_ key: String) -> String {
+        Data(key.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    static func decode(_ cursor: String) -> String? {
+        var text = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        text += String(repeating: "=", count: (4 - text.count % 4) % 4)
+        guard let data = Data(base64Encoded: text), !data.isEmpty else { return nil }
+        return String(bytes: data, encoding: .utf8)
+    }
+
+    private static func escape(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: unreserved) ?? text
+    }
+
+    private static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/")
+}
+
+extension PageQuery {
+    /// Up to `limit` items from `candidates` (in key order), and the key to continue after when
+    /// more follow: reads one item past the page to know.
+    func take<Item>(_ candidates: some Sequence<Item>, key: (Item) -> String) -> (items: [Item], nextKey: String?) {
+        var items: [Item] = []
+        items.reserveCapacity(min(limit, 1024))
+        for item in candidates {
+            if items.count == limit { return (items, items.last.map(key)) }
+            items.append(item)
+        }
+        return (items, nil)
+    }
+}
+
+/// A sorted index of a table's prefixes, kept while the table gains no prefix: the first page
+/// after a change sorts (off the cooperative pool), the following pages only search.
+final class SortedPrefixCache<Key: Hashable & Sendable, Index: Sendable>: Sendable {
+    private let held = Mutex<[Key: (version: Int, index: Index)]>([:])
+
+    /// The index for `version` of the table at `key`, built by `build` when none is held. One index
+    /// per key: an older version is replaced, so memory stays one index per table.
+    func index(for key: Key, version: Int, build: @escaping @Sendable () -> Index) async -> Index {
+        if let found = held.withLock({ $0[key] }), found.version == version { return found.index }
+        let index = await Blocking.run(build)
+        held.withLock { $0[key] = (version, index) }
+        return index
+    }
+
+    /// Forgets the indexes of keys no longer in `keep` (a deleted peer's).
+    func retain(only keep: Set<Key>) {
+        held.withLock { held in held = held.filter { keep.contains($0.key) } }
+    }
+}
