@@ -63,10 +63,11 @@ final class PeerDriver: @unchecked Sendable {
     /// (a failed write closes it synchronously) knows to stop.
     var adjRIBOutEpoch = 0
     var dirty: Set<IPPrefix> = []
-    /// The initial transfer: the Loc-RIB (prefix, path set) as it was when the session came up,
-    /// written before `dirty`. See `nextPending`.
-    var transfer: [(prefix: IPPrefix, pathSet: UInt32)] = []
-    var transferIndex = 0
+    /// The initial transfer: a walk through the Loc-RIB as it was when the session came up,
+    /// written before `dirty`. See `nextPending`. The Loc-RIB is a copy-on-write value, so
+    /// taking it costs the loop nothing at session start however large the table (the loop
+    /// copies it once only if the Loc-RIB changes during the transfer).
+    var transfer: PrefixMap<UInt32>.Iterator?
     /// `SpeakerCore.locRIBVersion` when `transfer` was taken.
     var transferVersion = 0
     /// Dirty prefixes taken out of `dirty` for writing, in order; `drainIndex` is the next one.
@@ -511,12 +512,10 @@ final class PeerDriver: @unchecked Sendable {
             let preserved = Set(parameters.peerGracefulRestart?.families.filter(\.forwardingPreserved).map(\.family) ?? [])
             removeStale { !preserved.contains(AddressFamily.unicast($0.prefix.family)) }
         }
-        // Initial transfer: everything in the Loc-RIB is dirty, then End-of-RIB per family.
-        // (Straight into the drain array: a Set of a million prefixes is twice the memory.)
+        // Initial transfer: everything in the Loc-RIB, then End-of-RIB per family.
         resetAdjRIBOut()
         if let core {
-            transfer.reserveCapacity(core.locRIB.count)
-            for (prefix, pathSet) in core.locRIB { transfer.append((prefix, pathSet)) }
+            transfer = core.locRIB.makeIterator()
             transferVersion = core.locRIBVersion
         }
         // Grown once to the table's size: growing a million-entry dictionary by doubling
@@ -573,8 +572,7 @@ final class PeerDriver: @unchecked Sendable {
         dirty = []
         draining = []
         drainIndex = 0
-        transfer = []
-        transferIndex = 0
+        transfer = nil
         forceResend = []
         fewerPaths = []
     }

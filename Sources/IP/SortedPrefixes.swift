@@ -47,16 +47,19 @@ public struct SortedPrefixes: Sendable {
         }
         if let cursor {
             if case .v4(let address) = cursor.network {
-                v4Range = max(v4Range.lowerBound, Self.firstIndex(in: v4, after: PrefixMap<Void>.key(address, cursor.length)))..<v4Range.upperBound
+                v4Range = Self.clamp(v4Range, from: Self.firstIndex(in: v4, after: PrefixMap<Void>.key(address, cursor.length)))
             } else {
                 v4Range = v4Range.upperBound..<v4Range.upperBound
-                v6Range = max(v6Range.lowerBound, Self.firstIndex(in: v6, after: cursor))..<v6Range.upperBound
+                v6Range = Self.clamp(v6Range, from: Self.firstIndex(in: v6, after: cursor))
             }
-            if v4Range.isEmpty { v4Range = v4Range.upperBound..<v4Range.upperBound }
-            if v6Range.isEmpty { v6Range = v6Range.upperBound..<v6Range.upperBound }
         }
         let ipv4 = v4[v4Range].lazy.map { PrefixMap<Void>.prefix($0) }
         return [AnySequence(ipv4), AnySequence(v6[v6Range])].lazy.flatMap { $0 }
+    }
+
+    /// The part of `range` from `start` on (empty when `start` is past it).
+    private static func clamp(_ range: Range<Int>, from start: Int) -> Range<Int> {
+        min(max(range.lowerBound, start), range.upperBound)..<range.upperBound
     }
 
     /// Indices of the keys from `low` through `high`.

@@ -22,6 +22,7 @@ struct APIFixture {
         let status: Int
         let json: Any?
         let text: String
+        var headers = HTTPHeaders()
 
         subscript(_ key: String) -> Any? { (json as? [String: Any])?[key] }
     }
@@ -34,7 +35,7 @@ struct APIFixture {
         let response = await router.respond(to: request, context: RequestContext(requestID: requestID))
         let bytes = response.bodyBytes
         return Reply(status: Int(response.status.code), json: try? JSONSerialization.jsonObject(with: Data(bytes)),
-                     text: String(decoding: bytes, as: UTF8.self))
+                     text: String(decoding: bytes, as: UTF8.self), headers: response.headers)
     }
 }
 
