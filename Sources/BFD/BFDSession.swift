@@ -168,6 +168,7 @@ public struct BFDSession: Sendable, Hashable {
         // A peer that goes down advertises its slow rate in the same packet; the figure that
         // explains a Down is the one that was in force until now.
         let previousDetection = detectionTime
+        let previousInterval = transmitInterval
         remoteDiscriminator = packet.myDiscriminator
         remoteState = packet.state
         remoteDiagnostic = packet.diagnostic
@@ -228,6 +229,10 @@ public struct BFDSession: Sendable, Hashable {
         let detection = detectionTime
         detectionDeadline = now + detection
         actions.append(.arm(.detection, microseconds: detection))
+        // A shorter interval takes effect now, not after the packet already scheduled at the old
+        // one (up to a second away while the session came up): the peer's Detection Time
+        // shrinks with it.
+        if transmitInterval < previousInterval { actions.append(.arm(.transmit, microseconds: jittered(transmitInterval))) }
         return actions
     }
 
@@ -287,8 +292,15 @@ public struct BFDSession: Sendable, Hashable {
             // is changed, a Poll Sequence MUST be initiated"; an increased TX interval and a
             // decreased RX interval wait for it, the other directions apply at once.
             polling = true
-            if tx < oldTx { activeDesiredMinTx = tx }
             if rx > oldRx { activeRequiredMinRx = rx }
+            if tx < oldTx {
+                // Faster at once, and the next packet at the new interval: the peer answers the
+                // Poll with its Final and from then on expects a packet within its Detection Time
+                // (3 × 50 ms at 50 ms × 3), not at the one-second rate of a session coming up.
+                let before = transmitInterval
+                activeDesiredMinTx = tx
+                if transmitInterval < before { actions.append(.arm(.transmit, microseconds: jittered(transmitInterval))) }
+            }
         } else {
             // Not Up: no Poll Sequence is needed, the new values apply at once.
             polling = false

@@ -83,6 +83,36 @@ struct SessionTranscriptTests {
         #expect((225_000...300_000).contains(armed(.transmit, tick)!))
     }
 
+    @Test("Coming Up at 50 ms: the next packet goes out at the fast rate, not at the slow one already scheduled")
+    func fastRateStartsAtOnce() {
+        let fast = BFDConfiguration(desiredMinTxInterval: 50_000, requiredMinRxInterval: 50_000, detectMultiplier: 3)
+        var a = BFDSession(configuration: fast, localDiscriminator: 0xA, seed: 1)
+        var b = BFDSession(configuration: fast, localDiscriminator: 0xB, seed: 2)
+        let start = a.start(now: 0)
+        #expect(armed(.transmit, start)! >= 750_000)  // the slow rate while not Up (§6.8.3)
+        let b1 = b.receive(sent(start)[0], now: 10)
+        // A comes Up: its Up packet polls with 50 ms, and its next periodic packet is armed at
+        // 37.5–50 ms. Without that, the packet armed at the slow rate (up to a second away) would
+        // be the next: the peer, whose Detection Time is 3 × 50 ms once it answered the Poll,
+        // would declare the session down (BIRD did, 150 ms after Up).
+        let a1 = a.receive(sent(b1)[0], now: 20)
+        #expect(transitions(a1).map(\.to) == [.up])
+        #expect((37_500...50_000).contains(armed(.transmit, a1) ?? 0), "\(a1)")
+        // B hears Up+Poll and comes Up: it too re-arms at the fast rate.
+        let b2 = b.receive(sent(a1)[0], now: 30)
+        #expect(transitions(b2).map(\.to) == [.up])
+        #expect((37_500...50_000).contains(armed(.transmit, b2) ?? 0), "\(b2)")
+        // A lower Required Min RX from the peer also takes effect at once.
+        var c = BFDSession(configuration: fast, localDiscriminator: 0xC, seed: 3)
+        _ = c.start(now: 0)
+        var slowPeer = BFDControlPacket(state: .down, detectMultiplier: 3, myDiscriminator: 0xD, yourDiscriminator: 0,
+                                        desiredMinTxInterval: 1_000_000, requiredMinRxInterval: 2_000_000)
+        _ = c.receive(slowPeer, now: 5)
+        #expect(c.transmitInterval == 2_000_000)
+        slowPeer.requiredMinRxInterval = 1_000_000
+        #expect((750_000...1_000_000).contains(armed(.transmit, c.receive(slowPeer, now: 6)) ?? 0))
+    }
+
     @Test("Detection time: remote multiplier × max(local Required Min RX, remote Desired Min TX)")
     func detectionTime() {
         var s = BFDSession(configuration: BFDConfiguration(desiredMinTxInterval: 300_000, requiredMinRxInterval: 300_000, detectMultiplier: 3),
