@@ -3,7 +3,9 @@ import Testing
 
 /// contrib/k8s-sync against a real `herald serve`, with a stand-in kubectl serving recorded
 /// `kubectl … -o json` output: Services become allocations, addresses go back into the Service
-/// status, a second run changes nothing, and a deleted Service releases its allocation.
+/// status, a second run changes nothing, and a deleted Service releases its allocation. The
+/// script reads every page of its allocations (one a page here, HERALD_PAGE_LIMIT=1): a stale
+/// one past the first page is released too, and one it did not make is left alone.
 @Suite(.serialized, .heavy) struct KubernetesSyncTests {
     @Test func servicesBecomeAllocationsAndDeletedOnesAreReleased() throws {
         for tool in ["/usr/bin/jq", "/usr/bin/curl"] where !FileManager.default.isExecutableFile(atPath: tool) {
@@ -29,7 +31,12 @@ import Testing
             guard let port = log.firstMatch(of: /api_listen=127\.0\.0\.1:(\d+)/).map({ String($0.1) }), let number = UInt16(port) else { return }
             _ = try? SimpleHTTP.send(port: number, method: "PUT", path: "/v1/pools/default", json: #"{"blocks":["203.0.113.0/28"]}"#)
             _ = try? SimpleHTTP.send(port: number, method: "PUT", path: "/v1/pools/shop", json: #"{"blocks":["198.51.100.0/28"],"service_selector":{"tier":"shop"}}"#)
-            let environment = ["HERALD_SERVER": "http://127.0.0.1:\(port)", "FIXTURES": fixtures,
+            // Left by an earlier pass for a Service deleted since (sorted after the others, so on
+            // the last page), and one made by hand; addresses from the top of the pool.
+            _ = try? SimpleHTTP.send(port: number, method: "PUT", path: "/v1/allocations/zz.stale",
+                                     json: #"{"pool":"default","address":"203.0.113.14","labels":{"herald.io/managed-by":"k8s-sync"}}"#)
+            _ = try? SimpleHTTP.send(port: number, method: "PUT", path: "/v1/allocations/zz.manual", json: #"{"pool":"default","address":"203.0.113.13"}"#)
+            let environment = ["HERALD_SERVER": "http://127.0.0.1:\(port)", "FIXTURES": fixtures, "HERALD_PAGE_LIMIT": "1",
                                // Checked on loopback only: the fixtures' node addresses are not ours.
                                "HERALD_NODE_HEALTH_CHECK": #"{"kind":"tcp","port":9,"address":"127.0.0.1","interval":60000}"#,
                                // The stand-in kubectl runs from the repository (a freshly copied
@@ -59,11 +66,13 @@ import Testing
         #expect(allocations[0].contains(#""name":"shop.api""#) && allocations[0].contains(#""addresses":["198.51.100.1"]"#), "\(allocations[0])")
         #expect(allocations[0].contains(#""nodes":["node-a"]"#) && allocations[0].contains(#""traffic_policy":"local""#), "only the node with a ready endpoint")
         #expect(!allocations[0].contains("kube-dns"))
+        #expect(!allocations[0].contains("zz.stale") && allocations[0].contains(#""name":"zz.manual""#), "\(allocations[0])")
+        #expect(runs.first?.output.contains("released zz.stale (Service deleted)") == true, "\(runs.first?.output ?? "")")
         // Second run: the same (idempotent).
         #expect(allocations[1].components(separatedBy: "updated_at").count == allocations[0].components(separatedBy: "updated_at").count)
         #expect(allocations[1].contains(#""addresses":["203.0.113.1"]"#) && allocations[1].contains(#""addresses":["198.51.100.1"]"#))
         // Third run: default.web released.
-        #expect(!allocations[2].contains("default.web") && allocations[2].contains("shop.api"), "\(allocations[2])")
+        #expect(!allocations[2].contains("default.web") && allocations[2].contains("shop.api") && allocations[2].contains("zz.manual"), "\(allocations[2])")
         #expect(nodes.contains(#""health_check":{"address":"127.0.0.1","fall":3,"interval":60000,"kind":"tcp","port":9,"rise":2,"timeout":1000}"#), "\(nodes)")
         let patches = (try? String(contentsOfFile: fixtures + "/patches.log", encoding: .utf8)) ?? ""
         #expect(patches.contains(#"default/web {"status":{"loadBalancer":{"ingress":[{"ip":"203.0.113.1"}]}}}"#), "\(patches)")

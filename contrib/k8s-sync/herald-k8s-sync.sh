@@ -15,8 +15,10 @@
 # HERALD_NODE_HEALTH_CHECK when it is set (a JSON object, e.g. kube-proxy's health endpoint:
 # '{"kind":"http","port":10256,"path":"/healthz"}'; see docs/health-checks.md): a node PUT
 # replaces the node, so a check set by hand would be dropped on the next pass.
-# Allocations it made whose Service is gone are released. Needs kubectl, curl and jq. Exit status: 0 done, 1 some Service failed (the others
-# were still synced), 2 Herald or the cluster could not be read.
+# Allocations it made whose Service is gone are released (every page of the list is read;
+# HERALD_PAGE_LIMIT sets the page size, 1000 by default). Needs kubectl, curl and jq. Exit
+# status: 0 done, 1 some Service failed (the others were still synced), 2 Herald or the
+# cluster could not be read.
 set -uo pipefail
 
 server=${HERALD_SERVER:-http://127.0.0.1:8179}
@@ -26,6 +28,9 @@ auth=()
 [[ -n ${HERALD_TOKEN:-} ]] && auth=(-H "Authorization: Bearer $HERALD_TOKEN")
 managed_label="herald.io/managed-by"
 managed_value="k8s-sync"
+# Allocations asked for per request when listing (Herald pages every list; 1..10000).
+page_limit=${HERALD_PAGE_LIMIT:-1000}
+[[ $page_limit =~ ^[1-9][0-9]*$ ]] || { printf 'herald-k8s-sync: HERALD_PAGE_LIMIT is not a number\n' >&2; exit 2; }
 status=0
 
 log() { printf 'herald-k8s-sync: %s\n' "$*" >&2; }
@@ -94,11 +99,24 @@ while IFS= read -r svc; do
     fi
 done < <(jq -c '.items[] | select(.spec.type == "LoadBalancer")' <<<"$services")
 
-# Release what this script allocated for Services that no longer exist.
-existing=$(api GET "/v1/allocations?label=$managed_label%3D$managed_value") || exit 2
-while IFS= read -r allocation; do
+# Release what this script allocated for Services that no longer exist. The list pages: every
+# page is read (following next_cursor) before anything is released, so that an allocation past
+# the first page is seen, and a failure part-way releases nothing.
+existing=()
+path="/v1/allocations?label=$managed_label%3D$managed_value&limit=$page_limit"
+cursor=
+pages=0
+while :; do
+    page=$(api GET "$path${cursor:+&cursor=$cursor}") || exit 2
+    mapfile -t -O "${#existing[@]}" existing < <(jq -r '.allocations[].name' <<<"$page")
+    cursor=$(jq -r '.next_cursor // empty | @uri' <<<"$page")
+    [[ -z $cursor ]] && break
+    # A server handing out cursors for ever must not keep this loop going.
+    (( ++pages < 100000 )) || { log "GET /v1/allocations: more than 100000 pages; giving up"; exit 2; }
+done
+for allocation in "${existing[@]}"; do
     [[ -z $allocation || -n ${wanted[$allocation]:-} ]] && continue
     api DELETE "/v1/allocations/$allocation" >/dev/null && log "released $allocation (Service deleted)" || status=1
-done < <(jq -r '.allocations[].name' <<<"$existing")
+done
 
 exit $status

@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 BASE = 20000 + os.getpid() % 5000
@@ -43,6 +44,21 @@ def call(port, method, path, body=None, timeout=5):
         return error.code, None
     except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
         return 0, None
+
+
+def count_allocations(port, timeout=5):
+    """How many allocations the API lists, every page of it (following next_cursor): a single
+    GET would count only the first page (1,000 by default)."""
+    count, cursor = 0, None
+    while True:
+        path = "/v1/allocations?limit=10000" + (f"&cursor={urllib.parse.quote(cursor)}" if cursor else "")
+        status, body = call(port, "GET", path, timeout=timeout)
+        if status != 200 or body is None:
+            raise SystemExit(f"GET {path} on API port {port} answered {status}")
+        count += len(body.get("allocations", []))
+        cursor = body.get("next_cursor")
+        if not cursor:
+            return count
 
 
 def wait_up(port, timeout=30):
@@ -134,10 +150,10 @@ def allocations(port, seconds, connections, directory, tag, reader_port=None):
     script = os.path.join(directory, f"put-{run}.lua")
     with open(script, "w") as handle:
         handle.write(WRK_SCRIPT.replace("RUN", run))
-    before = len((call(reader_port or port, "GET", "/v1/allocations")[1] or {}).get("allocations", []))
+    before = count_allocations(reader_port or port)
     output = subprocess.run(["wrk", f"-t{min(connections, 2)}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script,
                              f"http://127.0.0.1:{port}"], capture_output=True, text=True, check=True).stdout
-    after = len((call(reader_port or port, "GET", "/v1/allocations", timeout=60)[1] or {}).get("allocations", []))
+    after = count_allocations(reader_port or port, timeout=60)
     count = after - before
     return {"case": tag, "connections": connections, "committed": count, "per_second": round(count / seconds),
             "p50_ms": latency_ms(output, "50"), "p99_ms": latency_ms(output, "99")}

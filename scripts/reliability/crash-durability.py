@@ -14,7 +14,7 @@ Exit status 0 when every check passed.
 
   scripts/reliability/crash-durability.py PATH/TO/herald [--kills 20] [--clients 16] [--bird]
 """
-import argparse, atexit, json, os, random, shutil, signal, sqlite3, subprocess, sys, tempfile, threading, time, urllib.request, urllib.error
+import argparse, atexit, json, os, random, shutil, signal, sqlite3, subprocess, sys, tempfile, threading, time, urllib.parse, urllib.request, urllib.error
 
 
 def main():
@@ -63,6 +63,21 @@ def main():
             return error.code, error.read()
         except Exception:
             return None, b""  # no answer: the outcome is unknown
+
+    def all_allocations():
+        """Every allocation the API lists, following next_cursor through the pages (a single GET
+        gives only the first page, 1,000 by default)."""
+        allocations, cursor = [], None
+        while True:
+            path = "/v1/allocations?limit=10000" + (f"&cursor={urllib.parse.quote(cursor)}" if cursor else "")
+            status, body = call("GET", path)
+            if status != 200:
+                raise SystemExit(f"GET {path} answered {status}: {body[:200]!r}")
+            page = json.loads(body)
+            allocations += page["allocations"]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return allocations
 
     bird = None
     if args.bird:
@@ -185,8 +200,7 @@ protocol bgp herald {{
     if bird:
         # After the last restart: BIRD (GR helper, stale routes flushed at End-of-RIB) must end
         # with exactly the derived table.
-        status, body = call("GET", "/v1/allocations")
-        derived = {address + "/32" for allocation in json.loads(body)["allocations"] for address in allocation["addresses"]}
+        derived = {address + "/32" for allocation in all_allocations() for address in allocation["addresses"]}
         deadline = time.time() + 60
         held = bird_table()
         while held != derived and time.time() < deadline:

@@ -34,7 +34,7 @@ fi
 
 exec python3 - "$herald" "$duration" "$clients" "$tolerance" <<'PYTHON'
 import json, os, random, shutil, socket, sqlite3, struct, subprocess, sys, tempfile, threading, time
-import urllib.request, urllib.error
+import urllib.parse, urllib.request, urllib.error
 
 herald_path, duration, client_count, tolerance = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 workdir = tempfile.mkdtemp(prefix="herald-soak-")
@@ -60,6 +60,22 @@ def call(method, path, body=None, timeout=10):
         return error.code, error.read()
     except Exception:
         return None, b""
+
+
+def all_allocations():
+    """Every allocation the API lists, following next_cursor through the pages (a single GET
+    gives only the first page, 1,000 by default)."""
+    allocations, cursor = [], None
+    while True:
+        path = "/v1/allocations?limit=10000" + (f"&cursor={urllib.parse.quote(cursor)}" if cursor else "")
+        status, body = call("GET", path)
+        if status != 200:
+            raise RuntimeError(f"GET {path} answered {status}: {body[:200]!r}")
+        page = json.loads(body)
+        allocations += page["allocations"]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return allocations
 
 
 def sample():
@@ -238,15 +254,14 @@ else:
         if fds > baseline[1] * (1 + tolerance / 100) + 1:
             failures.append(f"{fds} open descriptors, more than {tolerance}% above the warm-up value {baseline[1]}")
     # The last word: a fresh session gets exactly the derived table.
-    status, body = call("GET", "/v1/allocations")
-    derived = {address + "/32" for allocation in json.loads(body)["allocations"] for address in allocation["addresses"]}
     try:
+        derived = {address + "/32" for allocation in all_allocations() for address in allocation["addresses"]}
         table = bgp_session(1.0, reset=False)
         if table != derived:
             failures.append(f"BGP table differs from the derived set: {len(table)} vs {len(derived)} prefixes, "
                             f"missing {sorted(derived - table)[:5]}, extra {sorted(table - derived)[:5]}")
     except Exception as error:
-        failures.append(f"final BGP session: {error}")
+        failures.append(f"final check (derived table, BGP session): {error}")
     herald.terminate()
     herald.wait(timeout=20)
     if herald.returncode != 0:

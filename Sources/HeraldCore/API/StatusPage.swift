@@ -67,11 +67,27 @@ public struct StatusPage: Sendable {
       if (!response.ok) throw new Error(path + ": " + response.status);
       return response.json();
     }
+    // Every page of a list: follows next_cursor and joins the pages' items under `key`. At most
+    // 50 pages (50,000 items at the default page size), so a server that kept answering with a
+    // cursor could never keep the page looping; a list cut there says so.
+    async function apiAll(path, key) {
+      const items = [];
+      let cursor = null;
+      for (let page = 0; page < 50; page++) {
+        const reply = await api(cursor == null ? path : path + (path.includes("?") ? "&" : "?") + "cursor=" + encodeURIComponent(cursor));
+        items.push(...(reply[key] ?? []));
+        if (!reply.next_cursor) return { [key]: items };
+        cursor = reply.next_cursor;
+      }
+      return { [key]: items, truncated: true };
+    }
     function fill(id, rows) { const body = $(id + " tbody"); body.replaceChildren(...rows); }
     async function refresh() {
       try {
-        const [status, peers, nodes, pools, history] = await Promise.all([api("/v1/status"), api("/v1/peers"), api("/v1/nodes"), api("/v1/pools"), api("/v1/history?limit=1000")]);
+        const [status, peers, nodes, pools, history] = await Promise.all([api("/v1/status"), apiAll("/v1/peers", "peers"), apiAll("/v1/nodes", "nodes"), apiAll("/v1/pools", "pools"), api("/v1/history?limit=1000")]);
         $("#meta").textContent = `version ${status.version} · AS ${status.speaker?.asn ?? "?"} · router id ${status.speaker?.router_id ?? "?"} · up ${duration(status.uptime_seconds)}`;
+        const cut = [["peers", peers], ["nodes", nodes], ["pools", pools]].filter(([, list]) => list.truncated).map(([name]) => name);
+        if (cut.length) $("#meta").textContent += ` · only the first 50 pages of ${cut.join(", ")} shown`;
         if (status.cluster) {
           const cluster = await api("/v1/cluster");
           $("#cluster").hidden = false;

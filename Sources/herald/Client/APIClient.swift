@@ -61,17 +61,41 @@ struct APIClient {
         try write(fd, head(method, path, bodyLength: json == nil ? nil : body.count) + body)
         var reader = Reader(fd: fd)
         let (status, headers) = try reader.readHead()
-        let content: [UInt8]
-        if headers["transfer-encoding"]?.lowercased() == "chunked" {
-            var all: [UInt8] = []
-            try reader.readChunks { all += $0 }
-            content = all
-        } else if let length = headers["content-length"].flatMap(Int.init) {
-            content = try reader.read(count: length)
-        } else {
-            content = try reader.readToEnd()
-        }
+        var content: [UInt8] = []
+        try reader.readBody(headers) { content += $0 }
         return Response(status: status, headers: headers, body: content)
+    }
+
+    /// GETs `path` and hands its body over one line at a time as it arrives (NDJSON, such as
+    /// `GET /v1/routes:export`), so that a body of any size is never held whole: memory stays
+    /// that of one chunk. Returns nil when the body ended, or a non-2xx answer (with its whole
+    /// body) for the caller to report.
+    func lines(_ path: String, onLine: (ArraySlice<UInt8>) throws -> Void) throws -> Response? {
+        let fd = try connect()
+        defer { close(fd) }
+        try write(fd, head("GET", path, bodyLength: nil))
+        var reader = Reader(fd: fd)
+        let (status, headers) = try reader.readHead()
+        guard (200..<300).contains(status) else {
+            var content: [UInt8] = []
+            try reader.readBody(headers) { content += $0 }
+            return Response(status: status, headers: headers, body: content)
+        }
+        var pending: [UInt8] = []
+        try reader.readBody(headers) { piece in
+            pending += piece
+            // Lines are cut by index and the consumed part dropped once per piece, not per line.
+            var start = pending.startIndex
+            while let newline = pending[start...].firstIndex(of: 0x0A) {
+                var end = newline
+                if end > start && pending[end - 1] == 0x0D { end -= 1 }
+                if end > start { try onLine(pending[start..<end]) }
+                start = newline + 1
+            }
+            pending.removeSubrange(..<start)
+        }
+        if !pending.isEmpty { try onLine(pending[...]) }  // a last line without its newline
+        return nil
     }
 
     /// Follows a `text/event-stream`, calling `onEvent(event, id, data)` for each event until the
@@ -199,12 +223,6 @@ struct APIClient {
             return Array(buffer[..<count])
         }
 
-        mutating func readToEnd() throws -> [UInt8] {
-            while try fill() {}
-            defer { buffer.removeAll() }
-            return buffer
-        }
-
         mutating func readHead() throws -> (Int, [String: String]) {
             let statusLine = try readLine()
             let parts = statusLine.split(separator: " ", maxSplits: 2)
@@ -223,8 +241,25 @@ struct APIClient {
             return (status, headers)
         }
 
+        /// Reads the body `headers` announce (chunked, `Content-Length`, or up to the end of the
+        /// connection), handing each piece over as it arrives.
+        mutating func readBody(_ headers: [String: String], _ body: ([UInt8]) throws -> Void) throws {
+            if headers["transfer-encoding"]?.lowercased() == "chunked" {
+                try readChunks(body)
+            } else if let length = headers["content-length"].flatMap(Int.init) {
+                try body(try read(count: length))
+            } else {
+                while try fill() {
+                    try body(buffer)
+                    buffer.removeAll(keepingCapacity: true)
+                }
+                if !buffer.isEmpty { try body(buffer) }
+                buffer.removeAll()
+            }
+        }
+
         /// Reads a chunked body, handing each chunk over as it arrives (RFC 9112 §7.1).
-        mutating func readChunks(_ body: ([UInt8]) -> Void) throws {
+        mutating func readChunks(_ body: ([UInt8]) throws -> Void) throws {
             while true {
                 let sizeLine = try readLine()
                 guard let size = Int(sizeLine.split(separator: ";", omittingEmptySubsequences: false)[0].trimmingCharacters(in: .whitespaces), radix: 16) else {
@@ -234,7 +269,7 @@ struct APIClient {
                     while try !readLine().isEmpty {}
                     return
                 }
-                body(try read(count: size))
+                try body(try read(count: size))
                 _ = try readLine()
             }
         }

@@ -55,6 +55,44 @@ extension APIClient {
     func call(_ method: String, _ path: String, json: Any? = nil) throws -> Any? {
         let response = try send(method, path, json: json)
         if (200..<300).contains(response.status) { return response.body.isEmpty ? nil : response.json() }
+        throw Self.failure(response)
+    }
+
+    /// GETs every page of a paged list (`/v1/peers`, `/v1/allocations?pool=lb`, …), calling
+    /// `onPage` with each as it arrives: follows `next_cursor` until a page has none, so that a
+    /// list is never cut at the server's page size (1,000 by default).
+    func pages(_ path: String, onPage: ([String: Any]) throws -> Void) throws {
+        var cursor: String?
+        var seen: Set<String> = []
+        repeat {
+            let target = cursor.map { path + (path.contains("?") ? "&" : "?") + "cursor=\(escape($0))" } ?? path
+            let page = try call("GET", target) as? [String: Any] ?? [:]
+            try onPage(page)
+            cursor = page["next_cursor"] as? String
+            // A server that hands back a cursor it gave before would have us loop for ever.
+            if let cursor, !seen.insert(cursor).inserted {
+                throw CLIFailure(message: "GET \(path): the server repeated a cursor; stopped", status: 69)
+            }
+        } while cursor != nil
+    }
+
+    /// The whole of a paged list: the items under `key` of every page, in order, in one object
+    /// shaped like a page (its other fields kept, no `next_cursor`), as the API answered before
+    /// lists paged.
+    func getAll(_ path: String, key: String) throws -> [String: Any] {
+        var whole: [String: Any] = [:]
+        var items: [Any] = []
+        try pages(path) { page in
+            items += page[key] as? [Any] ?? []
+            whole = page
+        }
+        whole[key] = items
+        whole["next_cursor"] = nil
+        return whole
+    }
+
+    /// A non-2xx answer as a `CLIFailure`: the problem's title, detail and field errors on one line.
+    static func failure(_ response: Response) -> CLIFailure {
         var message = "\(response.status)"
         if let problem = response.json() as? [String: Any] {
             if let title = problem["title"] as? String { message += " \(title)" }
@@ -70,7 +108,7 @@ extension APIClient {
         case 400..<500: 1
         default: 69
         }
-        throw CLIFailure(message: message, status: status)
+        return CLIFailure(message: message, status: status)
     }
 }
 
@@ -79,22 +117,94 @@ extension APIClient {
 enum Output {
     /// Prints JSON as the API returned it (pretty, keys sorted), for scripts.
     static func json(_ value: Any?) {
-        guard let value, let data = try? JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]) else { return }
+        guard let value, let data = try? JSONSerialization.data(withJSONObject: value, options: jsonOptions) else { return }
         print(String(decoding: data, as: UTF8.self))
     }
 
     /// Prints rows under a header with aligned columns.
     static func table(_ header: [String], _ rows: [[String]]) {
-        var widths = header.map(\.count)
-        for row in rows { for (index, cell) in row.enumerated() where index < widths.count { widths[index] = max(widths[index], cell.count) } }
-        func line(_ cells: [String]) -> String {
+        var table = Table(header)
+        table.print(rows)
+    }
+
+    /// A table printed a batch of rows at a time (a list too large to hold, page by page): the
+    /// columns are as wide as the header and the first batch need, and widen when a later batch
+    /// has a wider cell. With one batch the output is that of `Output.table`.
+    struct Table {
+        let header: [String]
+        private var widths: [Int]
+        private var headerPrinted = false
+
+        init(_ header: [String]) {
+            self.header = header
+            widths = header.map(\.count)
+        }
+
+        mutating func print(_ rows: [[String]]) {
+            for row in rows { for (index, cell) in row.enumerated() where index < widths.count { widths[index] = max(widths[index], cell.count) } }
+            if !headerPrinted {
+                headerPrinted = true
+                Swift.print(line(header))
+            }
+            for row in rows { Swift.print(line(row)) }
+        }
+
+        private func line(_ cells: [String]) -> String {
             cells.enumerated().map { index, cell in
                 index == cells.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
             }.joined(separator: "  ")
         }
-        print(line(header))
-        for row in rows { print(line(row)) }
     }
+
+    /// A list printed as `Output.json` prints the whole of it, `{…, "KEY" : [items…]}` (pretty,
+    /// keys sorted), with the items written as they arrive rather than held: the fields around
+    /// the array come from `envelope` (a page, say), and each item is printed indented to its
+    /// place in the array.
+    struct JSONList {
+        private let head: String
+        private let tail: String
+        private let indent: String
+        private var count = 0
+
+        init(_ envelope: [String: Any], key: String) {
+            // The envelope printed with a marker in place of the items tells where they go and
+            // how deep, in exactly the formatting JSONSerialization gives the whole.
+            let marker = "herald-items-\(UUID().uuidString)"
+            var shell = envelope
+            shell["next_cursor"] = nil
+            shell[key] = [marker]
+            let text = (try? JSONSerialization.data(withJSONObject: shell, options: Output.jsonOptions)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+            let quoted = "\"\(marker)\""
+            if let at = text.range(of: quoted), let lineStart = text[..<at.lowerBound].lastIndex(of: "\n") {
+                head = String(text[...lineStart])
+                indent = String(text[text.index(after: lineStart)..<at.lowerBound])
+                tail = String(text[at.upperBound...])
+            } else {
+                head = "{\n  \"\(key)\" : [\n"
+                indent = "    "
+                tail = "\n  ]\n}"
+            }
+        }
+
+        mutating func print(_ items: [Any]) {
+            var text = ""
+            for item in items {
+                guard let data = try? JSONSerialization.data(withJSONObject: item, options: Output.jsonOptions) else { continue }
+                if count == 0 { text += head } else { text += ",\n" }
+                count += 1
+                // Every line one level deeper, but blank ones (an empty object's) stay blank.
+                text += String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+                    .map { $0.isEmpty ? "" : indent + $0 }.joined(separator: "\n")
+            }
+            if !text.isEmpty { Swift.print(text, terminator: "") }
+        }
+
+        func finish() {
+            Swift.print((count == 0 ? head : "") + tail)
+        }
+    }
+
+    static let jsonOptions: JSONSerialization.WritingOptions = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
 
     static func string(_ value: Any?) -> String {
         switch value {
@@ -158,7 +268,7 @@ struct PeersCommand: ParsableCommand {
 
         func run() throws {
             try runClient {
-                let reply = try options.client().call("GET", "/v1/peers") as? [String: Any] ?? [:]
+                let reply = try options.client().getAll("/v1/peers", key: "peers")
                 if options.output == .json { return Output.json(reply) }
                 let peers = reply["peers"] as? [[String: Any]] ?? []
                 Output.table(["NAME", "ADDRESS", "ASN", "STATE", "BFD", "UPTIME", "RECEIVED", "ADVERTISED", "LAST ERROR"], peers.map { peer in
@@ -199,7 +309,7 @@ struct NodesCommand: ParsableCommand {
 
     func run() throws {
         try runClient {
-            let reply = try options.client().call("GET", "/v1/nodes") as? [String: Any] ?? [:]
+            let reply = try options.client().getAll("/v1/nodes", key: "nodes")
             if options.output == .json { return Output.json(reply) }
             let nodes = reply["nodes"] as? [[String: Any]] ?? []
             Output.table(["NAME", "ADDRESSES", "CHECK", "HEALTH", "SINCE", "TRANSITIONS", "LAST RESULT"], nodes.map { node in
@@ -219,7 +329,7 @@ struct PoolsCommand: ParsableCommand {
 
     func run() throws {
         try runClient {
-            let reply = try options.client().call("GET", "/v1/pools") as? [String: Any] ?? [:]
+            let reply = try options.client().getAll("/v1/pools", key: "pools")
             if options.output == .json { return Output.json(reply) }
             let pools = reply["pools"] as? [[String: Any]] ?? []
             Output.table(["NAME", "BLOCKS", "SIZE", "ALLOCATED", "FREE", "DISABLED"], pools.map { pool in
@@ -251,7 +361,7 @@ struct AllocCommand: ParsableCommand {
         func run() throws {
             try runClient {
                 let path = "/v1/allocations" + (pool.map { "?pool=\(escape($0))" } ?? "")
-                let reply = try options.client().call("GET", path) as? [String: Any] ?? [:]
+                let reply = try options.client().getAll(path, key: "allocations")
                 if options.output == .json { return Output.json(reply) }
                 Output.table(AllocCommand.header, AllocCommand.rows(reply["allocations"] as? [[String: Any]] ?? []))
             }
@@ -329,27 +439,64 @@ struct RoutesCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Every route Herald originates, with its next hops and sources.")
         @OptionGroup var options: ClientOptions
 
+        /// Streamed from `GET /v1/routes:export` (one route per line) and printed 1,000 routes at
+        /// a time: a table of a million routes is never held, here or in Herald.
         func run() throws {
             try runClient {
-                let reply = try options.client().call("GET", "/v1/routes") as? [String: Any] ?? [:]
-                if options.output == .json { return Output.json(reply) }
-                let routes = reply["routes"] as? [[String: Any]] ?? []
-                Output.table(["PREFIX", "NEXT HOPS", "SOURCES"], routes.map { route in
-                    let hops = (route["paths"] as? [[String: Any]] ?? []).map { Output.string($0["next_hop"]) }
-                    let sources = (route["sources"] as? [[String: Any]] ?? []).map { "\(Output.string($0["kind"])) \(Output.string($0["name"]))" }
-                    return [Output.string(route["prefix"]), hops.joined(separator: ","), sources.joined(separator: ", ")]
-                })
+                let client = try options.client()
+                var table = Output.Table(["PREFIX", "NEXT HOPS", "SOURCES"])
+                var json = Output.JSONList([:], key: "routes")
+                var batch: [[String: Any]] = []
+                func flush() {
+                    if options.output == .json {
+                        json.print(batch)
+                    } else {
+                        table.print(batch.map(RoutesCommand.originatedRow))
+                    }
+                    batch.removeAll(keepingCapacity: true)
+                }
+                let failed = try client.lines("/v1/routes:export") { line in
+                    guard let route = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
+                        throw CLIFailure(message: "GET /v1/routes:export: a line is not a JSON object: \(String(decoding: line.prefix(80), as: UTF8.self))", status: 69)
+                    }
+                    batch.append(route)
+                    if batch.count == 1000 { flush() }
+                }
+                if let failed { throw APIClient.failure(failed) }
+                flush()
+                if options.output == .json { json.finish() }
             }
         }
     }
 
-    static func ribTable(_ reply: [String: Any]) {
-        let routes = reply["routes"] as? [[String: Any]] ?? []
-        Output.table(["PREFIX", "PATH ID", "NEXT HOP", "AS PATH", "COMMUNITIES", "STALE"], routes.map { r in
-            [Output.string(r["prefix"]), Output.string(r["path_id"]), Output.string(r["next_hop"]),
-             (r["as_path"] as? [Any] ?? []).map { Output.string($0) }.joined(separator: " "),
-             Output.string((r["communities"] as? [Any] ?? []) + (r["large_communities"] as? [Any] ?? [])), Output.string(r["stale"])]
-        })
+    static func originatedRow(_ route: [String: Any]) -> [String] {
+        let hops = (route["paths"] as? [[String: Any]] ?? []).map { Output.string($0["next_hop"]) }
+        let sources = (route["sources"] as? [[String: Any]] ?? []).map { "\(Output.string($0["kind"])) \(Output.string($0["name"]))" }
+        return [Output.string(route["prefix"]), hops.joined(separator: ","), sources.joined(separator: ", ")]
+    }
+
+    static func ribRow(_ r: [String: Any]) -> [String] {
+        [Output.string(r["prefix"]), Output.string(r["path_id"]), Output.string(r["next_hop"]),
+         (r["as_path"] as? [Any] ?? []).map { Output.string($0) }.joined(separator: " "),
+         Output.string((r["communities"] as? [Any] ?? []) + (r["large_communities"] as? [Any] ?? [])), Output.string(r["stale"])]
+    }
+
+    /// One peer's Adj-RIB-Out or Adj-RIB-In, printed page by page as the pages arrive (it can
+    /// hold every route Herald originates).
+    static func ribList(_ options: ClientOptions, peer: String, _ which: String) throws {
+        let client = try options.client()
+        var table = Output.Table(["PREFIX", "PATH ID", "NEXT HOP", "AS PATH", "COMMUNITIES", "STALE"])
+        var json: Output.JSONList?
+        try client.pages("/v1/peers/\(escape(peer))/routes/\(which)") { page in
+            let routes = page["routes"] as? [[String: Any]] ?? []
+            if options.output == .json {
+                if json == nil { json = Output.JSONList(page, key: "routes") }
+                json?.print(routes)
+            } else {
+                table.print(routes.map(ribRow))
+            }
+        }
+        json?.finish()
     }
 
     struct Advertised: ParsableCommand {
@@ -358,11 +505,7 @@ struct RoutesCommand: ParsableCommand {
         @Option(help: "The peer's name.") var peer: String
 
         func run() throws {
-            try runClient {
-                let reply = try options.client().call("GET", "/v1/peers/\(escape(peer))/routes/advertised") as? [String: Any] ?? [:]
-                if options.output == .json { return Output.json(reply) }
-                RoutesCommand.ribTable(reply)
-            }
+            try runClient { try RoutesCommand.ribList(options, peer: peer, "advertised") }
         }
     }
 
@@ -372,11 +515,7 @@ struct RoutesCommand: ParsableCommand {
         @Option(help: "The peer's name.") var peer: String
 
         func run() throws {
-            try runClient {
-                let reply = try options.client().call("GET", "/v1/peers/\(escape(peer))/routes/received") as? [String: Any] ?? [:]
-                if options.output == .json { return Output.json(reply) }
-                RoutesCommand.ribTable(reply)
-            }
+            try runClient { try RoutesCommand.ribList(options, peer: peer, "received") }
         }
     }
 }
