@@ -41,6 +41,8 @@ final class PeerDriver: @unchecked Sendable {
     var reportedState: PeerState = .idle
     var establishedAt: Int64?
     var lastError: PeerError?
+    var recentErrors: [RecentPeerError] = []
+    static let recentErrorLimit = 10
     var hint: String?
     var negotiated: NegotiatedSession?
     var counters = PeerCounters()
@@ -307,7 +309,7 @@ final class PeerDriver: @unchecked Sendable {
     func noAnswer(_ attempt: SessionAttempt) {
         var reason = "no answer from \(settings.address) port \(settings.port) within \(attempt.fsm.configuration.connectRetryTime) s"
         if let explanation = connectFailureExplanation() { reason += "; " + explanation }
-        lastError = PeerError(at: wallClockMillis(), reason: reason, notification: nil)
+        record(PeerError(at: wallClockMillis(), reason: reason, notification: nil))
         hint = reason
         logger.info("BGP connect attempt failed", metadata: ["reason": "\(reason)"])
     }
@@ -546,6 +548,18 @@ final class PeerDriver: @unchecked Sendable {
         }
     }
 
+    /// The newest error, and the recent ones in order (bounded; a repeat counts, not grows).
+    func record(_ error: PeerError) {
+        lastError = error
+        if let newest = recentErrors.first, newest.error.reason == error.reason, newest.error.notification == error.notification {
+            recentErrors[0].error = error
+            recentErrors[0].count += 1
+            return
+        }
+        recentErrors.insert(RecentPeerError(error: error, count: 1, firstAt: error.at), at: 0)
+        if recentErrors.count > Self.recentErrorLimit { recentErrors.removeLast() }
+    }
+
     func down(_ attempt: SessionAttempt, _ reason: String) {
         if attempt === secondary, primary != nil {
             // A losing second connection: not the peer's session.
@@ -557,7 +571,7 @@ final class PeerDriver: @unchecked Sendable {
         attempt.parameters = nil
         let wasEstablished = attempt === session
         if wasEstablished { session = nil }
-        lastError = PeerError(at: wallClockMillis(), reason: reason, notification: notification)
+        record(PeerError(at: wallClockMillis(), reason: reason, notification: notification))
         logger.info("BGP session down", metadata: ["reason": "\(reason)"])
         if wasEstablished { sessionEnded(reason: reason, notification: notification) }
         reportState(reason: reason, notification: notification)
@@ -663,7 +677,7 @@ final class PeerDriver: @unchecked Sendable {
         counters.prefixesWithFewerPaths = fewerPaths.count
         counters.receivedLimit = adjRIBInLimit
         var snapshot = PeerSnapshot(name: settings.name, address: settings.address, asn: settings.asn, state: currentState,
-                                    establishedAt: establishedAt, lastError: lastError, negotiated: negotiated, counters: counters, hint: hint,
+                                    establishedAt: establishedAt, lastError: lastError, recentErrors: recentErrors, negotiated: negotiated, counters: counters, hint: hint,
                                     bfd: core?.bfd.snapshot(settings.name))
         if let primary {
             snapshot.consecutiveFailures = primary.fsm.consecutiveFailures

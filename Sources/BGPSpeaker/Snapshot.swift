@@ -42,6 +42,16 @@ public struct PeerError: Sendable, Hashable {
     public var notification: NotificationInfo?
 }
 
+/// One of a peer's recent errors; the same error in a row is one entry with a count, so a peer
+/// refusing every second does not push the operator's hard reset out of the list.
+public struct RecentPeerError: Sendable, Hashable {
+    public var error: PeerError
+    /// Times it happened in a row, the last at `error.at`.
+    public var count: Int
+    /// Unix time, milliseconds, of the first of them.
+    public var firstAt: Int64
+}
+
 /// What the OPEN exchange agreed on.
 public struct NegotiatedSession: Sendable, Hashable {
     public var holdTime: UInt16
@@ -87,6 +97,10 @@ public struct PeerSnapshot: Sendable, Hashable {
     /// Unix time, milliseconds, of the current Established session.
     public var establishedAt: Int64?
     public var lastError: PeerError?
+    /// The last errors, newest first (at most `PeerDriver.recentErrorLimit`): `lastError` says
+    /// only the newest, which a reconnect's failure replaces within seconds of the reason that
+    /// explains the state (an operator's reset, a NOTIFICATION).
+    public var recentErrors: [RecentPeerError] = []
     public var negotiated: NegotiatedSession?
     public var counters: PeerCounters
     /// A hint for people when the session does not come up (MD5, TTL, max-prefix).

@@ -108,6 +108,30 @@ import TestSupport
         #expect(await pair.a.peer(named: "b")?.counters.flaps == 1)
     }
 
+    /// The reason that explains the state survives the failures that follow it (issue #17):
+    /// after A's hard reset ("maintenance") every reconnect of B fails with Bad Peer AS, which
+    /// becomes B's last_error at once; the reset's Cease stays in `recentErrors`, behind one
+    /// entry that counts the repeated failure.
+    @Test func recentErrorsKeepTheResetBehindRepeatedFailures() async throws {
+        let pair = try await Pair.make()
+        defer { Task { await pair.close() } }
+        try await pair.waitEstablished()
+        try await pair.a.hardReset(peer: "b", message: "maintenance")
+        var wrong = PeerSettings(name: "b", address: ip("127.0.0.2"), asn: 65099, passive: true, families: [.ipv4, .ipv6])
+        wrong.otherFamilyNextHop = ip("fd00::1")
+        try await pair.a.updatePeer(wrong)
+        let recent = try await eventually("two refused reconnects at B", timeout: .seconds(20)) { () -> [RecentPeerError]? in
+            let errors = await pair.b.peer(named: "a")?.recentErrors ?? []
+            return errors.first.map { $0.count >= 2 && $0.error.notification?.subcode == 2 } == true ? errors : nil
+        }
+        #expect(recent[0].error.notification?.code == 2, "OPEN Message Error / Bad Peer AS: \(recent[0])")
+        #expect(recent[0].firstAt < recent[0].error.at)
+        #expect(recent.count == 2, "\(recent)")
+        let reset = try #require(recent.last?.error.notification)
+        #expect(reset.code == 6 && reset.subcode == 4 && reset.text == "maintenance", "\(recent)")
+        #expect(await pair.b.peer(named: "a")?.lastError?.notification?.code == 2)
+    }
+
     /// Labels change without a reset: the selector is re-evaluated and the route follows.
     @Test func labelChangeReexportsWithoutReset() async throws {
         let pair = try await Pair.make()

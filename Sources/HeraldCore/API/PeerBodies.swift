@@ -38,6 +38,7 @@ extension PeersAPI {
         let establishedAt: String?
         let uptimeSeconds: Double?
         let lastError: LastErrorBody?
+        let recentErrors: [RecentErrorBody]?
         let negotiated: NegotiatedBody?
         let counters: CountersBody?
         let hint: String?
@@ -71,6 +72,7 @@ extension PeersAPI {
             establishedAt = live?.establishedAt.map(APITime.format)
             uptimeSeconds = live?.establishedAt.map { Double(Clock.nowMilliseconds() - $0) / 1000 }
             lastError = live?.lastError.map(LastErrorBody.init)
+            recentErrors = live.map { $0.recentErrors.map(RecentErrorBody.init) }
             negotiated = live?.negotiated.map(NegotiatedBody.init)
             counters = live.map { CountersBody($0.counters) }
             hint = live?.hint
@@ -170,6 +172,23 @@ extension PeersAPI {
             notification = e.notification.map {
                 NotificationInfoBody(code: Int($0.code), subcode: Int($0.subcode), name: $0.name, text: $0.text, direction: $0.direction.rawValue)
             }
+        }
+    }
+
+    struct RecentErrorBody: Encodable {
+        let at: String
+        let firstAt: String
+        let count: Int
+        let reason: String
+        let notification: NotificationInfoBody?
+
+        init(_ e: RecentPeerError) {
+            let last = LastErrorBody(e.error)
+            at = last.at
+            firstAt = APITime.format(e.firstAt)
+            count = e.count
+            reason = last.reason
+            notification = last.notification
         }
     }
 
