@@ -25,8 +25,8 @@ public struct NodeHealthStatus: Sendable, Equatable {
 /// in a FIFO queue, so a thousand nodes cost a thousand timers, not a thousand sockets. A node
 /// whose previous check has not finished skips that round rather than pile up.
 ///
-/// Transitions leave the loop through one `AsyncStream` consumed by one task, so the route
-/// changes of one node reach the Reconciler in the order they happened.
+/// Transitions leave the loop through one pending list that one task commits, every change
+/// waiting in one commit, in the order they happened (see `pending`).
 public final class NodeHealthMonitor: @unchecked Sendable {
     public let loop: EventLoop
     let committer: Committer
@@ -34,8 +34,16 @@ public final class NodeHealthMonitor: @unchecked Sendable {
     public let maxInFlight: Int
 
     private let statuses = Mutex<[String: NodeHealthStatus]>([:])
-    private let changes: AsyncStream<Change>
-    private let changesIn: AsyncStream<Change>.Continuation
+    /// Transitions not committed yet, oldest first. None is ever dropped (a lost transition would
+    /// leave a node in or out of routes for good); the list stays short because the consumer
+    /// takes all of it into one commit, so it holds only what came during the last commit. A
+    /// node's transitions are at least rise or fall checks apart, each check at least 100 ms
+    /// after the last (`HealthCheck` validation), so that is about one change per node at most,
+    /// however many nodes flip together; a node change puts a down node back once per commit.
+    private let pending = Mutex<[Change]>([])
+    /// Wakes the consumer; a wake-up while one is waiting adds nothing (a buffer of one).
+    private let wakeups: AsyncStream<Void>
+    private let wake: AsyncStream<Void>.Continuation
     private let consumer = Mutex<Task<Void, Never>?>(nil)
     /// Follows the committed node changes.
     private let follower = Mutex<Task<Void, Never>?>(nil)
@@ -86,7 +94,7 @@ public final class NodeHealthMonitor: @unchecked Sendable {
         self.committer = committer
         self.logger = logger
         self.maxInFlight = max(1, maxInFlight)
-        (changes, changesIn) = AsyncStream.makeStream(of: Change.self, bufferingPolicy: .unbounded)
+        (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     // MARK: - Public face
@@ -96,19 +104,10 @@ public final class NodeHealthMonitor: @unchecked Sendable {
     /// removed ones stop; a node that was down and whose check changed or went away is put back
     /// into its routes.
     public func start() async throws {
-        let stream = changes
-        let task = Task { [committer, logger] in
-            for await change in stream {
-                do {
-                    try await committer.commit(now: change.at) { context in
-                        try context.setHealth(of: change.node, down: change.down, reason: change.reason)
-                        context.publish(.node(HeraldEvent.Node(node: change.node, from: change.from.rawValue, to: change.to.rawValue,
-                                                               reason: change.reason, transitions: change.transitions, at: change.at)))
-                    }
-                } catch {
-                    logger.error("cannot apply a node health change", metadata: ["node": "\(change.node)", "error": "\(error)"])
-                }
-            }
+        let task = Task { [self] in
+            for await _ in wakeups { await commitPending() }
+            // What came after the last wake-up, before `stop()` ended them.
+            await commitPending()
         }
         consumer.withLock { $0 = task }
         let started = Reply<Void>()
@@ -141,7 +140,7 @@ public final class NodeHealthMonitor: @unchecked Sendable {
             waiting.removeAll()
             waitingHead = 0
         }
-        changesIn.finish()
+        wake.finish()
         await consumer.withLock { $0 }?.value
         follower.withLock { $0 }?.cancel()
     }
@@ -151,6 +150,35 @@ public final class NodeHealthMonitor: @unchecked Sendable {
 
     public func status(of node: String) -> NodeHealthStatus? { statuses.withLock { $0[node] } }
 
+
+    // MARK: - Committing transitions
+
+    private func enqueue(_ change: Change) {
+        pending.withLock { $0.append(change) }
+        wake.yield()
+    }
+
+    /// Commits every pending change in one commit, each applied in order (its route changes and
+    /// history rows, then its node event). The history rows carry the newest change's time: by
+    /// then every change of the batch had happened.
+    private func commitPending() async {
+        let batch = pending.withLock { pending in
+            defer { pending.removeAll() }
+            return pending
+        }
+        guard let newest = batch.map(\.at).max() else { return }
+        do {
+            try await committer.commit(now: newest) { context in
+                for change in batch {
+                    try context.setHealth(of: change.node, down: change.down, reason: change.reason)
+                    context.publish(.node(HeraldEvent.Node(node: change.node, from: change.from.rawValue, to: change.to.rawValue,
+                                                           reason: change.reason, transitions: change.transitions, at: change.at)))
+                }
+            }
+        } catch {
+            logger.error("cannot apply node health changes", metadata: ["nodes": "\(batch.map(\.node).joined(separator: ","))", "error": "\(error)"])
+        }
+    }
 
     // MARK: - Scheduling (loop thread)
 
@@ -185,8 +213,8 @@ public final class NodeHealthMonitor: @unchecked Sendable {
 
     /// A down node whose check no longer applies serves again: routes must take it back.
     private func putBack(_ target: Target, because why: String) {
-        changesIn.yield(Change(node: target.name, down: false, reason: "node \(target.name) \(why): back in service",
-                               from: .down, to: .unknown, transitions: target.health.transitions, at: Clock.nowMilliseconds()))
+        enqueue(Change(node: target.name, down: false, reason: "node \(target.name) \(why): back in service",
+                       from: .down, to: .unknown, transitions: target.health.transitions, at: Clock.nowMilliseconds()))
     }
 
     private func cancel(_ target: Target) {
@@ -243,8 +271,8 @@ public final class NodeHealthMonitor: @unchecked Sendable {
             if let transition = target.health.record(result) {
                 let reason = NodeHealth.reason(node: target.name, target: target.check.target(target.address), transition)
                 logger.notice("node health changed", metadata: ["node": "\(target.name)", "state": "\(transition.to.rawValue)", "reason": "\(reason)"])
-                changesIn.yield(Change(node: target.name, down: transition.to == .down, reason: reason, from: transition.from,
-                                       to: transition.to, transitions: target.health.transitions, at: result.at))
+                enqueue(Change(node: target.name, down: transition.to == .down, reason: reason, from: transition.from,
+                               to: transition.to, transitions: target.health.transitions, at: result.at))
             }
             publish(target)
         }

@@ -16,8 +16,9 @@ public struct BulkInsert {
     public let rowsPerStatement: Int
     private var values: [DatabaseValue] = []
 
-    /// `head` is `INSERT INTO table (a, b, …)`; `tail` follows the VALUES list (e.g. an
-    /// `ON CONFLICT … DO UPDATE` clause). At most as many parameters per statement as the engine
+    /// `head` is `INSERT INTO table (a, b, …)`, or any statement a VALUES list continues (an
+    /// `UPDATE … FROM (`); `tail` follows the VALUES list (e.g. an `ON CONFLICT … DO UPDATE`
+    /// clause, or what closes the UPDATE's FROM). At most as many parameters per statement as the engine
     /// takes (`Database.maximumParameters`: 999 for SQLite, 255 for dqlite), at most 128 rows.
     public init(_ db: Database, _ head: String, columns: Int, tail: String = "") {
         precondition(columns >= 1 && columns <= db.maximumParameters, "BulkInsert: 1 to \(db.maximumParameters) columns")

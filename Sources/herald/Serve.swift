@@ -211,6 +211,16 @@ struct Serve: AsyncParsableCommand {
                 logger.error("cannot start node health checks", metadata: ["error": "\(error)"])
             }
             healthChecks.set(health)
+            // Rows written before migration 0006 get their prefix key, a batch per commit; the
+            // history's prefix queries are correct meanwhile, only slower (they test those rows).
+            let keying = Task.detached {
+                do {
+                    let rows = try await RouteHistory.fillPrefixKeys(committer)
+                    if rows > 0 { logger.info("indexed history rows by prefix", metadata: ["rows": "\(rows)"]) }
+                } catch {
+                    logger.warning("cannot index history rows by prefix; the next start (or next leader) tries again", metadata: ["error": "\(error)"])
+                }
+            }
             let pruning = Task.detached {
                 var first = true
                 while !Task.isCancelled {
@@ -228,6 +238,7 @@ struct Serve: AsyncParsableCommand {
                 }
             }
             return {
+                keying.cancel()
                 pruning.cancel()
                 healthChecks.set(nil)
                 await health.stop()

@@ -34,7 +34,8 @@ private func threadCPUSeconds() -> Double {
         let bus = EventPublisher(epoch: 1)
         let monitor: NodeHealthMonitor
 
-        init(failOpen: Bool = false, checks: [String: HealthCheck], maxInFlight: Int = 64) throws {
+        init(failOpen: Bool = false, checks: [String: HealthCheck], maxInFlight: Int = 64,
+             commitObserver: (@Sendable (Double) -> Void)? = nil) throws {
             store = try Store(path: directory.file("herald.db"))
             let spec = PoolSpec(blocks: [try PoolBlock(parsing: "192.0.2.0/24")], failOpen: failOpen)
             try store.write { db in
@@ -45,7 +46,7 @@ private func threadCPUSeconds() -> Double {
                 }
                 _ = try Allocations.put(db, name: "web", spec: AllocationSpec(pool: "lb"), now: 1)
             }
-            committer = try Committer(store: store, events: bus)
+            committer = try Committer(store: store, events: bus, commitObserver: commitObserver)
             loop = try EventLoop(name: "health-test")
             monitor = NodeHealthMonitor(loop: loop, committer: committer, maxInFlight: maxInFlight)
         }
@@ -144,6 +145,50 @@ private func threadCPUSeconds() -> Double {
         #expect(setup.monitor.status(of: "n1") == nil)
         let reasons = try setup.store.read { db in try RouteHistory.list(db) }.map(\.reason)
         #expect(reasons.last == "node n1 changed", "\(reasons)")
+        await setup.stop()
+    }
+
+    /// Forty nodes go down while a commit holds the committer: their transitions wait in one
+    /// list and go into the next commit together, not one commit each, one after the other (so
+    /// the list never holds more than one commit's worth). None is lost: every node is out of
+    /// the routes, with its history row and its node event.
+    @Test func nodesFlippingTogetherShareOneCommitAndEveryTransitionIsRecorded() async throws {
+        let closed = try TestListener(address: "127.0.0.11")
+        let port = closed.port
+        closed.close()
+        let check = HealthCheck(kind: .tcp, port: Int(port), address: ip("127.0.0.11"), interval: 100, timeout: 100, rise: 1, fall: 1)
+        let names = (1...40).map { String(format: "n%02d", $0) }
+        let commits = Atomic<Int>(0)
+        let setup = try Setup(checks: Dictionary(uniqueKeysWithValues: names.map { ($0, check) }),
+                              commitObserver: { _ in commits.add(1, ordering: .relaxed) })
+        let (_, events) = setup.bus.subscribe(after: nil)
+        let holding = Atomic<Bool>(false)
+        let release = DispatchSemaphore(value: 0)
+        let held = Task { [committer = setup.committer] in
+            try await committer.commit { _ in
+                holding.store(true, ordering: .relaxed)
+                release.wait()
+            }
+        }
+        try await waitUntil("the committer held") { holding.load(ordering: .relaxed) }
+
+        try await setup.monitor.start()
+        // A transition is queued before the status shows it.
+        try await waitUntil("every check failed") { setup.monitor.status.values.filter { $0.health.state == .down }.count == names.count }
+        release.signal()
+        try await held.value
+        try await waitUntil("every node out of the routes") { setup.committer.downNodes == Set(names) }
+        let healthCommits = commits.load(ordering: .relaxed) - 1
+        #expect((1...2).contains(healthCommits), "\(names.count) transitions in \(healthCommits) commits")
+
+        let reasons = try setup.store.read { db in try RouteHistory.list(db, within: prefix("192.0.2.1/32"), limit: 1000) }.map(\.reason)
+        #expect(Set(reasons.filter { $0.contains(" down: ") }.map { String($0.split(separator: " ")[1]) }) == Set(names), "\(reasons)")
+        var nodeEvents: [String] = []
+        for await event in events where event.kind == "node" {
+            nodeEvents.append(event.json)
+            if nodeEvents.count == names.count { break }
+        }
+        #expect(nodeEvents.allSatisfy { $0.contains(#""to":"down""#) })
         await setup.stop()
     }
 

@@ -98,6 +98,28 @@ import Testing
         #expect(embedded.map(\.version) == Array(1...embedded.count), "versions are consecutive from 1")
     }
 
+    /// 0006 keys the history by prefix: rows already there get no key (Herald fills it in after
+    /// start), a key of the other family's length is refused, and the key index replaces the one
+    /// on the prefix text.
+    @Test func migration6AddsTheHistoryPrefixKey() throws {
+        let migrations = Migrator.herald.migrations
+        let db = try Database(path: directory.file("m.db"))
+        try Migrator(migrations: Array(migrations.prefix(5))).migrate(db, now: 1)
+        try db.execute("INSERT INTO route_events (at, action, prefix, family, source, source_name, reason) VALUES (5, 'announce', '10.0.0.1/32', 'ipv4', 'static', 'r', 'x')")
+        #expect(try Migrator(migrations: Array(migrations.prefix(6))).migrate(db, now: 2).map(\.version) == [6])
+        #expect(try #require(try db.firstRow("SELECT prefix_key FROM route_events")).get(0, as: [UInt8]?.self) == nil)
+        let insert = """
+            INSERT INTO route_events (at, action, prefix, family, source, source_name, reason, prefix_key)
+            VALUES (6, 'announce', '10.0.0.1/32', ?, 'static', 'r', 'x', ?)
+            """
+        let key = DatabaseValue.blob([4, 10, 0, 0, 1, 32])
+        try db.execute(insert, ["ipv4", key])
+        #expect(throws: DatabaseError.self) { try db.execute(insert, ["ipv6", key]) }
+        let indexes = try db.rows("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'route_events' ORDER BY name").map { try $0.get(0, as: String.self) }
+        #expect(indexes == ["route_events_by_key", "route_events_by_time"])
+        #expect(try db.firstRow("PRAGMA integrity_check")?.get(0, as: String.self) == "ok")
+    }
+
     @Test func heraldSchemaAppliesToAFreshFile() throws {
         let store = try Store(path: directory.file("herald.db"))
         #expect(store.schemaVersion == Migrator.herald.latestVersion)
