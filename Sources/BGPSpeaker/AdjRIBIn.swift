@@ -16,7 +16,11 @@ extension PeerDriver {
             logger.warning("malformed UPDATE handled per RFC 7606", metadata: ["errors": "\(update.errors.map(\.description))"])
         }
         var withdrawn = 0, announced = 0
-        for nlri in update.withdrawn where received.removeValue(forKey: nlri) != nil { withdrawn += 1 }
+        for nlri in update.withdrawn {
+            guard let gone = received.removeValue(forKey: nlri) else { continue }
+            withdrawn += 1
+            if gone.asLoop { counters.prefixesWithASLoop -= 1 }
+        }
         let nlri = update.announced
         if !nlri.isEmpty {
             var attributes = parameters.fourOctetASN ? update.attributes : update.attributes.reconcilingAS4Attributes()
@@ -33,6 +37,8 @@ extension PeerDriver {
                 }
             }
             let now = wallClockMillis()
+            let localAS = speaker.asn
+            let asLoop = attributes.asPath?.segments.contains { $0.asns.contains(localAS) } ?? false
             let classic = Set(update.nlri)
             let limit = adjRIBInLimit
             var notKept = 0
@@ -43,9 +49,13 @@ extension PeerDriver {
                     continue
                 }
                 let hop = classic.contains(n) ? classicNextHop : mpNextHop
-                if received.updateValue(ReceivedPath(attributes: attributes, nextHop: hop, receivedAt: now, stale: false), forKey: n) == nil {
+                let path = ReceivedPath(attributes: attributes, nextHop: hop, receivedAt: now, stale: false, asLoop: asLoop)
+                if let replaced = received.updateValue(path, forKey: n) {
+                    if replaced.asLoop { counters.prefixesWithASLoop -= 1 }
+                } else {
                     receivedGainedPrefixes = true
                 }
+                if asLoop { counters.prefixesWithASLoop += 1 }
                 announced += 1
             }
             if notKept > 0 { adjRIBInFull(notKept: notKept, limit: limit) }

@@ -17,6 +17,9 @@ struct ReceivedPath {
     var nextHop: IPAddress?
     var receivedAt: Int64
     var stale: Bool
+    /// Its AS_PATH holds our own AS: a route of ours (or through us) echoed back, which RFC 4271
+    /// §9.1.2 excludes from the decision process (kept for display, marked).
+    var asLoop = false
 }
 
 /// The session driver for one peer: performs the `SessionFSM`'s actions on sockets and timers,
@@ -326,7 +329,10 @@ final class PeerDriver: @unchecked Sendable {
 
     func connectionUp(_ attempt: SessionAttempt) {
         guard !attempt.retired else { return }
-        if let local = attempt.connection?.localAddress { logger.debug("TCP connected", metadata: ["local": "\(local)"]) }
+        if let local = attempt.connection?.localAddress {
+            attempt.localAddress = local.address
+            logger.debug("TCP connected", metadata: ["local": "\(local)"])
+        }
         handle(attempt, .tcpConnectionAcknowledged)
     }
 
@@ -337,6 +343,9 @@ final class PeerDriver: @unchecked Sendable {
         if case .connect = attempt.fsm.state, let code, code == EHOSTUNREACH || code == ETIMEDOUT || code == ENETUNREACH,
            let explanation = connectFailureExplanation() {
             // An ICMP time-exceeded (TTL too small) comes back as "no route to host".
+            reason += "; " + explanation
+            hint = reason
+        } else if let explanation = sourceAddressExplanation(attempt) {
             reason += "; " + explanation
             hint = reason
         }
@@ -353,6 +362,20 @@ final class PeerDriver: @unchecked Sendable {
             return "eBGP sends with TTL 1: if the peer is not directly connected, set ebgp_multihop (or ttl_security)"
         }
         return nil
+    }
+
+    /// A router closes a connection from a source address it has no neighbor for, often
+    /// without a NOTIFICATION, right after our OPEN. With several addresses on the interface
+    /// (IPv6 above all: temporary and stable addresses) the kernel's choice is not always the
+    /// one the router knows, so name it.
+    func sourceAddressExplanation(_ attempt: SessionAttempt) -> String? {
+        guard settings.localAddress == nil, let local = attempt.localAddress, attempt.notification == nil else { return nil }
+        switch attempt.fsm.state {
+        case .openSent, .openConfirm:
+            return "Herald connected from \(local), the source address the kernel chose: if the router's neighbor is another of this host's addresses, set local_address"
+        default:
+            return nil
+        }
     }
 
     func connectionWritable(_ attempt: SessionAttempt) {
@@ -626,6 +649,7 @@ final class PeerDriver: @unchecked Sendable {
         } else {
             let count = received.count
             received = [:]
+            counters.prefixesWithASLoop = 0
             counters.prefixesReceived = 0
             if count > 0 { core?.emit(.receivedRoutesChanged(peer: settings.name, announced: 0, withdrawn: count)) }
         }
@@ -639,6 +663,7 @@ final class PeerDriver: @unchecked Sendable {
     func removeStale(_ predicate: (NLRI) -> Bool) {
         let before = received.count
         received = received.filter { !($0.value.stale && predicate($0.key)) }
+        counters.prefixesWithASLoop = received.values.reduce(0) { $0 + ($1.asLoop ? 1 : 0) }
         counters.prefixesReceived = received.count
         if received.count != before {
             core?.emit(.receivedRoutesChanged(peer: settings.name, announced: 0, withdrawn: before - received.count))

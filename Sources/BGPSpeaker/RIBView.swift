@@ -61,7 +61,10 @@ public struct RIBView: Sendable {
         case .received(let received):
             return (index.pathIDs[prefix] ?? []).sorted { ($0 ?? 0) < ($1 ?? 0) }.compactMap { pathID in
                 received[NLRI(prefix, pathID: pathID)].map {
-                    RIBEntry(prefix: prefix, pathID: pathID, nextHop: $0.nextHop, attributes: $0.attributes, receivedAt: $0.receivedAt, stale: $0.stale)
+                    var entry = RIBEntry(prefix: prefix, pathID: pathID, nextHop: $0.nextHop, attributes: $0.attributes,
+                                         receivedAt: $0.receivedAt, stale: $0.stale)
+                    entry.asLoop = $0.asLoop
+                    return entry
                 }
             }
         }

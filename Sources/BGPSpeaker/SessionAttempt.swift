@@ -1,4 +1,5 @@
 import BGP
+import IP
 import Sockets
 
 /// One TCP connection and the `SessionFSM` that runs on it (RFC 4271 §8: one FSM per
@@ -22,6 +23,9 @@ final class SessionAttempt: ConnectionDelegate, @unchecked Sendable {
     var retired = false
     /// Unix time (ms) when the current outgoing connect started.
     var connectStartedAt: Int64?
+    /// The source address of an outgoing connection, kept past its close for the reason of a
+    /// failure (the kernel picks it when `local_address` is not set).
+    var localAddress: IPAddress?
 
     var buffer: [UInt8] = []
     var readIndex = 0

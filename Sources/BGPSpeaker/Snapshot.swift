@@ -74,6 +74,8 @@ public struct PeerCounters: Sendable, Hashable {
     public var updatesIn = 0
     public var updatesOut = 0
     public var prefixesReceived = 0
+    /// Received paths whose AS_PATH holds our own AS (RFC 4271 §9.1.2: a loop; marked in the view).
+    public var prefixesWithASLoop = 0
     public var prefixesAdvertised = 0
     /// Established sessions that went down.
     public var flaps = 0
@@ -170,6 +172,8 @@ public struct RIBEntry: Sendable, Hashable {
     public var receivedAt: Int64?
     /// Kept for a restarting peer until its End-of-RIB (RFC 4724).
     public var stale: Bool
+    /// A received path whose AS_PATH holds our own AS (RFC 4271 §9.1.2).
+    public var asLoop = false
 
     init(prefix: IPPrefix, pathID: UInt32?, nextHop: IPAddress?, attributes: [PathAttribute], receivedAt: Int64?, stale: Bool) {
         self.prefix = prefix

@@ -104,6 +104,33 @@ struct MalformedPeerTests {
         return peer
     }
 
+    /// A router that echoes our routes back (AS_PATH [65001, 65000] to the speaker of AS 65000):
+    /// RFC 4271 §9.1.2 makes them loops. They are shown marked and counted, not mixed unmarked
+    /// with the router's own routes (issue #17 item 13); a withdrawal takes the count back down.
+    @Test func ownASInTheReceivedPathIsMarkedAsALoop() async throws {
+        let (loop, speaker, port) = try await Self.speaker()
+        defer { loop.shutdown() }
+        let peer = try await Self.establish(speaker, port: port)
+        // ORIGIN IGP, AS_PATH AS_SEQUENCE [65001, 65000] (four-octet), NEXT_HOP 127.0.0.1.
+        let echoed: [UInt8] = [0x40, 1, 1, 0] + [0x40, 2, 10, 2, 2, 0, 0, 0xFD, 0xE9, 0, 0, 0xFD, 0xE8] + [0x40, 3, 4, 127, 0, 0, 1]
+        peer.send(ScriptedPeer.update(attributes: echoed, nlri: [32, 100, 64, 0, 1]))
+        peer.send(ScriptedPeer.update(attributes: ScriptedPeer.mandatory, nlri: ScriptedPeer.nlri10_1))
+        let routes = try await eventually("both routes received") { () -> [RIBEntry]? in
+            let routes = try await speaker.receivedRoutes(peer: "scripted")
+            return routes.count == 2 ? routes : nil
+        }
+        #expect(routes.map(\.asLoop) == [false, true], "\(routes)")  // 10.1.0.0/24 sorts before 100.64.0.1/32
+        #expect(routes.first { $0.asLoop }?.prefix == prefix("100.64.0.1/32"))
+        #expect(await speaker.peer(named: "scripted")?.counters.prefixesWithASLoop == 1)
+        // The same prefix announced again without the loop, then withdrawn: the count follows.
+        peer.send(ScriptedPeer.update(attributes: ScriptedPeer.mandatory, nlri: [32, 100, 64, 0, 1]))
+        _ = try await eventually("the loop replaced") { await speaker.peer(named: "scripted")?.counters.prefixesWithASLoop == 0 ? true : nil }
+        peer.send(ScriptedPeer.update(attributes: echoed, nlri: [32, 100, 64, 0, 1]))
+        _ = try await eventually("the loop back") { await speaker.peer(named: "scripted")?.counters.prefixesWithASLoop == 1 ? true : nil }
+        peer.send(ScriptedPeer.header(type: 2, body: [0, 5, 32, 100, 64, 0, 1, 0, 0]))
+        _ = try await eventually("the loop withdrawn") { await speaker.peer(named: "scripted")?.counters.prefixesWithASLoop == 0 ? true : nil }
+    }
+
     @Test func malformedOptionalAttributeCostsTheRouteNotTheSession() async throws {
         let (loop, speaker, port) = try await Self.speaker()
         defer { loop.shutdown() }

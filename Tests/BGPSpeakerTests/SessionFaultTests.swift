@@ -390,6 +390,45 @@ private func quietLogger() -> Logger {
         #expect(cpuBefore != nil && cpu < duration * 0.05, "loop CPU \(cpu) s over \(duration) s")
     }
 
+    /// A router that has no neighbor for the address we connect from closes the connection after
+    /// our OPEN without a NOTIFICATION (issue #17: the kernel picked an IPv6 source the router did
+    /// not know, and Herald said only "closed by peer while in OpenSent"). The reason and the
+    /// hint name the source address the kernel chose and suggest `local_address`; with
+    /// `local_address` set they do not.
+    @Test func aConnectionClosedAfterOurOpenNamesTheSourceAddress() async throws {
+        let loop = try EventLoop(name: "source-address-loop")
+        defer { loop.shutdown() }
+        let speaker = Speaker(settings: SpeakerSettings(asn: 65001, routerID: IPv4Address(10, 0, 0, 1), connectRetryTime: 1,
+                                                        idleHoldTime: 1, maximumIdleHoldTime: 2),
+                              loop: loop, logger: quietLogger())
+        try await speaker.start()
+        defer { Task { await speaker.shutdown(mode: .withdraw(message: nil)) } }
+        let listener = try RawListener(address: "127.0.0.11")
+        let stop = Mutex(false)
+        let router = Thread {
+            while !stop.withLock({ $0 }) {
+                guard let connection = listener.accept(within: 1) else { continue }
+                _ = connection.readSome()  // our OPEN; then a close with no NOTIFICATION
+            }
+        }
+        router.start()
+        defer { stop.withLock { $0 = true } }
+        try await speaker.addPeer(PeerSettings(name: "strict", address: ip("127.0.0.11"), asn: 65002, port: listener.port))
+        let failed = try await eventually("a closed attempt", timeout: .seconds(10)) { await speaker.peer(named: "strict")?.lastError }
+        #expect(failed.reason.contains("while in OpenSent") && failed.reason.contains("Herald connected from 127.0.0.1")
+                && failed.reason.contains("set local_address"), "\(failed.reason)")
+        #expect(await speaker.peer(named: "strict")?.hint?.contains("local_address") == true)
+
+        try await speaker.updatePeer(PeerSettings(name: "strict", address: ip("127.0.0.11"), asn: 65002, port: listener.port,
+                                                  localAddress: ip("127.0.0.1")))
+        let since = Int64(Date().timeIntervalSince1970 * 1000)
+        let later = try await eventually("a closed attempt from the set address", timeout: .seconds(10)) { () -> PeerError? in
+            guard let error = await speaker.peer(named: "strict")?.lastError, error.at > since else { return nil }
+            return error
+        }
+        #expect(!later.reason.contains("local_address"), "\(later.reason)")
+    }
+
     /// 50 peers configured; 25 answer (each a speaker of its own), 13 refuse the connection and
     /// 12 accept it and then say nothing. The 25 come up and get every route, unaffected by
     /// the others.

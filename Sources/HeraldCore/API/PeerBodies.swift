@@ -222,6 +222,8 @@ extension PeersAPI {
         let updatesIn: Int
         let updatesOut: Int
         let prefixesReceived: Int
+        /// Received paths whose AS_PATH holds Herald's own AS (echoed back: a loop).
+        let prefixesWithAsLoop: Int
         let prefixesAdvertised: Int
         let flaps: Int
         /// Prefixes sent with fewer paths than they have (the peer lacks ADD-PATH receive).
@@ -238,6 +240,7 @@ extension PeersAPI {
             updatesIn = c.updatesIn
             updatesOut = c.updatesOut
             prefixesReceived = c.prefixesReceived
+            prefixesWithAsLoop = c.prefixesWithASLoop
             prefixesAdvertised = c.prefixesAdvertised
             flaps = c.flaps
             prefixesWithFewerPaths = c.prefixesWithFewerPaths
@@ -324,6 +327,8 @@ extension PeersAPI {
         let largeCommunities: [String]
         let receivedAt: String?
         let stale: Bool
+        /// Received with Herald's own AS in its AS_PATH (RFC 4271 §9.1.2); never set on advertised routes.
+        let asLoop: Bool
 
         init(_ e: RIBEntry) {
             prefix = e.prefix.description
@@ -337,6 +342,7 @@ extension PeersAPI {
             largeCommunities = e.largeCommunities.map(\.description)
             receivedAt = e.receivedAt.map(APITime.format)
             stale = e.stale
+            asLoop = e.asLoop
         }
     }
 
