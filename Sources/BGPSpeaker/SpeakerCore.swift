@@ -73,12 +73,28 @@ final class SpeakerCore: @unchecked Sendable {
 
     // MARK: - Listening
 
+    /// The addresses to listen on: the configured ones, where `::` also means `0.0.0.0`, as in
+    /// BIRD and FRR (an operator who writes `[::]:179` expects IPv4 peers to connect too). Each
+    /// family gets its own socket (IPV6_V6ONLY stays on): an IPv4 peer then arrives with its IPv4
+    /// address, and MD5 keys and GTSM minimum TTLs are set per family as for explicit addresses.
+    static func listenAddresses(_ configured: [IPAddress]) -> [IPAddress] {
+        var addresses = configured
+        if configured.contains(.v6(.any)), !configured.contains(where: { $0.family == .ipv4 && $0.isUnspecified }) {
+            addresses.append(.v4(.any))
+        }
+        return addresses
+    }
+
     func startListening() {
-        for address in settings.listenAddresses {
+        var port = settings.listenPort
+        for address in Self.listenAddresses(settings.listenAddresses) {
             do {
-                let listener = try Listener(bindingTo: SocketAddress(address, port: settings.listenPort), on: loop) { [weak self] connection in
+                let listener = try Listener(bindingTo: SocketAddress(address, port: port), on: loop) { [weak self] connection in
                     self?.accept(connection)
                 }
+                // Port 0 (tests): the kernel's choice for the first socket, then the same for the
+                // other family, so one port serves both.
+                if port == 0 { port = listener.localAddress.port }
                 listeners.append(listener)
                 logger.info("BGP listening", metadata: ["address": "\(listener.localAddress)"])
             } catch {

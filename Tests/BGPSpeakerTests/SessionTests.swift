@@ -108,6 +108,34 @@ import TestSupport
         #expect(await pair.a.peer(named: "b")?.counters.flaps == 1)
     }
 
+    /// `[::]` listens for both families (issue #17 item 5: an IPv4 connect to `[::]:179` was
+    /// refused): one port, an IPv6 socket and an IPv4 one, and an IPv4 peer's session comes up.
+    @Test func listeningOnTheIPv6WildcardAcceptsIPv4Peers() async throws {
+        let loop = try EventLoop(name: "dual-stack-listen")
+        defer { loop.shutdown() }
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        let a = Speaker(settings: SpeakerSettings(asn: 65001, routerID: IPv4Address(10, 0, 0, 1), listenAddresses: [ip("::")], listenPort: 0,
+                                                  holdTime: 9, connectRetryTime: 2, idleHoldTime: 1, maximumIdleHoldTime: 2),
+                        loop: loop, logger: logger)
+        try await a.start()
+        let listening = await a.listeningAddresses()
+        #expect(listening.count == 2 && listening.contains { $0.hasPrefix("[::]:") } && listening.contains { $0.hasPrefix("0.0.0.0:") }, "\(listening)")
+        let port = try #require(listening.first.flatMap { UInt16($0.split(separator: ":").last ?? "") })
+        #expect(listening.allSatisfy { $0.hasSuffix(":\(port)") }, "one port for both families: \(listening)")
+        let b = Speaker(settings: SpeakerSettings(asn: 65002, routerID: IPv4Address(10, 0, 0, 2), holdTime: 9, connectRetryTime: 2,
+                                                  idleHoldTime: 1, maximumIdleHoldTime: 2),
+                        loop: loop, logger: logger)
+        try await b.start()
+        try await a.addPeer(PeerSettings(name: "b", address: ip("127.0.0.2"), asn: 65002, passive: true, families: [.ipv4]))
+        try await b.addPeer(PeerSettings(name: "a", address: ip("127.0.0.1"), asn: 65001, port: port, localAddress: ip("127.0.0.2"), families: [.ipv4]))
+        _ = try await eventually("B's IPv4 session with A's [::] listener Established") {
+            await a.peer(named: "b")?.state == .established ? true : nil
+        }
+        await a.shutdown(mode: .withdraw(message: nil))
+        await b.shutdown(mode: .withdraw(message: nil))
+    }
+
     /// The reason that explains the state survives the failures that follow it (issue #17):
     /// after A's hard reset ("maintenance") every reconnect of B fails with Bad Peer AS, which
     /// becomes B's last_error at once; the reset's Cease stays in `recentErrors`, behind one
