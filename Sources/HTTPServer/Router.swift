@@ -33,7 +33,9 @@ public typealias HTTPHandler = @Sendable (HTTPRequest, RequestContext) async thr
 /// `/v1/peers/{name}`. A path that matches a pattern but not its method gets 405 with `Allow`;
 /// no match gets 404. HEAD is served by the GET handler without the body. A route names the
 /// query parameters it takes; any other one is a 400 naming it, so a misspelt or unsupported
-/// filter (`?limt=2`, `?order=desc`) is never silently ignored.
+/// filter (`?limt=2`, `?order=desc`) is never silently ignored. Likewise a parameter given twice
+/// is a 400 unless the route declares it repeatable: a handler reads one value, and the others
+/// would be dropped without a word.
 public final class Router: Sendable {
     struct Route: Sendable {
         enum Segment: Sendable, Equatable {
@@ -44,6 +46,8 @@ public final class Router: Sendable {
         let pattern: String
         let segments: [Segment]
         let query: Set<String>
+        /// The parameters of `query` that may be given more than once.
+        let repeatable: Set<String>
         let handler: HTTPHandler
     }
 
@@ -51,9 +55,12 @@ public final class Router: Sendable {
 
     public init() {}
 
-    /// Adds a route taking the query parameters `query` (none by default). Registering the same
-    /// method and pattern twice is a programming error.
-    public func on(_ method: HTTPMethod, _ pattern: String, query: Set<String> = [], _ handler: @escaping HTTPHandler) {
+    /// Adds a route taking the query parameters `query` (none by default), of which those in
+    /// `repeatable` may be given several times. Registering the same method and pattern twice is a
+    /// programming error.
+    public func on(_ method: HTTPMethod, _ pattern: String, query: Set<String> = [], repeatable: Set<String> = [],
+                   _ handler: @escaping HTTPHandler) {
+        precondition(repeatable.isSubset(of: query), "repeatable parameters \(repeatable.subtracting(query).sorted()) are not in query")
         let segments = Self.split(pattern).map { part -> Route.Segment in
             if part.hasPrefix("{") && part.hasSuffix("}") && part.count > 2 {
                 return .parameter(String(part.dropFirst().dropLast()))
@@ -62,7 +69,7 @@ public final class Router: Sendable {
         }
         routes.withLock { routes in
             precondition(!routes.contains { $0.method == method && $0.segments == segments }, "duplicate route \(method) \(pattern)")
-            routes.append(Route(method: method, pattern: pattern, segments: segments, query: query, handler: handler))
+            routes.append(Route(method: method, pattern: pattern, segments: segments, query: query, repeatable: repeatable, handler: handler))
         }
     }
 
@@ -79,11 +86,13 @@ public final class Router: Sendable {
 
     /// Every registered method and pattern, in registration order (for checking the API
     /// description against the server).
-    public var registeredRoutes: [(method: HTTPMethod, pattern: String, query: Set<String>)] {
-        routes.withLock { $0.map { ($0.method, $0.pattern, $0.query) } }
+    public var registeredRoutes: [(method: HTTPMethod, pattern: String, query: Set<String>, repeatable: Set<String>)] {
+        routes.withLock { $0.map { ($0.method, $0.pattern, $0.query, $0.repeatable) } }
     }
 
-    public func get(_ pattern: String, query: Set<String> = [], _ handler: @escaping HTTPHandler) { on(.GET, pattern, query: query, handler) }
+    public func get(_ pattern: String, query: Set<String> = [], repeatable: Set<String> = [], _ handler: @escaping HTTPHandler) {
+        on(.GET, pattern, query: query, repeatable: repeatable, handler)
+    }
     public func post(_ pattern: String, query: Set<String> = [], _ handler: @escaping HTTPHandler) { on(.POST, pattern, query: query, handler) }
     public func put(_ pattern: String, query: Set<String> = [], _ handler: @escaping HTTPHandler) { on(.PUT, pattern, query: query, handler) }
     public func patch(_ pattern: String, query: Set<String> = [], _ handler: @escaping HTTPHandler) { on(.PATCH, pattern, query: query, handler) }
@@ -98,6 +107,11 @@ public final class Router: Sendable {
             if let unknown = request.query.first(where: { !route.query.contains($0.name) }) {
                 let takes = route.query.isEmpty ? "takes no query parameters" : "takes \(route.query.sorted().joined(separator: ", "))"
                 throw ValidationError(field: unknown.name, "is not a query parameter of \(route.method) \(route.pattern), which \(takes)",
+                                      status: .badRequest)
+            }
+            var seen: Set<String> = []
+            if let repeated = request.query.first(where: { !route.repeatable.contains($0.name) && !seen.insert($0.name).inserted }) {
+                throw ValidationError(field: repeated.name, "is given more than once, but \(route.method) \(route.pattern) uses one value: give it once",
                                       status: .badRequest)
             }
             var response = try await route.handler(request, context)

@@ -30,6 +30,27 @@ public struct PoolBlock: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Address space no pool may cover, and why: an address from it can never be a working
+    /// service address, whatever the network around it does. (Private, shared and documentation
+    /// space stay allowed: they work inside a network, which is where pools are used.)
+    public static let reservedSpace: [(prefix: IPPrefix, why: String)] = [
+        ("0.0.0.0/8", "\"this network\" (RFC 1122 §3.2.1.3): a source address for a host that has none yet, never a destination"),
+        ("127.0.0.0/8", "loopback (RFC 1122 §3.2.1.3): never leaves the host"),
+        ("169.254.0.0/16", "link-local (RFC 3927): routers do not forward it"),
+        ("224.0.0.0/4", "multicast (RFC 5771): a group, not a host"),
+        ("240.0.0.0/4", "reserved for future use (RFC 1112 §4), with broadcast 255.255.255.255: most hosts drop it"),
+        ("::/128", "the unspecified address (RFC 4291 §2.5.2)"),
+        ("::1/128", "loopback (RFC 4291 §2.5.3): never leaves the host"),
+        ("::ffff:0:0/96", "IPv4-mapped (RFC 4291 §2.5.5.2): IPv4 addresses written as IPv6; give the IPv4 block instead"),
+        ("fe80::/10", "link-local (RFC 4291 §2.5.6): routers do not forward it"),
+        ("ff00::/8", "multicast (RFC 4291 §2.7): a group, not a host"),
+    ].map { (IPPrefix($0.0)!, $0.1) }
+
+    /// The first reserved space the block overlaps, if any.
+    public var reservedOverlap: (prefix: IPPrefix, why: String)? {
+        Self.reservedSpace.first { range.overlaps(IPRange($0.prefix)) }
+    }
+
     /// The block as written: the prefix, or "first-last".
     public var description: String { prefix?.description ?? range.description }
 

@@ -40,8 +40,9 @@ import Store
         #expect(served.count > 10)
     }
 
-    /// The query parameters each operation documents ("GET /v1/history" → its names).
-    static func documentedQueryParameters() throws -> [String: Set<String>] {
+    /// The query parameters each operation documents ("GET /v1/history" → its names), only those
+    /// whose line passes `filter` (e.g. the repeatable ones, `type: array`).
+    static func documentedQueryParameters(where filter: (Substring) -> Bool = { _ in true }) throws -> [String: Set<String>] {
         var parameters: [String: Set<String>] = [:]
         var inPaths = false
         var path: String?, operation: String?
@@ -54,7 +55,7 @@ import Store
                 parameters[operation!] = []
                 continue
             }
-            if let operation, let match = line.firstMatch(of: #/- \{ name: ([a-z_]+), in: query/#) {
+            if let operation, let match = line.firstMatch(of: #/- \{ name: ([a-z_]+), in: query/#), filter(line) {
                 parameters[operation, default: []].insert(String(match.1))
             }
         }
@@ -69,9 +70,12 @@ import Store
         let router = Router()
         APIServices(committer: try Committer(store: store, events: EventPublisher(epoch: 0))).register(on: router, startedAt: 0)
         let documented = try Self.documentedQueryParameters()
+        // A parameter the route takes several times is documented as an array, and only then.
+        let repeatable = try Self.documentedQueryParameters { $0.contains("type: array") }
         for route in router.registeredRoutes {
             let key = "\(route.method) \(route.pattern)"
             #expect(route.query == (documented[key] ?? []), "\(key): serves \(route.query.sorted()), documents \((documented[key] ?? []).sorted())")
+            #expect(route.repeatable == (repeatable[key] ?? []), "\(key): repeats \(route.repeatable.sorted()), documents \((repeatable[key] ?? []).sorted()) as arrays")
         }
         #expect(documented.values.reduce(0) { $0 + $1.count } == 33)
         let unknown = await router.respond(to: try HTTPRequest(.GET, "/v1/speaker?limit=2"))

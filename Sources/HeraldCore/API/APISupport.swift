@@ -117,6 +117,20 @@ enum APIParse {
         validator.check(field) { () throws(IPParseError) -> IPAddress in try IPAddress(parsing: text) }
     }
 
+    /// A neighbour's address; one written with a port or an interface zone is refused with where
+    /// those go, rather than with the IPv6 parser's complaint about the colon or the `%`.
+    static func peerAddress(_ text: String, field: String, into validator: inout Validator) -> IPAddress? {
+        if let endpoint = try? IPEndpoint(parsing: text) {
+            validator.add(field, "\"\(text)\" includes a port: give the address (\(endpoint.address)) here and the port in `port`")
+            return nil
+        }
+        if text.contains("%") {
+            validator.add(field, "\"\(text)\" names an interface, which Herald cannot use for peers yet: use the neighbour's global or unique-local address")
+            return nil
+        }
+        return address(text, field: field, into: &validator)
+    }
+
     /// A static route's next hops ("self", node names, addresses), each error under
     /// `field[n]`; nil when any of them is invalid.
     static func nextHops(_ texts: [String], field: String, into validator: inout Validator) -> [StaticNextHop]? {

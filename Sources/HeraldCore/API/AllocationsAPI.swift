@@ -10,7 +10,10 @@ public struct AllocationsAPI: Sendable {
     public init(services: APIServices) { self.services = services }
 
     public func register(on router: Router) {
-        router.get("/v1/allocations", query: PageQuery.parameters.union(["pool", "node", "label", "address"])) { request, _ in try list(request) }
+        // Each `label` narrows the list further (all must match).
+        router.get("/v1/allocations", query: PageQuery.parameters.union(["pool", "node", "label", "address"]), repeatable: ["label"]) { request, _ in
+            try list(request)
+        }
         router.get("/v1/allocations/{name}") { _, context in try .json(try allocation(named: try context.name())) }
         router.put("/v1/allocations/{name}") { request, context in try await put(try context.name(), request, context) }
         router.delete("/v1/allocations/{name}") { _, context in try await delete(try context.name(), context) }
@@ -68,14 +71,14 @@ public struct AllocationsAPI: Sendable {
     }
 
     func list(_ request: HTTPRequest) throws -> HTTPResponse {
-        let label = try APIParse.query(request, "label") { text -> (key: String, value: String) in
+        let labels = try request.query.values("label").map { text -> (key: String, value: String) in
             let parts = text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             guard parts.count == 2, !parts[0].isEmpty else { throw ValidationError(field: "label", "expected key=value", status: .badRequest) }
             return (String(parts[0]), String(parts[1]))
         }
         let address = try APIParse.query(request, "address") { text in try IPAddress(parsing: text) }
         let page = try PageQuery(request)
-        let filter = Allocations.Filter(pool: request.query["pool"], node: request.query["node"], label: label, address: address)
+        let filter = Allocations.Filter(pool: request.query["pool"], node: request.query["node"], labels: labels, address: address)
         let found = try services.read { db in try Allocations.page(db, after: page.after, limit: page.limit + 1, filter: filter) }
         let (allocations, nextKey) = page.take(found, key: \.name)
         return try page.response(AllocationList(allocations: allocations.map(AllocationBody.init), nextCursor: nextKey.map(PageQuery.encode)),

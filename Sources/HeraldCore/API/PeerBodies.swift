@@ -276,7 +276,7 @@ extension PeersAPI {
 
         /// Applies the present fields to `config`, recording unparsable ones.
         func apply(to config: inout PeerConfig, into validator: inout Validator) {
-            if let text = address, let value = APIParse.address(text, field: "address", into: &validator) { config.address = value }
+            if let text = address, let value = APIParse.peerAddress(text, field: "address", into: &validator) { config.address = value }
             if let port {
                 if let value = UInt16(exactly: port), value > 0 { config.port = value } else { validator.add("port", "must be 1–65535") }
             }

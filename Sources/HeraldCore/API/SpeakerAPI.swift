@@ -86,8 +86,9 @@ public struct SpeakerAPI: Sendable {
             }
         }
         if let port = input.listenPort {
-            if (0...65535).contains(port) { s.listen = IPEndpoint(address: s.listen.address, port: UInt16(port)) } else {
-                validator.add("listen_port", "must be 0–65535 (179 is BGP's port)")
+            // 0 would bind a port the kernel picks, which no peer can know to connect to.
+            if (1...65535).contains(port) { s.listen = IPEndpoint(address: s.listen.address, port: UInt16(port)) } else {
+                validator.add("listen_port", "must be 1–65535 (179 is BGP's port)")
             }
         }
         if let hold = input.holdTime {

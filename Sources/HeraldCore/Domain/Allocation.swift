@@ -120,13 +120,14 @@ public enum Allocations {
     public struct Filter: Sendable {
         public var pool: String?
         public var node: String?
-        public var label: (key: String, value: String)?
+        /// Labels an allocation must all carry.
+        public var labels: [(key: String, value: String)]
         public var address: IPAddress?
 
-        public init(pool: String? = nil, node: String? = nil, label: (key: String, value: String)? = nil, address: IPAddress? = nil) {
+        public init(pool: String? = nil, node: String? = nil, labels: [(key: String, value: String)] = [], address: IPAddress? = nil) {
             self.pool = pool
             self.node = node
-            self.label = label
+            self.labels = labels
             self.address = address
         }
     }
@@ -136,15 +137,17 @@ public enum Allocations {
     /// large the table.
     public static func page(_ db: Database, after: String?, limit: Int, filter: Filter = Filter()) throws -> [Allocation] {
         let address = filter.address?.description
+        let labels = String(repeating: "\n  AND EXISTS (SELECT 1 FROM json_each(a.labels) l WHERE l.key = ? AND l.value = ?)",
+                            count: filter.labels.count)
+        let values: [any DatabaseValueConvertible] = [after ?? "", filter.pool, filter.pool, filter.node, filter.node, address, address]
+            + filter.labels.flatMap { [$0.key, $0.value] } + [limit]
         return try db.rows(selectSQL + """
              WHERE a.name > ? AND (? IS NULL OR p.name = ?)
               AND (? IS NULL OR EXISTS (SELECT 1 FROM allocation_nodes x JOIN nodes n ON n.id = x.node_id
                                         WHERE x.allocation_id = a.id AND n.name = ?))
-              AND (? IS NULL OR EXISTS (SELECT 1 FROM allocation_addresses d WHERE d.allocation_id = a.id AND d.address = ?))
-              AND (? IS NULL OR EXISTS (SELECT 1 FROM json_each(a.labels) l WHERE l.key = ? AND l.value = ?))
+              AND (? IS NULL OR EXISTS (SELECT 1 FROM allocation_addresses d WHERE d.allocation_id = a.id AND d.address = ?))\(labels)
             ORDER BY a.name LIMIT ?
-            """, [after ?? "", filter.pool, filter.pool, filter.node, filter.node, address, address,
-                  filter.label?.key, filter.label?.key, filter.label?.value, limit]).map { try allocation(db, $0) }
+            """, values).map { try allocation(db, $0) }
     }
 
     static let selectSQL = """

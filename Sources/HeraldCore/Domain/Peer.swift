@@ -65,6 +65,8 @@ public struct PeerConfig: Sendable, Equatable {
 
     func validate(into validator: inout Validator) {
         if address.isUnspecified || address.isMulticast { validator.add("address", "\(address) cannot be a BGP neighbour") }
+        if let problem = Self.addressProblem(address) { validator.add("address", problem) }
+        if let local = localAddress, let problem = Self.addressProblem(local) { validator.add("local_address", problem) }
         if port == 0 { validator.add("port", "must be 1–65535") }
         if !BGPLimits.isValidASN(Int64(asn)) { validator.add("asn", BGPLimits.asnRule) }
         if let local = localAddress, local.family != address.family {
@@ -87,6 +89,7 @@ public struct PeerConfig: Sendable, Equatable {
         if Set(families).count != families.count { validator.add("families", "lists a family twice") }
         if let max = maxPrefixes, max < 1 { validator.add("max_prefixes", "must be at least 1") }
         Labels.validate(labels, field: "labels", into: &validator)
+        validator.checkDescription(description)
         // Herald keeps BFD timers on its event loop: 10 ms is the finest it promises to hold.
         if !(10...60_000).contains(bfd.minTx) { validator.add("bfd.min_tx", "must be 10–60000 ms") }
         if !(10...60_000).contains(bfd.minRx) { validator.add("bfd.min_rx", "must be 10–60000 ms") }
@@ -94,6 +97,25 @@ public struct PeerConfig: Sendable, Equatable {
         if bfd.enabled, ebgpMultihop.map({ $0 > 1 }) == true || ttlSecurity.map({ $0 > 1 }) == true {
             validator.add("bfd.enabled", "BFD is single-hop (RFC 5881): the peer must be directly connected, not multihop")
         }
+    }
+}
+
+extension PeerConfig {
+    /// Addresses a session could never use, and what to write instead.
+    static func addressProblem(_ address: IPAddress) -> String? {
+        guard case .v6(let v6) = address else { return nil }
+        if let v4 = v6.ipv4Mapped {
+            // Sessions and the one-peer-per-address rule go by the address as written, so
+            // ::ffff:192.0.2.1 would be a second peer for 192.0.2.1.
+            return "\(address) is an IPv4-mapped IPv6 address: use \(v4)"
+        }
+        if v6.isLinkLocal {
+            // A link-local address means something only with its interface (fe80::1%eth0): the
+            // socket needs the interface's scope id, and Herald does not carry zones through its
+            // sessions, BFD and TCP MD5 keys, so connect(2) would fail with EINVAL.
+            return "\(address) is link-local, and a link-local peer needs an interface (fe80::1%eth0), which Herald cannot use yet: use the neighbour's global or unique-local address"
+        }
+        return nil
     }
 }
 

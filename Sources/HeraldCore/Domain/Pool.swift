@@ -132,10 +132,14 @@ public enum Pools {
         for (index, block) in spec.blocks.enumerated() where block.usableRange(allowFirstLast: spec.allowFirstLastIPs) == nil {
             validator.add("blocks[\(index)]", "\(block) leaves no usable address once network and broadcast are kept back; set allow_first_last_ips")
         }
+        for (index, block) in spec.blocks.enumerated() {
+            if let reserved = block.reservedOverlap { validator.add("blocks[\(index)]", "\(block) overlaps \(reserved.prefix), \(reserved.why)") }
+        }
         Labels.validate(spec.serviceSelector, field: "service_selector", into: &validator)
         Labels.validate(spec.nodeSelector, field: "node_selector", into: &validator)
         Labels.validate(spec.labels, field: "labels", into: &validator)
         spec.announce.validate(field: "announce", into: &validator)
+        validator.checkDescription(spec.description)
         try validator.finish()
 
         // Another pool's block overlapping one of ours: name both.

@@ -16,6 +16,18 @@ public struct Validator: Sendable {
         }
     }
 
+    /// The most Unicode scalars in an operator's `description` (peer, pool): a note, not a
+    /// document. Every list page carries it, so a 900 KB one makes each page slow. Counted in
+    /// scalars because JSON Schema's maxLength in openapi.yaml counts code points.
+    public static let descriptionLimit = 1024
+
+    public mutating func checkDescription(_ text: String, field: String = "description") {
+        let length = text.unicodeScalars.count
+        if length > Self.descriptionLimit {
+            add(field, "is \(length) characters; at most \(Self.descriptionLimit): keep longer notes elsewhere and link to them")
+        }
+    }
+
     /// Throws `DomainError.invalid` when anything was recorded.
     public func finish() throws(DomainError) {
         if !errors.isEmpty { throw .invalid(errors) }
