@@ -292,6 +292,7 @@ final class PeerDriver: @unchecked Sendable {
         attempt.connectStartedAt = wallClockMillis()
         do {
             attempt.connection = try Connection.connect(to: remote, from: local, options: socketOptions(), on: loop, delegate: attempt)
+            armSilentConnectHint(attempt)
         } catch {
             let reason: String
             if error.operation.contains("MD5") {

@@ -40,6 +40,7 @@ public final class Speaker: Sendable {
             guard !core.started else { return }
             core.started = true
             core.startListening()
+            core.startMD5Diagnosis()
         }
     }
 

@@ -21,6 +21,9 @@ final class SpeakerCore: @unchecked Sendable {
     var locRIBVersion = 0
     var listeners: [Listener] = []
     var listenError: String?
+    /// The kernel's TCP MD5 drop counters when last read, and the timer that reads them (`MD5Diagnosis`).
+    var md5Baseline: KernelMD5Counters?
+    var md5Timer: TimerHandle?
     var unknownSources: [IPAddress: Int64] = [:]
     var subscribers: [Int: AsyncStream<SpeakerEvent>.Continuation] = [:]
     var nextSubscriber = 0
@@ -299,6 +302,8 @@ final class SpeakerCore: @unchecked Sendable {
     func shutdown(_ mode: ShutdownMode) {
         guard !stopped else { return }
         stopped = true
+        if let md5Timer { loop.cancelTimer(md5Timer) }
+        md5Timer = nil
         bfd.shutdown()
         for listener in listeners { listener.close() }
         listeners = []

@@ -94,17 +94,18 @@ import Testing
         await herald.stop()
     }
 
-    /// A change the speaker cannot apply is refused before it is committed: an IPv4-mapped
-    /// address is the same neighbour as the IPv4 address (a dual-stack listener sees that
-    /// connection from the IPv4 address), so a second peer for it gets 409 and nothing is stored.
+    /// A refused change leaves nothing behind: an IPv4-mapped address is the same neighbour as
+    /// the IPv4 address (the speaker's configuration would refuse a second peer for it, 409);
+    /// validation now refuses the mapped form first (422, naming the IPv4 address), and either
+    /// way nothing is stored and no history is written.
     @Test func aChangeTheSpeakerWouldRefuseIsRefusedAndNothingIsStored() async throws {
         let herald = try await Herald()
         #expect(try await herald.call(.POST, "/v1/peers", #"{"name":"r1","address":"127.0.0.3","asn":65001,"passive":true}"#).status == 201)
         let refused = try await herald.call(.POST, "/v1/peers", #"{"name":"r2","address":"::ffff:127.0.0.3","asn":65001,"passive":true}"#)
-        #expect(refused.status == 409 && refused.text.contains("already peer r1"), "\(refused.text)")
+        #expect(refused.status == 422 && refused.text.contains("use 127.0.0.3"), "\(refused.text)")
         #expect(try await herald.call(.POST, "/v1/peers", #"{"name":"r2","address":"127.0.0.4","asn":65001,"passive":true}"#).status == 201)
         let moved = try await herald.call(.PATCH, "/v1/peers/r2", #"{"address":"::ffff:127.0.0.3"}"#)
-        #expect(moved.status == 409, "\(moved.text)")
+        #expect(moved.status == 422, "\(moved.text)")
         let stored = try herald.store.read { db in try Peers.list(db) }
         #expect(stored.map(\.config.address.description) == ["127.0.0.3", "127.0.0.4"])
         let history = try herald.store.read { db in try PeerEvents.list(db, peer: "r2") }
