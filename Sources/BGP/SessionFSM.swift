@@ -207,7 +207,7 @@ public struct SessionFSM: Sendable {
         }
     }
 
-    public let configuration: SessionConfiguration
+    public private(set) var configuration: SessionConfiguration
     public private(set) var state: State = .idle
     /// RFC 4271 §8.1.1 ConnectRetryCounter: failures since the last manual start.
     public private(set) var connectRetryCounter = 0
@@ -223,6 +223,21 @@ public struct SessionFSM: Sendable {
         self.configuration = configuration
         passive = configuration.passive
         automaticRestart = configuration.automaticRestart
+    }
+
+    /// RFC 4724 §3: the restart our OPEN announced is over, so the OPENs of this FSM's later
+    /// connections clear the Restart State bit and every Forwarding State bit. An OPEN already
+    /// sent is not affected: negotiation only asks whether the capability was sent.
+    public mutating func endRestart() {
+        configuration.localOpen.parameters = configuration.localOpen.parameters.map { parameter in
+            guard case .capabilities(let capabilities) = parameter else { return parameter }
+            return .capabilities(capabilities.map { capability in
+                guard case .gracefulRestart(var gr) = capability else { return capability }
+                gr.restarting = false
+                for index in gr.families.indices { gr.families[index].forwardingPreserved = false }
+                return .gracefulRestart(gr)
+            })
+        }
     }
 
     /// The idle hold time the next automatic restart waits (RFC 4271 §8.1.1 DampPeerOscillations).

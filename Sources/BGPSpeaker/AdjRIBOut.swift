@@ -300,6 +300,8 @@ extension PeerDriver {
                 core.emit(.endOfRIB(peer: settings.name, family: Self.familyName(family), direction: .sent))
             }
             endOfRIBPending = []
+            // RFC 4724 §4.1: the initial transfer is complete, and with it a restart for this peer.
+            endRestart()
             // A large initial transfer leaves its drain array and packing buffers freed in the
             // middle of the heap, which glibc keeps resident unless asked (one pass, once per
             // session).

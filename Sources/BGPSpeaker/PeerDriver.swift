@@ -35,6 +35,17 @@ final class PeerDriver: @unchecked Sendable {
     var speaker: SpeakerSettings
     var settings: PeerSettings
     var logger: Logger
+    /// RFC 4724 §3: our OPENs to this peer set the Restart State bit and each family's
+    /// Forwarding State bit while the restart this process started from is under way for the
+    /// peer, which is from the start until our End-of-RIB went out to it (§4.1: the initial
+    /// transfer after the restart is complete, and §4.2: the peer then drops whatever of ours it
+    /// kept as stale), or until the restart time we advertise has passed (§4.2: by then the peer
+    /// has deleted our stale routes; see `SpeakerCore.restartUnderWay`), whichever comes first.
+    /// A session that ends before our End-of-RIB leaves them set: the peer still holds our old
+    /// routes as stale, and a clear F bit would make it delete them at once. A later session is
+    /// a reset of a process that did not restart: no R, no F. BIRD (graceful recovery) and FRR
+    /// (its startup timer) likewise set them only for a while after the start.
+    var restarting: Bool
 
     var primary: SessionAttempt?
     var secondary: SessionAttempt?
@@ -101,6 +112,7 @@ final class PeerDriver: @unchecked Sendable {
         self.loop = core.loop
         self.speaker = core.settings
         self.settings = settings
+        self.restarting = core.restartUnderWay
         var logger = core.logger
         logger[metadataKey: "peer"] = "\(settings.name)"
         self.logger = logger
@@ -127,8 +139,8 @@ final class PeerDriver: @unchecked Sendable {
         if settings.gracefulRestart {
             // RFC 4724 §3: only the families of this session; RFC 8538 N bit.
             capabilities.append(.gracefulRestart(GracefulRestart(
-                restarting: s.restarting, notificationSupport: true, restartTime: s.gracefulRestartTime,
-                families: families.map { GracefulRestart.Family($0, forwardingPreserved: s.restarting) })))
+                restarting: restarting, notificationSupport: true, restartTime: s.gracefulRestartTime,
+                families: families.map { GracefulRestart.Family($0, forwardingPreserved: restarting) })))
         }
         let open = OpenMessage(asn: s.asn, holdTime: settings.holdTime ?? s.holdTime, bgpIdentifier: s.routerID, capabilities: capabilities)
         return SessionConfiguration(
@@ -191,6 +203,14 @@ final class PeerDriver: @unchecked Sendable {
         secondary = nil
         sessionEnded(reason: "speaker shut down for a graceful restart", notification: nil)
         reportState()
+    }
+
+    /// The restart is over for this peer (see `restarting`): later OPENs leave R and F clear,
+    /// also those of the attempts under way, whose OPEN was made when they began.
+    func endRestart() {
+        guard restarting else { return }
+        restarting = false
+        for attempt in [primary, secondary].compactMap({ $0 }) { attempt.fsm.endRestart() }
     }
 
     /// The peer's BFD session went from Up to Down: end the BGP session now (Cease/10, BFD

@@ -26,8 +26,10 @@ public struct SpeakerSettings: Sendable, Hashable {
     public var defaultLocalPreference: UInt32
     /// RFC 4724 restart time we advertise.
     public var gracefulRestartTime: UInt16
-    /// RFC 4724 Restart State bit: set after a planned restart (`shutdown(mode: .gracefulRestart)`
-    /// followed by a new process), so that helpers keep our routes until our End-of-RIB.
+    /// This process follows a planned restart (`shutdown(mode: .gracefulRestart)`, then a new
+    /// process): RFC 4724's Restart State and Forwarding State bits are set, so that helpers keep
+    /// our routes until our End-of-RIB — in each peer's OPENs only until that End-of-RIB went
+    /// out or the restart time passed (see `PeerDriver.restarting`).
     public var restarting: Bool
     /// UDP port of BFD Control packets, sent to and received on (RFC 5881 §4: 3784). Tests that
     /// run two speakers on one host may pick another.

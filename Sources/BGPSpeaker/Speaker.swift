@@ -33,13 +33,15 @@ public final class Speaker: Sendable {
     }
 
     /// Binds the listeners (a port that cannot be bound is logged once; outgoing sessions still
-    /// run) and starts the peers added so far.
+    /// run) and starts the peers added so far; the restart time of `SpeakerSettings.restarting`
+    /// counts from here.
     public func start() async throws {
         let core = self.core
         try await loop.submit {
             guard !core.started else { return }
             core.started = true
             core.startListening()
+            core.scheduleRestartEnd()
             core.startMD5Diagnosis()
         }
     }

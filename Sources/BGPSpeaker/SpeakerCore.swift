@@ -32,6 +32,9 @@ final class SpeakerCore: @unchecked Sendable {
     var started = false
     /// Makes every exported path worse while set (see `Speaker.setPathPenalty`).
     var pathPenalty: PathPenalty?
+    /// `settings.restarting` until the restart time we advertise has passed since `start()`;
+    /// each peer's own restart may end sooner (see `PeerDriver.restarting`).
+    var restartUnderWay: Bool
     let bfd: BFDService
 
     init(loop: EventLoop, settings: SpeakerSettings, logger: Logger) {
@@ -39,6 +42,7 @@ final class SpeakerCore: @unchecked Sendable {
         // An empty configuration cannot be refused.
         self.configuration = try! SpeakerConfiguration(settings: settings)
         self.logger = logger
+        restartUnderWay = settings.restarting
         bfd = BFDService(loop: loop, port: settings.bfdPort, logger: logger)
         bfd.onTransition = { [unowned self] link, transition in self.bfdTransition(link, transition) }
     }
@@ -68,6 +72,17 @@ final class SpeakerCore: @unchecked Sendable {
             ? "BFD down (detection time \(milliseconds) ms)"
             : "BFD down (\(transition.diagnostic); detection time \(milliseconds) ms)"
         peer.bfdDown(reason: reason)
+    }
+
+    /// RFC 4724 §4.2: a helper keeps our stale routes for the restart time we advertise and no
+    /// longer; past it there is nothing left of the restart for the flags to describe.
+    func scheduleRestartEnd() {
+        guard restartUnderWay else { return }
+        loop.scheduleTimer(after: .seconds(Int(settings.gracefulRestartTime))) { [weak self] in
+            guard let self else { return }
+            restartUnderWay = false
+            for peer in peers.values { peer.endRestart() }
+        }
     }
 
     func emit(_ event: SpeakerEvent) {

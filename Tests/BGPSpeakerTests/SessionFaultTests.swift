@@ -13,7 +13,7 @@ import TestSupport
 // many peers of which half never answer.
 
 /// A raw TCP socket playing a BGP peer (blocking, with a receive timeout).
-private final class RawPeer: @unchecked Sendable {
+final class RawPeer: @unchecked Sendable {
     let fd: Int32
 
     init(fd: Int32) { self.fd = fd }
@@ -69,7 +69,7 @@ private final class RawPeer: @unchecked Sendable {
 }
 
 /// A listening socket on `address`, port chosen by the kernel.
-private final class RawListener: @unchecked Sendable {
+final class RawListener: @unchecked Sendable {
     let fd: Int32
     let port: UInt16
 

@@ -252,6 +252,101 @@ import TestSupport
         await again.shutdown(mode: .withdraw(message: nil))
         await b.shutdown(mode: .withdraw(message: nil))
     }
+
+    static let helperOpen = BGPMessage.open(OpenMessage(asn: 65002, holdTime: 9, bgpIdentifier: IPv4Address(10, 0, 0, 12),
+                                                        capabilities: [.multiprotocol(.ipv4Unicast), .multiprotocol(.ipv6Unicast),
+                                                                       .fourOctetASN(65002)]))
+
+    /// RFC 4724 §3: the Restart State and Forwarding State bits describe one restart. The OPEN
+    /// after it carries them, and so does the next one when that session ended before our
+    /// End-of-RIB (the peer still holds our routes as stale). Once End-of-RIB went out the
+    /// restart is over: when the peer resets the session, the speaker's next OPEN (on the
+    /// outgoing attempt it keeps reconnecting with) has them clear.
+    @Test func restartFlagsOnlyUntilTheRestartIsOver() async throws {
+        let loop = try EventLoop(name: "gr-flags-test")
+        defer { loop.shutdown() }
+        var logger = Logger(label: "test")
+        logger.logLevel = .error
+        let speaker = Speaker(settings: SpeakerSettings(asn: 65001, routerID: IPv4Address(10, 0, 0, 1), holdTime: 9, connectRetryTime: 1,
+                                                        idleHoldTime: 1, maximumIdleHoldTime: 1, restarting: true),
+                              loop: loop, logger: logger)
+        try await speaker.start()
+        let listener = try RawListener(address: "127.0.0.12")
+        try await speaker.addPeer(PeerSettings(name: "helper", address: ip("127.0.0.12"), asn: 65002, port: listener.port,
+                                               families: [.ipv4, .ipv6]))
+        /// The speaker's next connection, and the Graceful Restart capability of its OPEN.
+        func nextSession() throws -> (MessageReader, GracefulRestart) {
+            var reader = MessageReader(peer: try #require(listener.accept(within: 10), "the speaker connects"))
+            guard case .open(let open) = try reader.next() else { throw TimeoutError(what: "the speaker's OPEN", lastError: nil) }
+            for case .gracefulRestart(let gr) in open.capabilities { return (reader, gr) }
+            throw TimeoutError(what: "a Graceful Restart capability", lastError: "\(open.capabilities)")
+        }
+
+        // Reset in OpenSent: the restart is still under way.
+        var (reader, gr) = try nextSession()
+        #expect(gr.restarting && gr.families.count == 2 && gr.families.allSatisfy(\.forwardingPreserved), "\(gr)")
+        reader.peer.reset()
+        (reader, gr) = try nextSession()
+        #expect(gr.restarting && gr.families.count == 2 && gr.families.allSatisfy(\.forwardingPreserved), "\(gr)")
+
+        // Established; End-of-RIB for both families ends the restart; the peer resets.
+        reader.peer.send(Self.helperOpen)
+        reader.peer.send(.keepalive)
+        var endOfRIB: Set<AddressFamily> = []
+        while endOfRIB.count < 2, let message = try reader.next() {
+            if case .update(let update) = message, let family = update.endOfRIB { endOfRIB.insert(family) }
+        }
+        #expect(endOfRIB == [.ipv4Unicast, .ipv6Unicast])
+        reader.peer.reset()
+
+        (reader, gr) = try nextSession()
+        #expect(!gr.restarting && gr.families.count == 2 && !gr.families.contains(where: \.forwardingPreserved), "\(gr)")
+        await speaker.shutdown(mode: .withdraw(message: nil))
+    }
+
+    /// RFC 4724 §4.2: a helper keeps our stale routes only for the restart time we advertise. A
+    /// peer that first connects after it gets an OPEN without the Restart State and Forwarding
+    /// State bits: there is no restart left for them to describe.
+    @Test func restartFlagsEndWithTheRestartTime() async throws {
+        let loop = try EventLoop(name: "gr-time-test")
+        defer { loop.shutdown() }
+        var logger = Logger(label: "test")
+        logger.logLevel = .error
+        let speaker = Speaker(settings: SpeakerSettings(asn: 65001, routerID: IPv4Address(10, 0, 0, 1), listenAddresses: [ip("127.0.0.1")],
+                                                        listenPort: 0, holdTime: 9, gracefulRestartTime: 1, restarting: true),
+                              loop: loop, logger: logger)
+        try await speaker.start()
+        let port = UInt16(await speaker.listeningAddresses().first!.split(separator: ":").last!)!
+        try await speaker.addPeer(PeerSettings(name: "late", address: ip("127.0.0.13"), asn: 65002, passive: true, families: [.ipv4, .ipv6]))
+        try await Task.sleep(for: .seconds(3))
+
+        var reader = MessageReader(peer: try RawPeer.connect(from: "127.0.0.13", to: port))
+        reader.peer.send(Self.helperOpen)
+        guard case .open(let open) = try reader.next() else { throw TimeoutError(what: "the speaker's OPEN", lastError: nil) }
+        var flags: [GracefulRestart] = []
+        for case .gracefulRestart(let gr) in open.capabilities { flags.append(gr) }
+        #expect(flags.count == 1 && flags.allSatisfy { !$0.restarting && !$0.families.contains(where: \.forwardingPreserved) }, "\(flags)")
+        await speaker.shutdown(mode: .withdraw(message: nil))
+    }
+}
+
+/// BGP messages read from a `RawPeer`, whatever the reads' boundaries.
+struct MessageReader {
+    let peer: RawPeer
+    var buffer: [UInt8] = []
+
+    /// The next message, or nil if none is complete within `seconds`.
+    mutating func next(within seconds: Int = 5) throws -> BGPMessage? {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while true {
+            if let length = try MessageFraming.nextMessageLength(in: buffer), buffer.count >= length {
+                defer { buffer.removeFirst(length) }
+                return try BGPMessage.decode(Array(buffer[0..<length]), context: CodecContext(fourOctetASN: true))
+            }
+            guard ContinuousClock.now < deadline else { return nil }
+            buffer += peer.readSome()
+        }
+    }
 }
 
 @Suite("Speaker settings at run time", .serialized)

@@ -335,4 +335,45 @@ struct HeraldShutdownTests {
         #expect(try s.bird.receivedRoutes().contains { $0.prefix == s.prefix })
         #expect(again.stop() == 0)
     }
+
+    /// Every session's final "down" is in the history after SIGTERM: two sessions with one BIRD
+    /// (one over IPv4, one over IPv6) Established, SIGTERM, and a restart on the same database
+    /// finds each peer's history as "established", "down" before anything of the new process.
+    @Test(.interop(.bird), arguments: ["graceful-restart", "withdraw"])
+    func shutdownRecordsEverySessionsDownEvent(mode: String) async throws {
+        guard try Interop.ready(.bird) else { return }
+        let network = try TestNetwork()
+        defer { network.shutdown() }
+        let link = try network.pair()
+        let directory = try network.directory("herald")
+        let herald = try await HeraldProcess.start(in: link.a.namespace, on: link.a, directory: directory, asn: Self.heraldASN,
+                                                   extra: ["--shutdown", mode])
+        let bird = try await BIRD.start(in: link.b.namespace, config: DaemonConfig(
+            asn: Self.birdASN, on: link.b, neighbors: [Neighbor(address: link.a.ipv4, asn: Self.heraldASN, families: [.ipv4]),
+                                                      Neighbor(address: link.a.ipv6, asn: Self.heraldASN, families: [.ipv4])],
+            gracefulRestart: true, holdTime: 9), network: network)
+        let peers = ["bird4": link.b.ipv4, "bird6": link.b.ipv6]
+        for (name, address) in peers {
+            try herald.must("POST", "/v1/peers", #"{"name":"\#(name)","address":"\#(address)","asn":\#(Self.birdASN)}"#, status: 201)
+        }
+        try await bird.waitEstablished(with: link.a.ipv4)
+        try await bird.waitEstablished(with: link.a.ipv6)
+        // The history has both "established" rows before the SIGTERM.
+        for name in peers.keys {
+            _ = try await eventually("\(name) established in history") {
+                let events = try herald.must("GET", "/v1/peers/\(name)/events", status: 200).json["events"] as? [[String: Any]] ?? []
+                return events.contains { $0["kind"] as? String == "established" } ? true : nil
+            }
+        }
+        #expect(herald.stop() == 0, "herald exits 0 on SIGTERM:\n\(herald.child.logTail())")
+        #expect(!herald.child.logTail(500).contains("cannot record a session event"), "\(herald.child.logTail())")
+
+        let again = try await HeraldProcess.start(in: link.a.namespace, on: link.a, directory: directory, asn: Self.heraldASN)
+        for name in peers.keys.sorted() {
+            let events = try again.must("GET", "/v1/peers/\(name)/events", status: 200).json["events"] as? [[String: Any]] ?? []
+            let sessions = events.compactMap { $0["kind"] as? String }.filter { $0 == "established" || $0 == "down" }
+            #expect(sessions.prefix(2) == ["established", "down"], "\(name): \(events)\n\(herald.child.logTail())")
+        }
+        #expect(again.stop() == 0)
+    }
 }
