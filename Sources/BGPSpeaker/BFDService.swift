@@ -97,15 +97,18 @@ final class BFDService {
     /// Ends the session, telling the peer with AdminDown (RFC 5880 §6.8.16) so that it does not
     /// take its BGP session down because of us (RFC 5882 §3.2). One lost packet would let the
     /// peer's detection timer decide instead, so the AdminDown packet goes out three times, one
-    /// transmit interval (at most 1 s) apart, before the send socket closes.
-    func remove(_ name: String) {
+    /// transmit interval (at most 1 s) apart, before the send socket closes. Returns how long
+    /// the last packet waits: a process that stops must keep its loop running that long, or
+    /// only the first packet leaves (the peer then sees a detection timeout, not AdminDown).
+    @discardableResult
+    func remove(_ name: String) -> Duration {
         loop.preconditionInEventLoop()
-        guard let link = links.removeValue(forKey: name) else { return }
+        guard let link = links.removeValue(forKey: name) else { return .zero }
         byDiscriminator[link.session.localDiscriminator] = nil
         let sender = link.sender
         link.sender = nil
         close(link)
-        guard let sender else { return }
+        guard let sender else { return .zero }
         // The rate the peer expects now (AdminDown itself advertises the 1 s slow rate).
         let interval = Duration.microseconds(Int64(min(link.session.transmitInterval, 1_000_000)))
         let packets = link.session.adminDown(now: Self.now()).compactMap { action -> BFDControlPacket? in
@@ -113,7 +116,7 @@ final class BFDService {
         }
         guard let packet = packets.last else {
             sender.close()
-            return
+            return .zero
         }
         let destination = SocketAddress(link.remote, port: port)
         try? sender.send(packet.encoded(), to: destination)
@@ -124,11 +127,13 @@ final class BFDService {
                 sender.close()
             }
         }
+        return interval * 2
     }
 
-    func shutdown() {
+    /// Ends every session (AdminDown); returns how long until the last AdminDown packet is out.
+    func shutdown() -> Duration {
         loop.preconditionInEventLoop()
-        for name in Array(links.keys) { remove(name) }
+        return Array(links.keys).map { remove($0) }.max() ?? .zero
     }
 
     func snapshot(_ name: String) -> BFDSnapshot? {

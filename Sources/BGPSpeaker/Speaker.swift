@@ -209,8 +209,11 @@ public final class Speaker: Sendable {
     /// Stops every session: `.withdraw` sends Cease/Administrative Shutdown with the message
     /// (RFC 8203) so peers drop our routes; `.gracefulRestart` just closes the connections so
     /// graceful-restart helpers keep them until the next process sends End-of-RIB.
+    /// Returns once the BFD AdminDown packets are out (up to two transmit intervals, ≤ 2 s), so
+    /// that a process may shut its loop down next.
     public func shutdown(mode: ShutdownMode) async {
         let core = self.core
-        _ = try? await loop.submit { core.shutdown(mode) }
+        let adminDown = (try? await loop.submit { core.shutdown(mode) }) ?? .zero
+        if adminDown > .zero { try? await Task.sleep(for: adminDown + .milliseconds(20)) }
     }
 }

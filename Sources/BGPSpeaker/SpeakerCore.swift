@@ -314,12 +314,13 @@ final class SpeakerCore: @unchecked Sendable {
                         peers: peers.values.map { $0.snapshot() }.sorted { $0.name < $1.name })
     }
 
-    func shutdown(_ mode: ShutdownMode) {
-        guard !stopped else { return }
+    /// Stops every session as `mode` says; returns how long the BFD AdminDown packets still
+    /// need the loop (see `BFDService.remove`).
+    func shutdown(_ mode: ShutdownMode) -> Duration {
+        guard !stopped else { return .zero }
         stopped = true
         if let md5Timer { loop.cancelTimer(md5Timer) }
         md5Timer = nil
-        bfd.shutdown()
         for listener in listeners { listener.close() }
         listeners = []
         for peer in peers.values {
@@ -328,8 +329,15 @@ final class SpeakerCore: @unchecked Sendable {
             case .gracefulRestart: peer.drop()
             }
         }
+        // BFD after BGP: for a graceful restart the peer must see the TCP session end first, so
+        // that it is a graceful-restart helper (RFC 4724 §4.2) when BFD goes down, which a
+        // router set to treat a BFD down during graceful restart as part of it (RFC 5882
+        // §4.3.1, our C bit clear: BFD shares fate with this control plane; BIRD's `bfd
+        // graceful`, FRR's `bfd check-control-plane-failure`) then does.
+        let adminDown = bfd.shutdown()
         for continuation in subscribers.values { continuation.finish() }
         subscribers = [:]
+        return adminDown
     }
 }
 
