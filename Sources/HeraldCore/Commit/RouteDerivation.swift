@@ -35,6 +35,8 @@ struct AffectedPrefixes: RouteDerivation {
     let prefixes: Set<IPPrefix>
 
     func derive(_ db: Database, table: TableView, down: Set<String>) throws -> DerivedRoutes {
+        // An allocation's address may be announced as its pool's aggregate: that route changes too.
+        let prefixes = try DesiredRoutes.withAggregates(db, prefixes)
         let fresh = try DesiredRoutes.derive(db, only: prefixes, down: down)
         var before: [IPPrefix: DesiredRoute] = [:]
         var derived = DerivedRoutes()

@@ -202,12 +202,18 @@ public enum DesiredRoutes {
         let allocations: [Allocation]
         if let prefixes, !scan {
             var names: Set<String> = []
-            for prefix in prefixes where prefix.isHost {
-                for row in try db.rows("""
-                    SELECT a.name FROM allocation_addresses x JOIN allocations a ON a.id = x.allocation_id WHERE x.address_key = ?
-                    """, [prefix.network.bytes]) {
-                    names.insert(try row.get(0))
-                }
+            for prefix in prefixes {
+                // A host prefix is its address; a shorter one may be an aggregate of every
+                // allocation inside it (keys of one family have one length).
+                let rows = prefix.isHost
+                    ? try db.rows("""
+                        SELECT a.name FROM allocation_addresses x JOIN allocations a ON a.id = x.allocation_id WHERE x.address_key = ?
+                        """, [prefix.network.bytes])
+                    : try db.rows("""
+                        SELECT a.name FROM allocation_addresses x JOIN allocations a ON a.id = x.allocation_id
+                        WHERE x.address_key BETWEEN ? AND ? AND length(x.address_key) = ?
+                        """, [prefix.first.bytes, prefix.last.bytes, prefix.first.bytes.count])
+                for row in rows { names.insert(try row.get(0)) }
             }
             allocations = try names.sorted().compactMap { try Allocations.get(db, name: $0) }
         } else {
@@ -227,7 +233,9 @@ public enum DesiredRoutes {
                 let paths: [RoutePath] = nodes.isEmpty
                     ? [RoutePath(nextHop: .session)]
                     : serving.compactMap { node in node.address(of: address.family).map { RoutePath(nextHop: .address($0), node: node.name) } }
-                add(IPPrefix(host: address), paths, pool.announce, RouteSource(kind: .allocation, name: allocation.name))
+                // With aggregation the allocations under one covering prefix share its route:
+                // their paths merge (with Local policy, every node of any of them).
+                add(pool.announce.announcedPrefix(of: address), paths, pool.announce, RouteSource(kind: .allocation, name: allocation.name))
             }
         }
 
@@ -240,6 +248,24 @@ public enum DesiredRoutes {
         // A scan, or an allocation's other address, may have added prefixes that were not asked for.
         if let prefixes, routes.keys.contains(where: { !prefixes.contains($0) }) { routes = routes.filter { prefixes.contains($0.key) } }
         return routes
+    }
+
+    /// `prefixes` and, for each host prefix, the covering prefixes the pools aggregate to (a
+    /// pool that does not hold the address yields an aggregate with no route, which changes
+    /// nothing): what a change to an allocation's addresses may change.
+    static func withAggregates(_ db: Database, _ prefixes: Set<IPPrefix>) throws -> Set<IPPrefix> {
+        var lengths: [IPFamily: Set<Int>] = [:]
+        for row in try db.rows("SELECT announce FROM pools WHERE announce LIKE '%aggregation_length%'") {
+            let announce = try JSONColumn.decode(AnnounceAttributes.self, from: row.get(0), column: "announce")
+            if let length = announce.aggregationLength { lengths[.ipv4, default: []].insert(length) }
+            if let length = announce.aggregationLengthV6 { lengths[.ipv6, default: []].insert(length) }
+        }
+        guard !lengths.isEmpty else { return prefixes }
+        var all = prefixes
+        for prefix in prefixes where prefix.isHost {
+            for length in lengths[prefix.family] ?? [] { all.insert(IPPrefix(truncating: prefix.network, length: length)) }
+        }
+        return all
     }
 
     /// The paths of a static route's next hops: "self", literal addresses, and the address of the
@@ -270,8 +296,14 @@ public enum DesiredRoutes {
         func serves(_ node: Node) -> Bool { node.healthCheck == nil || !down.contains(node.name) }
         // Host prefixes of allocations: these merge with a static route of the same prefix.
         var allocated = Set<IPPrefix>()
-        for row in try db.rows("SELECT address FROM allocation_addresses") {
-            if let address = IPAddress(try row.get(0, as: String.self)) { allocated.insert(IPPrefix(host: address)) }
+        // (Or the aggregates their pools announce them as.)
+        var announces: [Int64: AnnounceAttributes] = [:]
+        for row in try db.rows("SELECT a.id, p.announce FROM allocations a JOIN pools p ON p.id = a.pool_id WHERE p.announce LIKE '%aggregation_length%'") {
+            announces[try row.get(0)] = try JSONColumn.decode(AnnounceAttributes.self, from: row.get(1), column: "announce")
+        }
+        for row in try db.rows("SELECT allocation_id, address FROM allocation_addresses") {
+            guard let address = IPAddress(try row.get(1, as: String.self)) else { continue }
+            allocated.insert(announces[try row.get(0)]?.announcedPrefix(of: address) ?? IPPrefix(host: address))
         }
         var shared = Set<IPPrefix>()
         var result: [(prefix: IPPrefix, route: DesiredRoute?)] = []

@@ -139,6 +139,7 @@ public enum Pools {
         Labels.validate(spec.nodeSelector, field: "node_selector", into: &validator)
         Labels.validate(spec.labels, field: "labels", into: &validator)
         spec.announce.validate(field: "announce", into: &validator)
+        spec.announce.validateAggregation(blocks: spec.blocks, field: "announce", into: &validator)
         validator.checkDescription(spec.description)
         try validator.finish()
 

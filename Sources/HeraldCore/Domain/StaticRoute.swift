@@ -135,6 +135,7 @@ public enum StaticRoutes {
             }
         }
         spec.announce.validate(field: field + "announce", into: &validator)
+        spec.announce.validateNoAggregation(field: field + "announce", into: &validator)
         Labels.validate(spec.labels, field: field + "labels", into: &validator)
     }
 
