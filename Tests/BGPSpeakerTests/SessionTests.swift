@@ -108,6 +108,22 @@ import TestSupport
         #expect(await pair.a.peer(named: "b")?.counters.flaps == 1)
     }
 
+    /// The configured keepalive_time is what goes on the wire (issue #17 item 3): A's peer says
+    /// 1 s with hold 9 s (the default would be hold/3 = 3 s); over 6 s B receives about six
+    /// KEEPALIVEs from A, not two.
+    @Test func keepalivesFollowTheConfiguredInterval() async throws {
+        let pair = try await Pair.make(peerA: { $0.keepaliveTime = 1 })
+        defer { Task { await pair.close() } }
+        try await pair.waitEstablished()
+        try await Task.sleep(for: .milliseconds(500))
+        let before = await pair.b.peer(named: "a")?.counters.messagesIn ?? 0
+        try await Task.sleep(for: .seconds(6))
+        let after = await pair.b.peer(named: "a")?.counters.messagesIn ?? 0
+        let keepalives = after - before
+        #expect((5...7).contains(keepalives), "\(keepalives) KEEPALIVEs in 6 s at keepalive_time 1 s")
+        #expect(await pair.a.peer(named: "b")?.negotiated?.keepaliveTime == 1)
+    }
+
     /// `[::]` listens for both families (issue #17 item 5: an IPv4 connect to `[::]:179` was
     /// refused): one port, an IPv6 socket and an IPv4 one, and an IPv4 peer's session comes up.
     @Test func listeningOnTheIPv6WildcardAcceptsIPv4Peers() async throws {
