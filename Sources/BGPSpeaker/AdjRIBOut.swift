@@ -105,23 +105,27 @@ extension PeerDriver {
     /// What a Loc-RIB path set becomes at this peer for `family`: the interned list of paths to
     /// send (index i is path ID i+1 with ADD-PATH; without it, one path with ID 0), retained once
     /// for the caller; nil when nothing is sent. `fewer` says paths were left out because the
-    /// peer cannot take more than one.
+    /// peer cannot take more than one; `noNextHop`, that nothing is sent because no selected
+    /// path has a next hop of the family on this session ("self" of the other family without
+    /// `otherFamilyNextHop`).
     func export(_ paths: [Path], family: IPFamily, _ parameters: SessionParameters, addPath: Bool,
-                localAddress: IPAddress?) -> (set: UInt32?, fewer: Bool) {
+                localAddress: IPAddress?) -> (set: UInt32?, fewer: Bool, noNextHop: Bool) {
         var out: [OutPath] = []
+        var selected = false
         for path in paths where selects(path.peerSelector) {
+            selected = true
             guard let nextHop = nextHop(path.nextHop, family: family, localAddress: localAddress) else { continue }
             let candidate = OutPath(nextHop: nextHop, attributes: exportAttributes(path, parameters))
             if !out.contains(candidate) { out.append(candidate) }
         }
-        guard !out.isEmpty else { return (nil, false) }
+        guard !out.isEmpty else { return (nil, false, selected) }
         let fewer = !addPath && out.count > 1
         if fewer { out = [out[0]] }
         let pathIDs = out.map { sentPaths.retain($0) }
         let set = sentSets.retain(pathIDs)
         // An existing list already holds its paths: give back the references just taken.
         if sentSets.referenceCount(set) > 1 { for id in pathIDs { sentPaths.release(id) } }
-        return (set, fewer)
+        return (set, fewer, false)
     }
 
     /// Drops one reference to a sent path list (and its paths with the last one).
@@ -188,9 +192,9 @@ extension PeerDriver {
         let addPaths = [IPFamily.ipv4, .ipv6].map { parameters.addPathSend.contains(.unicast($0)) }
         // Loc-RIB path set and family → what this peer gets; each entry holds one reference
         // until the end of the flush, so grouped paths stay valid while they are packed.
-        var exports: [UInt64: (set: UInt32?, fewer: Bool)] = [:]
+        var exports: [UInt64: (set: UInt32?, fewer: Bool, noNextHop: Bool)] = [:]
         var lastKey: UInt64 = .max
-        var last: (set: UInt32?, fewer: Bool) = (nil, false)
+        var last: (set: UInt32?, fewer: Bool, noNextHop: Bool) = (nil, false, false)
         // A failed write closes the session at once, which empties the Adj-RIB-Out (a new
         // epoch): then nothing here may touch it any more.
         let epoch = adjRIBOutEpoch
@@ -229,7 +233,7 @@ extension PeerDriver {
                 let family = prefix.family
                 let v6 = family == .ipv6 ? 1 : 0
                 let addPath = addPaths[v6]
-                var want: (set: UInt32?, fewer: Bool) = (nil, false)
+                var want: (set: UInt32?, fewer: Bool, noNextHop: Bool) = (nil, false, false)
                 if exported[v6], let pathSet = pending.known ? pending.pathSet : core.locRIB[prefix] {
                     let key = UInt64(pathSet) << 1 | UInt64(v6)
                     if key == lastKey {
@@ -246,6 +250,7 @@ extension PeerDriver {
                     }
                 }
                 if want.fewer { fewerPaths.insert(prefix) } else if !fewerPaths.isEmpty { fewerPaths.remove(prefix) }
+                if want.noNextHop { withoutNextHop.insert(prefix) } else if !withoutNextHop.isEmpty { withoutNextHop.remove(prefix) }
                 let have = pending.peerHasNothing ? nil : sent[prefix]
                 let force = !forceResend.isEmpty && forceResend.remove(prefix) != nil
                 if have == want.set, !force { continue }
@@ -308,6 +313,7 @@ extension PeerDriver {
             if sent.count >= 10_000 { _ = csystem_release_free_heap() }
         }
         counters.prefixesAdvertised = sent.count
+        reportRoutesWithoutNextHop()
         if announcedCount + withdrawnCount > 0 {
             logger.debug("UPDATEs sent", metadata: ["announced": "\(announcedCount)", "withdrawn": "\(withdrawnCount)"])
         }
@@ -317,5 +323,23 @@ extension PeerDriver {
         connection.write(bytes)
         counters.messagesOut += 1
         counters.updatesOut += 1
+    }
+}
+
+extension PeerDriver {
+    /// Says once per cause why routes are not sent: their next hop is Herald itself in a family
+    /// this session has no address of, and no `otherFamilyNextHop` is set (RFC 4760: an IPv6
+    /// route needs an IPv6 next hop, whatever carries the session).
+    func reportRoutesWithoutNextHop() {
+        guard !withoutNextHop.isEmpty else {
+            if withoutNextHopReported { withoutNextHopReported = false }
+            return
+        }
+        let families = Set(withoutNextHop.map(\.family)).map { $0 == .ipv4 ? "IPv4" : "IPv6" }.sorted().joined(separator: " and ")
+        let text = "\(withoutNextHop.count) \(families) route(s) not sent: their next hop is Herald itself, and this session has no \(families) address; set other_family_next_hop on the peer (an \(families) address of this host)"
+        if hint != text { hint = text }
+        guard !withoutNextHopReported else { return }
+        withoutNextHopReported = true
+        logger.warning("routes not sent: no next hop of their family on this session", metadata: ["routes": "\(withoutNextHop.count)", "families": "\(families)"])
     }
 }

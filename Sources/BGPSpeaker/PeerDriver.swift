@@ -94,6 +94,9 @@ final class PeerDriver: @unchecked Sendable {
     /// Dirty prefixes to send even if the peer should already have them (route refresh).
     var forceResend: Set<IPPrefix> = []
     var fewerPaths: Set<IPPrefix> = []
+    /// Prefixes not sent for lack of a next hop of their family (see `export`).
+    var withoutNextHop: Set<IPPrefix> = []
+    var withoutNextHopReported = false
     var endOfRIBPending: [AddressFamily] = []
     var flushScheduled = false
 
@@ -633,6 +636,7 @@ final class PeerDriver: @unchecked Sendable {
         transfer = nil
         forceResend = []
         fewerPaths = []
+        withoutNextHop = []
     }
 
     /// After an Established session ends: counters, Adj-RIB-Out, and the Adj-RIB-In
@@ -721,6 +725,7 @@ final class PeerDriver: @unchecked Sendable {
         counters.prefixesReceived = received.count
         counters.prefixesAdvertised = sent.count
         counters.prefixesWithFewerPaths = fewerPaths.count
+        counters.prefixesWithoutNextHop = withoutNextHop.count
         counters.receivedLimit = adjRIBInLimit
         var snapshot = PeerSnapshot(name: settings.name, address: settings.address, asn: settings.asn, state: currentState,
                                     establishedAt: establishedAt, lastError: lastError, recentErrors: recentErrors, negotiated: negotiated, counters: counters, hint: hint,

@@ -81,6 +81,8 @@ public struct PeerCounters: Sendable, Hashable {
     public var flaps = 0
     /// Prefixes sent with fewer paths than they have (the peer has no ADD-PATH receive).
     public var prefixesWithFewerPaths = 0
+    /// Prefixes not sent: their next hop is Herald itself in a family the session has no address of.
+    public var prefixesWithoutNextHop = 0
     /// ROUTE-REFRESH requests merged into a later re-send (`RouteRefreshGuard`).
     public var routeRefreshesDeferred = 0
     /// The most paths the Adj-RIB-In keeps for this peer (`SpeakerSettings.adjRIBInLimit`, or the

@@ -124,6 +124,31 @@ import TestSupport
         #expect(await pair.a.peer(named: "b")?.negotiated?.keepaliveTime == 1)
     }
 
+    /// An IPv6 route whose next hop is Herald itself cannot go on an IPv4 session without an IPv6
+    /// next hop (issue #17 item 4: it was dropped without a counter, hint or log). The peer view
+    /// counts it and says what to set; with `otherFamilyNextHop` set it is sent.
+    @Test func routesWithoutANextHopOfTheirFamilyAreCountedAndExplained() async throws {
+        let pair = try await Pair.make(peerA: { $0.otherFamilyNextHop = nil })
+        defer { Task { await pair.close() } }
+        try await pair.waitEstablished()
+        let v6 = prefix("fd00:71::/64")
+        await pair.a.announce(Route(prefix: v6))
+        await pair.a.announce(Route(prefix: prefix("100.64.71.1/32")))
+        let stuck = try await eventually("the IPv6 route counted") { () -> PeerSnapshot? in
+            let peer = await pair.a.peer(named: "b")
+            return peer?.counters.prefixesWithoutNextHop == 1 ? peer : nil
+        }
+        #expect(stuck.hint?.contains("set other_family_next_hop") == true, "\(stuck.hint ?? "")")
+        #expect(stuck.counters.prefixesAdvertised == 1)
+        var fixed = PeerSettings(name: "b", address: ip("127.0.0.2"), asn: 65002, passive: true, families: [.ipv4, .ipv6])
+        fixed.otherFamilyNextHop = ip("fd00::1")
+        try await pair.a.updatePeer(fixed)
+        try await pair.waitEstablished()
+        let routes = try await eventually("the IPv6 route at B") { try await pair.received(v6).first }
+        #expect(routes.nextHop == ip("fd00::1"))
+        #expect(await pair.a.peer(named: "b")?.counters.prefixesWithoutNextHop == 0)
+    }
+
     /// `[::]` listens for both families (issue #17 item 5: an IPv4 connect to `[::]:179` was
     /// refused): one port, an IPv6 socket and an IPv4 one, and an IPv4 peer's session comes up.
     @Test func listeningOnTheIPv6WildcardAcceptsIPv4Peers() async throws {

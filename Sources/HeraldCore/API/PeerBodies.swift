@@ -16,6 +16,7 @@ extension PeersAPI {
         let port: Int
         let asn: UInt32
         let localAddress: String?
+        let otherFamilyNextHop: String?
         let passwordSet: Bool
         let ebgpMultihop: Int?
         let ttlSecurity: Int?
@@ -51,6 +52,7 @@ extension PeersAPI {
             port = Int(c.port)
             asn = c.asn
             localAddress = c.localAddress?.description
+            otherFamilyNextHop = c.otherFamilyNextHop?.description
             passwordSet = peer.passwordSet
             ebgpMultihop = c.ebgpMultihop
             ttlSecurity = c.ttlSecurity
@@ -228,6 +230,8 @@ extension PeersAPI {
         let flaps: Int
         /// Prefixes sent with fewer paths than they have (the peer lacks ADD-PATH receive).
         let prefixesWithFewerPaths: Int
+        /// Prefixes not sent for lack of a next hop of their family (set other_family_next_hop).
+        let prefixesWithoutNextHop: Int
         /// ROUTE-REFRESH requests merged into a later re-send (rate limit).
         let routeRefreshesDeferred: Int
         /// The most paths the received-routes view keeps, and the new prefixes it did not keep.
@@ -244,6 +248,7 @@ extension PeersAPI {
             prefixesAdvertised = c.prefixesAdvertised
             flaps = c.flaps
             prefixesWithFewerPaths = c.prefixesWithFewerPaths
+            prefixesWithoutNextHop = c.prefixesWithoutNextHop
             routeRefreshesDeferred = c.routeRefreshesDeferred
             receivedLimit = c.receivedLimit
             prefixesNotKept = c.prefixesNotKept
@@ -258,6 +263,7 @@ extension PeersAPI {
         let port: Int?
         let asn: UInt32?
         let localAddress: String?
+        let otherFamilyNextHop: String?
         let password: String?
         let ebgpMultihop: Int?
         let ttlSecurity: Int?
@@ -283,6 +289,9 @@ extension PeersAPI {
             if let asn { config.asn = asn }
             if let text = localAddress {
                 config.localAddress = text.isEmpty ? nil : APIParse.address(text, field: "local_address", into: &validator)
+            }
+            if let text = otherFamilyNextHop {
+                config.otherFamilyNextHop = text.isEmpty ? nil : APIParse.address(text, field: "other_family_next_hop", into: &validator)
             }
             if let password { config.password = password.isEmpty ? nil : password }
             if let ebgpMultihop { config.ebgpMultihop = ebgpMultihop == 0 ? nil : ebgpMultihop }

@@ -34,6 +34,9 @@ public struct PeerConfig: Sendable, Equatable {
     public var port: UInt16 = 179
     public var asn: UInt32
     public var localAddress: IPAddress?
+    /// The next hop for routes of the other family than `address` that Herald announces as its
+    /// own ("self"): an IPv6 address for IPv6 routes on an IPv4 session, or the other way round.
+    public var otherFamilyNextHop: IPAddress?
     /// RFC 2385 TCP MD5 key.
     public var password: String?
     /// eBGP multihop: the TTL of outgoing packets (1 = directly connected, the eBGP default).
@@ -71,6 +74,15 @@ public struct PeerConfig: Sendable, Equatable {
         if !BGPLimits.isValidASN(Int64(asn)) { validator.add("asn", BGPLimits.asnRule) }
         if let local = localAddress, local.family != address.family {
             validator.add("local_address", "\(local) is not of the neighbour address's family")
+        }
+        if let hop = otherFamilyNextHop {
+            if hop.family == address.family {
+                validator.add("other_family_next_hop", "\(hop) is of the session's own family: give an \(address.family == .ipv4 ? "IPv6" : "IPv4") address (the session's own family uses its local address)")
+            } else if hop.isUnspecified || hop.isMulticast || hop.isLoopback {
+                validator.add("other_family_next_hop", "\(hop) cannot be a next hop")
+            } else if let problem = Self.addressProblem(hop) {
+                validator.add("other_family_next_hop", problem)
+            }
         }
         if let password, password.utf8.isEmpty || password.utf8.count > 80 {
             validator.add("password", "TCP MD5 keys are 1–80 bytes (Linux TCP_MD5SIG_MAXKEYLEN)")
@@ -147,7 +159,7 @@ public enum Peers {
     static let selectSQL = """
         SELECT name, address, port, asn, local_address, password, ebgp_multihop, ttl_security, hold_time, keepalive_time,
                connect_retry_time, passive, families, add_path_send, graceful_restart, max_prefixes, labels, enabled, description,
-               bfd_enabled, bfd_min_tx, bfd_min_rx, bfd_multiplier, created_at, updated_at FROM peers
+               bfd_enabled, bfd_min_tx, bfd_min_rx, bfd_multiplier, other_family_next_hop, created_at, updated_at FROM peers
         """
 
     public static func get(_ db: Database, name: String) throws -> Peer? {
@@ -183,6 +195,7 @@ public enum Peers {
         config.description = try row.get("description")
         config.bfd = PeerBFD(enabled: try row.get("bfd_enabled"), minTx: try row.get("bfd_min_tx"), minRx: try row.get("bfd_min_rx"),
                              multiplier: try row.get("bfd_multiplier"))
+        config.otherFamilyNextHop = try row.get("other_family_next_hop", as: String?.self).map { try IPAddress(parsing: $0) }
         return Peer(name: try row.get("name"), config: config, createdAt: try row.get("created_at"), updatedAt: try row.get("updated_at"))
     }
 
@@ -203,8 +216,8 @@ public enum Peers {
         try db.execute("""
             INSERT INTO peers (name, address, port, asn, local_address, password, ebgp_multihop, ttl_security, hold_time, keepalive_time,
                                connect_retry_time, passive, families, add_path_send, graceful_restart, max_prefixes, labels, enabled,
-                               description, bfd_enabled, bfd_min_tx, bfd_min_rx, bfd_multiplier, created_at, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                               description, bfd_enabled, bfd_min_tx, bfd_min_rx, bfd_multiplier, other_family_next_hop, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, values(name: name, config) + [now, now])
         return try get(db, name: name)!
     }
@@ -219,7 +232,7 @@ public enum Peers {
             UPDATE peers SET address = ?, port = ?, asn = ?, local_address = ?, password = ?, ebgp_multihop = ?, ttl_security = ?,
                    hold_time = ?, keepalive_time = ?, connect_retry_time = ?, passive = ?, families = ?, add_path_send = ?,
                    graceful_restart = ?, max_prefixes = ?, labels = ?, enabled = ?, description = ?,
-                   bfd_enabled = ?, bfd_min_tx = ?, bfd_min_rx = ?, bfd_multiplier = ?, updated_at = ?
+                   bfd_enabled = ?, bfd_min_tx = ?, bfd_min_rx = ?, bfd_multiplier = ?, other_family_next_hop = ?, updated_at = ?
             WHERE name = ?
             """, Array(values(name: name, config).dropFirst()) + [now, name])
         return try get(db, name: name)!
@@ -229,7 +242,7 @@ public enum Peers {
         [name, c.address.description, Int(c.port), c.asn, c.localAddress?.description, c.password, c.ebgpMultihop, c.ttlSecurity,
          c.holdTime, c.keepaliveTime, c.connectRetryTime, c.passive, JSONColumn.encode(c.families.map(\.rawValue)), c.addPathSend,
          c.gracefulRestart, c.maxPrefixes, JSONColumn.encode(c.labels), c.enabled, c.description,
-         c.bfd.enabled, c.bfd.minTx, c.bfd.minRx, c.bfd.multiplier]
+         c.bfd.enabled, c.bfd.minTx, c.bfd.minRx, c.bfd.multiplier, c.otherFamilyNextHop?.description]
     }
 
     /// Deletes a peer and returns it (the caller closes its session with a Cease).

@@ -21,7 +21,8 @@ public enum SpeakerMapping {
 
     public static func peerSettings(name: String, _ c: PeerConfig) -> PeerSettings {
         PeerSettings(
-            name: name, address: c.address, asn: c.asn, port: c.port, localAddress: c.localAddress, password: c.password,
+            name: name, address: c.address, asn: c.asn, port: c.port, localAddress: c.localAddress,
+            otherFamilyNextHop: c.otherFamilyNextHop, password: c.password,
             ebgpMultihop: c.ebgpMultihop, ttlSecurity: c.ttlSecurity, holdTime: c.holdTime.map { UInt16(clamping: $0) },
             keepaliveTime: c.keepaliveTime, connectRetryTime: c.connectRetryTime, passive: c.passive,
             families: Set(c.families.map { $0 == .ipv4Unicast ? IPFamily.ipv4 : .ipv6 }),
