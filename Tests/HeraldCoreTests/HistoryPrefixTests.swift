@@ -30,8 +30,11 @@ private func prefix(_ text: String) -> IPPrefix { try! IPPrefix(parsing: text) }
         }
     }
 
-    func listed(_ within: IPPrefix, since: Int64? = nil, until: Int64? = nil, limit: Int = 100, from store: Store? = nil) throws -> [String] {
-        try (store ?? self.store).read { db in try RouteHistory.list(db, within: within, since: since, until: until, limit: limit) }.map(\.prefix.description)
+    func listed(_ within: IPPrefix, since: Int64? = nil, until: Int64? = nil, order: EventOrder = .asc, limit: Int = 100,
+                from store: Store? = nil) throws -> [String] {
+        try (store ?? self.store).read { db in
+            try RouteHistory.list(db, within: within, since: since, until: until, order: order, limit: limit)
+        }.map(\.prefix.description)
     }
 
     static let stored = ["0.0.0.0/0", "10.0.0.0/8", "10.1.0.0/16", "10.1.2.3/32", "10.1.2.4/32", "10.1.2.0/24", "11.0.0.0/8", "10.255.255.255/32",
@@ -50,23 +53,27 @@ private func prefix(_ text: String) -> IPPrefix { try! IPPrefix(parsing: text) }
         #expect(try listed(IPPrefix(host: try IPAddress(parsing: "10.1.2.3"))) == ["10.1.2.3/32"])
     }
 
-    /// Pages of one host and of a range, through the cursor and across the inner 256-row reads,
-    /// alone and with a time window.
-    @Test func pagesFollowTheCursorAndTheTimeWindow() throws {
+    /// Pages of every row, of one host and of a range, oldest and newest first, through the
+    /// cursor and across the inner 256-row reads, alone and with a time window.
+    @Test(arguments: [EventOrder.asc, .desc])
+    func pagesFollowTheCursorAndTheTimeWindow(order: EventOrder) throws {
         for at in 0..<300 {
             try record([prefix("10.1.2.3/32"), prefix("10.1.\(at % 7).0/24"), prefix("2001:db8::\(at)/128")], at: Int64(at))
         }
-        for query in ["10.1.2.3/32", "10.1.0.0/16", "2001:db8::/120", "10.1.2.0/24"].map(prefix) {
-            let all = try store.read { db in try RouteHistory.list(db, limit: 1000) }
+        let all = try store.read { db in try RouteHistory.list(db, limit: 1000) }
+        #expect(all.count == 900)
+        for query in [nil, "10.1.2.3/32", "10.1.0.0/16", "2001:db8::/120", "10.1.2.0/24"].map({ $0.map(prefix) }) {
             for (since, until) in [(nil, nil), (Int64(50), nil), (nil, Int64(120)), (Int64(40), Int64(260))] as [(Int64?, Int64?)] {
-                let expected = all.filter { query.contains($0.prefix) && $0.at >= (since ?? .min) && $0.at <= (until ?? .max) }.map(\.id)
+                let matching = all.filter { query?.contains($0.prefix) ?? true && $0.at >= (since ?? .min) && $0.at <= (until ?? .max) }.map(\.id)
                 var paged: [Int64] = []
                 while true {
-                    let page = try store.read { db in try RouteHistory.list(db, within: query, since: since, until: until, after: paged.last ?? 0, limit: 70) }
+                    let page = try store.read { db in
+                        try RouteHistory.list(db, within: query, since: since, until: until, order: order, after: paged.last, limit: 70)
+                    }
                     paged += page.map(\.id)
                     if page.count < 70 { break }
                 }
-                #expect(paged == expected, "\(query) since \(since ?? -1) until \(until ?? -1)")
+                #expect(paged == (order == .asc ? matching : matching.reversed()), "\(query?.description ?? "all") since \(since ?? -1) until \(until ?? -1)")
             }
         }
     }
@@ -84,7 +91,10 @@ private func prefix(_ text: String) -> IPPrefix { try! IPPrefix(parsing: text) }
             "2001:db8::/32": ["2001:db8:1::5/128", "2001:db8::/32", "2001:db8:1::/48"],
             "10.0.0.0/8": ["10.1.2.3/32", "10.9.0.0/16", "10.1.0.0/16", "10.1.2.3/32", "10.1.2.3/32"],
         ]
-        for (query, found) in expected { #expect(try listed(prefix(query)) == found, "before keying: \(query)") }
+        for (query, found) in expected {
+            #expect(try listed(prefix(query)) == found, "before keying: \(query)")
+            #expect(try listed(prefix(query), order: .desc) == found.reversed(), "before keying, newest first: \(query)")
+        }
 
         let committer = try Committer(store: store)
         #expect(try await RouteHistory.fillPrefixKeys(committer, batch: 3) == 7)
@@ -117,15 +127,32 @@ private func prefix(_ text: String) -> IPPrefix { try! IPPrefix(parsing: text) }
         #expect(try listed(prefix("10.1.2.3/32")) == ["10.1.2.3/32", "10.1.2.3/32"])
         #expect(try listed(prefix("10.1.2.0/24")) == ["10.1.2.0/32", "10.1.2.3/32", "10.1.2.0/24", "10.1.2.3/32"])
 
-        for within in [prefix("10.1.2.3/32"), prefix("10.1.0.0/16"), prefix("2001:db8::/32")] {
-            let (sql, keys) = RouteHistory.pageQuery(within: within)
-            let plan = try store.read { db in
-                try db.rows("EXPLAIN QUERY PLAN " + sql, [DatabaseValue.integer(0), .null, .null, .integer(256)] + keys).map { try $0.get(3, as: String.self) }
+        #expect(try listed(prefix("10.1.2.0/24"), order: .desc) == ["10.1.2.3/32", "10.1.2.0/24", "10.1.2.3/32", "10.1.2.0/32"])
+
+        // Newest first the same: the host's (prefix_key, id) index walked backwards from the
+        // cursor, with no sort (a range sorts its ids either way).
+        for order in [EventOrder.asc, .desc] {
+            let after = order == .asc ? ">" : "<"
+            for within in [prefix("10.1.2.3/32"), prefix("10.1.0.0/16"), prefix("2001:db8::/32")] {
+                let plan = try queryPlan(within: within, order: order)
+                #expect(plan.contains { $0.contains("INDEX route_events_by_key (prefix_key=? AND id\(after)?)") }, "\(within) \(order): \(plan)")
+                #expect(plan.contains { $0.contains("INDEX route_events_by_key (prefix_key\(within.isHost ? "=? AND id\(after)?" : ">? AND prefix_key<?"))") },
+                        "\(within) \(order): \(plan)")
+                #expect(!plan.contains { $0.hasPrefix("SCAN") }, "\(within) \(order): \(plan)")
+                if within.isHost { #expect(!plan.contains { $0.contains("TEMP B-TREE") }, "\(within) \(order): \(plan)") }
             }
-            #expect(plan.contains { $0.contains("INDEX route_events_by_key (prefix_key=? AND id>?)") }, "\(within): \(plan)")
-            #expect(plan.contains { $0.contains("INDEX route_events_by_key (prefix_key\(within.isHost ? "=? AND id>?" : ">? AND prefix_key<?"))") },
-                    "\(within): \(plan)")
-            #expect(!plan.contains { $0.hasPrefix("SCAN") }, "\(within): \(plan)")
+            // Without a prefix: the table in rowid order from the cursor.
+            let plan = try queryPlan(within: nil, order: order)
+            #expect(plan == ["SEARCH route_events USING INTEGER PRIMARY KEY (rowid\(after)?)"], "\(order): \(plan)")
+        }
+    }
+
+    /// SQLite's plan for a page of `list`, one line per step.
+    func queryPlan(within: IPPrefix?, order: EventOrder) throws -> [String] {
+        let (sql, keys) = RouteHistory.pageQuery(within: within, order: order)
+        return try store.read { db in
+            try db.rows("EXPLAIN QUERY PLAN " + sql, [DatabaseValue.integer(order == .asc ? 0 : .max), .null, .null, .integer(256)] + keys)
+                .map { try $0.get(3, as: String.self) }
         }
     }
 

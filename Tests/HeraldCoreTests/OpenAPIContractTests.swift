@@ -77,14 +77,14 @@ import Store
             #expect(route.query == (documented[key] ?? []), "\(key): serves \(route.query.sorted()), documents \((documented[key] ?? []).sorted())")
             #expect(route.repeatable == (repeatable[key] ?? []), "\(key): repeats \(route.repeatable.sorted()), documents \((repeatable[key] ?? []).sorted()) as arrays")
         }
-        #expect(documented.values.reduce(0) { $0 + $1.count } == 33)
+        #expect(documented.values.reduce(0) { $0 + $1.count } == 35)
         let unknown = await router.respond(to: try HTTPRequest(.GET, "/v1/speaker?limit=2"))
         #expect(unknown.status.code == 400)
         let text = String(decoding: unknown.bodyBytes, as: UTF8.self)
         #expect(text.contains(#""field":"limit""#) && text.contains("takes no query parameters"), "\(text)")
         let misspelt = await router.respond(to: try HTTPRequest(.GET, "/v1/history?limt=2"))
         let misspeltText = String(decoding: misspelt.bodyBytes, as: UTF8.self)
-        #expect(misspelt.status.code == 400 && misspeltText.contains(#""field":"limt""#) && misspeltText.contains("takes cursor, limit, peer, prefix, since, until"), "\(misspeltText)")
+        #expect(misspelt.status.code == 400 && misspeltText.contains(#""field":"limt""#) && misspeltText.contains("takes cursor, limit, order, peer, prefix, since, until"), "\(misspeltText)")
         #expect(await router.respond(to: try HTTPRequest(.GET, "/v1/history?limit=2")).status.code == 200)
     }
 

@@ -235,8 +235,16 @@ final class ScratchDirectory {
                 ("refused", ["alloc", "set", "x", "--pool", "nope"]),
                 ("history", ["history"]),
                 ("status", ["status"]),
+                ("setOther", ["alloc", "set", "default.api", "--pool", "lb"]),
+                ("newest", ["history", "--limit", "1"]),
+                ("oldest", ["history", "--limit", "1", "--oldest-first"]),
             ] {
                 outputs[key] = try? Self.run(Self.builtBinary, arguments, in: directory.path, environment: environment, signal: nil)
+            }
+            // The next page of the newest-first list: the cursor `history` printed.
+            if let cursor = outputs["newest"]?.output.firstMatch(of: /more events: --cursor (\d+)/)?.1 {
+                outputs["older"] = try? Self.run(Self.builtBinary, ["history", "--limit", "1", "--cursor", String(cursor)], in: directory.path,
+                                                 environment: environment, signal: nil)
             }
             outputs["noToken"] = try? Self.run(Self.builtBinary, ["pools"], in: directory.path,
                                                environment: ["HERALD_SERVER": "http://127.0.0.1:\(port)", "HERALD_TOKEN": "wrong-token-0123456789"], signal: nil)
@@ -250,6 +258,12 @@ final class ScratchDirectory {
         #expect(outputs["missing"]?.status == 3 && outputs["missing"]?.output == "herald: 404 Not Found: allocation \"nope\" does not exist\n")
         #expect(outputs["refused"]?.status == 1 && outputs["refused"]?.output.contains("pool \"nope\" does not exist") == true)
         #expect(outputs["history"]?.output.contains("announce  192.0.2.1/32") == true, "\(outputs["history"]?.output ?? "")")
+        // Newest first by default; --oldest-first and --cursor page the other way and onwards.
+        #expect(outputs["newest"]?.output.contains("192.0.2.2/32") == true && outputs["newest"]?.output.contains("192.0.2.1/32") == false,
+                "\(outputs["newest"]?.output ?? "")")
+        #expect(outputs["oldest"]?.output.contains("192.0.2.1/32") == true && outputs["oldest"]?.output.contains("192.0.2.2/32") == false,
+                "\(outputs["oldest"]?.output ?? "")")
+        #expect(outputs["older"]?.output.contains("192.0.2.1/32") == true, "\(outputs["older"]?.output ?? "no cursor printed")")
         #expect(outputs["status"]?.output.contains("allocations    1") == true, "\(outputs["status"]?.output ?? "")")
         #expect(outputs["noToken"]?.status == 1 && outputs["noToken"]?.output.contains("401") == true, "\(String(describing: outputs["noToken"]))")
         #expect(outputs["unreachable"]?.status == 69 && outputs["unreachable"]?.output.contains("cannot reach Herald") == true)

@@ -89,16 +89,16 @@ final class HeraldProcess: Sendable {
     }
 }
 
-/// Renders `GET /` in headless Chromium inside `namespace`, asserts on the DOM (the bird row shows
-/// Established), and keeps a screenshot in `.build/artifacts/status-page.png`.
-func checkStatusPage(in namespace: NetworkNamespace, network: TestNetwork) throws {
+/// Renders `GET /` in headless Chromium inside `namespace` and returns the DOM (nil when chromium
+/// is missing and the test may skip), keeping a screenshot in `.build/artifacts/NAME.png`.
+func renderStatusPage(in namespace: NetworkNamespace, network: TestNetwork, screenshot name: String) throws -> String? {
     guard let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
         if ProcessInfo.processInfo.environment["HERALD_INTEROP"] == "required" {
             Issue.record("chromium is missing (Debian package chromium)")
         } else {
             print("skipping the status page check: chromium is not installed")
         }
-        return
+        return nil
     }
     let profile = try network.directory("chromium")
     // ?live=0: without the page's EventSource the network goes idle, so the virtual time budget
@@ -106,15 +106,14 @@ func checkStatusPage(in namespace: NetworkNamespace, network: TestNetwork) throw
     let flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                  "--user-data-dir=\(profile)", "--virtual-time-budget=5000"]
     let dom = try namespace.run(flags + ["--dump-dom", "http://127.0.0.1:8179/?live=0"], timeout: .seconds(60))
-    #expect(dom.stdout.contains(#"<tr data-peer="bird"><td>bird</td>"#), "\(dom)")
-    #expect(dom.stdout.contains(#"<td class="state established">established</td>"#), "\(dom)")
-    #expect(dom.stdout.contains("203.0.113.0/28"), "the pool row")
+    #expect(dom.succeeded, "\(dom)")
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     let artifacts = root.appendingPathComponent(".build/artifacts").path
     try FileManager.default.createDirectory(atPath: artifacts, withIntermediateDirectories: true)
-    let shot = try namespace.run(flags + ["--window-size=1200,700", "--screenshot=\(artifacts)/status-page.png", "http://127.0.0.1:8179/?live=0"],
+    let shot = try namespace.run(flags + ["--window-size=1200,700", "--screenshot=\(artifacts)/\(name).png", "http://127.0.0.1:8179/?live=0"],
                                  timeout: .seconds(60))
-    #expect(shot.succeeded && FileManager.default.fileExists(atPath: artifacts + "/status-page.png"), "\(shot)")
+    #expect(shot.succeeded && FileManager.default.fileExists(atPath: "\(artifacts)/\(name).png"), "\(shot)")
+    return dom.stdout
 }
 
 @Suite(.timeLimit(.minutes(4)))
@@ -183,14 +182,68 @@ struct HeraldServeTests {
             let check = try Command.run(["sh", "-c", "/usr/bin/promtool check metrics < \(file)"])
             #expect(check.succeeded && check.stdout.isEmpty && check.stderr.isEmpty, "\(check)")
         }
-        // The status page, rendered by headless Chromium in Herald's namespace, shows the peer up.
-        try checkStatusPage(in: link.a.namespace, network: network)
+        // BIRD resets the session; once it is back up, the reset is Herald's last error.
+        _ = try bird.birdc(["restart", BIRD.protocolName(0)])
+        _ = try await eventually("the session re-established after a reset") {
+            let peer = try herald.must("GET", "/v1/peers/bird", status: 200).json
+            return peer["state"] as? String == "established" && peer["last_error"] is [String: Any] ? true : nil
+        }
+        // The status page, rendered by headless Chromium in Herald's namespace, shows the peer up,
+        // its last error muted (not red while Established), and the pool.
+        if let dom = try renderStatusPage(in: link.a.namespace, network: network, screenshot: "status-page") {
+            #expect(dom.contains(#"<tr data-peer="bird"><td>bird</td>"#), "\(dom)")
+            #expect(dom.contains(#"<td class="state established">established</td>"#), "\(dom)")
+            let row = dom.firstMatch(of: #/<tr data-peer="bird">.*?</tr>/#).map { String($0.0) } ?? ""
+            #expect(row.contains(#"<td class="muted">previous error (20"#) && !row.contains(#"class="error""#), "\(row)")
+            #expect(dom.contains("203.0.113.0/28"), "the pool row")
+        }
         // The CLI shows the same, as `cilium bgp peers` would.
         let peers = try link.a.namespace.run([HeraldProcess.binary, "peers"])
         #expect(peers.succeeded && peers.stdout.contains("bird") && peers.stdout.contains("established"), "\(peers)")
         let sent = try link.a.namespace.run([HeraldProcess.binary, "routes", "advertised", "--peer", "bird"])
         #expect(sent.succeeded && sent.stdout.contains("203.0.113.2/32"), "\(sent)")
         #expect(herald.stop() == 0, "herald exits 0 on SIGTERM:\n\(herald.child.logTail())")
+    }
+
+    /// The status page after 1,100 changes: the newest history events (not the first thousand's
+    /// last), every allocation with its address, pool and nodes, times in UTC with their "Z", and
+    /// an IPv6 pool's size as a power of two (the API's number is a rounded double).
+    @Test(.interop())
+    func statusPageShowsTheNewestHistoryAndTheAllocations() async throws {
+        guard try Interop.ready() else { return }
+        let network = try TestNetwork()
+        defer { network.shutdown() }
+        let link = try network.pair()
+        let herald = try await HeraldProcess.start(in: link.a.namespace, on: link.a, directory: try network.directory("herald"), asn: Self.heraldASN)
+        try herald.must("PUT", "/v1/pools/lb", #"{"blocks":["203.0.113.0/28"]}"#, status: 201)
+        try herald.must("PUT", "/v1/pools/v6", #"{"blocks":["2001:db8:1::/64"]}"#, status: 201)
+        try herald.must("PUT", "/v1/nodes/n1", #"{"addresses":["192.0.2.11"]}"#, status: 201)
+        try herald.must("PUT", "/v1/allocations/default.web", #"{"pool":"lb","traffic_policy":"local","nodes":["n1"]}"#, status: 201)
+        try herald.must("PUT", "/v1/allocations/default.api", #"{"pool":"lb"}"#, status: 201)
+        try herald.must("PUT", "/v1/allocations/default.web6", #"{"pool":"v6"}"#, status: 201)
+        // 1,100 static routes: one history event each, more than the thousand the page once read.
+        let routes = (0..<1100).map { #"{"prefix":"10.1.\#($0 / 256).\#($0 % 256)/32"}"# }.joined(separator: ",")
+        try herald.must("POST", "/v1/routes:batch", "[\(routes)]", status: 200)
+        try herald.must("DELETE", "/v1/routes/10.1.0.7_32", status: 204)
+        let newest = try herald.must("GET", "/v1/history?order=desc&limit=1", status: 200).json["events"] as? [[String: Any]] ?? []
+        let newestID = try #require((newest.first?["id"] as? NSNumber)?.intValue)
+        #expect(newestID > 1000 && newest.first?["prefix"] as? String == "10.1.0.7/32", "\(newest)")
+
+        guard let dom = try renderStatusPage(in: link.a.namespace, network: network, screenshot: "status-page-history") else { return }
+        let history = dom.firstMatch(of: #/<table id="history">.*?</table>/#).map { String($0.0) } ?? ""
+        #expect(history.contains(#"<tbody><tr data-event="\#(newestID)"><td>"#), "the newest event first: \(history)")
+        #expect(history.contains("<td>withdraw</td><td>10.1.0.7/32</td>"), "\(history)")
+        #expect(history.matches(of: #/<tr data-event=/#).count == 50, "\(history)")
+        #expect(!history.contains(#"data-event="1000""#), "not the end of the first thousand: \(history)")
+        // Times as the API gives them: ISO 8601 in UTC, with the Z.
+        #expect(history.contains(#/<tr data-event="\d+"><td>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z</td>/#), "\(history)")
+
+        #expect(dom.contains(#"<tr data-allocation="default.web"><td>default.web</td><td>203.0.113.1</td><td>lb</td><td>local</td><td>n1</td></tr>"#), "\(dom)")
+        #expect(dom.contains(#"<tr data-allocation="default.api"><td>default.api</td><td>203.0.113.2</td><td>lb</td><td>cluster</td>"#), "\(dom)")
+        #expect(dom.contains(#"<tr data-allocation="default.web6"><td>default.web6</td><td>2001:db8:1::1</td><td>v6</td>"#), "\(dom)")
+        let pool = dom.firstMatch(of: #/<tr data-pool="v6">.*?</tr>/#).map { String($0.0) } ?? ""
+        #expect(pool.contains("<td>1 of ≈2^64</td>"), "\(pool)")
+        #expect(herald.stop() == 0)
     }
 
     /// `kill -9` loses nothing acknowledged: after a restart on the same database, BIRD has the

@@ -147,12 +147,21 @@ enum APIParse {
         }
     }
 
-    /// The `cursor` query parameter: an event id from a previous page's `next_cursor`.
-    static func cursor(_ request: HTTPRequest) throws -> Int64 {
+    /// The `cursor` query parameter: an event id from a previous page's `next_cursor`; nil for
+    /// the first page.
+    static func cursor(_ request: HTTPRequest) throws -> Int64? {
         try query(request, "cursor") { text -> Int64 in
             guard let value = Int64(text), value >= 0 else { throw ValidationError(field: "cursor", "is not a cursor from next_cursor", status: .badRequest) }
             return value
-        } ?? 0
+        }
+    }
+
+    /// The `order` query parameter of a history list: `asc` (the default) or `desc`.
+    static func order(_ request: HTTPRequest) throws -> EventOrder {
+        try query(request, "order") { text -> EventOrder in
+            guard let order = EventOrder(rawValue: text) else { throw ValidationError(field: "order", "must be asc or desc", status: .badRequest) }
+            return order
+        } ?? .asc
     }
 
     /// `next_cursor` for a page: the last id when the page is full, nil on the last page.

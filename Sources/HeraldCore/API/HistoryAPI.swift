@@ -3,14 +3,14 @@ internal import IP
 internal import Store
 
 /// `GET /v1/history`: every announce, update and withdraw, why and when, filtered by prefix,
-/// time window and peer, paged by id.
+/// time window and peer, paged by id, oldest or newest first.
 public struct HistoryAPI: Sendable {
     let services: APIServices
 
     public init(services: APIServices) { self.services = services }
 
     public func register(on router: Router) {
-        router.get("/v1/history", query: ["prefix", "since", "until", "peer", "cursor", "limit"]) { request, _ in try history(request) }
+        router.get("/v1/history", query: ["prefix", "since", "until", "peer", "order", "cursor", "limit"]) { request, _ in try history(request) }
     }
 
     struct EventBody: Encodable {
@@ -42,6 +42,7 @@ public struct HistoryAPI: Sendable {
         }
         let since = try APIParse.query(request, "since") { try APITime.parse($0, field: "since") }
         let until = try APIParse.query(request, "until") { try APITime.parse($0, field: "until") }
+        let order = try APIParse.order(request)
         let cursor = try APIParse.cursor(request)
         let limit = try APIParse.limit(request)
         let peerName = request.query["peer"]
@@ -51,7 +52,7 @@ public struct HistoryAPI: Sendable {
                 guard let found = try Peers.get(db, name: peerName) else { throw ValidationError(field: "peer", "peer \"\(peerName)\" does not exist", status: .badRequest) }
                 peer = found.config
             }
-            return try RouteHistory.list(db, within: within, since: since, until: until, for: peer, after: cursor, limit: limit)
+            return try RouteHistory.list(db, within: within, since: since, until: until, for: peer, order: order, after: cursor, limit: limit)
         }
         let bodies = events.map { event in
             EventBody(id: event.id, at: APITime.format(event.at), action: event.action.rawValue, prefix: event.prefix.description,

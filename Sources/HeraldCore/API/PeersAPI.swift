@@ -25,7 +25,7 @@ public struct PeersAPI: Sendable {
         router.get("/v1/peers/{name}") { _, context in try await .json(try peer(named: try context.name())) }
         router.patch("/v1/peers/{name}") { request, context in try await update(try context.name(), request, context) }
         router.delete("/v1/peers/{name}") { _, context in try await delete(try context.name(), context) }
-        router.get("/v1/peers/{name}/events", query: ["cursor", "limit"]) { request, context in try events(try context.name(), request) }
+        router.get("/v1/peers/{name}/events", query: ["order", "cursor", "limit"]) { request, context in try events(try context.name(), request) }
         router.get("/v1/peers/{name}/routes/advertised", query: RIBPages.parameters) { request, context in
             try await routes(try context.name(), received: false, request)
         }
@@ -160,11 +160,12 @@ public struct PeersAPI: Sendable {
     }
 
     func events(_ name: String, _ request: HTTPRequest) throws -> HTTPResponse {
+        let order = try APIParse.order(request)
         let cursor = try APIParse.cursor(request)
         let limit = try APIParse.limit(request)
         let events = try services.read { db in
             guard try Peers.get(db, name: name) != nil else { throw DomainError.notFound(kind: "peer", name: name) }
-            return try PeerEvents.list(db, peer: name, after: cursor, limit: limit)
+            return try PeerEvents.list(db, peer: name, order: order, after: cursor, limit: limit)
         }
         let bodies = events.map { event in
             PeerEventBody(id: event.id, at: APITime.format(event.at), kind: event.kind.rawValue, fromState: event.fromState,

@@ -43,12 +43,13 @@ public enum PeerEvents {
                   notification?.text, notification?.direction.rawValue])
     }
 
-    /// Events of one peer, oldest first, after the id `cursor`.
-    public static func list(_ db: Database, peer: String, after cursor: Int64 = 0, limit: Int = 100) throws -> [PeerEvent] {
+    /// Events of one peer in `order` (oldest first by default), after the id `cursor` in that
+    /// order (nil: the first page). The index on (peer, id) serves either direction.
+    public static func list(_ db: Database, peer: String, order: EventOrder = .asc, after cursor: Int64? = nil, limit: Int = 100) throws -> [PeerEvent] {
         try db.rows("""
             SELECT id, at, peer, kind, from_state, to_state, reason, notification_code, notification_subcode, notification_text,
-                   notification_direction FROM peer_events WHERE peer = ? AND id > ? ORDER BY id LIMIT ?
-            """, [peer, cursor, limit]).map { row in
+                   notification_direction FROM peer_events WHERE peer = ? AND id \(order.after) ? ORDER BY id\(order.direction) LIMIT ?
+            """, [peer, cursor ?? order.start, limit]).map { row in
             guard let kind = PeerEvent.Kind(rawValue: try row.get(3)) else {
                 throw DatabaseError.typeMismatch("peer event \(try row.get(0, as: Int64.self)) has an unknown kind")
             }

@@ -122,18 +122,19 @@ public enum RouteHistory {
         try rows.flush()
     }
 
-    /// History rows, oldest first, after `cursor` (an event id), optionally only for prefixes
-    /// inside `within` (a host prefix: that address), and inside a time window.
+    /// History rows in `order` (oldest first by default) after `cursor` (an event id: the ids
+    /// above it, or below it newest first; nil for the first page), optionally only for
+    /// prefixes inside `within` (a host prefix: that address), and inside a time window.
     ///
     /// With `within`, a page is found through the key index (`PrefixKey`): a host prefix costs
     /// one seek and the page, a wider one the index entries inside it; rows outside it are never
     /// read. The peer (`concerns`) is checked here, and so is `within` for rows that have no key
     /// yet (`fillPrefixKeys`), so pages are read until `limit` rows match.
     public static func list(_ db: Database, within: IPPrefix? = nil, since: Int64? = nil, until: Int64? = nil,
-                            for peer: PeerConfig? = nil, after cursor: Int64 = 0, limit: Int = 100) throws -> [RouteEvent] {
-        let (sql, keys) = pageQuery(within: within)
+                            for peer: PeerConfig? = nil, order: EventOrder = .asc, after cursor: Int64? = nil, limit: Int = 100) throws -> [RouteEvent] {
+        let (sql, keys) = pageQuery(within: within, order: order)
         var events: [RouteEvent] = []
-        var next = cursor
+        var next = cursor ?? order.start
         while events.count < limit {
             let rows = try db.rows(sql, [.integer(next), since.databaseValue, until.databaseValue, .integer(Int64(max(limit, 256)))] + keys)
             guard !rows.isEmpty else { break }
@@ -151,37 +152,41 @@ public enum RouteHistory {
 
     /// The statement `list` pages with, and its key arguments. Its parameters: ?1 the cursor,
     /// ?2 and ?3 the time window (NULL: open), ?4 the page size, then the key or key range.
-    static func pageQuery(within: IPPrefix?) -> (sql: String, keys: [DatabaseValue]) {
-        guard let within else { return (everyPage, []) }
-        if within.isHost { return (hostPage, [.blob(PrefixKey.of(within))]) }
+    static func pageQuery(within: IPPrefix?, order: EventOrder = .asc) -> (sql: String, keys: [DatabaseValue]) {
+        guard let within else { return (everyPage(order), []) }
+        if within.isHost { return (keyedPage("prefix_key = ?5", order), [.blob(PrefixKey.of(within))]) }
         let range = PrefixKey.range(inside: within)
-        return (rangePage, [.blob(range.low), .blob(range.high)])
+        return (keyedPage("prefix_key BETWEEN ?5 AND ?6", order), [.blob(range.low), .blob(range.high)])
     }
 
     private static let columns = "id, at, action, prefix, source, source_name, paths, reason, request_id"
-    private static let window = "id > ?1 AND (?2 IS NULL OR at >= ?2) AND (?3 IS NULL OR at <= ?3)"
 
-    static let everyPage = "SELECT \(columns) FROM route_events WHERE \(window) ORDER BY id LIMIT ?4"
-    /// One key: the index hands its rows over in id order from the cursor, nothing to sort.
-    static let hostPage = keyedPage("prefix_key = ?5")
-    /// A range of keys comes out in key order, so its ids are sorted: ids only, read from the
-    /// index (the table only for a time window's `at`), not whole rows.
-    static let rangePage = keyedPage("prefix_key BETWEEN ?5 AND ?6")
+    private static func window(_ order: EventOrder) -> String {
+        "id \(order.after) ?1 AND (?2 IS NULL OR at >= ?2) AND (?3 IS NULL OR at <= ?3)"
+    }
+
+    /// Every row: the table's rowid order, walked backwards for newest first.
+    private static func everyPage(_ order: EventOrder) -> String {
+        "SELECT \(columns) FROM route_events WHERE \(window(order)) ORDER BY id\(order.direction) LIMIT ?4"
+    }
 
     /// The page's ids are the keyed rows that match merged (in id order) with the rows that have
     /// no key yet, which `list` tests itself; once every row has a key the second half is one seek.
+    /// One key (a host): the index hands its rows over in id order from the cursor, either way,
+    /// nothing to sort. A range of keys comes out in key order, so its ids are sorted: ids only,
+    /// read from the index (the table only for a time window's `at`), not whole rows.
     /// INDEXED BY: without statistics SQLite's planner prefers walking the table in id order (the
     /// ORDER BY for free) and testing each key, which reads the whole table for a rare prefix —
     /// what this replaces. SQLite's documentation ("The INDEXED BY Clause") keeps it for exactly
     /// this: a query whose plan must not change, and an error rather than a scan if the index goes.
-    private static func keyedPage(_ keyed: String) -> String {
+    private static func keyedPage(_ keyed: String, _ order: EventOrder) -> String {
         """
         SELECT \(columns) FROM route_events WHERE id IN (
-            SELECT id FROM route_events INDEXED BY route_events_by_key WHERE \(keyed) AND \(window)
+            SELECT id FROM route_events INDEXED BY route_events_by_key WHERE \(keyed) AND \(window(order))
             UNION ALL
-            SELECT id FROM route_events INDEXED BY route_events_by_key WHERE prefix_key IS NULL AND \(window)
-            ORDER BY id LIMIT ?4)
-        ORDER BY id
+            SELECT id FROM route_events INDEXED BY route_events_by_key WHERE prefix_key IS NULL AND \(window(order))
+            ORDER BY id\(order.direction) LIMIT ?4)
+        ORDER BY id\(order.direction)
         """
     }
 

@@ -521,17 +521,22 @@ struct RoutesCommand: ParsableCommand {
 }
 
 struct HistoryCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "history", abstract: "Show announce/withdraw history, oldest first.")
+    static let configuration = CommandConfiguration(commandName: "history", abstract: "Show announce/withdraw history, newest first.")
     @OptionGroup var options: ClientOptions
     @Option(help: "Only this prefix or address, or prefixes inside it.") var prefix: String?
     @Option(help: "Only events at or after this RFC 3339 time.") var since: String?
     @Option(help: "At most this many events (1–1000).") var limit: Int = 100
+    // Newest first: someone looking at history wants what just changed, not the first events
+    // of the database (which is what the API's default order gives).
+    @Flag(help: "Oldest events first.") var oldestFirst = false
+    @Option(help: "Continue after this cursor (printed when more events follow), in the same order.") var cursor: String?
 
     func run() throws {
         try runClient {
-            var query = ["limit=\(limit)"]
+            var query = ["order=\(oldestFirst ? "asc" : "desc")", "limit=\(limit)"]
             if let prefix { query.append("prefix=\(escape(prefix))") }
             if let since { query.append("since=\(escape(since))") }
+            if let cursor { query.append("cursor=\(escape(cursor))") }
             let reply = try options.client().call("GET", "/v1/history?" + query.joined(separator: "&")) as? [String: Any] ?? [:]
             if options.output == .json { return Output.json(reply) }
             let events = reply["events"] as? [[String: Any]] ?? []
@@ -540,6 +545,10 @@ struct HistoryCommand: ParsableCommand {
                 return [Output.string(event["at"]), Output.string(event["action"]), Output.string(event["prefix"]),
                         hops.isEmpty ? "-" : hops.joined(separator: ","), Output.string(event["reason"])]
             })
+            // On stderr, so that the table alone goes down a pipe.
+            if let next = reply["next_cursor"] as? String {
+                FileHandle.standardError.write(Data("more events: --cursor \(next)\n".utf8))
+            }
         }
     }
 }
