@@ -71,7 +71,7 @@ let package = Package(
         .executableTarget(
             name: "herald",
             dependencies: [
-                "HeraldCore", "HTTPServer", "IP", "Sockets", "Store",
+                "HeraldCore", "HTTPServer", "IP", "JSON", "Sockets", "Store",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

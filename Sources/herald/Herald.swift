@@ -9,8 +9,15 @@ struct Herald: AsyncParsableCommand {
         discussion: """
             Herald hands out LoadBalancer IP addresses from pools and announces them, and other \
             prefixes such as pod CIDRs, over BGP to your router. State lives in one SQLite file.
+
+            The commands that talk to a running Herald take --server, --token-file and --output \
+            before or after the command.
             """,
         version: HeraldVersion.string,
-        subcommands: [Serve.self, Status.self, PeersCommand.self, NodesCommand.self, PoolsCommand.self, AllocCommand.self, RoutesCommand.self, HistoryCommand.self, EventsCommand.self, ClusterCommand.self, Backup.self]
+        subcommands: [Serve.self, Status.self, PeersCommand.self, NodesCommand.self, PoolsCommand.self, AllocCommand.self, RoutesCommand.self, SpeakerCommand.self, HistoryCommand.self, EventsCommand.self, ClusterCommand.self, Backup.self]
     )
+
+    static func main() async {
+        await main(ClientOptions.movedAfterTheCommand(Array(CommandLine.arguments.dropFirst())))
+    }
 }

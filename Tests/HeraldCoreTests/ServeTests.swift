@@ -75,8 +75,9 @@ final class ScratchDirectory {
         let output: String
     }
 
-    /// Starts `arguments` in `directory`, waits until its output contains `readyLine` (or 20 s),
-    /// sends `signal`, and returns the exit status and everything written to stderr and stdout.
+    /// Starts `arguments` in `directory`, waits until its output contains `readyLine` (or 20 s; not
+    /// at all for ""), sends `signal`, and returns the exit status and everything written to stderr
+    /// and stdout.
     static func run(_ executable: String, _ arguments: [String], in directory: String, environment: [String: String] = [:],
                     signal: Int32? = SIGTERM, readyLine: String = "herald started",
                     whenReady: (String) -> Void = { _ in }) throws -> Finished {
@@ -105,7 +106,7 @@ final class ScratchDirectory {
         func output() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
         if let signal {
             let deadline = Date().addingTimeInterval(20)
-            while !output().contains(readyLine) && Date() < deadline && process.isRunning { usleep(20_000) }
+            while !readyLine.isEmpty && !output().contains(readyLine) && Date() < deadline && process.isRunning { usleep(20_000) }
             if process.isRunning { whenReady(output()) }
             if process.isRunning { kill(process.processIdentifier, signal) }
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import JSON
 
 /// Options every client command shares.
 struct ClientOptions: ParsableArguments {
@@ -13,6 +14,28 @@ struct ClientOptions: ParsableArguments {
     var output: OutputFormat = .table
 
     enum OutputFormat: String, ExpressibleByArgument, CaseIterable { case table, json }
+
+    /// `herald --server X status`: the options above given before the command are moved after
+    /// it, where the command reads them. (Declared on the root command instead, ArgumentParser
+    /// would take them from anywhere on the line, `serve --token-file` too.)
+    static func movedAfterTheCommand(_ arguments: [String]) -> [String] {
+        let names = ["--server", "--token-file", "--output", "-o"]
+        var leading: [String] = []
+        var rest = arguments[...]
+        while let first = rest.first {
+            if names.contains(first) {
+                leading += rest.prefix(2)
+                rest = rest.dropFirst(2)
+            } else if names.contains(where: { first.hasPrefix($0 + "=") }) {
+                leading.append(first)
+                rest = rest.dropFirst()
+            } else {
+                break
+            }
+        }
+        let end = rest.firstIndex(of: "--") ?? rest.endIndex
+        return Array(rest[..<end]) + leading + Array(rest[end...])
+    }
 
     func client() throws -> APIClient {
         let environment = ProcessInfo.processInfo.environment
@@ -31,6 +54,7 @@ struct ClientOptions: ParsableArguments {
 
 /// A failure the CLI reports as one line and an exit status scripts can rely on:
 /// 1 the API refused the request, 3 not found, 69 Herald unreachable or failing, 78 bad local setup.
+/// (A command line a command does not take exits 64, from ArgumentParser.)
 struct CLIFailure: Error {
     let message: String
     let status: Int32
@@ -91,14 +115,23 @@ extension APIClient {
         return whole
     }
 
-    /// A non-2xx answer as a `CLIFailure`: the problem's title, detail and field errors on one line.
+    /// A non-2xx answer as a `CLIFailure`: the problem's title and detail, then its field errors,
+    /// on the same line for one ("400 Bad Request: The request is invalid: limit: must be 1–1000"),
+    /// one line each for several.
     static func failure(_ response: Response) -> CLIFailure {
         var message = "\(response.status)"
         if let problem = response.json() as? [String: Any] {
             if let title = problem["title"] as? String { message += " \(title)" }
-            if let detail = problem["detail"] as? String { message += ": \(detail)" }
-            if let errors = problem["errors"] as? [[String: Any]], !errors.isEmpty {
-                message += (problem["detail"] == nil ? ": " : "; ") + errors.map { "\($0["field"] ?? "?"): \($0["message"] ?? "")" }.joined(separator: "; ")
+            let errors = (problem["errors"] as? [[String: Any]] ?? []).map { "\($0["field"] as? String ?? "?"): \($0["message"] as? String ?? "")" }
+            if var detail = problem["detail"] as? String {
+                // A detail that introduces the field errors ends in a colon, not a full stop.
+                if !errors.isEmpty && detail.hasSuffix(".") { detail.removeLast() }
+                message += ": \(detail)"
+            }
+            if errors.count == 1 {
+                message += ": \(errors[0])"
+            } else if !errors.isEmpty {
+                message += ":" + errors.map { "\n  \($0)" }.joined()
             }
         } else if !response.text.isEmpty {
             message += ": \(response.text.prefix(200))"
@@ -206,6 +239,13 @@ enum Output {
 
     static let jsonOptions: JSONSerialization.WritingOptions = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
 
+    /// One object (a peer, a pool, …): as JSON for scripts, or a FIELD/VALUE table.
+    static func object(_ value: Any?, _ format: ClientOptions.OutputFormat) {
+        let object = value as? [String: Any] ?? [:]
+        if format == .json { return json(object) }
+        table(["FIELD", "VALUE"], object.sorted { $0.key < $1.key }.map { [$0.key, string($0.value)] })
+    }
+
     static func string(_ value: Any?) -> String {
         switch value {
         case nil, is NSNull: "-"
@@ -260,7 +300,9 @@ struct Status: ParsableCommand {
 }
 
 struct PeersCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "peers", abstract: "List BGP peers, or show one.", subcommands: [List.self, Show.self], defaultSubcommand: List.self)
+    static let configuration = CommandConfiguration(
+        commandName: "peers", abstract: "List, show, add, change, remove or reset BGP peers.",
+        subcommands: [List.self, Show.self, Add.self, Set.self, Remove.self, Reset.self], defaultSubcommand: List.self, aliases: ["peer"])
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List peers with their state and last error.")
@@ -295,47 +337,55 @@ struct PeersCommand: ParsableCommand {
 
         func run() throws {
             try runClient {
-                let peer = try options.client().call("GET", "/v1/peers/\(escape(name))") as? [String: Any] ?? [:]
-                if options.output == .json { return Output.json(peer) }
-                Output.table(["FIELD", "VALUE"], peer.sorted { $0.key < $1.key }.map { [$0.key, Output.string($0.value)] })
+                Output.object(try options.client().call("GET", "/v1/peers/\(escape(name))"), options.output)
             }
         }
     }
 }
 
 struct NodesCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "nodes", abstract: "List nodes with their health-check state.")
-    @OptionGroup var options: ClientOptions
+    static let configuration = CommandConfiguration(commandName: "nodes", abstract: "List, set or remove nodes.",
+                                                    subcommands: [List.self, Set.self, Remove.self], defaultSubcommand: List.self, aliases: ["node"])
 
-    func run() throws {
-        try runClient {
-            let reply = try options.client().getAll("/v1/nodes", key: "nodes")
-            if options.output == .json { return Output.json(reply) }
-            let nodes = reply["nodes"] as? [[String: Any]] ?? []
-            Output.table(["NAME", "ADDRESSES", "CHECK", "HEALTH", "SINCE", "TRANSITIONS", "LAST RESULT"], nodes.map { node in
-                let health = node["health"] as? [String: Any]
-                let last = health?["last_result"] as? [String: Any]
-                return [Output.string(node["name"]), Output.string(node["addresses"]), Output.string(health?["target"]),
-                        health == nil && node["health_check"] == nil ? "-" : Output.string(health?["state"]),
-                        Output.string(health?["last_change"]), Output.string(health?["transitions"]), Output.string(last?["detail"])]
-            })
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List nodes with their health-check state.")
+        @OptionGroup var options: ClientOptions
+
+        func run() throws {
+            try runClient {
+                let reply = try options.client().getAll("/v1/nodes", key: "nodes")
+                if options.output == .json { return Output.json(reply) }
+                let nodes = reply["nodes"] as? [[String: Any]] ?? []
+                Output.table(["NAME", "ADDRESSES", "CHECK", "HEALTH", "SINCE", "TRANSITIONS", "LAST RESULT"], nodes.map { node in
+                    let health = node["health"] as? [String: Any]
+                    let last = health?["last_result"] as? [String: Any]
+                    return [Output.string(node["name"]), Output.string(node["addresses"]), Output.string(health?["target"]),
+                            health == nil && node["health_check"] == nil ? "-" : Output.string(health?["state"]),
+                            Output.string(health?["last_change"]), Output.string(health?["transitions"]), Output.string(last?["detail"])]
+                })
+            }
         }
     }
 }
 
 struct PoolsCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "pools", abstract: "List address pools and their usage.")
-    @OptionGroup var options: ClientOptions
+    static let configuration = CommandConfiguration(commandName: "pools", abstract: "List, add, change or remove address pools.",
+                                                    subcommands: [List.self, Add.self, Set.self, Remove.self], defaultSubcommand: List.self, aliases: ["pool"])
 
-    func run() throws {
-        try runClient {
-            let reply = try options.client().getAll("/v1/pools", key: "pools")
-            if options.output == .json { return Output.json(reply) }
-            let pools = reply["pools"] as? [[String: Any]] ?? []
-            Output.table(["NAME", "BLOCKS", "SIZE", "ALLOCATED", "FREE", "DISABLED"], pools.map { pool in
-                [Output.string(pool["name"]), Output.string(pool["blocks"]), Output.string(pool["size"]), Output.string(pool["allocated"]),
-                 Output.string(pool["free"]), Output.string(pool["disabled"])]
-            })
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List address pools and their usage.")
+        @OptionGroup var options: ClientOptions
+
+        func run() throws {
+            try runClient {
+                let reply = try options.client().getAll("/v1/pools", key: "pools")
+                if options.output == .json { return Output.json(reply) }
+                let pools = reply["pools"] as? [[String: Any]] ?? []
+                Output.table(["NAME", "BLOCKS", "SIZE", "ALLOCATED", "FREE", "DISABLED"], pools.map { pool in
+                    [Output.string(pool["name"]), Output.string(pool["blocks"]), Output.string(pool["size"]), Output.string(pool["allocated"]),
+                     Output.string(pool["free"]), Output.string(pool["disabled"])]
+                })
+            }
         }
     }
 }
@@ -383,36 +433,35 @@ struct AllocCommand: ParsableCommand {
     }
 
     struct Set: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create or update an allocation (idempotent); prints its address.")
+        static let configuration = CommandConfiguration(
+            abstract: "Create an allocation, or change only the options given (idempotent); prints its address.")
         @OptionGroup var options: ClientOptions
         @Argument(help: "The allocation's name (convention: namespace.service).") var name: String
         @Option(help: "Pool to draw from (else chosen by --label against the pools' selectors).") var pool: String?
         @Option(help: "A specific address to hold (repeat for dual stack).") var address: [String] = []
         @Option(help: "ipv4, ipv6 or dual.") var family: String?
-        @Option(help: "Allocations with the same key share an address.") var sharingKey: String?
-        @Option(help: "Nodes serving the traffic (traffic policy local); repeat or comma-separate.") var node: [String] = []
-        @Option(help: "A label key=value; repeat for more.") var label: [String] = []
+        @Option(help: "Allocations with the same key share an address; \"\" stops sharing.") var sharingKey: String?
+        @Option(help: "cluster (every node the pool selects) or local (the --node list).") var trafficPolicy: String?
+        @Option(help: "Nodes serving the traffic (traffic policy local); repeat or comma-separate (replaces them).") var node: [String] = []
+        @Option(help: "A label key=value; repeat for more (replaces the labels).") var label: [KeyValue] = []
 
         func run() throws {
             try runClient {
-                var body: [String: Any] = [:]
-                if let pool { body["pool"] = pool }
-                if !address.isEmpty { body["addresses"] = address }
-                if let family { body["family"] = family }
-                if let sharingKey { body["sharing_key"] = sharingKey }
-                let nodes = node.flatMap { $0.split(separator: ",").map(String.init) }
-                if !nodes.isEmpty {
-                    body["traffic_policy"] = "local"
-                    body["nodes"] = nodes
-                }
-                var labels: [String: String] = [:]
-                for pair in label {
-                    let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                    guard parts.count == 2 else { throw CLIFailure(message: "--label \(pair): expected key=value", status: 64) }
-                    labels[String(parts[0])] = String(parts[1])
-                }
-                if !labels.isEmpty { body["labels"] = labels }
-                let allocation = try options.client().call("PUT", "/v1/allocations/\(escape(name))", json: body) as? [String: Any] ?? [:]
+                var given = GivenFields()
+                given.set("pool", pool)
+                given.set("addresses", list: address)
+                given.set("family", family)
+                given.set("sharing_key", sharingKey.map { $0.isEmpty ? NSNull() : $0 as Any })
+                given.set("labels", pairs: label)
+                given.set("nodes", list: node)
+                // Listing nodes means traffic policy local; cluster takes none.
+                if !node.isEmpty { given.set("traffic_policy", "local") }
+                if trafficPolicy == "cluster" && node.isEmpty { given.set("nodes", [String]()) }
+                given.set("traffic_policy", trafficPolicy)
+                // Not its addresses: Herald keeps them while the pool and the sharing key stay, and
+                // sent back they would hold it to a pool being left.
+                let kept = ["pool", "family", "sharing_key", "traffic_policy", "nodes", "labels"]
+                let allocation = try options.client().change("/v1/allocations/\(escape(name))", given, keeping: kept)
                 if options.output == .json { return Output.json(allocation) }
                 print(Output.string(allocation["addresses"]).replacingOccurrences(of: ",", with: " "))
             }
@@ -432,8 +481,9 @@ struct AllocCommand: ParsableCommand {
 
 struct RoutesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "routes", abstract: "List the routes Herald originates, or what one peer was sent or sent back.",
-        subcommands: [Originated.self, Advertised.self, Received.self], defaultSubcommand: Originated.self)
+        commandName: "routes", abstract: "List the routes Herald originates or a peer was sent or sent back; add, change or remove static routes.",
+        subcommands: [Originated.self, Advertised.self, Received.self, Add.self, Set.self, Remove.self], defaultSubcommand: Originated.self,
+        aliases: ["route"])
 
     struct Originated: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Every route Herald originates, with its next hops and sources.")
@@ -561,11 +611,7 @@ struct EventsCommand: ParsableCommand {
         try runClient {
             let client = try options.client()
             let failed = try client.follow("/v1/events") { event, _, data in
-                if options.output == .json {
-                    print(#"{"event":"\#(event)","data":\#(data)}"#)
-                } else {
-                    print("\(event)  \(data)")
-                }
+                print(Self.line(event, data, options.output))
                 fflush(nil)  // one line per event, as it happens
             }
             if let failed {
@@ -573,5 +619,24 @@ struct EventsCommand: ParsableCommand {
                 throw CLIFailure(message: "unexpected answer \(failed.status)", status: 69)
             }
         }
+    }
+
+    /// One event on one line, its time (`at`, milliseconds in the stream) in RFC 3339 as `history`
+    /// prints it. A table line reads `TIME  EVENT  key=value …`, its time that of arrival for an
+    /// event without one (a peer's state change); JSON is `{"data":{…},"event":"…"}`.
+    static func line(_ event: String, _ data: String, _ format: ClientOptions.OutputFormat) -> String {
+        guard var fields = (try? JSONSerialization.jsonObject(with: Data(data.utf8))) as? [String: Any] else { return "\(event)  \(data)" }
+        let at = (fields["at"] as? NSNumber)?.int64Value
+        if let at { fields["at"] = JSONTime.format(milliseconds: at) }
+        if format == .json {
+            let json = try? JSONSerialization.data(withJSONObject: ["event": event, "data": fields], options: [.sortedKeys, .withoutEscapingSlashes])
+            return json.map { String(decoding: $0, as: UTF8.self) } ?? data
+        }
+        let pairs = fields.filter { $0.key != "at" && !($0.value is NSNull) }.sorted { $0.key < $1.key }.map { key, value in
+            let text = Output.string(value)
+            return "\(key)=" + (text.contains(" ") || text.contains("\"") ? "\"\(text.replacingOccurrences(of: "\"", with: "\\\""))\"" : text)
+        }
+        let time = at ?? Int64((Date().timeIntervalSince1970 * 1000).rounded())
+        return "\(JSONTime.format(milliseconds: time))  \(event)  \(pairs.joined(separator: " "))"
     }
 }
