@@ -332,10 +332,22 @@ enum Scalars {
 
     static func integer<I: FixedWidthInteger>(_ type: I.Type, _ value: JSONValue, _ path: [any CodingKey]) throws -> I {
         guard case .number(let n) = value else { throw mismatch(type, value, path, "an integer") }
-        guard let v = I(n) else {
+        guard let v = I(n) ?? wholeNumber(n).flatMap({ I(exactly: $0) }) else {
             throw DecodingError.dataCorrupted(.init(codingPath: path, debugDescription: "\(n) is not an integer in \(I.min)...\(I.max)"))
         }
         return v
+    }
+}
+
+extension Scalars {
+    /// A number written with a fraction or an exponent that is still a whole number (`60.0`,
+    /// `6e1`): JSON Schema 2020-12 counts it as an integer (§6.1.1, "a number with a zero
+    /// fractional part"), so a client that writes its integers that way is not refused. Only
+    /// where a double holds it exactly (|n| ≤ 2^53).
+    static func wholeNumber(_ text: String) -> Double? {
+        guard text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }), let value = Double(text), value.isFinite,
+              value == value.rounded(), abs(value) <= 9_007_199_254_740_992 else { return nil }
+        return value
     }
 }
 

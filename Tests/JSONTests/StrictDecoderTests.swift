@@ -77,6 +77,17 @@ import Testing
         }
     }
 
+    /// JSON Schema 2020-12 counts a number with a zero fraction as an integer (issue #17 item 9:
+    /// `60.0` was refused); a real fraction, or a whole number a double cannot hold exactly, is not.
+    @Test func wholeNumbersWithAFractionOrAnExponentAreIntegers() throws {
+        for text in ["65001.0", "6.5001e4", "65001E0", "6500100e-2"] {
+            let peer = try JSONBody.decode(Peer.self, from: Array(#"{"name":"a","peer_asn":\#(text)}"#.utf8))
+            #expect(peer.peerASN == 65001, "\(text)")
+        }
+        #expect(refusal(#"{"name":"a","peer_asn":65001.5}"#)?.fields.first?.message.contains("is not an integer") == true)
+        #expect(refusal(#"{"name":"a","peer_asn":1e300}"#)?.fields.first?.message.contains("is not an integer") == true)
+    }
+
     @Test func everyUnknownMemberIsNamed() {
         let error = refusal(#"{"name":"a","peer_asn":1,"bfd":{"min_tx":1,"max":2},"colour":"red"}"#)
         #expect(error?.kind == .unknownField)
