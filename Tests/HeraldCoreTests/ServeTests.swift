@@ -266,7 +266,8 @@ final class ScratchDirectory {
                 "\(outputs["oldest"]?.output ?? "")")
         #expect(outputs["older"]?.output.contains("192.0.2.1/32") == true, "\(outputs["older"]?.output ?? "no cursor printed")")
         #expect(outputs["status"]?.output.contains("allocations    1") == true, "\(outputs["status"]?.output ?? "")")
-        #expect(outputs["noToken"]?.status == 1 && outputs["noToken"]?.output.contains("401") == true, "\(String(describing: outputs["noToken"]))")
+        #expect(outputs["noToken"]?.status == 1 && outputs["noToken"]?.output.contains("401") == true
+                && outputs["noToken"]?.output.contains("give --token-file FILE or HERALD_TOKEN") == true, "\(String(describing: outputs["noToken"]))")
         #expect(outputs["unreachable"]?.status == 69 && outputs["unreachable"]?.output.contains("cannot reach Herald") == true)
     }
 

@@ -136,6 +136,11 @@ extension APIClient {
         } else if !response.text.isEmpty {
             message += ": \(response.text.prefix(200))"
         }
+        if response.status == 401 {
+            // The service's token file is root's (contrib/systemd): the CLI does not read it by
+            // itself, so say where to point it.
+            message += "\n  the server wants an API token: give --token-file FILE or HERALD_TOKEN (a service installed from contrib/systemd reads /etc/herald/tokens; run as root: herald --token-file /etc/herald/tokens …)"
+        }
         let status: Int32 = switch response.status {
         case 404: 3
         case 400..<500: 1
