@@ -273,6 +273,14 @@ final class TemporaryDirectory {
         try Store.backup(databaseAt: path, to: offline)
         let offlineMode = try mode(offline)
         #expect(offlineMode == 0o600, "herald backup's copy is \(String(offlineMode, radix: 8))")
+        // A copy is one self-contained file (issue #18: -wal and -shm were left beside it), and
+        // a store opened on it (a restore) works, in WAL mode again.
+        for file in [copy, offline] {
+            #expect(!FileManager.default.fileExists(atPath: file + "-wal") && !FileManager.default.fileExists(atPath: file + "-shm"), "\(file)")
+        }
+        let restored = try Store(path: offline)
+        #expect(try restored.read { db in try db.firstRow("SELECT count(*) FROM nodes")?.get(0, as: Int.self) } == 1)
+        #expect(try restored.read { db in try db.firstRow("PRAGMA journal_mode")?.get(0, as: String.self) } == "wal")
     }
 
     @Test func anExistingFileKeepsItsMode() throws {

@@ -204,7 +204,10 @@ final class SQLiteConnection: ConnectionEngine {
             throw DatabaseError(extendedCode: code == SQLITE_DONE ? finish : code,
                                message: "backup to \(path) failed: \(String(cString: sqlite3_errmsg(destination.connection)))")
         }
-        // Leave a self-contained file: fold the copy's WAL into it.
-        try destination.executeScript("PRAGMA wal_checkpoint(TRUNCATE)")
+        // Leave a self-contained file: fold the copy's WAL into it, and leave WAL mode, so that
+        // nothing beside the copy is needed or made (a read of a WAL-mode file, such as the
+        // integrity check that follows, leaves -wal and -shm files next to it). Herald switches
+        // a database back to WAL when it opens it.
+        try destination.executeScript("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE")
     }
 }
