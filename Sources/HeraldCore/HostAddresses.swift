@@ -5,24 +5,60 @@ internal import Glibc
 
 /// Addresses configured on this host's interfaces.
 public enum HostAddresses {
-    /// The IPv4 addresses of all interfaces that are up, loopback excluded, in order.
-    public static func ipv4() -> [IPv4Address] {
+    /// The IPv4 addresses of the interfaces that are up, loopback excluded, with their interface.
+    static func ipv4ByInterface() -> [(interface: String, address: IPv4Address)] {
         var head: UnsafeMutablePointer<ifaddrs>?
         guard getifaddrs(&head) == 0 else { return [] }
         defer { freeifaddrs(head) }
-        var result: [IPv4Address] = []
+        var result: [(interface: String, address: IPv4Address)] = []
         var cursor = head
         while let entry = cursor {
             defer { cursor = entry.pointee.ifa_next }
             guard let address = entry.pointee.ifa_addr, address.pointee.sa_family == sa_family_t(AF_INET),
                   entry.pointee.ifa_flags & UInt32(IFF_UP) != 0 else { continue }
             let ip = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { IPv4Address(UInt32(bigEndian: $0.pointee.sin_addr.s_addr)) }
-            if !ip.isLoopback { result.append(ip) }
+            if !ip.isLoopback { result.append((String(cString: entry.pointee.ifa_name), ip)) }
         }
-        return result.sorted()
+        return result
     }
 
-    /// A router ID taken from the host, as routers do when none is configured: the lowest
-    /// non-loopback IPv4 address. Nil on a host with none.
-    public static func defaultRouterID() -> IPv4Address? { ipv4().first }
+    /// The IPv4 addresses of all interfaces that are up, loopback excluded, in order.
+    public static func ipv4() -> [IPv4Address] { ipv4ByInterface().map(\.address).sorted() }
+
+    /// A router ID taken from the host, with how it was chosen (for the start log).
+    public struct RouterIDChoice: Sendable, Equatable {
+        public let routerID: IPv4Address
+        public let reason: String
+    }
+
+    /// The router ID when none is configured: the lowest IPv4 address of the interface toward the
+    /// IPv4 default route (the lowest metric). "The lowest address of the host", as routers
+    /// traditionally pick, tends on a homelab host to be docker0, cni0, a Tailscale or another
+    /// process's veth address — none of which the router knows. Without a default route the
+    /// lowest address is a guess, and the reason says to set --router-id. Nil with no address.
+    public static func defaultRouterID() -> RouterIDChoice? {
+        let routes = (try? String(contentsOfFile: "/proc/thread-self/net/route", encoding: .utf8)) ?? ""
+        return chooseRouterID(defaultInterface: defaultRouteInterface(routes), addresses: ipv4ByInterface())
+    }
+
+    static func chooseRouterID(defaultInterface: String?, addresses: [(interface: String, address: IPv4Address)]) -> RouterIDChoice? {
+        if let defaultInterface, let address = addresses.filter({ $0.interface == defaultInterface }).map(\.address).min() {
+            return RouterIDChoice(routerID: address, reason: "the address of \(defaultInterface), the interface toward the default route")
+        }
+        guard let lowest = addresses.map(\.address).min() else { return nil }
+        return RouterIDChoice(routerID: lowest, reason: "no IPv4 default route: the lowest address of the host, a guess; set --router-id (HERALD_ROUTER_ID)")
+    }
+
+    /// The interface of the IPv4 default route with the lowest metric, from `/proc/net/route`
+    /// (columns Iface, Destination, Gateway, Flags, RefCnt, Use, Metric, Mask; hex, host order).
+    static func defaultRouteInterface(_ table: String) -> String? {
+        var best: (interface: String, metric: Int)?
+        for line in table.split(separator: "\n").dropFirst() {
+            let fields = line.split(whereSeparator: { $0 == "\t" || $0 == " " })
+            guard fields.count >= 8, fields[1] == "00000000", fields[7] == "00000000",
+                  let flags = Int(fields[3], radix: 16), flags & 0x1 != 0, let metric = Int(fields[6]) else { continue }
+            if best == nil || metric < best!.metric { best = (String(fields[0]), metric) }
+        }
+        return best?.interface
+    }
 }

@@ -151,12 +151,12 @@ struct Serve: AsyncParsableCommand {
         // own BGP listener when --bgp-listen gives one.
         let replica = store.clusterNode.map(\.address)
         let localRouterID = configuration.cluster == nil ? nil
-            : configuration.routerID ?? HostAddresses.defaultRouterID() ?? IPv4Address(127, 0, 0, 1)
+            : configuration.routerID ?? HostAddresses.defaultRouterID()?.routerID ?? IPv4Address(127, 0, 0, 1)
         let localListen = configuration.cluster == nil ? nil : configuration.bgpListen
         let bootstrap: SpeakerBootstrap
         do {
             bootstrap = try SpeakerBootstrap.run(store: store, configuration: configuration,
-                                                 hostRouterID: { HostAddresses.defaultRouterID() },
+                                                 hostRouterID: { HostAddresses.defaultRouterID()?.routerID },
                                                  now: Clock.nowMilliseconds(), replica: replica)
         } catch {
             logger.critical("cannot store speaker settings", metadata: ["error": "\(error)"])
@@ -164,7 +164,11 @@ struct Serve: AsyncParsableCommand {
         }
         let speaker = bootstrap.settings
         if bootstrap.created {
-            logger.info("speaker created", metadata: ["asn": "\(speaker.asn)", "router_id": "\(speaker.routerID)", "bgp_listen": "\(speaker.listen)"])
+            // Say how the router ID was chosen when nobody gave one: it is stored, and every
+            // OPEN carries it from now on.
+            let chosen = configuration.routerID == nil ? HostAddresses.defaultRouterID().map { "\($0.routerID): \($0.reason)" } : nil
+            logger.info("speaker created", metadata: ["asn": "\(speaker.asn)", "router_id": "\(chosen ?? "\(speaker.routerID)")",
+                                                      "bgp_listen": "\(speaker.listen)"])
         }
         for change in bootstrap.changes {
             logger.notice("speaker setting changed by start-up option", metadata: ["change": "\(change)"])
