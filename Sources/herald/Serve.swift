@@ -31,7 +31,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Local AS number, plain or asdot; kept in the database. [HERALD_ASN] (default on first start: 64512)")
     var asn: String?
 
-    @Option(name: .customLong("router-id"), help: "BGP router ID (IPv4); kept in the database. [HERALD_ROUTER_ID] (default on first start: lowest host IPv4)")
+    @Option(name: .customLong("router-id"), help: "BGP router ID (IPv4); kept in the database. [HERALD_ROUTER_ID] (default on first start: the address of the interface toward the default route)")
     var routerID: String?
 
     @Option(name: .long, help: "File of API bearer tokens, one per line. [HERALD_TOKEN_FILE]; a single token may also come from HERALD_TOKEN")
