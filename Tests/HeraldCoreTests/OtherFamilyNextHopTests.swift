@@ -17,4 +17,23 @@ import HTTPServer
         let cleared = try await api.call(.PATCH, "/v1/peers/r1", #"{"other_family_next_hop":""}"#)
         #expect(cleared.status == 200 && cleared["other_family_next_hop"] == nil, "\(cleared.text)")
     }
+
+    /// An address that reaches no router says so in the PUT's answer (issue #17 item 4: an IPv6
+    /// address was handed out that no peer could receive, in silence).
+    @Test func anAllocationThatReachesNoRouterSaysWhy() async throws {
+        let api = try APIFixture()
+        #expect(try await api.call(.PUT, "/v1/nodes/n1", #"{"addresses":["100.64.9.1"]}"#).status == 201)
+        #expect(try await api.call(.PUT, "/v1/pools/v6", #"{"blocks":["fd00:72::/120"]}"#).status == 201)
+        #expect(try await api.call(.PUT, "/v1/pools/v4", #"{"blocks":["100.72.0.0/28"]}"#).status == 201)
+        #expect(try await api.call(.POST, "/v1/peers", #"{"name":"r1","address":"100.64.0.2","asn":65001}"#).status == 201)
+        let six = try await api.call(.PUT, "/v1/allocations/six", #"{"pool":"v6"}"#)
+        #expect(six.status == 201)
+        let sixWarnings = six["warnings"] as? [String] ?? []
+        #expect(sixWarnings.count == 1 && sixWarnings[0].contains("is not announced: no node serving it has an IPv6 address"), "\(six.text)")
+        #expect(try await api.call(.PUT, "/v1/nodes/n1", #"{"addresses":["100.64.9.1","fd00:64::1"]}"#).status == 200)
+        let again = try await api.call(.PUT, "/v1/allocations/six", #"{"pool":"v6"}"#)
+        #expect((again["warnings"] as? [String])?.first?.contains("no enabled peer carries ipv6-unicast") == true, "\(again.text)")
+        let four = try await api.call(.PUT, "/v1/allocations/four", #"{"pool":"v4"}"#)
+        #expect(four.status == 201 && four["warnings"] == nil, "\(four.text)")
+    }
 }

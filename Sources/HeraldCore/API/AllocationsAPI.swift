@@ -37,6 +37,9 @@ public struct AllocationsAPI: Sendable {
         let labels: [String: String]
         let createdAt: String
         let updatedAt: String
+        /// Why an address of this allocation reaches no router (PUT answers only; absent when
+        /// every address is announced to some peer).
+        var warnings: [String]?
 
         init(_ a: Allocation) {
             name = a.name
@@ -113,7 +116,31 @@ public struct AllocationsAPI: Sendable {
                                 reason: result.created ? "allocation \(name) created" : "allocation \(name) changed")
             return result
         }
-        return try .json(AllocationBody(change.allocation), status: change.created ? .created : .ok)
+        var body = AllocationBody(change.allocation)
+        let warnings = try reach(change.allocation)
+        if !warnings.isEmpty { body.warnings = warnings }
+        return try .json(body, status: change.created ? .created : .ok)
+    }
+
+    /// Why an address of `allocation` reaches no router, in words (issue #17: an IPv6 address was
+    /// handed out that no peer could receive, and nothing said so): not announced at all (no node
+    /// serving it has an address of its family, or they are down), or announced but carried by no
+    /// enabled peer of its family.
+    func reach(_ allocation: Allocation) throws -> [String] {
+        let table = services.committer.routeTable.table
+        let pool = try services.read { db in try Pools.get(db, name: allocation.pool) }
+        let peers = try services.read { db in try Peers.list(db) }.filter(\.config.enabled)
+        var warnings: [String] = []
+        for address in allocation.addresses {
+            let prefix = pool?.spec.announce.announcedPrefix(of: address) ?? IPPrefix(host: address)
+            let family = address.family == .ipv4 ? "IPv4" : "IPv6"
+            if table[prefix] == nil {
+                warnings.append("\(address) is not announced: no node serving it has an \(family) address, or every one of them is down")
+            } else if !peers.contains(where: { $0.config.families.contains(address.family == .ipv4 ? .ipv4Unicast : .ipv6Unicast) }) {
+                warnings.append("\(address) is announced to no router: no enabled peer carries \(address.family == .ipv4 ? "ipv4-unicast" : "ipv6-unicast")")
+            }
+        }
+        return warnings
     }
 
     func delete(_ name: String, _ context: RequestContext) async throws -> HTTPResponse {
