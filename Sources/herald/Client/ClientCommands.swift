@@ -469,6 +469,10 @@ struct AllocCommand: ParsableCommand {
                 let allocation = try options.client().change("/v1/allocations/\(escape(name))", given, keeping: kept)
                 if options.output == .json { return Output.json(allocation) }
                 print(Output.string(allocation["addresses"]).replacingOccurrences(of: ",", with: " "))
+                // The address is stored either way; why it reaches no router goes to stderr.
+                for warning in allocation["warnings"] as? [String] ?? [] {
+                    FileHandle.standardError.write(Data("herald: warning: \(warning)\n".utf8))
+                }
             }
         }
     }
