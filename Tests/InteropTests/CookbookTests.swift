@@ -5,12 +5,20 @@ import Testing
 /// BIRD checks its with `bird -p`, FRR's bgpd with `-C` (a dry run that reports unknown commands).
 @Suite struct CookbookTests {
     static func firstConfigBlock(_ file: String) throws -> String {
+        guard let first = try configBlocks(file).first else { throw HarnessError("docs/routers/\(file) has no configuration block") }
+        return first
+    }
+
+    /// Every ``` block of docs/routers/FILE, in order.
+    static func configBlocks(_ file: String) throws -> [String] {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let text = try String(contentsOf: root.appendingPathComponent("docs/routers/\(file)"), encoding: .utf8)
-        guard let start = text.range(of: "```\n"), let end = text.range(of: "```", range: start.upperBound..<text.endIndex) else {
-            throw HarnessError("docs/routers/\(file) has no configuration block")
+        var text = try String(contentsOf: root.appendingPathComponent("docs/routers/\(file)"), encoding: .utf8)[...]
+        var blocks: [String] = []
+        while let start = text.range(of: "```\n"), let end = text.range(of: "```", range: start.upperBound..<text.endIndex) {
+            blocks.append(String(text[start.upperBound..<end.lowerBound]))
+            text = text[end.upperBound...]
         }
-        return String(text[start.upperBound..<end.lowerBound])
+        return blocks
     }
 
     @Test(.interop(.bird))

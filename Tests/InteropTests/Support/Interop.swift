@@ -8,6 +8,8 @@ enum InteropTool: String, CaseIterable, Sendable {
     case nft
     /// FRR's BFD daemon, run on its own with configured peers (BFD interop).
     case bfdd
+    /// FRR's zebra: bgpd hears bfdd's session states only through it (BFD with BGP).
+    case zebra
     /// The HTTP load generator, for the event-loop starvation test.
     case wrk
     /// The dqlite shell (go-dqlite), for the cluster tests; `herald serve --cluster-dir` itself
@@ -22,6 +24,7 @@ enum InteropTool: String, CaseIterable, Sendable {
         case .frr: [("HERALD_FRR_BGPD", "/usr/lib/frr/bgpd"), ("HERALD_VTYSH", "/usr/bin/vtysh")]
         case .nft: [("HERALD_NFT", "/usr/sbin/nft")]
         case .bfdd: [("HERALD_FRR_BFDD", "/usr/lib/frr/bfdd"), ("HERALD_VTYSH", "/usr/bin/vtysh")]
+        case .zebra: [("HERALD_FRR_ZEBRA", "/usr/lib/frr/zebra")]
         case .wrk: [("HERALD_WRK", "/usr/bin/wrk")]
         case .dqlite: [("HERALD_DQLITE", "/usr/bin/dqlite")]
         }
@@ -34,6 +37,7 @@ enum InteropTool: String, CaseIterable, Sendable {
         case .frr: "frr"
         case .nft: "nftables"
         case .bfdd: "frr"
+        case .zebra: "frr"
         case .wrk: "wrk"
         case .dqlite: "go-dqlite"
         }
@@ -65,6 +69,7 @@ enum Interop {
     static func vtysh() -> String { binary("HERALD_VTYSH", default: "/usr/bin/vtysh") }
     static func nft() -> String { binary("HERALD_NFT", default: "/usr/sbin/nft") }
     static func frrBFDD() -> String { binary("HERALD_FRR_BFDD", default: "/usr/lib/frr/bfdd") }
+    static func frrZebra() -> String { binary("HERALD_FRR_ZEBRA", default: "/usr/lib/frr/zebra") }
     static func dqlite() -> String { binary("HERALD_DQLITE", default: "/usr/bin/dqlite") }
 
     /// Everything missing for a test that uses `tools`; empty when it can run.
