@@ -61,31 +61,12 @@ struct CookbookRestartTests {
         _ = try await eventually("BFD Up at BIRD") { birdc("show", "bfd", "sessions").contains("Up") ? true : nil }
 
         for kill9 in [false, true] {
-            let samples = Mutex<[(networks: Int, kernel: Int)]>([])
-            let sampling = Mutex(true)
-            let sampler = Task.detached {
-                while sampling.withLock({ $0 }) {
-                    let sample = routeCount() ?? (-1, -1)
-                    samples.withLock { $0.append(sample) }
-                    try? await Task.sleep(for: .milliseconds(100))
-                }
-            }
-            try await Task.sleep(for: .milliseconds(300))
-            let started = ContinuousClock.now
-            if kill9 { herald.kill9() } else { #expect(herald.stop() == 0) }
-            let restarted = try await HeraldProcess.start(in: link.a.namespace, on: link.a, directory: directory, asn: Self.heraldASN)
-            herald = restarted
-            let back = try await eventually("the session back with BFD Up", timeout: .seconds(60)) { () -> Duration? in
-                let peer = try restarted.must("GET", "/v1/peers/bird", status: 200).json
-                let bfd = ((peer["bfd"] as? [String: Any])?["session"] as? [String: Any])?["state"] as? String
-                let sent = (peer["counters"] as? [String: Any])?["prefixes_advertised"] as? Int
-                return peer["state"] as? String == "established" && bfd == "up" && sent == Self.routes ? ContinuousClock.now - started : nil
-            }
-            // BIRD drops the stale copies once End-of-RIB arrives: a few more samples after that.
-            try await Task.sleep(for: .seconds(2))
-            sampling.withLock { $0 = false }
-            await sampler.value
-            let seen = samples.withLock { $0 }
+            let restart = try await restartWhileSampling(herald, kill9: kill9, peer: "bird", routes: Self.routes, restart: {
+                try await HeraldProcess.start(in: link.a.namespace, on: link.a, directory: directory, asn: Self.heraldASN)
+            }, sample: { routeCount() ?? (-1, -1) })
+            herald = restart.herald
+            let back = restart.back
+            let seen = restart.samples
             let lost = seen.filter { $0.networks != Self.routes }
             let kernelDips = seen.filter { $0.kernel != Self.routes }
             // Two samples in a row: a gap of at least 100 ms in what forwards the traffic.

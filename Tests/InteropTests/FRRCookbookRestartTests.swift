@@ -109,34 +109,12 @@ struct FRRCookbookRestartTests {
         // The third run waits 2 s before the restart, so that FRR's BFD detection time (900 ms) runs
         // out while Herald is away instead of Herald's new BFD session taking it down.
         for (kill9, pause) in [(false, Duration.zero), (true, .zero), (true, .seconds(2))] {
-            let samples = Mutex<[(bgp: Int, fib: Int, received: Int)]>([])
-            let sampling = Mutex(true)
-            let sampler = Task.detached {
-                var next = ContinuousClock.now
-                while sampling.withLock({ $0 }) {
-                    let sample = counts()
-                    samples.withLock { $0.append(sample) }
-                    next = max(next + .milliseconds(100), .now)
-                    try? await Task.sleep(until: next)
-                }
-            }
-            try await Task.sleep(for: .milliseconds(300))
-            let started = ContinuousClock.now
-            if kill9 { herald.kill9() } else { #expect(herald.stop() == 0) }
-            try await Task.sleep(for: pause)
-            let restarted = try await HeraldProcess.start(in: link.a.namespace, on: link.a, directory: directory, asn: Self.heraldASN)
-            herald = restarted
-            let back = try await eventually("the session back with BFD Up", timeout: .seconds(60)) { () -> Duration? in
-                let peer = try restarted.must("GET", "/v1/peers/frr", status: 200).json
-                let bfd = ((peer["bfd"] as? [String: Any])?["session"] as? [String: Any])?["state"] as? String
-                let sent = (peer["counters"] as? [String: Any])?["prefixes_advertised"] as? Int
-                return peer["state"] as? String == "established" && bfd == "up" && sent == Self.routes ? ContinuousClock.now - started : nil
-            }
-            // FRR drops the stale copies once End-of-RIB arrives: a few more samples after that.
-            try await Task.sleep(for: .seconds(2))
-            sampling.withLock { $0 = false }
-            await sampler.value
-            let seen = samples.withLock { $0 }
+            let restart = try await restartWhileSampling(herald, kill9: kill9, pause: pause, peer: "frr", routes: Self.routes, restart: {
+                try await HeraldProcess.start(in: link.a.namespace, on: link.a, directory: directory, asn: Self.heraldASN)
+            }, sample: counts)
+            herald = restart.herald
+            let back = restart.back
+            let seen = restart.samples
             let gaps = seen.filter { $0.bgp != Self.routes || $0.fib != Self.routes }
             print("""
                 cookbook restart (\(kill9 ? "kill -9" : "SIGTERM")\(pause == .zero ? "" : ", restarted after \(pause)")), FRR with bfd check-control-plane-failure + graceful-restart: \
