@@ -150,13 +150,16 @@ struct Serve: AsyncParsableCommand {
         // Cluster mode: this replica's name in the replication log, its own router ID, and its
         // own BGP listener when --bgp-listen gives one.
         let replica = store.clusterNode.map(\.address)
+        // The host's router ID, chosen once (it reads the route table and the interfaces), and
+        // only when none is given.
+        let hostRouterID = configuration.routerID == nil ? HostAddresses.defaultRouterID() : nil
         let localRouterID = configuration.cluster == nil ? nil
-            : configuration.routerID ?? HostAddresses.defaultRouterID()?.routerID ?? IPv4Address(127, 0, 0, 1)
+            : configuration.routerID ?? hostRouterID?.routerID ?? IPv4Address(127, 0, 0, 1)
         let localListen = configuration.cluster == nil ? nil : configuration.bgpListen
         let bootstrap: SpeakerBootstrap
         do {
             bootstrap = try SpeakerBootstrap.run(store: store, configuration: configuration,
-                                                 hostRouterID: { HostAddresses.defaultRouterID()?.routerID },
+                                                 hostRouterID: { hostRouterID?.routerID },
                                                  now: Clock.nowMilliseconds(), replica: replica)
         } catch {
             logger.critical("cannot store speaker settings", metadata: ["error": "\(error)"])
@@ -166,7 +169,7 @@ struct Serve: AsyncParsableCommand {
         if bootstrap.created {
             // Say how the router ID was chosen when nobody gave one: it is stored, and every
             // OPEN carries it from now on.
-            let chosen = configuration.routerID == nil ? HostAddresses.defaultRouterID().map { "\($0.routerID): \($0.reason)" } : nil
+            let chosen = hostRouterID.map { "\($0.routerID): \($0.reason)" }
             logger.info("speaker created", metadata: ["asn": "\(speaker.asn)", "router_id": "\(chosen ?? "\(speaker.routerID)")",
                                                       "bgp_listen": "\(speaker.listen)"])
         }

@@ -68,12 +68,10 @@ struct OriginatedRoutes: Sendable {
             try writer.write(route, into: &body)
         }
         body += Array("]}".utf8)
-        var response = try page.response(EmptyBody(), nextKey: nextKey, request: request)
-        response.body = .bytes(body)
-        return response
+        var headers = PageQuery.link(nextKey: nextKey, request: request)
+        headers.set("Content-Type", "application/json")
+        return HTTPResponse(status: .ok, headers: headers, body: .bytes(body))
     }
-
-    private struct EmptyBody: Encodable {}
 
     /// Every route, one JSON object per line, in prefix order. Memory stays bounded however
     /// large the table: routes are read and written 1,000 at a time, and the writer waits while

@@ -39,9 +39,14 @@ struct PageQuery {
 
     /// The answer: `body` as JSON, with a `Link` to the next page when there is one.
     func response(_ body: some Encodable, nextKey: String?, request: HTTPRequest) throws -> HTTPResponse {
+        try .json(body, headers: Self.link(nextKey: nextKey, request: request))
+    }
+
+    /// A `Link: <…>; rel="next"` header when a page follows.
+    static func link(nextKey: String?, request: HTTPRequest) -> HTTPHeaders {
         var headers = HTTPHeaders()
-        if let nextKey { headers.set("Link", "<\(Self.nextTarget(request, cursor: Self.encode(nextKey)))>; rel=\"next\"") }
-        return try .json(body, headers: headers)
+        if let nextKey { headers.set("Link", "<\(nextTarget(request, cursor: encode(nextKey)))>; rel=\"next\"") }
+        return headers
     }
 
     /// The request's path and query with `cursor` replaced (filters and limit kept).
@@ -88,19 +93,35 @@ extension PageQuery {
 /// A sorted index of a table's prefixes, kept while the table gains no prefix: the first page
 /// after a change sorts (off the cooperative pool), the following pages only search.
 final class SortedPrefixCache<Key: Hashable & Sendable, Index: Sendable>: Sendable {
-    private let held = Mutex<[Key: (version: Int, index: Index)]>([:])
+    private struct Held {
+        var entries: [Key: (version: Int, index: Index, used: Int)] = [:]
+        var clock = 0
+    }
+    private let held = Mutex(Held())
+    /// Tables whose index is kept: the ones paged most recently. (A deleted peer's index would
+    /// otherwise stay for good.)
+    private let capacity: Int
+
+    init(capacity: Int = 8) { self.capacity = capacity }
 
     /// The index for `version` of the table at `key`, built by `build` when none is held. One index
-    /// per key: an older version is replaced, so memory stays one index per table.
+    /// per key (an older version is replaced), for at most `capacity` keys.
     func index(for key: Key, version: Int, build: @escaping @Sendable () -> Index) async -> Index {
-        if let found = held.withLock({ $0[key] }), found.version == version { return found.index }
+        let found = held.withLock { held -> Index? in
+            guard let entry = held.entries[key], entry.version == version else { return nil }
+            held.clock += 1
+            held.entries[key]?.used = held.clock
+            return entry.index
+        }
+        if let found { return found }
         let index = await Blocking.run(build)
-        held.withLock { $0[key] = (version, index) }
+        held.withLock { held in
+            held.clock += 1
+            held.entries[key] = (version, index, held.clock)
+            while held.entries.count > capacity, let oldest = held.entries.min(by: { $0.value.used < $1.value.used })?.key {
+                held.entries[oldest] = nil
+            }
+        }
         return index
-    }
-
-    /// Forgets the indexes of keys no longer in `keep` (a deleted peer's).
-    func retain(only keep: Set<Key>) {
-        held.withLock { held in held = held.filter { keep.contains($0.key) } }
     }
 }

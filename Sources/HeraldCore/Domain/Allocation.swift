@@ -83,8 +83,8 @@ public enum Allocations {
         return try allocation(db, row)
     }
 
-    /// All allocations, optionally only those of one pool, carrying one label, or holding one address.
-    public static func list(_ db: Database, pool: String? = nil, label: (key: String, value: String)? = nil, address: IPAddress? = nil) throws -> [Allocation] {
+    /// All allocations (the route derivation's whole-table read; the API pages with `page`).
+    public static func list(_ db: Database) throws -> [Allocation] {
         // Three statements for the whole table (not two per allocation): the route derivation
         // reads every allocation on each commit.
         var addresses: [Int64: [(family: String, address: IPAddress)]] = [:]
@@ -110,9 +110,6 @@ public enum Allocations {
                 sharingKey: try row.get("sharing_key"), trafficPolicy: policy, nodes: (nodes[id] ?? []).sorted(),
                 labels: try row.labels("labels"), createdAt: try row.get("created_at"), updatedAt: try row.get("updated_at")))
         }
-        if let pool { all = all.filter { $0.pool == pool } }
-        if let label { all = all.filter { $0.labels[label.key] == label.value } }
-        if let address { all = all.filter { $0.addresses.contains(address) } }
         return all
     }
 
