@@ -103,6 +103,25 @@ import Testing
         #expect(exported == exported.sorted { IPPrefixText.less($0, $1) })
     }
 
+    /// The sorted indexes are kept for the tables paged most recently, not for every table ever
+    /// paged (a deleted peer's would stay for good); a kept one is not built again.
+    @Test func theIndexCacheKeepsOnlyItsMostRecentTables() async {
+        let cache = SortedPrefixCache<String, Int>(capacity: 2)
+        let builds = Collected()
+        func index(_ key: String, version: Int = 1) async -> Int {
+            await cache.index(for: key, version: version) { builds.append([1]); return key.count }
+        }
+        _ = await index("a")
+        _ = await index("bb")
+        _ = await index("a")      // kept: no build
+        _ = await index("ccc")    // evicts "bb", the least recently used
+        _ = await index("a")      // still kept
+        #expect(builds.bytes.count == 3)
+        _ = await index("bb")     // built again
+        _ = await index("a", version: 2)  // a new version is built
+        #expect(builds.bytes.count == 5)
+    }
+
     static func export(_ api: APIFixture, _ target: String) async throws -> (contentType: String?, lines: [String]) {
         let response = await api.router.respond(to: try HTTPRequest(.GET, target))
         guard case .stream(let stream) = response.body else { Issue.record("not a stream"); return (nil, []) }
