@@ -251,6 +251,16 @@ public final class Store: Sendable {
         try Self.checkIntegrity(path)
     }
 
+    /// A directory on the database's own file system for a copy of it (`GET /v1/backup` writes
+    /// one there before streaming it): the database's directory, or the cluster's data directory.
+    /// A copy of the size of the database fits where the database grew; `/tmp` may be a small
+    /// tmpfs, and a systemd service may write nowhere else.
+    public var scratchDirectory: String {
+        if cluster != nil { return path }
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
     /// Writes a DUMP (the database file and its WAL, at one commit) as one self-contained file.
     static func writeDump(_ files: [DqliteFile], to path: String) throws {
         guard access(path, F_OK) != 0 else { throw DatabaseError(extendedCode: SQLITE_CANTOPEN, message: "\(path) already exists") }
@@ -292,6 +302,10 @@ public final class Store: Sendable {
         }
         try checkIntegrity(path)
     }
+
+    /// Refuses a copy that fails SQLite's integrity check (`herald backup` checks what the API
+    /// sent before it keeps it).
+    public static func checkIntegrity(ofCopyAt path: String) throws { try checkIntegrity(path) }
 
     /// Refuses a copy that fails SQLite's integrity check.
     static func checkIntegrity(_ path: String) throws {

@@ -200,20 +200,61 @@ final class ScratchDirectory {
     }
 
     /// `herald backup` copies the database of a running Herald; the copy serves the same state.
+    /// With no Herald answering at the API address it copies ./herald.db, and says so.
     @Test func backsUpALiveDatabase() throws {
         let directory = ScratchDirectory()
         var backup: Finished?
+        let noServer = ["HERALD_SERVER": "http://127.0.0.1:1"]
         let result = try Self.run(Self.builtBinary, ["serve", "--api-listen", "127.0.0.1:0", "--asn", "65077"], in: directory.path, whenReady: { _ in
-            backup = try? Self.run(Self.builtBinary, ["backup", "copy.db"], in: directory.path, signal: nil)
+            backup = try? Self.run(Self.builtBinary, ["backup", "copy.db"], in: directory.path, environment: noServer, signal: nil)
         })
         #expect(result.status == 0, "\(result.output)")
         #expect(backup?.status == 0, "\(backup?.output ?? "not run")")
+        #expect(backup?.output.contains("copying ./herald.db instead") == true, "\(backup?.output ?? "not run")")
         let copy = try Store(path: directory.file("copy.db"))
         #expect(try copy.read { db in try SpeakerSettings.load(db) }?.asn == 65077)
         let again = try Self.run(Self.builtBinary, ["backup", "copy.db"], in: directory.path, signal: nil)
         #expect(again.status == 73 && again.output.contains("already exists"), "\(again.output)")
         let missing = try Self.run(Self.builtBinary, ["backup", "--db", "nope.db", "x.db"], in: directory.path, signal: nil)
         #expect(missing.status == 66, "\(missing.output)")
+    }
+
+    /// `herald backup FILE` with no --db asks the running Herald (`GET /v1/backup`) for a copy of
+    /// the database it serves, from a directory with no database in it: the copy holds what the
+    /// server holds, is one file (no -wal/-shm), and nothing is left beside the served database.
+    /// Without the token it gets the 401 and leaves no file.
+    @Test func backupWithNoDatabaseFlagAsksTheRunningHerald() throws {
+        let served = ScratchDirectory(), elsewhere = ScratchDirectory()
+        let token = "backup-test-token-0123456789"
+        var withToken: Finished?, withoutToken: Finished?, leftBeside: [String] = ["not run"]
+        let result = try Self.run(Self.builtBinary, ["serve", "--api-listen", "127.0.0.1:0", "--asn", "65078"], in: served.path,
+                                  environment: ["HERALD_TOKEN": token], whenReady: { log in
+            guard let port = log.firstMatch(of: /api_listen=127\.0\.0\.1:(\d+)/).map({ String($0.1) }) else { return }
+            _ = try? SimpleHTTP.send(port: UInt16(port)!, method: "PUT", path: "/v1/pools/lb", token: token, json: #"{"blocks":["192.0.2.0/28"]}"#)
+            let server = "http://127.0.0.1:\(port)"
+            withoutToken = try? Self.run(Self.builtBinary, ["backup", "refused.db"], in: elsewhere.path, environment: ["HERALD_SERVER": server], signal: nil)
+            withToken = try? Self.run(Self.builtBinary, ["backup", "--server", server, "copy.db"], in: elsewhere.path,
+                                      environment: ["HERALD_TOKEN": token], signal: nil)
+            leftBeside = (try? FileManager.default.contentsOfDirectory(atPath: served.path).filter { $0.hasPrefix(".herald-backup-") }) ?? ["unreadable"]
+        })
+        #expect(result.status == 0, "\(result.output)")
+        #expect(withToken?.status == 0, "\(withToken?.output ?? "not run")")
+        #expect(withToken?.output.contains("backed up the database of the Herald at 127.0.0.1:") == true, "\(withToken?.output ?? "")")
+        #expect(leftBeside.isEmpty, "\(leftBeside)")
+        // The copy stands alone (no -wal or -shm beside it) and is private, as the database is.
+        let files = try FileManager.default.contentsOfDirectory(atPath: elsewhere.path).filter { $0.hasPrefix("copy.db") }
+        #expect(files == ["copy.db"], "\(files)")
+        var info = stat()
+        #expect(stat(elsewhere.file("copy.db"), &info) == 0 && info.st_mode & 0o777 == 0o600)
+        let copy = try Store(path: elsewhere.file("copy.db"))
+        #expect(try copy.read { db in try SpeakerSettings.load(db) }?.asn == 65078)
+        #expect(try copy.read { db in try Pools.get(db, name: "lb") } != nil)
+        #expect(withoutToken?.status == 1 && withoutToken?.output.contains("401") == true, "\(withoutToken?.output ?? "not run")")
+        #expect(!FileManager.default.fileExists(atPath: elsewhere.file("refused.db")))
+        // Nothing answers and there is no ./herald.db: a clear failure, no file.
+        let nobody = try Self.run(Self.builtBinary, ["backup", "x.db"], in: elsewhere.path, environment: ["HERALD_SERVER": "http://127.0.0.1:1"], signal: nil)
+        #expect(nobody.status == 69 && nobody.output.contains("no ./herald.db here"), "\(nobody.output)")
+        #expect(!FileManager.default.fileExists(atPath: elsewhere.file("x.db")))
     }
 
     /// The CLI against a running Herald: tables for people, JSON for scripts, one-line errors and

@@ -283,11 +283,11 @@ struct HeraldServeTests {
 struct ReadmeWalkthroughTests {
     /// The shell commands between `<!-- walkthrough -->` and `<!-- /walkthrough -->`, with
     /// backslash continuations joined and comments dropped.
-    static func walkthroughCommands() throws -> [String] {
+    static func walkthroughCommands(_ marker: String = "walkthrough") throws -> [String] {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
-        guard let start = readme.range(of: "<!-- walkthrough -->"), let end = readme.range(of: "<!-- /walkthrough -->") else {
-            throw HarnessError("README.md has no walkthrough markers")
+        guard let start = readme.range(of: "<!-- \(marker) -->"), let end = readme.range(of: "<!-- /\(marker) -->") else {
+            throw HarnessError("README.md has no \(marker) markers")
         }
         var commands: [String] = []
         var current = ""
@@ -307,6 +307,8 @@ struct ReadmeWalkthroughTests {
     @Test func theWalkthroughIsThere() throws {
         let commands = try Self.walkthroughCommands()
         #expect(commands.count >= 6 && commands.allSatisfy { $0.hasPrefix("curl -sf") }, "\(commands)")
+        let backups = try Self.walkthroughCommands("backups")
+        #expect(backups.count == 2 && backups[0].hasPrefix("herald backup ") && backups[1].hasPrefix("herald serve --db "), "\(backups)")
     }
 
     @Test(.interop(.bird))
@@ -331,7 +333,29 @@ struct ReadmeWalkthroughTests {
         try await bird.waitEstablished(with: link.a.ipv4)
         let paths = try await bird.waitForRoute(try IPPrefix(parsing: "203.0.113.1/32")) { $0.map(\.nextHop) == [.v4(node1)] }
         #expect(paths.first?.asPath == [64512])
+
+        // The README's backup block as written (its directory swapped for a scratch one): no
+        // flags beside the default `herald serve`, run from a directory with no database in it;
+        // then the restore: Herald stopped and started on the copy serves the same state.
+        let backups = try Self.walkthroughCommands("backups")
+        let copies = try network.directory("backups")
+        let path = URL(fileURLWithPath: HeraldProcess.binary).deletingLastPathComponent().path
+        let backup = backups[0].replacingOccurrences(of: "/var/backups", with: copies)
+        let made = try link.a.namespace.run(["sh", "-c", "cd \(copies) && PATH=\(path):$PATH \(backup)"])
+        #expect(made.succeeded && made.stdout.contains("backed up the database of the Herald at 127.0.0.1:8179"), "\(backup)\n\(made)")
+        let copy = try #require(try FileManager.default.contentsOfDirectory(atPath: copies).first { $0.hasPrefix("herald-") }, "no copy in \(copies)")
         #expect(herald.stop() == 0)
+        let restore = backups[1].split(separator: "#")[0].replacingOccurrences(of: "/var/backups", with: copies)
+            .replacing(/herald-\d{4}-\d{2}-\d{2}\.db/, with: copy)
+        let arguments = restore.split(separator: " ").dropFirst(2).map(String.init)
+        #expect(arguments == ["--db", copies + "/" + copy], "\(restore)")
+        let restored = try await HeraldProcess.start(in: link.a.namespace, serve: arguments, directory: copies, databasePath: copies + "/" + copy)
+        let allocation = try restored.must("GET", "/v1/allocations/default.web", status: 200).json
+        #expect(allocation["addresses"] as? [String] == ["203.0.113.1"], "\(allocation)")
+        _ = try await eventually("the restored Herald's session with BIRD", timeout: .seconds(30)) {
+            (try? restored.call("GET", "/v1/peers/router"))?.json["state"] as? String == "established" ? true : nil
+        }
+        #expect(restored.stop() == 0)
     }
 }
 

@@ -57,6 +57,7 @@ public struct APIServices: Sendable {
         if let events = committer.events { EventsAPI(publisher: events).register(on: router) }
         MetricsAPI(metrics: metrics ?? Metrics(), services: self).register(on: router)
         ClusterAPI(services: self).register(on: router)
+        BackupAPI(services: self).register(on: router)
         StatusPage().register(on: router)
     }
 

@@ -98,6 +98,43 @@ struct APIClient {
         return nil
     }
 
+    /// GETs `path` and writes its body to `descriptor` as it arrives (a database copy, from
+    /// `GET /v1/backup`), so that memory stays one chunk. Returns the number of bytes written,
+    /// or a non-2xx answer (with its whole body) for the caller to report. A body cut short (the
+    /// connection closed before the last chunk) throws.
+    enum Download {
+        case written(bytes: Int)
+        case refused(Response)
+    }
+
+    func download(_ path: String, into descriptor: Int32) throws -> Download {
+        let fd = try connect()
+        defer { close(fd) }
+        try write(fd, head("GET", path, bodyLength: nil))
+        var reader = Reader(fd: fd)
+        let (status, headers) = try reader.readHead()
+        guard (200..<300).contains(status) else {
+            var content: [UInt8] = []
+            try reader.readBody(headers) { content += $0 }
+            return .refused(Response(status: status, headers: headers, body: content))
+        }
+        guard headers["transfer-encoding"]?.lowercased() == "chunked" || headers["content-length"] != nil else {
+            throw Unreachable(description: "the answer has no length and no chunked coding: a cut copy could not be told from a whole one")
+        }
+        var written = 0
+        try reader.readBody(headers) { piece in
+            var offset = 0
+            while offset < piece.count {
+                let count = piece[offset...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+                if count < 0 && errno == EINTR { continue }
+                guard count > 0 else { throw Unreachable(description: "cannot write the copy: \(String(cString: strerror(errno)))") }
+                offset += count
+            }
+            written += piece.count
+        }
+        return .written(bytes: written)
+    }
+
     /// Follows a `text/event-stream`, calling `onEvent(event, id, data)` for each event until the
     /// server ends the stream. Returns the response head for a non-stream answer (an error).
     func follow(_ path: String, lastEventID: String? = nil, onEvent: (String, String?, String) -> Void) throws -> Response? {

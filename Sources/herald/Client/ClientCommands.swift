@@ -37,11 +37,19 @@ struct ClientOptions: ParsableArguments {
         return Array(rest[..<end]) + leading + Array(rest[end...])
     }
 
-    func client() throws -> APIClient {
+    func client() throws -> APIClient { try Self.client(server: server, tokenFile: tokenFile) }
+
+    /// The token file a service installed from contrib/systemd reads: used when no token is
+    /// given and it is readable (root on the same host), so the CLI there needs no flag.
+    static let serviceTokenFile = "/etc/herald/tokens"
+
+    static func client(server: String?, tokenFile: String?) throws -> APIClient {
         let environment = ProcessInfo.processInfo.environment
         let server = server ?? environment["HERALD_SERVER"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://127.0.0.1:8179"
         var token = environment["HERALD_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
-        if let file = tokenFile ?? environment["HERALD_TOKEN_FILE"].flatMap({ $0.isEmpty ? nil : $0 }) {
+        var tokenFile = tokenFile ?? environment["HERALD_TOKEN_FILE"].flatMap({ $0.isEmpty ? nil : $0 })
+        if token == nil, tokenFile == nil, access(serviceTokenFile, R_OK) == 0 { tokenFile = serviceTokenFile }
+        if let file = tokenFile {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
                 throw CLIFailure(message: "cannot read token file \(file)", status: 78)
             }
@@ -137,9 +145,9 @@ extension APIClient {
             message += ": \(response.text.prefix(200))"
         }
         if response.status == 401 {
-            // The service's token file is root's (contrib/systemd): the CLI does not read it by
-            // itself, so say where to point it.
-            message += "\n  the server wants an API token: give --token-file FILE or HERALD_TOKEN (a service installed from contrib/systemd reads /etc/herald/tokens; run as root: herald --token-file /etc/herald/tokens …)"
+            // The service's token file is root's (contrib/systemd): the CLI reads it when it can,
+            // else says where to point it.
+            message += "\n  the server wants an API token: give --token-file FILE or HERALD_TOKEN (a service installed from contrib/systemd reads /etc/herald/tokens, which the CLI uses by itself when it may read it: run as root)"
         }
         let status: Int32 = switch response.status {
         case 404: 3
