@@ -359,6 +359,111 @@ struct ReadmeWalkthroughTests {
     }
 }
 
+/// The README's command-line section, every line as written (addresses swapped for the test
+/// network's, the password file made), in order, against a fresh `herald serve` and a BIRD peer
+/// that needs the password: each command succeeds, and BIRD ends up with what the section built
+/// — the allocations' routes with the pool's community, and the static route to node1.
+@Suite(.timeLimit(.minutes(3)))
+struct ReadmeCommandLineTests {
+    @Test func theSectionIsThere() throws {
+        let commands = try ReadmeWalkthroughTests.walkthroughCommands("cli")
+        #expect(commands.count >= 15 && commands.allSatisfy { $0.hasPrefix("herald ") }, "\(commands)")
+    }
+
+    @Test(.interop(.bird))
+    func everyCommandOfTheSectionRunsAsWritten() async throws {
+        guard try Interop.ready(.bird) else { return }
+        let network = try TestNetwork()
+        defer { network.shutdown() }
+        let link = try network.pair()
+        let base = link.b.ipv4.v4.value & 0xFFFF_FF00
+        let node1 = IPv4Address(base | 0xF1)
+        // node1 is on BIRD's link (as in the walkthrough) and answers the section's health
+        // check (`http:10256/healthz`) from Herald's side, so its routes are announced.
+        try link.b.namespace.check(["ip", "addr", "add", "\(IPv4Address(base | 0xFE))/28", "dev", link.b.interface])
+        try link.a.namespace.check(["ip", "addr", "add", "\(node1)/32", "dev", "lo"])
+        let directory = try network.directory("herald")
+        let site = try network.directory("healthz")
+        try "ok\n".write(toFile: site + "/healthz", atomically: true, encoding: .utf8)
+        _ = try link.a.namespace.spawn(["python3", "-m", "http.server", "10256", "--bind", "\(node1)", "--directory", site], logPath: site + "/server.log")
+        let keyFile = directory + "/router.key"
+        try "cli-section-key\n".write(toFile: keyFile, atomically: true, encoding: .utf8)
+        let herald = try await HeraldProcess.start(in: link.a.namespace, on: link.a, directory: directory, asn: 64512)
+        let bird = try await BIRD.start(in: link.b.namespace, config: DaemonConfig(
+            asn: 65000, on: link.b, neighbors: [Neighbor(address: link.a.ipv4, asn: 64512, password: "cli-section-key", families: [.ipv4])]), network: network)
+        let path = URL(fileURLWithPath: HeraldProcess.binary).deletingLastPathComponent().path
+
+        for command in try ReadmeWalkthroughTests.walkthroughCommands("cli") {
+            let adapted = command.replacingOccurrences(of: "192.0.2.254", with: "\(link.b.ipv4)")
+                .replacingOccurrences(of: "192.0.2.11", with: "\(node1)")
+                .replacingOccurrences(of: "/etc/herald/router.key", with: keyFile)
+            if adapted.hasPrefix("herald peer reset") {
+                // A route refresh asks an established session: wait for it, as a reader would.
+                try await bird.waitEstablished(with: link.a.ipv4)
+            }
+            // `herald events` follows the stream until stopped: two seconds of it.
+            let following = adapted.hasPrefix("herald events")
+            let result = try link.a.namespace.run(["sh", "-c", "cd \(directory) && PATH=\(path):$PATH \(following ? "timeout 2 " : "")\(adapted)"])
+            #expect(result.status == (following ? 124 : 0), "\(adapted)\n\(result)\n\(herald.child.logTail())")
+        }
+        try await bird.waitEstablished(with: link.a.ipv4)
+        let web = try herald.must("GET", "/v1/allocations/default.web", status: 200).json["addresses"] as? [String] ?? []
+        let api = try herald.must("GET", "/v1/allocations/default.api", status: 200).json["addresses"] as? [String] ?? []
+        for address in web + api {
+            let paths = try await bird.waitForRoute(try IPPrefix(parsing: address + "/32"))
+            #expect(paths.first?.communities.map(\.description) == ["65000:100"], "\(address): \(paths)")
+        }
+        #expect(web.count == 1 && api.count == 1)
+        let pods = try await bird.waitForRoute(try IPPrefix(parsing: "10.244.1.0/24"))
+        #expect(pods.map(\.nextHop) == [.v4(node1)])
+        #expect(herald.stop() == 0)
+    }
+}
+
+/// The Herald-side commands of the router cookbook (docs/routers/README.md) and of
+/// docs/health-checks.md, each `sh` block run as written (`sh -e`, addresses swapped for the
+/// test network's) against `herald serve`: every call succeeds and the peer and node end as the
+/// blocks say.
+@Suite(.timeLimit(.minutes(3)))
+struct DocsCommandTests {
+    static func shellBlocks(_ file: String) throws -> [String] {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        var text = try String(contentsOf: root.appendingPathComponent(file), encoding: .utf8)[...]
+        var blocks: [String] = []
+        while let start = text.range(of: "```sh\n"), let end = text.range(of: "```", range: start.upperBound..<text.endIndex) {
+            blocks.append(String(text[start.upperBound..<end.lowerBound]))
+            text = text[end.upperBound...]
+        }
+        return blocks
+    }
+
+    @Test(.interop())
+    func cookbookAndHealthCheckCommandsRunAsWritten() async throws {
+        guard try Interop.ready() else { return }
+        let network = try TestNetwork()
+        defer { network.shutdown() }
+        let link = try network.pair()
+        let herald = try await HeraldProcess.start(in: link.a.namespace, on: link.a, directory: try network.directory("herald"), asn: 64512)
+        let node2 = IPv4Address((link.b.ipv4.v4.value & 0xFFFF_FF00) | 0xF2)
+        let blocks = try Self.shellBlocks("docs/routers/README.md") + Self.shellBlocks("docs/health-checks.md")
+        #expect(blocks.count == 3)
+        for block in blocks {
+            let adapted = block.replacingOccurrences(of: "192.0.2.254", with: "\(link.b.ipv4)").replacingOccurrences(of: "192.0.2.12", with: "\(node2)")
+            let result = try link.a.namespace.run(["sh", "-ec", adapted])
+            #expect(result.succeeded, "\(adapted)\n\(result)")
+        }
+        let peer = try herald.must("GET", "/v1/peers/router", status: 200).json
+        #expect(peer["address"] as? String == "\(link.b.ipv4)" && peer["password_set"] as? Bool == true, "\(peer)")
+        #expect(peer["ttl_security"] as? Int == 1 && peer["add_path_send"] as? Bool == true, "\(peer)")
+        #expect((peer["bfd"] as? [String: Any])?["enabled"] as? Bool == true, "\(peer)")
+        let node = try herald.must("GET", "/v1/nodes/node2", status: 200).json
+        // The cookbook's block set a TCP check; docs/health-checks.md's, run last, the HTTP one.
+        #expect((node["health_check"] as? [String: Any])?["kind"] as? String == "http", "\(node)")
+        #expect((node["health_check"] as? [String: Any])?["port"] as? Int == 10256, "\(node)")
+        #expect(herald.stop() == 0)
+    }
+}
+
 /// What SIGTERM does to the routes a GR-helper router holds: by default they stay (graceful
 /// restart, RFC 4724) while Herald restarts; with `--shutdown withdraw` they go within a second.
 @Suite(.timeLimit(.minutes(3)))
