@@ -112,9 +112,10 @@ extension PeerDriver {
                 localAddress: IPAddress?) -> (set: UInt32?, fewer: Bool, noNextHop: Bool) {
         var out: [OutPath] = []
         var selected = false
+        let extendedNextHop = family == .ipv4 && parameters.extendedNextHop.contains(Self.ipv4OverIPv6)
         for path in paths where selects(path.peerSelector) {
             selected = true
-            guard let nextHop = nextHop(path.nextHop, family: family, localAddress: localAddress) else { continue }
+            guard let nextHop = nextHop(path.nextHop, family: family, localAddress: localAddress, extendedNextHop: extendedNextHop) else { continue }
             let candidate = OutPath(nextHop: nextHop, attributes: exportAttributes(path, parameters))
             if !out.contains(candidate) { out.append(candidate) }
         }
@@ -138,13 +139,22 @@ extension PeerDriver {
         selector.allSatisfy { settings.labels[$0.key] == $0.value }
     }
 
-    func nextHop(_ hop: Path.NextHop, family: IPFamily, localAddress: IPAddress?) -> BGP.NextHop? {
+    /// RFC 8950: IPv4 unicast NLRI with an IPv6 next hop.
+    static let ipv4OverIPv6 = ExtendedNextHopEntry(family: .ipv4Unicast, nextHopAFI: .ipv6)
+
+    /// The next hop a path has at this peer, or nil when it has none there. "Self" is the
+    /// session's local address in its own family; in the other family, `otherFamilyNextHop`
+    /// when set (the operator's choice wins), else for IPv4 over an IPv6 session the local IPv6
+    /// address itself when both sides negotiated extended next hop (RFC 8950 §4: it then
+    /// travels in MP_REACH_NLRI).
+    func nextHop(_ hop: Path.NextHop, family: IPFamily, localAddress: IPAddress?, extendedNextHop: Bool = false) -> BGP.NextHop? {
         switch hop {
         case .address(let address):
             return address.family == family ? BGP.NextHop(address) : nil
         case .session:
             if let localAddress, localAddress.family == family { return BGP.NextHop(localAddress) }
             if let other = settings.otherFamilyNextHop, other.family == family { return BGP.NextHop(other) }
+            if extendedNextHop, let localAddress, localAddress.family == .ipv6 { return BGP.NextHop(localAddress) }
             return nil
         }
     }
@@ -336,7 +346,7 @@ extension PeerDriver {
             return
         }
         let families = Set(withoutNextHop.map(\.family)).map { $0 == .ipv4 ? "IPv4" : "IPv6" }.sorted().joined(separator: " and ")
-        let text = "\(withoutNextHop.count) \(families) route(s) not sent: their next hop is Herald itself, and this session has no \(families) address; set other_family_next_hop on the peer (an \(families) address of this host)"
+        let text = "\(withoutNextHop.count) \(families) route(s) not sent: their next hop is Herald itself, and this session has no \(families) address; set other_family_next_hop on the peer (an \(families) address of this host)\(withoutNextHop.contains { $0.family == .ipv4 } ? ", or enable extended next hop (RFC 8950) on the router for IPv4 over this IPv6 session" : "")"
         if hint != text { hint = text }
         guard !withoutNextHopReported else { return }
         withoutNextHopReported = true

@@ -129,6 +129,12 @@ final class PeerDriver: @unchecked Sendable {
         let s = speaker
         let families = settings.families.sorted { $0.rawValue < $1.rawValue }.map { AddressFamily.unicast($0) }
         var capabilities: [Capability] = families.map { .multiprotocol($0) }
+        // RFC 8950 §3: on an IPv6 session, IPv4 routes may carry an IPv6 next hop, so "self"
+        // reaches the router with no IPv4 address on the link. Used only when the router offers
+        // it too.
+        if settings.address.family == .ipv6 && settings.families.contains(.ipv4) {
+            capabilities.append(.extendedNextHop([Self.ipv4OverIPv6]))
+        }
         capabilities.append(.routeRefresh)
         capabilities.append(.fourOctetASN(s.asn))
         var addPath: [AddressFamily: AddPathDirection] = [:]

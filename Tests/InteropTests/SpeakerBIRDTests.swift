@@ -55,6 +55,41 @@ struct SpeakerBIRDTests {
         await h.stop()
     }
 
+    /// IPv4 routes whose next hop is Herald itself, over an IPv6 session with no IPv4 next hop
+    /// configured: with extended next hop negotiated (RFC 8950) they arrive with Herald's IPv6
+    /// address as next hop; without it they are not sent, and the peer view says why and what
+    /// to switch on.
+    @Test(.interop(.bird), arguments: [true, false])
+    func ipv4OverAnIPv6SessionUsesExtendedNextHop(birdOffersIt: Bool) async throws {
+        guard try Interop.ready(.bird) else { return }
+        let network = try TestNetwork()
+        defer { network.shutdown() }
+        let link = try network.pair()
+        let h = try await HeraldUnderTest.start(in: link.a.namespace, settings: SpeakerSettings(
+            asn: heraldASN, routerID: link.a.ipv4.v4, listenAddresses: [link.a.ipv6], holdTime: 9, connectRetryTime: 2,
+            idleHoldTime: 1, maximumIdleHoldTime: 2))
+        defer { h.loop.shutdown() }
+        try await h.speaker.addPeer(PeerSettings(name: "bird", address: link.b.ipv6, asn: birdASN, localAddress: link.a.ipv6, families: [.ipv4, .ipv6]))
+        var neighbor = Neighbor(address: link.a.ipv6, asn: heraldASN)
+        neighbor.extendedNextHop = birdOffersIt
+        let bird = try await BIRD.start(in: link.b.namespace, config: DaemonConfig(asn: birdASN, on: link.b, neighbors: [neighbor]), network: network)
+        defer { bird.stop() }
+        try await bird.waitEstablished(with: link.a.ipv6)
+        let up = try await h.waitEstablished("bird")
+        #expect(up.negotiated?.capabilities.contains("extended-next-hop") == birdOffersIt, "\(up.negotiated?.capabilities ?? [])")
+        let v4 = prefix("100.127.41.1/32"), v6 = prefix("fd64:ffff:41::1/128")
+        await h.speaker.announce([Route(prefix: v4), Route(prefix: v6)])
+        #expect(try await bird.waitForRoute(v6).first?.nextHop == link.a.ipv6)
+        if birdOffersIt {
+            #expect(try await bird.waitForRoute(v4).first?.nextHop == link.a.ipv6)
+        } else {
+            let snapshot = try await h.waitPeer("bird", "the IPv4 route counted as without next hop") { $0.counters.prefixesWithoutNextHop == 1 }
+            #expect(snapshot.hint?.contains("extended next hop (RFC 8950)") == true, "\(snapshot.hint ?? "")")
+            #expect(try bird.receivedRoutes().allSatisfy { $0.prefix != v4 })
+        }
+        await h.stop()
+    }
+
     @Test(.interop(.bird))
     func md5RightPasswordComesUp() async throws {
         guard try Interop.ready(.bird) else { return }

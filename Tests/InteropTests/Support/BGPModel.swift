@@ -82,6 +82,9 @@ struct Neighbor: Sendable {
     /// The families exchanged on this session; both by default (IPv6 over an IPv4 session
     /// needs an IPv6 next hop, which the generators take from `DaemonConfig.localIPv6`).
     var families: [IPFamily] = [.ipv4, .ipv6]
+    /// RFC 8950: IPv4 routes with IPv6 next hops on an IPv6 session (`extended next hop on` in
+    /// BIRD's ipv4 channel).
+    var extendedNextHop: Bool = false
 
     init(address: IPAddress, asn: UInt32, password: String? = nil, multihopTTL: Int? = nil, gtsmHops: Int? = nil,
          passive: Bool = false, addPathReceive: Bool = false, families: [IPFamily] = [.ipv4, .ipv6]) {

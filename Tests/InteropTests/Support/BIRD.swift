@@ -133,6 +133,7 @@ final class BIRD: BGPDaemon, @unchecked Sendable {
                 lines.append("      accept;")
                 lines.append("    };")
                 if neighbor.addPathReceive { lines.append("    add paths rx;") }
+                if neighbor.extendedNextHop && family == .ipv4 { lines.append("    extended next hop on;") }
                 // A family carried over a session of the other family needs an explicit next hop.
                 if family != neighbor.address.family, let address = config.localAddress(family) {
                     lines.append("    next hop address \(address);")
