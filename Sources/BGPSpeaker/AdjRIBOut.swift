@@ -144,7 +144,8 @@ extension PeerDriver {
 
     /// The next hop a path has at this peer, or nil when it has none there. "Self" is the
     /// session's local address in its own family; in the other family, `otherFamilyNextHop`
-    /// when set (the operator's choice wins), else for IPv4 over an IPv6 session the local IPv6
+    /// when set (the operator's choice wins), else an address of that family on the interface
+    /// the session runs over (as FRR does), else for IPv4 over an IPv6 session the local IPv6
     /// address itself when both sides negotiated extended next hop (RFC 8950 §4: it then
     /// travels in MP_REACH_NLRI).
     func nextHop(_ hop: Path.NextHop, family: IPFamily, localAddress: IPAddress?, extendedNextHop: Bool = false) -> BGP.NextHop? {
@@ -154,6 +155,7 @@ extension PeerDriver {
         case .session:
             if let localAddress, localAddress.family == family { return BGP.NextHop(localAddress) }
             if let other = settings.otherFamilyNextHop, other.family == family { return BGP.NextHop(other) }
+            if let learned = learnedOtherFamilyNextHop, learned.family == family { return BGP.NextHop(learned) }
             if extendedNextHop, let localAddress, localAddress.family == .ipv6 { return BGP.NextHop(localAddress) }
             return nil
         }

@@ -97,6 +97,10 @@ final class PeerDriver: @unchecked Sendable {
     /// Prefixes not sent for lack of a next hop of their family (see `export`).
     var withoutNextHop: Set<IPPrefix> = []
     var withoutNextHopReported = false
+    /// An address of the other family on the interface of the session's local address, read
+    /// when the session came up; the next hop of "self" routes of that family when no
+    /// `otherFamilyNextHop` is set.
+    var learnedOtherFamilyNextHop: IPAddress?
     var endOfRIBPending: [AddressFamily] = []
     var flushScheduled = false
 
@@ -552,13 +556,18 @@ final class PeerDriver: @unchecked Sendable {
         maxPrefixReported = false
         adjRIBInFullReported = false
         let connection = attempt.connection
+        learnedOtherFamilyNextHop = nil
+        if settings.otherFamilyNextHop == nil, let local = connection?.localAddress?.address {
+            learnedOtherFamilyNextHop = InterfaceAddresses.sibling(of: local, family: local.family == .ipv4 ? .ipv6 : .ipv4)
+        }
         negotiated = NegotiatedSession(
             holdTime: parameters.holdTime, keepaliveTime: parameters.keepaliveTime, peerRouterID: parameters.peerIdentifier,
             fourOctetASN: parameters.fourOctetASN, capabilities: Self.capabilityNames(parameters),
             families: parameters.families.sorted().map(Self.familyName),
             addPathSend: parameters.addPathSend.sorted().map(Self.familyName),
             addPathReceive: parameters.addPathReceive.sorted().map(Self.familyName),
-            localAddress: connection?.localAddress?.address, localPort: connection?.localAddress?.port,
+            localAddress: connection?.localAddress?.address, learnedOtherFamilyNextHop: learnedOtherFamilyNextHop,
+            localPort: connection?.localAddress?.port,
             remotePort: connection?.remoteAddress?.port)
         logger.info("BGP session established", metadata: ["hold_time": "\(parameters.holdTime)"])
         // A restarting peer's stale routes stay until its End-of-RIB (RFC 4724 §4.2), unless it

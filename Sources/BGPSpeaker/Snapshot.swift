@@ -64,6 +64,9 @@ public struct NegotiatedSession: Sendable, Hashable {
     public var addPathSend: [String]
     public var addPathReceive: [String]
     public var localAddress: IPAddress?
+    /// The next hop this session gives routes of the other family whose next hop is Herald
+    /// itself, when it came from the interface of `localAddress` (no `otherFamilyNextHop` set).
+    public var learnedOtherFamilyNextHop: IPAddress?
     public var localPort: UInt16?
     public var remotePort: UInt16?
 }

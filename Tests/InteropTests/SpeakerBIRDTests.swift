@@ -55,16 +55,17 @@ struct SpeakerBIRDTests {
         await h.stop()
     }
 
-    /// IPv4 routes whose next hop is Herald itself, over an IPv6 session with no IPv4 next hop
-    /// configured: with extended next hop negotiated (RFC 8950) they arrive with Herald's IPv6
-    /// address as next hop; without it they are not sent, and the peer view says why and what
-    /// to switch on.
+    /// IPv4 routes whose next hop is Herald itself, over an IPv6 session on a link where Herald
+    /// has no IPv4 address and none is configured: with extended next hop negotiated (RFC 8950)
+    /// they arrive with Herald's IPv6 address as next hop; without it they are not sent, and the
+    /// peer view says why and what to switch on.
     @Test(.interop(.bird), arguments: [true, false])
     func ipv4OverAnIPv6SessionUsesExtendedNextHop(birdOffersIt: Bool) async throws {
         guard try Interop.ready(.bird) else { return }
         let network = try TestNetwork()
         defer { network.shutdown() }
         let link = try network.pair()
+        try link.a.namespace.check(["ip", "addr", "del", "\(link.a.ipv4)/\(link.a.ipv4Subnet.length)", "dev", link.a.interface])
         let h = try await HeraldUnderTest.start(in: link.a.namespace, settings: SpeakerSettings(
             asn: heraldASN, routerID: link.a.ipv4.v4, listenAddresses: [link.a.ipv6], holdTime: 9, connectRetryTime: 2,
             idleHoldTime: 1, maximumIdleHoldTime: 2))
@@ -87,6 +88,37 @@ struct SpeakerBIRDTests {
             #expect(snapshot.hint?.contains("extended next hop (RFC 8950)") == true, "\(snapshot.hint ?? "")")
             #expect(try bird.receivedRoutes().allSatisfy { $0.prefix != v4 })
         }
+        await h.stop()
+    }
+
+    /// With no other_family_next_hop set, routes of the other family whose next hop is Herald
+    /// itself take an address of that family from the interface the session runs over: IPv6
+    /// routes on an IPv4 session, IPv4 routes on an IPv6 session (the router offering no
+    /// extended next hop). The peer view shows the address learned.
+    @Test(.interop(.bird), arguments: [IPFamily.ipv4, .ipv6])
+    func theOtherFamilysNextHopIsLearnedFromTheInterface(session: IPFamily) async throws {
+        guard try Interop.ready(.bird) else { return }
+        let network = try TestNetwork()
+        defer { network.shutdown() }
+        let link = try network.pair()
+        let (local, remote) = session == .ipv4 ? (link.a.ipv4, link.b.ipv4) : (link.a.ipv6, link.b.ipv6)
+        let other = session == .ipv4 ? link.a.ipv6 : link.a.ipv4
+        let h = try await HeraldUnderTest.start(in: link.a.namespace, settings: SpeakerSettings(
+            asn: heraldASN, routerID: link.a.ipv4.v4, listenAddresses: [local], holdTime: 9, connectRetryTime: 2,
+            idleHoldTime: 1, maximumIdleHoldTime: 2))
+        defer { h.loop.shutdown() }
+        try await h.speaker.addPeer(PeerSettings(name: "bird", address: remote, asn: birdASN, localAddress: local, families: [.ipv4, .ipv6]))
+        let bird = try await BIRD.start(in: link.b.namespace, config: DaemonConfig(
+            asn: birdASN, on: link.b, neighbors: [Neighbor(address: local, asn: heraldASN)]), network: network)
+        defer { bird.stop() }
+        try await bird.waitEstablished(with: local)
+        let up = try await h.waitEstablished("bird")
+        #expect(up.negotiated?.learnedOtherFamilyNextHop == other)
+        let v4 = prefix("100.127.42.1/32"), v6 = prefix("fd64:ffff:42::1/128")
+        await h.speaker.announce([Route(prefix: v4), Route(prefix: v6)])
+        #expect(try await bird.waitForRoute(v4).first?.nextHop == link.a.ipv4)
+        #expect(try await bird.waitForRoute(v6).first?.nextHop == link.a.ipv6)
+        #expect(await h.speaker.peer(named: "bird")?.counters.prefixesWithoutNextHop == 0)
         await h.stop()
     }
 

@@ -204,6 +204,7 @@ extension PeersAPI {
         let addPathSend: [String]
         let addPathReceive: [String]
         let localAddress: String?
+        let learnedOtherFamilyNextHop: String?
 
         init(_ n: NegotiatedSession) {
             holdTime = Int(n.holdTime)
@@ -215,6 +216,7 @@ extension PeersAPI {
             addPathSend = n.addPathSend
             addPathReceive = n.addPathReceive
             localAddress = n.localAddress?.description
+            learnedOtherFamilyNextHop = n.learnedOtherFamilyNextHop?.description
         }
     }
 
