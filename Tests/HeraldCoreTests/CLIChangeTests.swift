@@ -22,7 +22,9 @@ import Testing
                     try? HeraldBinaryTests.run(HeraldBinaryTests.builtBinary, arguments, in: clients.path, environment: environment, signal: nil)
                 }
                 for (key, arguments) in [
+                    // Herald probes within a second: the check goes to loopback, never to 192.0.2.11.
                     ("node", ["node", "set", "n1", "--address", "192.0.2.11", "--label", "zone=a", "--health-check", "http:10256/healthz",
+                              "--health-address", "127.0.0.31",
                               "--health-interval", "60000", "-o", "json"]),
                     ("nodeLabel", ["node", "set", "n1", "--label", "zone=b", "-o", "json"]),
                     ("node2", ["node", "set", "n2", "--address", "192.0.2.12"]),
@@ -91,7 +93,7 @@ import Testing
         #expect(node["labels"] as? [String: String] == ["zone": "b"] && node["addresses"] as? [String] == ["192.0.2.11"], "\(node)")
         let check = node["health_check"] as? [String: Any] ?? [:]
         #expect(check["kind"] as? String == "http" && check["port"] as? Int == 10256 && check["path"] as? String == "/healthz"
-                && check["interval"] as? Int == 60000, "\(check)")
+                && check["interval"] as? Int == 60000 && check["address"] as? String == "127.0.0.31", "\(check)")
 
         // Pools: one announce attribute added; the blocks, selector and other attributes kept.
         let pool = object("poolLocalPref")

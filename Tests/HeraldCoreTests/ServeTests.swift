@@ -204,7 +204,8 @@ final class ScratchDirectory {
     @Test func backsUpALiveDatabase() throws {
         let directory = ScratchDirectory()
         var backup: Finished?
-        let noServer = ["HERALD_SERVER": "http://127.0.0.1:1"]
+        let refusing = try RefusingPort()
+        let noServer = ["HERALD_SERVER": "http://127.0.0.1:\(refusing.port)"]
         let result = try Self.run(Self.builtBinary, ["serve", "--api-listen", "127.0.0.1:0", "--asn", "65077"], in: directory.path, whenReady: { _ in
             backup = try? Self.run(Self.builtBinary, ["backup", "copy.db"], in: directory.path, environment: noServer, signal: nil)
         })
@@ -252,7 +253,8 @@ final class ScratchDirectory {
         #expect(withoutToken?.status == 1 && withoutToken?.output.contains("401") == true, "\(withoutToken?.output ?? "not run")")
         #expect(!FileManager.default.fileExists(atPath: elsewhere.file("refused.db")))
         // Nothing answers and there is no ./herald.db: a clear failure, no file.
-        let nobody = try Self.run(Self.builtBinary, ["backup", "x.db"], in: elsewhere.path, environment: ["HERALD_SERVER": "http://127.0.0.1:1"], signal: nil)
+        let refusing = try RefusingPort()
+        let nobody = try Self.run(Self.builtBinary, ["backup", "x.db"], in: elsewhere.path, environment: ["HERALD_SERVER": "http://127.0.0.1:\(refusing.port)"], signal: nil)
         #expect(nobody.status == 69 && nobody.output.contains("no ./herald.db here"), "\(nobody.output)")
         #expect(!FileManager.default.fileExists(atPath: elsewhere.file("x.db")))
     }
@@ -376,6 +378,29 @@ final class ScratchDirectory {
 }
 
 /// A minimal HTTP/1.1 client over a blocking socket, for talking to a `herald serve` child.
+/// A loopback port where a connect is refused for as long as this lives: bound, never listening
+/// (a fixed port such as 1 may have a listener on a shared machine).
+final class RefusingPort {
+    let descriptor: Int32
+    let port: UInt16
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        descriptor = fd
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard fd >= 0, bound else { throw SimpleHTTP.Failure(what: "bind errno \(errno)") }
+        port = UInt16(bigEndian: address.sin_port)
+    }
+
+    deinit { close(descriptor) }
+}
+
 enum SimpleHTTP {
     struct Failure: Error { let what: String }
 

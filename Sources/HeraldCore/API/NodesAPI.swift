@@ -140,6 +140,12 @@ public struct NodesAPI: Sendable {
         let checksFollowed = services.health.map { _ in Reply<Void>() }
         let result = try await services.commit(context) { change in
             let result = try Nodes.put(change.db, name: name, spec: spec, now: change.now)
+            // A node PUT as it already is writes nothing (its updated_at stays older than this
+            // change): no routes to derive again.
+            guard result.created || result.node.updatedAt == change.now else {
+                checksFollowed?.fulfil(())
+                return result
+            }
             try change.nodesChanged(reply: checksFollowed)
             try change.rederiveAll(reason: "node \(name) \(result.created ? "created" : "changed")")
             return result

@@ -84,6 +84,12 @@ public enum Nodes {
         spec.validate(into: &validator)
         try validator.finish()
 
+        // The same node again: nothing to write, and `updated_at` keeps its meaning.
+        if let current = try get(db, name: name), Set(current.addresses) == Set(spec.addresses), current.labels == spec.labels,
+           current.healthCheck == spec.healthCheck {
+            return (current, false)
+        }
+
         let existing = try id(db, name: name)
         for address in spec.addresses {
             if let owner = try db.firstRow("""

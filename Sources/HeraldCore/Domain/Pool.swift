@@ -143,6 +143,10 @@ public enum Pools {
         validator.checkDescription(spec.description)
         try validator.finish()
 
+        // The same pool again (a re-applied configuration, a sync loop): nothing to write, and
+        // `updated_at` keeps saying when it last changed.
+        if let current = try get(db, name: name), current.spec == spec { return (current, false) }
+
         // Another pool's block overlapping one of ours: name both.
         let existing = try id(db, name: name)
         for block in spec.blocks {
