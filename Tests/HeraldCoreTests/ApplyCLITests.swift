@@ -64,6 +64,7 @@ import Testing
         try Self.second.write(toFile: clients.file("second.yaml"), atomically: true, encoding: .utf8)
         try "version: 1\nnodes:\n  - name: n2\n    addresses: [192.0.2.12]\npools:\n  - name: bad\n    blocks: [not-a-block]\n"
             .write(toFile: clients.file("bad.yaml"), atomically: true, encoding: .utf8)
+        try "allocations:\n  - name: default.sync\n    pool: manual\n".write(toFile: clients.file("conflict.yaml"), atomically: true, encoding: .utf8)
         try "version: 1\npol:\n  - name: lb\n".write(toFile: clients.file("typo.yaml"), atomically: true, encoding: .utf8)
 
         let result = try HeraldBinaryTests.run(
@@ -90,6 +91,9 @@ import Testing
 
                 // An object made through the API, which apply must never delete.
                 _ = try? SimpleHTTP.send(port: port, method: "PUT", path: "/v1/pools/manual", json: #"{"blocks":["198.51.100.0/24"]}"#)
+                // One the Kubernetes sync manages, which apply must neither export, take over nor delete.
+                _ = try? SimpleHTTP.send(port: port, method: "PUT", path: "/v1/allocations/default.sync",
+                                         json: #"{"pool":"manual","labels":{"herald.io/managed-by":"k8s-sync"}}"#)
 
                 herald("dryRun", ["apply", "-f", "first.yaml", "--dry-run"])
                 missing["afterDryRun"] = (try? SimpleHTTP.get(port: port, path: "/v1/pools/lb")) ?? ""
@@ -123,6 +127,8 @@ import Testing
                 missing["routePruned"] = (try? SimpleHTTP.get(port: port, path: "/v1/routes/pods")) ?? ""
                 missing["manualKept"] = (try? SimpleHTTP.get(port: port, path: "/v1/pools/manual")) ?? ""
                 herald("bad", ["apply", "-f", "bad.yaml"])
+                herald("conflict", ["apply", "-f", "conflict.yaml", "--dry-run"])
+                missing["syncKept"] = (try? SimpleHTTP.get(port: port, path: "/v1/allocations/default.sync")) ?? ""
             })
         #expect(result.status == 0, "\(result.output)")
         func run(_ key: String, status: Int32 = 0) -> String {
@@ -148,7 +154,7 @@ import Testing
         // Apply made each object as declared, with the managed label and the defaults.
         #expect(run("apply").hasSuffix("5 created, 0 changed, 0 deleted\n"))
         for (key, object) in objects where key != "peerEdited" {
-            #expect((object["labels"] as? [String: Any])?["herald.managed-by"] as? String == "apply", "\(key): \(object)")
+            #expect((object["labels"] as? [String: Any])?["herald.io/managed-by"] as? String == "apply", "\(key): \(object)")
         }
         let node = objects["node"] ?? [:]
         #expect((node["health_check"] as? [String: Any])?["interval"] as? Int == 60000 && (node["labels"] as? [String: Any])?["zone"] as? String == "a")
@@ -163,13 +169,14 @@ import Testing
         #expect(run("again") == "no changes\n")
         #expect(run("roundTrip") == "no changes\n")
         #expect(run("roundTripJSON") == "no changes\n")
-        #expect(before.count == 6 && before == afterAgain, "\(before) → \(afterAgain)")
+        #expect(before.count == 7 && before == afterAgain, "\(before) → \(afterAgain)")
         #expect(peerEvents.0 > 0 && peerEvents.0 == peerEvents.1, "\(peerEvents)")
         // Everything exported: the pool made through the API would be adopted, nothing else changes.
         #expect(run("roundTripAll") == "~ pool manual (adopted: now managed by apply)\n0 to create, 1 to change, 0 to delete\n")
         let exported = run("exportAll")
         #expect(exported.contains("  - name: edge\n    address: 127.0.0.9\n    asn: 65009\n    hold_time: 90\n    passive: true\n"), "\(exported)")
-        #expect(exported.contains("# has a password, not exported") && !exported.contains("s3cret") && !exported.contains("herald.managed-by"))
+        #expect(exported.contains("# Left out: 1 managed by k8s-sync (label herald.io/managed-by).") && !exported.contains("default.sync"), "\(exported)")
+        #expect(exported.contains("# has a password, not exported") && !exported.contains("s3cret") && !exported.contains("herald.io/managed-by: apply"))
 
         // The edit: the peer's hold time changed; the route dropped from the file stays without --prune.
         #expect(run("edit") == """
@@ -189,6 +196,10 @@ import Testing
         #expect(run("prune") == "- route pods\n0 created, 0 changed, 1 deleted\n")
         #expect(missing["routePruned"]?.hasPrefix("HTTP/1.1 404") == true)
         #expect(missing["manualKept"]?.hasPrefix("HTTP/1.1 200") == true)
+
+        // The Kubernetes sync's allocation: never deleted, and a file that declares it is refused.
+        #expect(missing["syncKept"]?.hasPrefix("HTTP/1.1 200") == true)
+        #expect(run("conflict", status: 1).contains("herald: managed by another tool (label herald.io/managed-by), so not applied: allocation default.sync (k8s-sync)"))
 
         // A refused change stops apply, in the CLI's error format, saying how far it got.
         let bad = run("bad", status: 1)

@@ -190,7 +190,20 @@ import Testing
                                              "~ peer edge (adopted: now managed by apply)", "~ allocation default.web (adopted: now managed by apply)",
                                              "~ route pods (adopted: now managed by apply)"])
         let peer = try #require(plan.changes.first { $0.kind == .peers })
-        #expect(ConfigPlan.json(peer.body ?? [:]) == #"{"labels":{"herald.managed-by":"apply"}}"#)
+        #expect(ConfigPlan.json(peer.body ?? [:]) == #"{"labels":{"herald.io/managed-by":"apply"}}"#)
+    }
+
+    /// An object the Kubernetes sync manages (same label key, its own value) is neither taken
+    /// over when the file declares it nor pruned when it does not.
+    @Test func anotherToolsObjectIsNeitherAdoptedNorPruned() throws {
+        var current = Self.current()
+        current[.allocations]?.append(["name": "default.sync", "pool": "lb", "addresses": ["192.0.2.2"],
+                                       "labels": [ManagedLabel.key: "k8s-sync"]])
+        let withIt = Self.yaml.replacingOccurrences(of: "allocations:\n", with: "allocations:\n  - name: default.sync\n    pool: lb\n")
+        let plan = ConfigPlan.make(try ConfigDocument.parse(withIt), current: current, prune: true)
+        #expect(plan.conflicts.map { "\($0.kind.singular) \($0.name) \($0.manager)" } == ["allocation default.sync k8s-sync"])
+        #expect(plan.changes.isEmpty)
+        #expect(ConfigPlan.make(try ConfigDocument.parse(Self.yaml), current: current, prune: true).changes.isEmpty)
     }
 
     /// Herald never shows a password: one in the file is set on a peer that has none, kept on

@@ -28,6 +28,11 @@ struct Apply: ParsableCommand {
                                                                           : URL(fileURLWithPath: file).deletingLastPathComponent().path)
             let client = try options.client()
             let plan = ConfigPlan.make(document, current: try Self.current(client), prune: prune, sendPasswords: sendPasswords)
+            if !plan.conflicts.isEmpty {
+                let names = plan.conflicts.map { "\($0.kind.singular) \($0.name) (\($0.manager))" }.joined(separator: ", ")
+                throw CLIFailure(message: "managed by another tool (label \(ManagedLabel.key)), so not applied: \(names); "
+                                 + "take it out of the file, or remove the label to hand it to apply. Nothing was changed.", status: 1)
+            }
             if !plan.undeclared.isEmpty {
                 let names = plan.undeclared.map { "\($0.kind.singular) \($0.name)" }.joined(separator: ", ")
                 FileHandle.standardError.write(Data("herald: managed by apply but no longer in the file (--prune deletes them): \(names)\n".utf8))
@@ -120,7 +125,10 @@ struct Apply: ParsableCommand {
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write Herald's peers, nodes, pools, allocations and static routes as a file for `herald apply` (passwords left out).",
-        discussion: "YAML, or JSON with --output json; objects sorted by name, fields in a fixed order, so that the output diffs well.")
+        discussion: """
+            YAML, or JSON with --output json; objects sorted by name, fields in a fixed order, so that the output diffs well. \
+            Objects another tool manages (label \(ManagedLabel.key), such as the Kubernetes sync's allocations) are left out.
+            """)
     @OptionGroup var options: ClientOptions
     @Option(name: .shortAndLong, help: "Write to this file instead of standard output.") var file: String?
     @Flag(help: "Only the objects apply manages (label \(ManagedLabel.key)=\(ManagedLabel.value)).") var managedOnly = false
@@ -130,8 +138,11 @@ struct Export: ParsableCommand {
             let current = try Apply.current(try options.client())
             var objects: [ConfigKind: [[String: Any]]] = [:]
             var comments: [ConfigKind: [String: String]] = [:]
+            var others: [String: Int] = [:]
             for (kind, items) in current {
-                let kept = items.filter { !managedOnly || ManagedLabel.isManaged($0) }
+                // What another tool manages (the Kubernetes sync) is that tool's to declare.
+                for item in items where ManagedLabel.isOthers(item) { others[ManagedLabel.manager(item) ?? "", default: 0] += 1 }
+                let kept = items.filter { managedOnly ? ManagedLabel.isManaged($0) : !ManagedLabel.isOthers($0) }
                 objects[kind] = kept.map { ConfigPlan.exported(kind, $0) }
                 for peer in kept where kind == .peers && (peer["password_set"] as? NSNumber)?.boolValue == true {
                     comments[.peers, default: [:]][peer["name"] as? String ?? ""] =
@@ -150,7 +161,7 @@ struct Export: ParsableCommand {
                 text = ConfigYAML.document(objects, comments: comments, header: [
                     "Herald's peers, nodes, pools, allocations and static routes (herald export\(managedOnly ? " --managed-only" : "")).",
                     "herald apply -f FILE makes a Herald match it; passwords are not exported.",
-                ])
+                ] + others.sorted { $0.key < $1.key }.map { "Left out: \($0.value) managed by \($0.key) (label \(ManagedLabel.key))." })
             }
             if let file {
                 guard FileManager.default.createFile(atPath: file, contents: Data(text.utf8)) else {

@@ -7,14 +7,22 @@ import IP
 // matches Herald plans nothing and a second apply makes no request that writes.
 
 /// The label apply puts on every object it creates or changes; `--prune` deletes only objects
-/// carrying it, and `export --managed-only` writes only those.
+/// carrying it, and `export --managed-only` writes only those. The key is the one
+/// contrib/k8s-sync marks its allocations with (value `k8s-sync`): an object has one manager,
+/// and apply neither takes over nor exports another's.
 enum ManagedLabel {
-    static let key = "herald.managed-by"
+    static let key = "herald.io/managed-by"
     static let value = "apply"
 
-    static func isManaged(_ object: [String: Any]) -> Bool {
-        (object["labels"] as? [String: Any])?[key] as? String == value
+    /// The tool that manages `object`, if one does.
+    static func manager(_ object: [String: Any]) -> String? {
+        (object["labels"] as? [String: Any])?[key] as? String
     }
+
+    static func isManaged(_ object: [String: Any]) -> Bool { manager(object) == value }
+
+    /// Managed by something other than apply (the Kubernetes sync).
+    static func isOthers(_ object: [String: Any]) -> Bool { manager(object).map { $0 != value } ?? false }
 }
 
 /// One change of the plan: what is printed and what is sent.
@@ -45,6 +53,8 @@ struct ConfigPlan {
     var changes: [PlannedChange] = []
     /// Objects apply manages that the file no longer declares, left alone without `--prune`.
     var undeclared: [(kind: ConfigKind, name: String)] = []
+    /// Declared objects that another tool manages: apply refuses to run while there are any.
+    var conflicts: [(kind: ConfigKind, name: String, manager: String)] = []
 
     func count(_ action: PlannedChange.Action) -> Int { changes.filter { $0.action == action }.count }
 
@@ -62,6 +72,10 @@ struct ConfigPlan {
         for kind in ConfigKind.allCases {
             let existing = Dictionary((current[kind] ?? []).map { ($0["name"] as? String ?? "", $0) }) { first, _ in first }
             for (name, declared) in (document.objects[kind] ?? [:]).sorted(by: { $0.key < $1.key }) {
+                if let current = existing[name], ManagedLabel.isOthers(current) {
+                    plan.conflicts.append((kind, name, ManagedLabel.manager(current) ?? ""))
+                    continue
+                }
                 if let change = Self.change(kind, name, declared, existing[name], sendPasswords: sendPasswords) { plan.changes.append(change) }
             }
         }
