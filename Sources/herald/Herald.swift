@@ -14,7 +14,7 @@ struct Herald: AsyncParsableCommand {
             before or after the command.
             """,
         version: HeraldVersion.string,
-        subcommands: [Serve.self, Status.self, PeersCommand.self, NodesCommand.self, PoolsCommand.self, AllocCommand.self, RoutesCommand.self, SpeakerCommand.self, HistoryCommand.self, EventsCommand.self, ClusterCommand.self, Backup.self]
+        subcommands: [Serve.self, Status.self, PeersCommand.self, NodesCommand.self, PoolsCommand.self, AllocCommand.self, RoutesCommand.self, SpeakerCommand.self, Apply.self, Export.self, HistoryCommand.self, EventsCommand.self, ClusterCommand.self, Backup.self]
     )
 
     static func main() async {

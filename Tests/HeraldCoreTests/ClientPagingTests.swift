@@ -77,6 +77,12 @@ import HTTPServer
         #expect(within.pages == 3 && within.items.count == 256, "\(within.items.count) in \(within.pages) pages")
         #expect(within.items.allSatisfy { ($0["prefix"] as? String)?.hasPrefix("10.0.3.") == true })
 
+        // The static routes themselves page by name (`herald export` and `apply --prune` read them).
+        let statics = try await Self.walk(api, "/v1/routes:static?limit=1000", key: "routes")
+        let names = statics.items.compactMap { $0["name"] as? String }
+        #expect(statics.pages == 3 && names.count == 2500 && names == names.sorted() && Set(names).count == 2500)
+        #expect(statics.items.first?["next_hops"] as? [String] == ["self"] && statics.items.first?["created_at"] != nil)
+
         for bad in ["/v1/routes?limit=0", "/v1/routes?limit=10001", "/v1/routes?cursor=%21%21", "/v1/routes?colour=red",
                     "/v1/routes?cursor=\(PageQuery.encode("not a prefix"))"] {
             let reply = try await Self.get(api, bad)

@@ -4,8 +4,8 @@ internal import Store
 
 /// `/v1/routes`: what Herald originates (`GET /v1/routes`, paged, and `GET /v1/routes:export`,
 /// NDJSON: see `OriginatedRoutes`; derived, with each route's sources)
-/// and the static routes it originates besides allocations (pod CIDRs and the like), one by one
-/// or up to a million in one `POST /v1/routes:batch`.
+/// and the static routes it originates besides allocations (pod CIDRs and the like), one by one,
+/// listed (`GET /v1/routes:static`) or up to a million in one `POST /v1/routes:batch`.
 public struct RoutesAPI: Sendable {
     let services: APIServices
     let originated: OriginatedRoutes
@@ -25,6 +25,7 @@ public struct RoutesAPI: Sendable {
         }
         router.get("/v1/routes:export", query: OriginatedRoutes.Filter.parameters) { request, _ in try originated.export(request) }
         router.post("/v1/routes:batch") { request, context in try await putBatch(request, context) }
+        router.get("/v1/routes:static", query: PageQuery.parameters) { request, _ in try staticRoutes(request) }
         router.get("/v1/routes/{name}") { _, context in try .json(try staticRoute(named: try context.name())) }
         router.post("/v1/routes/{name}") { request, context in try await put(try context.name(), request, context, createOnly: true) }
         router.put("/v1/routes/{name}") { request, context in try await put(try context.name(), request, context, createOnly: false) }
@@ -63,6 +64,11 @@ public struct RoutesAPI: Sendable {
         }
     }
 
+    struct StaticRouteList: Encodable {
+        let routes: [StaticRouteBody]
+        let nextCursor: String?
+    }
+
     struct StaticRouteInput: Decodable {
         let prefix: String
         let nextHops: [String]?
@@ -82,6 +88,15 @@ public struct RoutesAPI: Sendable {
     func staticRoute(named name: String) throws -> StaticRouteBody {
         guard let route = try services.read({ db in try StaticRoutes.get(db, name: name) }) else { throw APIServices.notFound("route", name) }
         return StaticRouteBody(route)
+    }
+
+    /// `GET /v1/routes:static`: the static routes themselves (not what they derive), a page at a
+    /// time by name, for `herald export` and `herald apply --prune`.
+    func staticRoutes(_ request: HTTPRequest) throws -> HTTPResponse {
+        let page = try PageQuery(request)
+        let (routes, nextKey) = page.take(try services.read { db in try StaticRoutes.page(db, after: page.after, limit: page.limit + 1) }, key: \.name)
+        return try page.response(StaticRouteList(routes: routes.map(StaticRouteBody.init), nextCursor: nextKey.map(PageQuery.encode)),
+                                 nextKey: nextKey, request: request)
     }
 
     func put(_ name: String, _ request: HTTPRequest, _ context: RequestContext, createOnly: Bool) async throws -> HTTPResponse {

@@ -83,6 +83,14 @@ public enum StaticRoutes {
         return routes
     }
 
+    /// Up to `limit` static routes after the name `after`, in name order (`GET /v1/routes:static`).
+    public static func page(_ db: Database, after: String?, limit: Int) throws -> [StaticRoute] {
+        var decoder = RowDecoder()
+        var routes: [StaticRoute] = []
+        for row in try db.rows(selectSQL + " WHERE name > ? ORDER BY name LIMIT ?", [after ?? "", limit]) { routes.append(try decoder.route(row)) }
+        return routes
+    }
+
     private static func route(_ row: Row) throws -> StaticRoute {
         var decoder = RowDecoder()
         return try decoder.route(row)
