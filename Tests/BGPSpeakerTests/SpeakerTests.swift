@@ -273,6 +273,31 @@ struct Pair {
         #expect(await pair.a.peer(named: "b")?.state == .disabled)
     }
 
+    /// Deleting a peer sends Cease/Administrative Shutdown with "peer deleted" (docs/speaker.md).
+    @Test func removingAPeerSendsAdministrativeShutdown() async throws {
+        let pair = try await Pair.make()
+        defer { Task { await pair.close() } }
+        try await pair.waitEstablished()
+        try await pair.a.removePeer(named: "b")
+        let n = try await eventually("B got the Cease") { await pair.b.peer(named: "a")?.lastError?.notification }
+        #expect(n.code == 6 && n.subcode == 2, "\(n)")
+        #expect(n.text == "peer deleted")
+        #expect(await pair.a.peer(named: "b") == nil)
+    }
+
+    /// `herald serve --shutdown withdraw`: stopping the speaker sends Cease/Administrative
+    /// Shutdown (6/2, not the 6/4 of a hard reset) with the RFC 8203 message, so peers drop the
+    /// routes at once (docs/speaker.md).
+    @Test func withdrawShutdownSendsAdministrativeShutdownWithItsMessage() async throws {
+        let pair = try await Pair.make()
+        defer { Task { await pair.close() } }
+        try await pair.waitEstablished()
+        await pair.a.shutdown(mode: .withdraw(message: "herald stopping"))
+        let n = try await eventually("B got the Cease") { await pair.b.peer(named: "a")?.lastError?.notification }
+        #expect(n.code == 6 && n.subcode == 2, "\(n)")
+        #expect(n.text == "herald stopping")
+    }
+
     @Test func unknownSourceIsClosed() async throws {
         // A expects B at 127.0.0.3, but B connects from 127.0.0.4: A closes it at once.
         let pair = try await Pair.make(peerB: { $0.localAddress = ip("127.0.0.4") }, hostB: "127.0.0.3")

@@ -56,7 +56,9 @@ import Testing
         #expect(try await Self.walk(api, "/v1/peers", key: "peers").items.isEmpty)
 
         for (target, field) in [("/v1/allocations?limit=0", "limit"), ("/v1/pools?limit=10001", "limit"), ("/v1/peers?cursor=!!", "cursor"), ("/v1/routes?cursor=bm90IGEgcHJlZml4", "cursor"),
-                                ("/v1/routes?prefix=10.0.0.0/33", "prefix"), ("/v1/allocations?order=desc", "order")] {
+                                ("/v1/routes?prefix=10.0.0.0/33", "prefix"), ("/v1/allocations?order=desc", "order"),
+                                // History pages hold at most 1,000 (docs/reliability.md).
+                                ("/v1/history?limit=1001", "limit")] {
             let reply = try await api.call(.GET, target)
             #expect(reply.status == 400, "\(target): \(reply.text)")
             #expect(reply.text.contains(#""field":"\#(field)""#), "\(target): \(reply.text)")

@@ -43,4 +43,32 @@ import Store
         #expect(unknown.status == 400 && unknown.text.contains("\"as\""), "\(unknown.text)")
         #expect(try api.store.read { db in try SpeakerSettings.load(db) }?.asn == 64512)
     }
+
+    /// docs/cluster.md: each replica announces with its own --router-id and, given --bgp-listen,
+    /// its own listener; PUT /v1/speaker refuses to change them there and takes the rest.
+    @Test func aReplicaKeepsItsOwnRouterIDAndListener() async throws {
+        let directory = ScratchDirectory()
+        let store = try Store(path: directory.file("herald.db"))
+        let settings = SpeakerSettings(asn: 64512, routerID: IPv4Address(192, 0, 2, 1), listen: IPEndpoint(address: .v4(.any), port: 179),
+                                       holdTime: 90, keepaliveTime: 30, connectRetryTime: 120, gracefulRestartEnabled: false,
+                                       gracefulRestartTime: 120)
+        try store.write { db in try settings.save(db, now: 1) }
+        let committer = try Committer(store: store, localRouterID: IPv4Address(10, 0, 10, 2),
+                                      localListen: IPEndpoint(address: .v4(IPv4Address(10, 0, 10, 2)), port: 179))
+        let router = Router()
+        APIServices(committer: committer).register(on: router, startedAt: 0)
+        func put(_ body: String) async throws -> (status: Int, text: String) {
+            let request = try HTTPRequest(.PUT, "/v1/speaker", headers: ["Content-Type": "application/json"], body: Array(body.utf8))
+            let response = await router.respond(to: request, context: RequestContext(requestID: "test"))
+            return (Int(response.status.code), String(decoding: response.bodyBytes, as: UTF8.self))
+        }
+        let routerID = try await put(#"{"router_id":"192.0.2.9"}"#)
+        #expect(routerID.status == 422 && routerID.text.contains("router_id") && routerID.text.contains("--router-id"), "\(routerID.text)")
+        let listen = try await put(#"{"listen_port":1179}"#)
+        #expect(listen.status == 422 && listen.text.contains("listen_port") && listen.text.contains("--bgp-listen"), "\(listen.text)")
+        let hold = try await put(#"{"hold_time":120}"#)
+        #expect(hold.status == 200, "\(hold.text)")
+        let stored = try store.read { db in try SpeakerSettings.load(db) }
+        #expect(stored?.routerID == IPv4Address(192, 0, 2, 1) && stored?.listen.port == 179 && stored?.holdTime == 120)
+    }
 }
