@@ -71,7 +71,7 @@ public final class Speaker: Sendable {
     /// settings resets the session; labels re-export; `enabled: false` shuts it down (Cease).
     public func updatePeer(_ peer: PeerSettings) async throws { try await apply(.update(peer)) }
 
-    /// Cease/Administrative Shutdown ("peer deleted") and forget the peer.
+    /// Cease/Peer De-configured (6/3) and forget the peer.
     public func removePeer(named name: String) async throws { try await apply(.remove(name: name)) }
 
     /// The configuration the speaker runs: its settings and peers.

@@ -46,7 +46,7 @@ public struct SpeakerConfiguration: Sendable, Equatable {
         /// is checked, BFD changes its timers with a Poll Sequence, RFC 5880 §6.8.3), or nothing
         /// changed at all.
         case inPlace
-        /// Cease/Administrative Shutdown ("peer deleted") and the peer is forgotten.
+        /// Cease/Peer De-configured (6/3) and the peer is forgotten.
         case removed
     }
 

@@ -227,7 +227,9 @@ final class SpeakerCore: @unchecked Sendable {
             }
         case .remove(let name):
             guard let peer = peers.removeValue(forKey: name) else { break }
-            peer.stop(communication: "peer deleted")
+            // RFC 4486 §4: the peer is no longer configured: Peer De-configured (6/3), which
+            // carries no shutdown communication (RFC 9003 §2 has one for 6/2 and 6/4 only).
+            peer.stop(communication: nil, cease: .peerDeconfigured)
             bfd.remove(name)
             installListenerKey(peer, remove: true)
             if let timer = peer.staleTimer { loop.cancelTimer(timer) }

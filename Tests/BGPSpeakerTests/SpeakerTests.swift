@@ -273,15 +273,14 @@ struct Pair {
         #expect(await pair.a.peer(named: "b")?.state == .disabled)
     }
 
-    /// Deleting a peer sends Cease/Administrative Shutdown with "peer deleted" (docs/speaker.md).
-    @Test func removingAPeerSendsAdministrativeShutdown() async throws {
+    /// RFC 4486 §4: a deleted peer gets Cease/Peer De-configured (6/3).
+    @Test func removingAPeerSendsPeerDeconfigured() async throws {
         let pair = try await Pair.make()
         defer { Task { await pair.close() } }
         try await pair.waitEstablished()
         try await pair.a.removePeer(named: "b")
         let n = try await eventually("B got the Cease") { await pair.b.peer(named: "a")?.lastError?.notification }
-        #expect(n.code == 6 && n.subcode == 2, "\(n)")
-        #expect(n.text == "peer deleted")
+        #expect(n.code == 6 && n.subcode == 3, "\(n)")
         #expect(await pair.a.peer(named: "b") == nil)
     }
 
