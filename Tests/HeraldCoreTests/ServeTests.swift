@@ -292,7 +292,9 @@ final class ScratchDirectory {
             }
             outputs["noToken"] = try? Self.run(Self.builtBinary, ["pools"], in: directory.path,
                                                environment: ["HERALD_SERVER": "http://127.0.0.1:\(port)", "HERALD_TOKEN": "wrong-token-0123456789"], signal: nil)
-            outputs["unreachable"] = try? Self.run(Self.builtBinary, ["pools", "--server", "127.0.0.1:1"], in: directory.path, signal: nil)
+            if let refusing = try? RefusingPort() {
+                outputs["unreachable"] = try? Self.run(Self.builtBinary, ["pools", "--server", "127.0.0.1:\(refusing.port)"], in: directory.path, signal: nil)
+            }
         })
         #expect(result.status == 0, "\(result.output)")
         // The address on stdout; on stderr (captured with it here) why it reaches no router:
