@@ -275,8 +275,11 @@ public enum StaticRoutes {
         try validator.finish()
 
         // A big batch writes far more pages than the default cache holds (routes, their history
-        // rows and the indexes: ~350 MB for a million): room for them until the commit.
-        if items.count >= 50_000 { try db.expectBulkWrite(bytes: items.count * 512) }
+        // rows and the indexes: ~350 MB for a million): a larger cache until the commit, capped
+        // at 96 MiB — SQLite spills the rest into the WAL before COMMIT (uncommitted frames, so a
+        // crash still loses nothing acknowledged). The cap took the peak of a million-route load
+        // from ~950 to ~700 MiB at no measurable cost in time (scripts/bench/bird-load.sh, issue #19).
+        if items.count >= 50_000 { try db.expectBulkWrite(bytes: min(items.count * 512, 96 << 20)) }
         var outcome = BatchOutcome()
         outcome.written.reserveCapacity(items.count)
         var hopsText = JSONColumnEncodeCache<[String]>()
