@@ -71,6 +71,12 @@ struct APIClient {
     /// that of one chunk. Returns nil when the body ended, or a non-2xx answer (with its whole
     /// body) for the caller to report.
     func lines(_ path: String, onLine: (ArraySlice<UInt8>) throws -> Void) throws -> Response? {
+        try streamingGET(path) { reader, headers in try Self.splitLines(&reader, headers, onLine) }
+    }
+
+    /// GETs `path`: a non-2xx answer comes back whole, for the caller to report; a 2xx one's body
+    /// is left to `body` to read as it arrives.
+    private func streamingGET(_ path: String, body: (inout Reader, [String: String]) throws -> Void) throws -> Response? {
         let fd = try connect()
         defer { close(fd) }
         try write(fd, head("GET", path, bodyLength: nil))
@@ -81,6 +87,11 @@ struct APIClient {
             try reader.readBody(headers) { content += $0 }
             return Response(status: status, headers: headers, body: content)
         }
+        try body(&reader, headers)
+        return nil
+    }
+
+    private static func splitLines(_ reader: inout Reader, _ headers: [String: String], _ onLine: (ArraySlice<UInt8>) throws -> Void) throws {
         var pending: [UInt8] = []
         try reader.readBody(headers) { piece in
             pending += piece
@@ -95,7 +106,6 @@ struct APIClient {
             pending.removeSubrange(..<start)
         }
         if !pending.isEmpty { try onLine(pending[...]) }  // a last line without its newline
-        return nil
     }
 
     /// GETs `path` and writes its body to `descriptor` as it arrives (a database copy, from
@@ -108,31 +118,23 @@ struct APIClient {
     }
 
     func download(_ path: String, into descriptor: Int32) throws -> Download {
-        let fd = try connect()
-        defer { close(fd) }
-        try write(fd, head("GET", path, bodyLength: nil))
-        var reader = Reader(fd: fd)
-        let (status, headers) = try reader.readHead()
-        guard (200..<300).contains(status) else {
-            var content: [UInt8] = []
-            try reader.readBody(headers) { content += $0 }
-            return .refused(Response(status: status, headers: headers, body: content))
-        }
-        guard headers["transfer-encoding"]?.lowercased() == "chunked" || headers["content-length"] != nil else {
-            throw Unreachable(description: "the answer has no length and no chunked coding: a cut copy could not be told from a whole one")
-        }
         var written = 0
-        try reader.readBody(headers) { piece in
-            var offset = 0
-            while offset < piece.count {
-                let count = piece[offset...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
-                if count < 0 && errno == EINTR { continue }
-                guard count > 0 else { throw Unreachable(description: "cannot write the copy: \(String(cString: strerror(errno)))") }
-                offset += count
+        let refused = try streamingGET(path) { reader, headers in
+            guard headers["transfer-encoding"]?.lowercased() == "chunked" || headers["content-length"] != nil else {
+                throw Unreachable(description: "the answer has no length and no chunked coding: a cut copy could not be told from a whole one")
             }
-            written += piece.count
+            try reader.readBody(headers) { piece in
+                var offset = 0
+                while offset < piece.count {
+                    let count = piece[offset...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+                    if count < 0 && errno == EINTR { continue }
+                    guard count > 0 else { throw Unreachable(description: "cannot write the copy: \(String(cString: strerror(errno)))") }
+                    offset += count
+                }
+                written += piece.count
+            }
         }
-        return .written(bytes: written)
+        return refused.map(Download.refused) ?? .written(bytes: written)
     }
 
     /// Follows a `text/event-stream`, calling `onEvent(event, id, data)` for each event until the
