@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Issue #19: the whole table sent again with 1% of the next hops changed. Loads N IPv4 /32s
+# (next hop node n1) through `POST /v1/routes:batch` into a fresh database, then posts the same N
+# with every 100th via n2; the second answer comes after the durable COMMIT. Prints curl's wall
+# time of the re-send per run and the median, the answer's created/updated/unchanged, the load
+# average before each run. (That only the changed prefixes reach a router is
+# Tests/InteropTests/BulkResendTests.)
+#   scripts/bench/batch-resend.sh [--runs R] [--port P] [N]      (default N = 1000000, R = 3)
+# Loopback only; no root needed. Release build of herald unless HERALD_BIN is set.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+runs=3
+count=1000000
+port=18579
+while [ $# -gt 0 ]; do
+    case $1 in
+        --runs) runs=$2; shift 2 ;;
+        --port) port=$2; shift 2 ;;
+        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        [0-9]*) count=$1; shift ;;
+        *) echo "usage: $0 [--runs R] [--port P] [N]" >&2; exit 2 ;;
+    esac
+done
+if [ -n "${HERALD_BIN:-}" ]; then
+    bin=$HERALD_BIN
+else
+    (cd "$here/../.." && swift build -c release --product herald >&2)
+    bin="$(cd "$here/../.." && swift build -c release --show-bin-path)/herald"
+fi
+dir=$(mktemp -d /tmp/herald-resend-bench-$$.XXXX)
+pid=
+stop_herald() { if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=; fi; }
+trap 'stop_herald; rm -rf "$dir"' EXIT
+
+python3 - "$dir" "$count" <<'PY'
+import ipaddress, sys
+directory, count = sys.argv[1], int(sys.argv[2])
+base = int(ipaddress.IPv4Address("10.0.0.0"))
+with open(directory + "/first.ndjson", "w") as first, open(directory + "/again.ndjson", "w") as again:
+    for i in range(count):
+        prefix = ipaddress.IPv4Address(base + i)
+        first.write('{"prefix":"%s/32","next_hops":["n1"]}\n' % prefix)
+        again.write('{"prefix":"%s/32","next_hops":["%s"]}\n' % (prefix, "n2" if i % 100 == 0 else "n1"))
+PY
+post() { curl -s -o "$dir/answer.json" -w '%{http_code} %{time_total}' -X POST -H 'Content-Type: application/x-ndjson' \
+    --data-binary @"$1" "http://127.0.0.1:$port/v1/routes:batch"; }
+times=()
+for run in $(seq "$runs"); do
+    db="$dir/run-$run.db"
+    "$bin" serve --db "$db" --api-listen "127.0.0.1:$port" --bgp-listen "127.0.0.1:$((port + 1))" \
+        --asn 65001 --router-id 10.255.0.1 --log-level error >> "$dir/serve.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 200); do curl -sf "127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.05; done
+    for node in n1:10.255.1.1 n2:10.255.1.2; do
+        curl -sf -X PUT "127.0.0.1:$port/v1/nodes/${node%%:*}" -H 'Content-Type: application/json' -d "{\"addresses\":[\"${node#*:}\"]}" >/dev/null
+    done
+    out=$(post "$dir/first.ndjson"); [ "${out% *}" = 200 ] || { echo "load: HTTP ${out% *}: $(head -c 300 "$dir/answer.json")" >&2; exit 1; }
+    load=$(cut -d' ' -f1-3 /proc/loadavg)
+    out=$(post "$dir/again.ndjson"); [ "${out% *}" = 200 ] || { echo "re-send: HTTP ${out% *}: $(head -c 300 "$dir/answer.json")" >&2; exit 1; }
+    printf 're-send %d: %.2f s  (load before: %s; answer %s)\n' "$run" "${out#* }" "$load" "$(cat "$dir/answer.json")"
+    times+=("${out#* }")
+    stop_herald
+    rm -f "$db" "$db-wal" "$db-shm"
+done
+median=$(printf '%s\n' "${times[@]}" | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }')
+printf 'median of %d: %.2f s to re-send %d routes with 1%% changed\n' "$runs" "$median" "$count"
