@@ -70,7 +70,10 @@ extension PeerDriver {
     /// The most paths kept for this peer: the speaker's bound, or the peer's max-prefix limit
     /// when that is higher (so its action sees every prefix up to the limit).
     var adjRIBInLimit: Int {
-        max(speaker.adjRIBInLimit, (settings.maxPrefixes?.limit ?? 0) + 1)
+        // One above the limit, saturating: the API takes any max_prefixes up to 2^63 − 1, and
+        // `+ 1` trapped on that one (a schemathesis run brought the process down through it).
+        let limit = settings.maxPrefixes?.limit ?? 0
+        return max(speaker.adjRIBInLimit, limit == .max ? .max : limit + 1)
     }
 
     /// Received routes are kept for display only, so a full Adj-RIB-In costs the operator a

@@ -273,6 +273,15 @@ struct Pair {
         #expect(await pair.a.peer(named: "b")?.state == .disabled)
     }
 
+    /// The largest max-prefix limit the API takes (2^63 − 1) is a limit like any other: the
+    /// session comes up and the peer can be read (one above it overflowed and trapped).
+    @Test func theLargestMaxPrefixLimitIsALimitLikeAnyOther() async throws {
+        let pair = try await Pair.make(peerB: { $0.maxPrefixes = MaxPrefixLimit(.max) })
+        defer { Task { await pair.close() } }
+        try await pair.waitEstablished()
+        #expect(await pair.b.peer(named: "a")?.state == .established)
+    }
+
     /// RFC 4486 §4: a deleted peer gets Cease/Peer De-configured (6/3).
     @Test func removingAPeerSendsPeerDeconfigured() async throws {
         let pair = try await Pair.make()
