@@ -18,6 +18,16 @@ bin=${1:-$(swift build -c release --show-bin-path)/herald}
 examples=${2:-25}
 version=4.32.5  # .ci/run installs the same
 schemathesis --version 2>/dev/null | grep -q "$version" || python3 -m pip install --quiet --disable-pip-version-check "schemathesis==$version"
+# The fixture server's speaker connects to every peer schemathesis makes up and probes every
+# node's health check, at whatever addresses it generates: the server and schemathesis run in a
+# network namespace of their own with only loopback (`unshare -n`; `-r` too when not root), so
+# nothing leaves the machine.
+if [ -z "${HERALD_SCHEMATHESIS_ISOLATED:-}" ]; then
+    isolate=(unshare -n)
+    [ "$(id -u)" = 0 ] || isolate=(unshare -r -n)
+    exec env HERALD_SCHEMATHESIS_ISOLATED=1 "${isolate[@]}" bash -c 'ip link set lo up && exec bash "$0" "$@"' \
+        "$(pwd)/scripts/schemathesis.sh" "$@"
+fi
 dir=$(mktemp -d)
 port=18398
 "$bin" serve --db "$dir/h.db" --api-listen 127.0.0.1:$port --bgp-listen 127.0.0.1:0 --asn 64512 --router-id 192.0.2.1 \
