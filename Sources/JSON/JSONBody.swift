@@ -340,6 +340,31 @@ enum Scalars {
 }
 
 extension Scalars {
+    /// Throws `valueNotFound` for a JSON `null` where `type` does not read null itself: "must be
+    /// an integer, not null".
+    static func refuseNull<T: Decodable>(_ type: T.Type, _ value: JSONValue, _ path: [any CodingKey]) throws {
+        guard case .null = value, !(type is any JSONNullReading.Type) else { return }
+        throw DecodingError.valueNotFound(type, .init(codingPath: path, debugDescription: nullMessage(type)))
+    }
+
+    /// "must be a string, not null": what `type` reads (found by letting it start decoding).
+    static func nullMessage<T: Decodable>(_ type: T.Type) -> String {
+        guard let kind = KindProbe.kind(of: type) else { return "must not be null" }
+        return "must be \(kind), not null"
+    }
+
+    /// The JSON `type` is read from in words, for the scalars this decoder knows.
+    static func scalarKind(_ type: Any.Type) -> String? {
+        switch type {
+        case is String.Type: "a string"
+        case is Bool.Type: "a boolean"
+        case is Double.Type, is Float.Type: "a number"
+        case is Int.Type, is Int8.Type, is Int16.Type, is Int32.Type, is Int64.Type,
+             is UInt.Type, is UInt8.Type, is UInt16.Type, is UInt32.Type, is UInt64.Type: "an integer"
+        default: nil
+        }
+    }
+
     /// A number written with a fraction or an exponent that is still a whole number (`60.0`,
     /// `6e1`): JSON Schema 2020-12 counts it as an integer (§6.1.1, "a number with a zero
     /// fractional part"), so a client that writes its integers that way is not refused. Only
@@ -381,15 +406,35 @@ struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
         guard let v = lookup(key) else {
             throw DecodingError.keyNotFound(key, .init(codingPath: codingPath, debugDescription: "missing"))
         }
-        if case .null = v {
-            throw DecodingError.valueNotFound(type, .init(codingPath: codingPath + [key], debugDescription: "must not be null"))
-        }
+        try Scalars.refuseNull(type, v, codingPath + [key])
         return try Scalars.decode(type, v, codingPath + [key], tracker)
     }
 
-    func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
+    /// An optional member may be left out; written as `null` it is refused like any other value
+    /// of the wrong type (issue #17 item 9: the contract does not allow it), unless the type
+    /// reads null itself (`JSONNullable`).
+    func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? { try present(type, key) }
+
+    // Synthesized decoders call these for optional scalars; the protocol's defaults would read
+    // null as absent (through decodeNil), so each goes through the generic one above.
+    func decodeIfPresent(_ type: String.Type, forKey key: Key) throws -> String? { try present(type, key) }
+    func decodeIfPresent(_ type: Bool.Type, forKey key: Key) throws -> Bool? { try present(type, key) }
+    func decodeIfPresent(_ type: Double.Type, forKey key: Key) throws -> Double? { try present(type, key) }
+    func decodeIfPresent(_ type: Float.Type, forKey key: Key) throws -> Float? { try present(type, key) }
+    func decodeIfPresent(_ type: Int.Type, forKey key: Key) throws -> Int? { try present(type, key) }
+    func decodeIfPresent(_ type: Int8.Type, forKey key: Key) throws -> Int8? { try present(type, key) }
+    func decodeIfPresent(_ type: Int16.Type, forKey key: Key) throws -> Int16? { try present(type, key) }
+    func decodeIfPresent(_ type: Int32.Type, forKey key: Key) throws -> Int32? { try present(type, key) }
+    func decodeIfPresent(_ type: Int64.Type, forKey key: Key) throws -> Int64? { try present(type, key) }
+    func decodeIfPresent(_ type: UInt.Type, forKey key: Key) throws -> UInt? { try present(type, key) }
+    func decodeIfPresent(_ type: UInt8.Type, forKey key: Key) throws -> UInt8? { try present(type, key) }
+    func decodeIfPresent(_ type: UInt16.Type, forKey key: Key) throws -> UInt16? { try present(type, key) }
+    func decodeIfPresent(_ type: UInt32.Type, forKey key: Key) throws -> UInt32? { try present(type, key) }
+    func decodeIfPresent(_ type: UInt64.Type, forKey key: Key) throws -> UInt64? { try present(type, key) }
+
+    private func present<T: Decodable>(_ type: T.Type, _ key: Key) throws -> T? {
         guard let v = lookup(key) else { return nil }
-        if case .null = v { return nil }
+        try Scalars.refuseNull(type, v, codingPath + [key])
         return try Scalars.decode(type, v, codingPath + [key], tracker)
     }
 
@@ -443,7 +488,7 @@ struct UnkeyedContainer: UnkeyedDecodingContainer {
 
     mutating func decode<T: Decodable>(_ type: T.Type) throws -> T {
         let (v, path) = try next(type)
-        if case .null = v { throw DecodingError.valueNotFound(type, .init(codingPath: path, debugDescription: "must not be null")) }
+        try Scalars.refuseNull(type, v, path)
         return try Scalars.decode(type, v, path, tracker)
     }
 
@@ -474,7 +519,65 @@ struct SingleContainer: SingleValueDecodingContainer {
     }
 
     func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        if case .null = value { throw DecodingError.valueNotFound(type, .init(codingPath: codingPath, debugDescription: "must not be null")) }
+        try Scalars.refuseNull(type, value, codingPath)
         return try Scalars.decode(type, value, codingPath, tracker)
+    }
+}
+
+// MARK: - Null
+
+/// A type that reads JSON `null` itself (the strict decoder hands it the null instead of refusing it).
+protocol JSONNullReading {}
+
+/// A member where `null` is a value of its own (the schema says `type: [X, "null"]`): `.null`
+/// when written as null; left out, the optional holding it is nil. Everywhere else the strict
+/// decoder refuses null.
+public enum JSONNullable<Wrapped: Decodable>: Decodable, JSONNullReading {
+    case null
+    case value(Wrapped)
+
+    /// The value, nil for null.
+    public var wrapped: Wrapped? {
+        if case .value(let wrapped) = self { return wrapped }
+        return nil
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        self = container.decodeNil() ? .null : .value(try container.decode(Wrapped.self))
+    }
+}
+
+extension JSONNullable: Sendable where Wrapped: Sendable {}
+extension JSONNullable: Equatable where Wrapped: Equatable {}
+
+/// Finds what JSON a Decodable type reads by letting it start decoding from nothing: for the
+/// message that refuses a null ("must be an object, not null"). Only on that error path.
+struct KindProbe: Decoder {
+    struct Found: Error { let kind: String }
+
+    var codingPath: [any CodingKey] { [] }
+    var userInfo: [CodingUserInfoKey: Any] { [:] }
+
+    static func kind<T: Decodable>(of type: T.Type) -> String? {
+        if let kind = Scalars.scalarKind(type) { return kind }
+        do {
+            _ = try T(from: KindProbe())
+        } catch let found as Found {
+            return found.kind
+        } catch {}
+        return nil
+    }
+
+    func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> { throw Found(kind: "an object") }
+    func unkeyedContainer() throws -> any UnkeyedDecodingContainer { throw Found(kind: "an array") }
+    func singleValueContainer() throws -> any SingleValueDecodingContainer { Single() }
+
+    struct Single: SingleValueDecodingContainer {
+        var codingPath: [any CodingKey] { [] }
+        func decodeNil() -> Bool { false }
+        func decode<T: Decodable>(_ type: T.Type) throws -> T {
+            throw Found(kind: KindProbe.kind(of: type) ?? "a value")
+        }
     }
 }

@@ -87,19 +87,16 @@ public struct JSONItemScanner {
         return true
     }
 
-    /// The value of member `name`, which must be a string (`null` only when `nullable`: nil).
-    public mutating func string(_ name: String, nullable: Bool = false) throws -> String? {
-        if try takeNull() {
-            if nullable { return nil }
-            throw shapeError(name, "must not be null")
-        }
+    /// The value of member `name`, which must be a string (`null` is refused like any other type).
+    public mutating func string(_ name: String) throws -> String {
+        if try takeNull() { throw shapeError(name, "must be a string, not null") }
         guard try parser.peek() == UInt8(ascii: "\"") else { throw shapeError(name, "expected a string, found \(try peekKind())") }
         return try parser.parseString()
     }
 
-    /// The value of member `name`, which must be an array of strings or `null` (nil).
-    public mutating func stringArray(_ name: String) throws -> [String]? {
-        if try takeNull() { return nil }
+    /// The value of member `name`, which must be an array of strings.
+    public mutating func stringArray(_ name: String) throws -> [String] {
+        if try takeNull() { throw shapeError(name, "must be an array, not null") }
         guard try parser.peek() == UInt8(ascii: "[") else { throw shapeError(name, "expected an array, found \(try peekKind())") }
         var strings: [String] = []
         if try parser.openContainer(depth: depth + 1) { return strings }
@@ -107,7 +104,7 @@ public struct JSONItemScanner {
             parser.skipWhitespace()
             guard try parser.peek() == UInt8(ascii: "\"") else {
                 let kind = try parser.parseValue(depth: depth + 2).kind
-                throw shapeError("\(name)[\(strings.count)]", kind == "null" ? "must not be null" : "expected a string, found \(kind)")
+                throw shapeError("\(name)[\(strings.count)]", kind == "null" ? "must be a string, not null" : "expected a string, found \(kind)")
             }
             strings.append(try parser.parseString())
         } while try !parser.readCommaOrClose(UInt8(ascii: "]"))
@@ -115,10 +112,11 @@ public struct JSONItemScanner {
     }
 
     /// The value of member `name` decoded strictly as `T` (snake_case keys, unknown fields
-    /// refused as `[41].name.field`), or nil for `null`: for members of a rarer, nested shape.
-    public mutating func decode<T: Decodable>(_ type: T.Type, _ name: String) throws -> T? {
-        if try takeNull() { return nil }
+    /// refused as `[41].name.field`; `null` refused unless `T` reads it): for members of a rarer,
+    /// nested shape.
+    public mutating func decode<T: Decodable>(_ type: T.Type, _ name: String) throws -> T {
         let value = try parser.parseValue(depth: depth + 1)
+        if case .null = value, !(type is any JSONNullReading.Type) { throw shapeError(name, Scalars.nullMessage(type)) }
         return try StrictJSON.decode(T.self, from: value, codingPath: [IndexKey(index), NameKey(stringValue: name)])
     }
 }

@@ -37,7 +37,7 @@ struct JSONProblemTests {
                     try scanner.members { member, value in
                         switch member {
                         case "prefix": prefix = try value.string(member)
-                        case "name": _ = try value.string(member, nullable: true)
+                        case "name": _ = try value.string(member)
                         case "next_hops": _ = try value.stringArray(member)
                         case "labels": _ = try value.decode([String: Int].self, member)
                         default: throw value.unknownField(member)
@@ -132,7 +132,7 @@ struct JSONProblemTests {
         400 application/problem+json {"detail":"The JSON body does not match the expected shape.","errors":[{"field":"peer_asn","message":"is required"}],"status":400,"title":"Bad Request","type":"about:blank"}
         400 application/problem+json {"detail":"The JSON body does not match the expected shape.","errors":[{"field":"peer_asn","message":"-1 is not an integer in 0...4294967295"}],"status":400,"title":"Bad Request","type":"about:blank"}
         400 application/problem+json {"detail":"The JSON body does not match the expected shape.","errors":[{"field":"families[1]","message":"expected a string, found a number"}],"status":400,"title":"Bad Request","type":"about:blank"}
-        400 application/problem+json {"detail":"The JSON body does not match the expected shape.","errors":[{"field":"timers.connect_retry","message":"must not be null"}],"status":400,"title":"Bad Request","type":"about:blank"}
+        400 application/problem+json {"detail":"The JSON body does not match the expected shape.","errors":[{"field":"timers.connect_retry","message":"must be an integer, not null"}],"status":400,"title":"Bad Request","type":"about:blank"}
         400 application/problem+json {"detail":"The JSON body has unknown fields.","errors":[{"field":"timers.x","message":"unknown field"}],"status":400,"title":"Bad Request","type":"about:blank"}
         400 application/problem+json {"detail":"The JSON body does not match the expected shape.","errors":[{"field":"peer_asn","message":"1.5 is not an integer in 0...4294967295"}],"status":400,"title":"Bad Request","type":"about:blank"}
         400 application/problem+json {"detail":"The JSON body does not match the expected shape.","errors":[{"field":"$","message":"expected an object, found an array"}],"status":400,"title":"Bad Request","type":"about:blank"}
@@ -147,11 +147,11 @@ struct JSONProblemTests {
         400 application/problem+json {"detail":"invalid JSON on line 1: unexpected data after the JSON value at byte 15 of the line","status":400,"title":"Bad Request","type":"about:blank"}
         400 application/problem+json {"detail":"The JSON body does not match the expected shape.","errors":[{"field":"[1].prefix","message":"expected a string, found a number"}],"status":400,"title":"Bad Request","type":"about:blank"}
         400 application/problem+json {"detail":"The JSON body does not match the expected shape.","errors":[{"field":"[1]","message":"expected an object, found a string"}],"status":400,"title":"Bad Request","type":"about:blank"}
-        400 application/problem+json {"detail":"The JSON body does not match the expected shape.","errors":[{"field":"[0].prefix","message":"must not be null"}],"status":400,"title":"Bad Request","type":"about:blank"}
+        400 application/problem+json {"detail":"The JSON body does not match the expected shape.","errors":[{"field":"[0].prefix","message":"must be a string, not null"}],"status":400,"title":"Bad Request","type":"about:blank"}
         400 application/problem+json {"detail":"The JSON body does not match the expected shape.","errors":[{"field":"[0].prefix","message":"expected a string, found a number"}],"status":400,"title":"Bad Request","type":"about:blank"}
         400 application/problem+json {"detail":"The JSON body does not match the expected shape.","errors":[{"field":"[0].name","message":"expected a string, found a number"}],"status":400,"title":"Bad Request","type":"about:blank"}
         400 application/problem+json {"detail":"The JSON body does not match the expected shape.","errors":[{"field":"[0].next_hops","message":"expected an array, found a string"}],"status":400,"title":"Bad Request","type":"about:blank"}
-        400 application/problem+json {"detail":"The JSON body does not match the expected shape.","errors":[{"field":"[0].next_hops[1]","message":"must not be null"}],"status":400,"title":"Bad Request","type":"about:blank"}
+        400 application/problem+json {"detail":"The JSON body does not match the expected shape.","errors":[{"field":"[0].next_hops[1]","message":"must be a string, not null"}],"status":400,"title":"Bad Request","type":"about:blank"}
         400 application/problem+json {"detail":"The JSON body does not match the expected shape.","errors":[{"field":"[0].next_hops[1]","message":"expected a string, found a number"}],"status":400,"title":"Bad Request","type":"about:blank"}
         400 application/problem+json {"detail":"invalid JSON after item 0: nesting deeper than 4 at byte 29","status":400,"title":"Bad Request","type":"about:blank"}
         400 application/problem+json {"detail":"The JSON body does not match the expected shape.","errors":[{"field":"[0].labels.a","message":"expected an integer, found a string"}],"status":400,"title":"Bad Request","type":"about:blank"}

@@ -115,7 +115,7 @@ struct RouterTests {
     // MARK: - JSON bodies
 
     @Test func jsonBodyDecodesSnakeCase() async throws {
-        let body = #"{"name":"edge","peer_asn":65001,"address":"192.0.2.1","families":["ipv4"],"timers":{"connect_retry":30},"hold_time":null}"#
+        let body = #"{"name":"edge","peer_asn":65001,"address":"192.0.2.1","families":["ipv4"],"timers":{"connect_retry":30}}"#
         let r = await router.respond(to: try postJSON("/v1/peers", body, contentType: "application/json; charset=utf-8"))
         #expect(r.status == .created)
         #expect(json(r)["peer_asn"] as? Int == 65001)

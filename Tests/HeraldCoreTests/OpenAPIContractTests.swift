@@ -2,7 +2,10 @@ import Foundation
 import Testing
 @testable import HeraldCore
 import HTTPServer
+import IP
+import IPAM
 import Store
+import TestSupport
 
 /// openapi.yaml is the contract: every route the server registers is documented there, with its
 /// method, and the document describes no route the server lacks.
@@ -135,6 +138,64 @@ import Store
             let schema = try Self.schema(documented[event.kind.rawValue] ?? "?")
             #expect(Set(json.keys) == schema.properties, "\(event.kind) fields")
             #expect(schema.required.isSubset(of: Set(json.keys)), "\(event.kind) required fields")
+        }
+    }
+
+    /// The `pattern` of a string schema in components (`IPAddress`, `Community`…).
+    static func componentPattern(_ name: String) throws -> NSRegularExpression {
+        let text = try document()
+        let start = try #require(text.range(of: "\n    \(name):\n"), "components.schemas.\(name)")
+        let rest = text[start.upperBound...]
+        let line = try #require(rest.split(separator: "\n").prefix(4).first { $0.hasPrefix("      pattern: ") }, "\(name).pattern")
+        var pattern = line.dropFirst("      pattern: ".count)
+        if pattern.hasPrefix("'") { pattern = pattern.dropFirst().dropLast() } else if pattern.hasPrefix("\"") { pattern = pattern.dropFirst().dropLast() }
+        // JSON Schema patterns are ECMA-262, where $ is the end of the text; ICU's $ also
+        // matches before a final newline, which \z does not.
+        if pattern.hasSuffix("$") { pattern = pattern.dropLast() + "\\z" }
+        return try NSRegularExpression(pattern: String(pattern))
+    }
+
+    static func matches(_ regex: NSRegularExpression, _ text: String) -> Bool {
+        regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+    }
+
+    /// Issue #17 item 9: the string rules of openapi.yaml are the server's parsers' rules (host
+    /// bits, reserved space and families aside, which the descriptions say): each example matches
+    /// the pattern exactly when the parser takes it.
+    @Test func theStringPatternsAgreeWithTheParsers() throws {
+        let address = try Self.componentPattern("IPAddress"), prefix = try Self.componentPattern("IPPrefix")
+        let block = try Self.componentPattern("PoolBlock"), community = try Self.componentPattern("Community")
+        let large = try Self.componentPattern("LargeCommunity")
+        let addresses = ["1.2.3.4", "0.0.0.0", "255.255.255.255", "::", "::1", "2001:db8::1", "2001:DB8::1", "::ffff:1.2.3.4",
+                         "1:2:3:4:5:6:7:8", "1:2:3:4:5:6:1.2.3.4", "fe80::", "1::", "::2:3:4:5:6:7:8",
+                         "01.2.3.4", "1.2.3", "256.1.1.1", "1.2.3.4 ", "1.2.3.4\n", "1:2:3:4:5:6:7:8:9", ":::", "1::2::3",
+                         "12345::", "fe80::1%eth0", "", "x", "1.2.3.4/32", "[::1]"]
+        var generator = SeededGenerator(seed: 0x1709)
+        let random = (0..<200).map { _ in
+            IPAddress.v6(IPv6Address(UInt128(generator.next() as UInt64) << UInt64.random(in: 0...64, using: &generator) | UInt128(generator.next() as UInt64 >> UInt64.random(in: 0...63, using: &generator)))).description
+        }
+        for text in addresses + random {
+            #expect(Self.matches(address, text) == (IPAddress(text) != nil), "address \(text.debugDescription)")
+        }
+        for text in ["10.0.0.0/8", "0.0.0.0/0", "2001:db8::/32", "::/0", "10.0.0.0/33", "10.0.0.0/024", "2001:db8::/129",
+                     "10.0.0.0", "10.0.0.0/", "/8", "2001:db8::/64 "] {
+            #expect(Self.matches(prefix, text) == (IPPrefix(text) != nil), "prefix \(text.debugDescription)")
+        }
+        for text in ["192.0.2.0/24", "192.0.2.10-192.0.2.20", "2001:db8::/120", "2001:db8::1-2001:db8::9", "192.0.2.0-2001:db8::1",
+                     "192.0.2.0", "192.0.2.0/24-192.0.2.9", "192.0.2.1 - 192.0.2.9"] {
+            #expect(Self.matches(block, text) == ((try? PoolBlock(parsing: text)) != nil), "block \(text.debugDescription)")
+        }
+        func taken(_ attributes: AnnounceAttributes) -> Bool {
+            var validator = Validator()
+            attributes.validate(field: "announce", into: &validator)
+            return validator.errors.isEmpty
+        }
+        for text in ["65000:100", "0:0", "65535:65535", "065000:0100", "+1:2", "65536:1", "1:65536", "1", "1:2:3", "no-export",
+                     "no-advertise", "no-export-subconfed", "blackhole", "graceful-shutdown", "NO-EXPORT", "", ":1"] {
+            #expect(Self.matches(community, text) == taken(AnnounceAttributes(communities: [text])), "community \(text.debugDescription)")
+        }
+        for text in ["1:2:3", "4294967295:0:4294967295", "4294967296:0:0", "1:2", "1:2:3:4", "+1:2:3", "a:b:c", "01:02:03"] {
+            #expect(Self.matches(large, text) == taken(AnnounceAttributes(largeCommunities: [text])), "large community \(text.debugDescription)")
         }
     }
 }

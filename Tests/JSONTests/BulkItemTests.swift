@@ -60,8 +60,8 @@ import Testing
     }
 
     @Test func theScannerReadsWhatTheDecoderReads() throws {
-        let text = #"[{"prefix":"a"},{"next_hops":["x","y"],"prefix":"b","labels":null},{ "prefix" : "c" , "next_hops" : null }]"#
-        let decoded = try items(text.replacingOccurrences(of: #","labels":null"#, with: ""), .array)
+        let text = #"[{"prefix":"a"},{"next_hops":["x","y"],"prefix":"b","labels":{}},{ "prefix" : "c" , "next_hops" : [ ] }]"#
+        let decoded = try items(text.replacingOccurrences(of: #","labels":{}"#, with: ""), .array)
         #expect(try scan(text, .array) == Dictionary(uniqueKeysWithValues: decoded.enumerated().map { ($0.offset, $0.element) }))
     }
 
@@ -70,8 +70,12 @@ import Testing
             do { _ = try scan(text, .array); return nil } catch { return error as? JSONInputError }
         }
         #expect(refusal(#"[{"prefix":"a"},"x"]"#) == .shape(at: "[1]", "expected an object, found a string"))
-        #expect(refusal(#"[{"prefix":null}]"#) == .shape(at: "[0].prefix", "must not be null"))
-        #expect(refusal(#"[{"prefix":"a","next_hops":["x",null]}]"#) == .shape(at: "[0].next_hops[1]", "must not be null"))
+        // Issue #17 item 9: null is refused like the decoder refuses it, optional members too.
+        #expect(refusal(#"[{"prefix":null}]"#) == .shape(at: "[0].prefix", "must be a string, not null"))
+        #expect(refusal(#"[{"prefix":"a","next_hops":["x",null]}]"#) == .shape(at: "[0].next_hops[1]", "must be a string, not null"))
+        #expect(refusal(#"[{"prefix":"a","next_hops":null}]"#) == .shape(at: "[0].next_hops", "must be an array, not null"))
+        #expect(refusal(#"[{"prefix":"a","labels":null}]"#) == .shape(at: "[0].labels", "must be an object, not null"))
+        #expect(refusal(#"[{"prefix":"a","labels":{"k":null}}]"#) == .shape(at: "[0].labels.k", "must be a string, not null"))
         #expect(refusal(#"[{"prefix":"a","next_hops":["x",1]}]"#) == .shape(at: "[0].next_hops[1]", "expected a string, found a number"))
         #expect(refusal(#"[{"prefix":"a","labels":{"k":1}}]"#) == .shape(at: "[0].labels.k", "expected a string, found a number"))
         #expect(refusal(#"[{"prefix":"a","labels":{"k":"v","x":{}}}]"#)?.kind == .shape)

@@ -75,9 +75,13 @@ public struct AllocationsAPI: Sendable {
 
     func list(_ request: HTTPRequest) throws -> HTTPResponse {
         let labels = try request.query.values("label").map { text -> (key: String, value: String) in
-            let parts = text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard parts.count == 2, !parts[0].isEmpty else { throw ValidationError(field: "label", "expected key=value", status: .badRequest) }
-            return (String(parts[0]), String(parts[1]))
+            // Split at the first "=" scalar: a Character split misses an "=" that a following
+            // combining scalar joins into one grapheme ("=\u{1F3FB}").
+            let scalars = text.unicodeScalars
+            guard let equals = scalars.firstIndex(of: "="), equals != scalars.startIndex else {
+                throw ValidationError(field: "label", "expected key=value", status: .badRequest)
+            }
+            return (String(scalars[..<equals]), String(scalars[scalars.index(after: equals)...]))
         }
         let address = try APIParse.query(request, "address") { text in try IPAddress(parsing: text) }
         let page = try PageQuery(request)

@@ -1,6 +1,7 @@
 public import HTTPServer
 internal import IP
 internal import IPAM
+internal import JSON
 internal import Store
 
 /// `/v1/pools`: address pools (blocks, selectors, the attributes their routes carry). A pool
@@ -84,7 +85,8 @@ public struct PoolsAPI: Sendable {
         let blocks: [String]
         let serviceSelector: [String: String]?
         let nodeSelector: [String: String]?
-        let allowFirstLastIps: Bool?
+        /// null (or left out) is the default: see `PoolSpec.allowFirstLastIPs`.
+        let allowFirstLastIps: JSONNullable<Bool>?
         let disabled: Bool?
         let announce: AnnounceAttributes?
         let description: String?
@@ -109,7 +111,7 @@ public struct PoolsAPI: Sendable {
         }
         try APIErrors.translating { try validator.finish() }
         let spec = PoolSpec(blocks: blocks, serviceSelector: input.serviceSelector ?? [:], nodeSelector: input.nodeSelector ?? [:],
-                            allowFirstLastIPs: input.allowFirstLastIps, disabled: input.disabled ?? false,
+                            allowFirstLastIPs: input.allowFirstLastIps?.wrapped, disabled: input.disabled ?? false,
                             announce: input.announce ?? AnnounceAttributes(), description: input.description ?? "",
                             labels: input.labels ?? [:], failOpen: input.failOpen ?? false)
         let result = try await services.commit(context) { change in

@@ -14,8 +14,12 @@ public struct StatusPage: Sendable {
     public init() {}
 
     public func register(on router: Router) {
-        router.get("/", query: ["live"]) { _, _ in
-            HTTPResponse(status: .ok, headers: ["Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"],
+        router.get("/", query: ["live"]) { request, _ in
+            // The contract says 0 or 1 (issue #17 item 9): anything else is refused, not ignored.
+            if let live = request.query["live"], live != "0" && live != "1" {
+                throw ValidationError(field: "live", "expected 0 (no live event stream) or 1", status: .badRequest)
+            }
+            return HTTPResponse(status: .ok, headers: ["Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"],
                          body: .bytes(Array(Self.html.utf8)))
         }
     }

@@ -1,5 +1,5 @@
 /// Key/value labels, as in Kubernetes: keys up to 253 characters of `[A-Za-z0-9._/-]`, values up
-/// to 63 characters.
+/// to 63 characters (code points) on one line.
 public enum Labels {
     public static func validate(_ labels: [String: String], field: String, into validator: inout Validator) {
         for (key, value) in labels.sorted(by: { $0.key < $1.key }) {
@@ -8,7 +8,8 @@ public enum Labels {
                     || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "/")
             }
             if !keyOK { validator.add("\(field).\(key)", "label keys are 1–253 characters of letters, digits, '.', '_', '-' and '/'") }
-            if value.utf8.count > 63 || value.contains(where: { $0.isNewline }) {
+            // Characters as JSON Schema's maxLength counts them (code points), not bytes.
+            if value.unicodeScalars.count > 63 || value.contains(where: { $0.isNewline }) {
                 validator.add("\(field).\(key)", "label values are at most 63 characters on one line")
             }
         }

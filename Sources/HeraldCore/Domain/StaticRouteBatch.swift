@@ -66,7 +66,7 @@ public struct StaticRouteBatch: Sendable {
             try scanner.members { member, value in
                 switch member {
                 case "prefix": prefix = try value.string(member)
-                case "name": name = try value.string(member, nullable: true)
+                case "name": name = try value.string(member)
                 case "next_hops": nextHops = try value.stringArray(member)
                 case "announce": announce = try value.decode(AnnounceAttributes.self, member)
                 case "labels": labels = try value.decode([String: String].self, member)
