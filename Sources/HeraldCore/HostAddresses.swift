@@ -1,25 +1,14 @@
 public import IP
-#if canImport(Glibc)
-internal import Glibc
-#endif
+internal import Sockets
 
 /// Addresses configured on this host's interfaces.
 public enum HostAddresses {
     /// The IPv4 addresses of the interfaces that are up, loopback excluded, with their interface.
     static func ipv4ByInterface() -> [(interface: String, address: IPv4Address)] {
-        var head: UnsafeMutablePointer<ifaddrs>?
-        guard getifaddrs(&head) == 0 else { return [] }
-        defer { freeifaddrs(head) }
-        var result: [(interface: String, address: IPv4Address)] = []
-        var cursor = head
-        while let entry = cursor {
-            defer { cursor = entry.pointee.ifa_next }
-            guard let address = entry.pointee.ifa_addr, address.pointee.sa_family == sa_family_t(AF_INET),
-                  entry.pointee.ifa_flags & UInt32(IFF_UP) != 0 else { continue }
-            let ip = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { IPv4Address(UInt32(bigEndian: $0.pointee.sin_addr.s_addr)) }
-            if !ip.isLoopback { result.append((String(cString: entry.pointee.ifa_name), ip)) }
+        InterfaceAddresses.up().compactMap { entry in
+            guard case .v4(let ip) = entry.address, !ip.isLoopback else { return nil }
+            return (entry.interface, ip)
         }
-        return result
     }
 
     /// The IPv4 addresses of all interfaces that are up, loopback excluded, in order.

@@ -10,28 +10,32 @@ public enum InterfaceAddresses {
     /// interface or its interface has none. Reads the interfaces (getifaddrs: one netlink dump),
     /// so it is meant for a session coming up, not for every route.
     public static func sibling(of address: IPAddress, family: IPFamily) -> IPAddress? {
+        let all = up()
+        guard let holder = all.first(where: { $0.address == address })?.interface else { return nil }
+        return all.filter { $0.interface == holder && $0.address.family == family && usableAsNextHop($0.address) }.map(\.address).min()
+    }
+
+    /// Every address of every interface that is up, with its interface's name, in the order the
+    /// kernel lists them (getifaddrs).
+    public static func up() -> [(interface: String, address: IPAddress)] {
         var head: UnsafeMutablePointer<ifaddrs>?
-        guard getifaddrs(&head) == 0 else { return nil }
+        guard getifaddrs(&head) == 0 else { return [] }
         defer { freeifaddrs(head) }
-        var byInterface: [String: [IPAddress]] = [:]
-        var holder: String?
+        var result: [(interface: String, address: IPAddress)] = []
         var cursor = head
         while let entry = cursor {
             defer { cursor = entry.pointee.ifa_next }
             guard let socketAddress = entry.pointee.ifa_addr, entry.pointee.ifa_flags & UInt32(IFF_UP) != 0,
                   let ip = Self.address(socketAddress) else { continue }
-            let name = String(cString: entry.pointee.ifa_name)
-            if ip == address { holder = name }
-            byInterface[name, default: []].append(ip)
+            result.append((String(cString: entry.pointee.ifa_name), ip))
         }
-        guard let holder else { return nil }
-        return byInterface[holder, default: []].filter { $0.family == family && usableAsNextHop($0) }.min()
+        return result
     }
 
     static func usableAsNextHop(_ address: IPAddress) -> Bool {
         guard !address.isLoopback, !address.isMulticast, !address.isUnspecified else { return false }
         if case .v6(let v6) = address {
-            return !v6.isLinkLocal && v6.value >> 32 != 0xFFFF  // ::ffff:0:0/96, IPv4-mapped
+            return !v6.isLinkLocal && v6.ipv4Mapped == nil
         }
         return true
     }
