@@ -40,13 +40,10 @@ struct BackupAPI: Sendable {
             let store = services.store
             let running = running
             copy = try await Blocking.run { try CopiedDatabase(store: store, running: running) }
-        } catch let error as HTTPError {
-            running.busy.withLock { $0 = false }
-            throw error
         } catch {
-            // A full disk beside the database, a failed integrity check, a cluster without a leader.
             running.busy.withLock { $0 = false }
-            throw HTTPError(.serviceUnavailable, title: "Backup failed", detail: "the copy could not be taken: \(error)")
+            // A full disk beside the database, a failed integrity check, a cluster without a leader.
+            throw error as? HTTPError ?? HTTPError(.serviceUnavailable, title: "Backup failed", detail: "the copy could not be taken: \(error)")
         }
         // The stream holds the copy; when it is done or dropped, the copy is closed and the next
         // backup may start.
