@@ -140,9 +140,8 @@ public struct NodesAPI: Sendable {
         let checksFollowed = services.health.map { _ in Reply<Void>() }
         let result = try await services.commit(context) { change in
             let result = try Nodes.put(change.db, name: name, spec: spec, now: change.now)
-            // A node PUT as it already is writes nothing (its updated_at stays older than this
-            // change): no routes to derive again.
-            guard result.created || result.node.updatedAt == change.now else {
+            // A node PUT as it already is writes nothing: no routes to derive again.
+            guard result.changed else {
                 checksFollowed?.fulfil(())
                 return result
             }

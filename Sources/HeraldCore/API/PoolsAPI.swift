@@ -118,7 +118,7 @@ public struct PoolsAPI: Sendable {
             if createOnly, try Pools.get(change.db, name: name) != nil { throw DomainError.conflict("pool \"\(name)\" already exists") }
             let result = try Pools.put(change.db, name: name, spec: spec, now: change.now, hints: change.hints)
             // A pool PUT as it already is writes nothing: no routes to derive again.
-            guard result.created || result.pool.updatedAt == change.now else { return result }
+            guard result.changed else { return result }
             try change.rederiveAll(reason: "pool \(name) \(result.created ? "created" : "changed")")
             return result
         }

@@ -78,7 +78,7 @@ public enum Nodes {
 
     /// Creates or replaces the node. Returns the node and whether it was created.
     @discardableResult
-    public static func put(_ db: Database, name: String, spec: NodeSpec, now: Int64) throws -> (node: Node, created: Bool) {
+    public static func put(_ db: Database, name: String, spec: NodeSpec, now: Int64) throws -> (node: Node, created: Bool, changed: Bool) {
         var validator = Validator()
         if let problem = ObjectName.validate(name) { validator.add("name", problem) }
         spec.validate(into: &validator)
@@ -87,7 +87,7 @@ public enum Nodes {
         // The same node again: nothing to write, and `updated_at` keeps its meaning.
         if let current = try get(db, name: name), Set(current.addresses) == Set(spec.addresses), current.labels == spec.labels,
            current.healthCheck == spec.healthCheck {
-            return (current, false)
+            return (current, false, false)
         }
 
         let existing = try id(db, name: name)
@@ -113,7 +113,7 @@ public enum Nodes {
             try db.execute("INSERT INTO node_addresses (node_id, family, address) VALUES (?, ?, ?)",
                            [nodeID, address.family.rawValue, address.description])
         }
-        return (try get(db, name: name)!, existing == nil)
+        return (try get(db, name: name)!, existing == nil, true)
     }
 
     /// Deletes the node; refused while a `local` allocation sends traffic to it.

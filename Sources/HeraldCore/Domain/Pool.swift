@@ -124,7 +124,7 @@ public enum Pools {
     /// Creates or replaces a pool. Refuses blocks that overlap another pool (naming it) and the
     /// removal of blocks that still hold allocations (naming them).
     @discardableResult
-    public static func put(_ db: Database, name: String, spec: PoolSpec, now: Int64, hints: LowestFreeHints? = nil) throws -> (pool: Pool, created: Bool) {
+    public static func put(_ db: Database, name: String, spec: PoolSpec, now: Int64, hints: LowestFreeHints? = nil) throws -> (pool: Pool, created: Bool, changed: Bool) {
         hints?.forget()  // blocks may change under the allocator's hints
         var validator = Validator()
         if let problem = ObjectName.validate(name) { validator.add("name", problem) }
@@ -145,7 +145,7 @@ public enum Pools {
 
         // The same pool again (a re-applied configuration, a sync loop): nothing to write, and
         // `updated_at` keeps saying when it last changed.
-        if let current = try get(db, name: name), current.spec == spec { return (current, false) }
+        if let current = try get(db, name: name), current.spec == spec { return (current, false, false) }
 
         // Another pool's block overlapping one of ours: name both.
         let existing = try id(db, name: name)
@@ -179,7 +179,7 @@ public enum Pools {
             poolID = db.lastInsertedRowID
             for block in spec.blocks { try insert(db, block, poolID: poolID) }
         }
-        return (try get(db, name: name)!, existing == nil)
+        return (try get(db, name: name)!, existing == nil, true)
     }
 
     private static func insert(_ db: Database, _ block: PoolBlock, poolID: Int64) throws {
