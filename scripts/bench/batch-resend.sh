@@ -21,12 +21,8 @@ while [ $# -gt 0 ]; do
         *) echo "usage: $0 [--runs R] [--port P] [N]" >&2; exit 2 ;;
     esac
 done
-if [ -n "${HERALD_BIN:-}" ]; then
-    bin=$HERALD_BIN
-else
-    (cd "$here/../.." && swift build -c release --product herald >&2)
-    bin="$(cd "$here/../.." && swift build -c release --show-bin-path)/herald"
-fi
+HERALD_BENCH_LOOPBACK_ONLY=1 source "$here/lib.sh"
+herald_release_bin
 dir=$(mktemp -d /tmp/herald-resend-bench-$$.XXXX)
 pid=
 stop_herald() { if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=; fi; }
@@ -47,10 +43,7 @@ post() { curl -s -o "$dir/answer.json" -w '%{http_code} %{time_total}' -X POST -
 times=()
 for run in $(seq "$runs"); do
     db="$dir/run-$run.db"
-    "$bin" serve --db "$db" --api-listen "127.0.0.1:$port" --bgp-listen "127.0.0.1:$((port + 1))" \
-        --asn 65001 --router-id 10.255.0.1 --log-level error >> "$dir/serve.log" 2>&1 &
-    pid=$!
-    for _ in $(seq 200); do curl -sf "127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.05; done
+    start_herald_serve "$db" "$port" "$dir/serve.log"
     for node in n1:10.255.1.1 n2:10.255.1.2; do
         curl -sf -X PUT "127.0.0.1:$port/v1/nodes/${node%%:*}" -H 'Content-Type: application/json' -d "{\"addresses\":[\"${node#*:}\"]}" >/dev/null
     done

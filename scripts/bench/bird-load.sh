@@ -76,12 +76,7 @@ for run in $(seq "$runs"); do
 
     # Herald
     db="$dir/run-$run.db"
-    "$herald_bin" serve --db "$db" --api-listen "127.0.0.1:$port" --bgp-listen "127.0.0.1:$((port + 1))" \
-        --asn 65001 --router-id 10.255.0.1 --log-level error >> "$dir/serve.log" 2>&1 &
-    pid=$!
-    up=0
-    for _ in $(seq 200); do curl -sf "127.0.0.1:$port/healthz" >/dev/null 2>&1 && { up=1; break; }; sleep 0.05; done
-    [ "$up" = 1 ] || { echo "herald did not start:" >&2; cat "$dir/serve.log" >&2; exit 1; }
+    start_herald_serve "$db" "$port" "$dir/serve.log"
     out=$(curl -s -o "$dir/answer.json" -w '%{http_code} %{time_total}' -X POST -H 'Content-Type: application/x-ndjson' \
         --data-binary @"$dir/routes.ndjson" "http://127.0.0.1:$port/v1/routes:batch")
     code=${out% *}
