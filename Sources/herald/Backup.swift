@@ -101,7 +101,7 @@ struct Backup: ParsableCommand {
             answer = try client.download("/v1/backup", into: descriptor)
         } catch let error as APIClient.Unreachable {
             // Refused before anything came back: no Herald there. Cut off mid-copy: a failure.
-            if error.description.hasPrefix("cannot reach") { return .unreachable(error.description) }
+            if error.nobodyListening { return .unreachable(error.description) }
             throw fail("the copy was cut short: \(error.description)", status: 74)
         } catch {
             throw fail("the copy failed: \(error)", status: 74)

@@ -22,6 +22,9 @@ struct APIClient {
     /// Why the CLI could not talk to Herald at all (exit status 69).
     struct Unreachable: Error, CustomStringConvertible {
         let description: String
+        /// Nothing listened at the address (the connect was refused or timed out): no Herald
+        /// there, as opposed to one that went away mid-answer.
+        var nobodyListening = false
     }
 
     /// Parses `http://host:port` (IPv6 in brackets) or `host:port`.
@@ -208,7 +211,8 @@ struct APIClient {
             }
             cursor = entry.pointee.ai_next
         }
-        throw Unreachable(description: "cannot reach Herald at \(host):\(port): \(String(cString: strerror(lastError))) (is `herald serve` running? set --server or HERALD_SERVER)")
+        throw Unreachable(description: "cannot reach Herald at \(host):\(port): \(String(cString: strerror(lastError))) (is `herald serve` running? set --server or HERALD_SERVER)",
+                          nobodyListening: true)
     }
 
     private func write(_ fd: Int32, _ bytes: [UInt8]) throws {
