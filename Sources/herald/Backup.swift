@@ -38,7 +38,7 @@ struct Backup: ParsableCommand {
     func run() throws {
         do {
             try backUp()
-        } catch let failure as Failure {
+        } catch let failure as CLIFailure {
             FileHandle.standardError.write(Data("herald backup: \(failure.message)\n".utf8))
             throw ExitCode(failure.status)
         }
@@ -66,7 +66,7 @@ struct Backup: ParsableCommand {
         }
         let client: APIClient
         do { client = try ClientOptions.client(server: server, tokenFile: tokenFile) } catch let failure as CLIFailure {
-            throw fail(failure.message, status: failure.status)
+            throw failure
         } catch {
             throw fail("\(error)", status: 69)
         }
@@ -108,8 +108,7 @@ struct Backup: ParsableCommand {
         }
         switch answer {
         case .refused(let response):
-            let failure = APIClient.failure(response)
-            throw fail(failure.message, status: failure.status)
+            throw APIClient.failure(response)
         case .written(let bytes):
             guard fsync(descriptor) == 0 else { throw fail("cannot write \(file): \(String(cString: strerror(errno)))", status: 74) }
             do {
@@ -138,10 +137,5 @@ struct Backup: ParsableCommand {
     }
 
     /// Why the backup failed, and the exit status that says so (sysexits.h).
-    struct Failure: Error {
-        let message: String
-        let status: Int32
-    }
-
-    func fail(_ message: String, status: Int32) -> Failure { Failure(message: message, status: status) }
+    func fail(_ message: String, status: Int32) -> CLIFailure { CLIFailure(message: message, status: status) }
 }
