@@ -11,10 +11,16 @@ import Testing
 
     /// Every ``` block of docs/routers/FILE, in order.
     static func configBlocks(_ file: String) throws -> [String] {
+        try fencedBlocks("docs/routers/\(file)", opening: "```\n")
+    }
+
+    /// The text of every fenced block of the repository's file PATH that opens with `opening`
+    /// (```` ``` ```` plus its info string and newline), in order.
+    static func fencedBlocks(_ path: String, opening: String) throws -> [String] {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        var text = try String(contentsOf: root.appendingPathComponent("docs/routers/\(file)"), encoding: .utf8)[...]
+        var text = try String(contentsOf: root.appendingPathComponent(path), encoding: .utf8)[...]
         var blocks: [String] = []
-        while let start = text.range(of: "```\n"), let end = text.range(of: "```", range: start.upperBound..<text.endIndex) {
+        while let start = text.range(of: opening), let end = text.range(of: "```", range: start.upperBound..<text.endIndex) {
             blocks.append(String(text[start.upperBound..<end.lowerBound]))
             text = text[end.upperBound...]
         }

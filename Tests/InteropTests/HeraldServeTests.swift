@@ -426,16 +426,7 @@ struct ReadmeCommandLineTests {
 /// blocks say.
 @Suite(.timeLimit(.minutes(3)))
 struct DocsCommandTests {
-    static func shellBlocks(_ file: String) throws -> [String] {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        var text = try String(contentsOf: root.appendingPathComponent(file), encoding: .utf8)[...]
-        var blocks: [String] = []
-        while let start = text.range(of: "```sh\n"), let end = text.range(of: "```", range: start.upperBound..<text.endIndex) {
-            blocks.append(String(text[start.upperBound..<end.lowerBound]))
-            text = text[end.upperBound...]
-        }
-        return blocks
-    }
+    static func shellBlocks(_ file: String) throws -> [String] { try CookbookTests.fencedBlocks(file, opening: "```sh\n") }
 
     @Test(.interop())
     func cookbookAndHealthCheckCommandsRunAsWritten() async throws {
