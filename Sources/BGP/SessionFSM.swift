@@ -226,15 +226,15 @@ public struct SessionFSM: Sendable {
     }
 
     /// RFC 4724 §3: the restart our OPEN announced is over, so the OPENs of this FSM's later
-    /// connections clear the Restart State bit and every Forwarding State bit. An OPEN already
-    /// sent is not affected: negotiation only asks whether the capability was sent.
+    /// connections clear the Restart State bit. The Forwarding State bits stay as configured
+    /// (they say whether forwarding survives a reset, not whether one happened). An OPEN
+    /// already sent is not affected: negotiation only asks whether the capability was sent.
     public mutating func endRestart() {
         configuration.localOpen.parameters = configuration.localOpen.parameters.map { parameter in
             guard case .capabilities(let capabilities) = parameter else { return parameter }
             return .capabilities(capabilities.map { capability in
                 guard case .gracefulRestart(var gr) = capability else { return capability }
                 gr.restarting = false
-                for index in gr.families.indices { gr.families[index].forwardingPreserved = false }
                 return .gracefulRestart(gr)
             })
         }

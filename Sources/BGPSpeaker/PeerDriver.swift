@@ -150,10 +150,14 @@ final class PeerDriver: @unchecked Sendable {
         }
         if !addPath.isEmpty { capabilities.append(.addPath(addPath)) }
         if settings.gracefulRestart {
-            // RFC 4724 §3: only the families of this session; RFC 8538 N bit.
+            // RFC 4724 §3: only the families of this session; RFC 8538 N bit. The Forwarding
+            // State bit is always set: Herald forwards nothing, the routes' next hops (the
+            // nodes) do, and no reset or restart of Herald touches them. A helper that holds our
+            // routes as stale keeps them until our End-of-RIB; with the bit clear it must drop
+            // them the moment the session is back (§4.2), a blackhole until we resend.
             capabilities.append(.gracefulRestart(GracefulRestart(
                 restarting: restarting, notificationSupport: true, restartTime: s.gracefulRestartTime,
-                families: families.map { GracefulRestart.Family($0, forwardingPreserved: restarting) })))
+                families: families.map { GracefulRestart.Family($0, forwardingPreserved: true) })))
         }
         let open = OpenMessage(asn: s.asn, holdTime: settings.holdTime ?? s.holdTime, bgpIdentifier: s.routerID, capabilities: capabilities)
         return SessionConfiguration(

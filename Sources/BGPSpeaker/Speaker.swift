@@ -41,6 +41,8 @@ public final class Speaker: Sendable {
             guard !core.started else { return }
             core.started = true
             core.startListening()
+            // The peers added so far connect now, with the whole table in hand.
+            for peer in core.peers.values.sorted(by: { $0.settings.name < $1.settings.name }) where !core.stopped { peer.start() }
             core.scheduleRestartEnd()
             core.startMD5Diagnosis()
         }

@@ -200,7 +200,11 @@ final class SpeakerCore: @unchecked Sendable {
             peers[settings.name] = peer
             installListenerKey(peer)
             peer.reportedState = settings.enabled ? .idle : .disabled
-            if !stopped { peer.start() }
+            // Before `start()` the table may still be arriving (a process loads every peer, then
+            // every route): a session up now would send part of it and End-of-RIB, and a
+            // graceful-restart helper would drop the stale rest (RFC 4724 §4.2). `start()`
+            // starts the peers.
+            if started && !stopped { peer.start() }
             syncBFD(settings)
         case .update(let new):
             guard let peer = peers[new.name], let old else { break }
@@ -212,7 +216,7 @@ final class SpeakerCore: @unchecked Sendable {
                 peer.stop(communication: "peer disabled")
                 peer.reportState()
             case .enabled:
-                peer.start()
+                if started { peer.start() }
             case .reset:
                 peer.hardReset(communication: "configuration changed", cease: .otherConfigurationChange)
             case .inPlace:

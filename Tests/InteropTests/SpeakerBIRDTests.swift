@@ -13,9 +13,10 @@ private func prefix(_ text: String) -> IPPrefix { try! IPPrefix(parsing: text) }
 private let heraldASN: UInt32 = 4_200_000_001
 private let birdASN: UInt32 = 65010
 
-private func herald(in namespace: NetworkNamespace, on end: LinkEnd, peer: PeerSettings, restarting: Bool = false) async throws -> HeraldUnderTest {
+private func herald(in namespace: NetworkNamespace, on end: LinkEnd, peer: PeerSettings, restarting: Bool = false,
+                    holdTime: UInt16 = 9) async throws -> HeraldUnderTest {
     let herald = try await HeraldUnderTest.start(in: namespace, settings: SpeakerSettings(
-        asn: heraldASN, routerID: end.ipv4.v4, listenAddresses: [end.ipv4], holdTime: 9, connectRetryTime: 2,
+        asn: heraldASN, routerID: end.ipv4.v4, listenAddresses: [end.ipv4], holdTime: holdTime, connectRetryTime: 2,
         idleHoldTime: 1, maximumIdleHoldTime: 2, restarting: restarting))
     try await herald.speaker.addPeer(peer)
     return herald
@@ -365,6 +366,66 @@ struct SpeakerBIRDTests {
         defer { h.loop.shutdown() }
         try await h.waitEstablished("bird")
         try await bird.waitEstablished(with: me.ipv4)
+        await h.stop()
+    }
+
+    /// A session lost without a restart of Herald (BIRD's socket killed, as a BFD down with
+    /// `bfd graceful` or a TCP reset would): BIRD keeps our route as stale, and because our
+    /// next OPEN says the forwarding state was preserved (the nodes forward, not Herald) it keeps
+    /// it until our End-of-RIB instead of dropping it at once (RFC 4724 §4.2). The route's
+    /// time in BIRD proves it was never removed: a removed and re-learned route shows the time
+    /// it came back.
+    @Test(.interop(.bird))
+    func aLostSessionKeepsOurRoutesAtAGracefulRestartHelper() async throws {
+        guard try Interop.ready(.bird) else { return }
+        let network = try TestNetwork()
+        defer { network.shutdown() }
+        let link = try network.pair()
+        // A long hold time: on a loaded machine a hold timer expiry (a NOTIFICATION, after which
+        // BIRD 2.0 drops the routes at once) would be a second, unrelated session loss.
+        let bird = try await BIRD.start(in: link.b.namespace, config: DaemonConfig(
+            asn: birdASN, on: link.b, neighbors: [Neighbor(address: link.a.ipv4, asn: heraldASN)], gracefulRestart: true, holdTime: 90),
+            network: network)
+        let p = prefix("100.127.27.2/32")
+        let h = try await herald(in: link.a.namespace, on: link.a, peer: peerSettings(link), holdTime: 90)
+        defer { h.loop.shutdown() }
+        let first = try #require(try await h.waitEstablished("bird").establishedAt)
+        await h.speaker.announce(Route(prefix: p))
+        try await bird.waitForRoute(p)
+        /// BIRD's `[n0 TIME]` of the route: when it was last added or changed.
+        func since() throws -> String {
+            let text = try bird.birdc(["show", "route", "for", "\(p)"])
+            guard let line = text.split(separator: "\n").first(where: { $0.contains("[\(BIRD.protocolName(0)) ") }),
+                  let open = line.firstIndex(of: "["), let close = line[open...].firstIndex(of: "]") else {
+                throw HarnessError("no route line for \(p) in: \(text)")
+            }
+            return String(line[line.index(after: open)..<close])
+        }
+        // BIRD may touch a route it has just learned once more within milliseconds (its time
+        // moves, nothing else): wait until the time holds still for half a second. Times are
+        // in milliseconds, so a route re-learned after the kill shows another.
+        var before = try since()
+        while true {
+            try await Task.sleep(for: .milliseconds(500))
+            let now = try since()
+            if now == before { break }
+            before = now
+        }
+        let beforeAll = try bird.birdc(["show", "route", "for", "\(p)", "all"])
+        // Kill BIRD's socket (the kernel resets the connection): a session loss for both.
+        try link.b.namespace.check(["ss", "-K", "-t", "dst", "\(link.a.ipv4)"])
+        _ = try await h.waitPeer("bird", "a new session") { ($0.establishedAt ?? first) > first && $0.state == .established }
+        try await bird.waitEstablished(with: link.a.ipv4)
+        _ = try await eventually("BIRD to finish the graceful restart (End-of-RIB)") {
+            try bird.birdc(["show", "protocols", "all", BIRD.protocolName(0)]).contains("graceful restart active") ? nil : true
+        }
+        let after = try await h.waitEstablished("bird")
+        let afterAll = try bird.birdc(["show", "route", "for", "\(p)", "all"])
+        #expect(try since() == before, """
+            BIRD dropped the route and learned it again instead of keeping it as stale; Herald's errors: \
+            \(after.recentErrors.map { "\($0.error.reason) ×\($0.count)" }); before: \(beforeAll) after: \(afterAll) BIRD log:
+            \(bird.logTail())
+            """)
         await h.stop()
     }
 
