@@ -83,6 +83,13 @@ public final class Statement {
         return first
     }
 
+    /// Runs the statement, handing each row's columns to `body` in place, as text (`TextRow`):
+    /// for passes over many rows that compare most of them and keep few.
+    public func forEachTextRow(_ arguments: [any DatabaseValueConvertible] = [], _ body: (TextRow) throws(DatabaseError) -> Void) throws(DatabaseError) {
+        try bind(arguments)
+        try engine.queryText(body)
+    }
+
     /// Runs the statement, calling `body` for each row as it is read.
     public func forEachRow(_ arguments: [any DatabaseValueConvertible] = [], _ body: (Row) throws(DatabaseError) -> Void) throws(DatabaseError) {
         try bind(arguments)

@@ -48,6 +48,35 @@ import Store
         #expect(history.last?["action"] as? String == "update" && history.last?["prefix"] as? String == "10.244.2.0/24")
     }
 
+    /// A batch finds what the table holds under its names one of two ways: a lookup per item
+    /// (a batch much smaller than the table) or one pass over the table (about as large: a
+    /// re-send). Both tell unchanged from changed routes and withdraw the prefix a moved route left.
+    @Test func smallAndLargeBatchesAgainstAStoredTableAgree() async throws {
+        let api = try APIFixture()
+        func batch(_ items: [(String, String)]) -> String {
+            "[" + items.map { #"{"name":"\#($0.0)","prefix":"\#($0.1)"}"# }.joined(separator: ",") + "]"
+        }
+        func announced() async throws -> Set<String> {
+            Set((try await api.call(.GET, "/v1/routes")["routes"] as? [[String: Any]] ?? []).compactMap { $0["prefix"] as? String })
+        }
+        var table = (0..<40).map { ("r\($0)", "10.1.0.\($0)/32") }
+        #expect(try await api.call(.POST, "/v1/routes:batch", batch(table))["created"] as? Int == 40)
+
+        // Two items against forty stored routes: looked up one by one.
+        let small = try await api.call(.POST, "/v1/routes:batch", batch([("r1", "10.1.0.1/32"), ("r2", "10.2.0.2/32")]))
+        #expect(small["unchanged"] as? Int == 1 && small["updated"] as? Int == 1 && small["created"] as? Int == 0, "\(small.text)")
+        var routes = try await announced()
+        #expect(routes.contains("10.2.0.2/32") && !routes.contains("10.1.0.2/32") && routes.count == 40, "\(routes.sorted())")
+
+        // The whole table again, r2 moved back and r3 moved, plus one new: one pass over the table.
+        table[3] = ("r3", "10.3.0.3/32")
+        table.append(("r40", "10.1.0.40/32"))
+        let large = try await api.call(.POST, "/v1/routes:batch", batch(table))
+        #expect(large["unchanged"] as? Int == 38 && large["updated"] as? Int == 2 && large["created"] as? Int == 1, "\(large.text)")
+        routes = try await announced()
+        #expect(routes == Set(table.map(\.1)), "\(routes.sorted())")
+    }
+
     @Test func anInvalidItemFailsTheWholeBatchNamingIt() async throws {
         let api = try APIFixture()
         // Items that do not parse are named first…

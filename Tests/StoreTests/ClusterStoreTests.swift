@@ -56,6 +56,14 @@ import Testing
         } catch let error as DatabaseError {
             #expect(error.isConstraintViolation, "\(error)")
         }
+        // Rows read in place as text: dqlite's rows are copied, compared the same way.
+        try store.read { db in
+            var texts: [(String, Bool, Bool)] = []
+            try db.cachedStatement("SELECT name, labels FROM nodes").forEachTextRow { row in
+                texts.append((row.string(0), row.text(0, equals: "n1"), row.text(1, equals: "{}")))
+            }
+            #expect(texts.count == 1 && texts[0] == ("n1", true, true), "\(texts)")
+        }
         // Many rows in one query come back in several ROWS messages.
         try store.write { db in
             for i in 0..<3_000 { try db.execute("INSERT INTO peer_events (at, peer, kind, reason) VALUES (?, 'p', 'config', ?)", [i, String(repeating: "x", count: 40)]) }

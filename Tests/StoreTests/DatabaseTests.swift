@@ -26,6 +26,26 @@ final class TemporaryDirectory {
         #expect(try db.firstRow("PRAGMA foreign_keys")?.get(0, as: Int.self) == 1)
     }
 
+    /// `forEachTextRow` reads columns in place: equal exactly when the bytes are (length
+    /// included, so a prefix of the text is not equal), NULL reads as empty, text copies out.
+    @Test func textRowsCompareAndCopyInPlace() throws {
+        let db = try Database(path: directory.file("a.db"))
+        try db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, s TEXT, n TEXT)")
+        try db.execute("INSERT INTO t (s, n) VALUES (?, ?)", ["naïve ✓", String?.none])
+        try db.execute("INSERT INTO t (s, n) VALUES (?, ?)", [String(repeating: "long text ", count: 20), ""])
+        var seen: [(String, Bool, Bool, Bool)] = []
+        try db.cachedStatement("SELECT s, n FROM t ORDER BY id").forEachTextRow { row in
+            seen.append((row.string(0), row.text(0, equals: "naïve ✓"), row.text(0, equals: "naïve"), row.text(1, equals: "")))
+        }
+        #expect(seen.count == 2)
+        #expect(seen[0] == ("naïve ✓", true, false, true))
+        #expect(seen[1] == (String(repeating: "long text ", count: 20), false, false, true))
+        // Arguments bind as for any query.
+        var found: [String] = []
+        try db.cachedStatement("SELECT s FROM t WHERE id = ?").forEachTextRow([2]) { found.append($0.string(0)) }
+        #expect(found == [String(repeating: "long text ", count: 20)])
+    }
+
     @Test func bindAndReadEveryType() throws {
         let db = try Database(path: directory.file("a.db"))
         try db.execute("CREATE TABLE t (i INTEGER, r REAL, s TEXT, b BLOB, n TEXT)")

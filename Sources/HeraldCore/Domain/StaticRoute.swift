@@ -212,6 +212,9 @@ public enum StaticRoutes {
         return try? IPPrefix(network: .v4(IPv4Address(value)), length: bits)
     }
 
+    /// What the table holds under a batch item's name.
+    private enum Stored: UInt8 { case absent, same, other }
+
     /// What a batch did.
     public struct BatchOutcome: Sendable, Equatable {
         public var created = 0
@@ -234,17 +237,25 @@ public enum StaticRoutes {
         precondition(prefixTexts == nil || prefixTexts?.count == items.count, "one prefix text per item")
         var validator = Validator()
         let nodes = Set(try db.rows("SELECT name FROM nodes").map { try $0.get(0, as: String.self) })
-        let selfHops: [StaticNextHop] = [.session]
         let noAnnounce = AnnounceAttributes()
-        for (index, item) in items.enumerated() {
-            // The usual item ("self", no attributes, no labels) has only its name to check; the
-            // field prefix (`[41].`) is only written out for an item with a problem.
-            let plain = item.spec.nextHops == selfHops && item.spec.announce == noAnnounce && item.spec.labels.isEmpty
-            if plain && ObjectName.validate(item.name) == nil { continue }
+        // A batch repeats the same next hops, attributes and labels: once one item's passed,
+        // an item with the same (and a prefix of the same family) has only its name to check.
+        // Items are read in place (`items[index]`), not copied out with their arrays.
+        var checked: (hops: [StaticNextHop], family: IPFamily, announce: AnnounceAttributes, labels: [String: String])?
+        for index in items.indices {
+            if let known = checked, items[index].spec.nextHops == known.hops, items[index].spec.prefix.family == known.family,
+               items[index].spec.announce == known.announce, items[index].spec.labels == known.labels,
+               ObjectName.validate(items[index].name) == nil {
+                continue
+            }
+            let item = items[index]
+            // The field prefix (`[41].`) is only written out for an item with a problem.
             var problems = Validator()
             try validate(name: item.name, spec: item.spec, field: "", nodeExists: { nodes.contains($0) }, into: &problems)
             if !problems.errors.isEmpty {
                 try validate(name: item.name, spec: item.spec, field: "[\(index)].", nodeExists: { nodes.contains($0) }, into: &validator)
+            } else {
+                checked = (item.spec.nextHops, item.spec.prefix.family, item.spec.announce, item.spec.labels)
             }
             if validator.errors.count >= 100 { break }
         }
@@ -290,9 +301,64 @@ public enum StaticRoutes {
         var lastHops: [StaticNextHop]?
         var lastHopsText = ""
         let noAnnounceText = JSONColumn.encode(noAnnounce), noLabelsText = JSONColumn.encode([String: String]())
-        // Into an empty table (the first bulk load) nothing can exist: skip a million lookups.
-        let tableWasEmpty = try db.firstRow("SELECT NOT EXISTS (SELECT 1 FROM routes)")?.get(0, as: Bool.self) ?? false
-        let existing = try db.cachedStatement("SELECT prefix, next_hops, announce, labels FROM routes WHERE name = ?")
+        /// An item's three JSON columns as they would be stored.
+        func texts(_ spec: StaticRouteSpec) -> (hops: String, announce: String, labels: String) {
+            if lastHops != spec.nextHops {
+                lastHopsText = hopsText.encode(spec.nextHops.map(\.description))
+                lastHops = spec.nextHops
+            }
+            return (lastHopsText,
+                    spec.announce == noAnnounce ? noAnnounceText : announceText.encode(spec.announce),
+                    spec.labels.isEmpty ? noLabelsText : labelsText.encode(spec.labels))
+        }
+        // What the table holds under each item's name: nothing, the same route, or another one.
+        var stored = [Stored](repeating: .absent, count: items.count)
+        // Into an empty table (the first bulk load) nothing can exist: no lookups at all.
+        let highestID = try db.firstRow("SELECT max(id) FROM routes")?.get(0, as: Int64?.self) ?? nil
+        if let highestID {
+            /// Compares the stored row of item `index` (name, prefix, next_hops, announce,
+            /// labels) with the item, in place.
+            func compare(_ index: Int, _ row: TextRow) {
+                let prefixText = prefixTexts?[index] ?? items[index].spec.prefix.description
+                let (hops, announce, labels) = texts(items[index].spec)
+                if row.text(1, equals: prefixText), row.text(2, equals: hops), row.text(3, equals: announce), row.text(4, equals: labels) {
+                    stored[index] = .same
+                } else {
+                    stored[index] = .other
+                    if !row.text(1, equals: prefixText), let old = IPPrefix(row.string(1)) { outcome.vacated.append(old) }
+                }
+            }
+            let columns = "SELECT name, prefix, next_hops, announce, labels FROM routes"
+            if items.count >= Int(highestID) / 8 {
+                // A batch about as large as the table (re-sending the table): one pass over the
+                // table instead of a lookup per item. A re-send lists the routes in the order
+                // they were created, so each row is first compared with the item after the last
+                // one matched; only rows out of that order are looked up by name.
+                var next = 0
+                var byName: [String: Int32]?
+                try db.cachedStatement(columns).forEachTextRow { row throws(DatabaseError) in
+                    if next < items.count, row.text(0, equals: items[next].name) {
+                        compare(next, row)
+                        next += 1
+                        return
+                    }
+                    if byName == nil {
+                        var names = [String: Int32](minimumCapacity: items.count)
+                        for index in items.indices { names[items[index].name] = Int32(index) }
+                        byName = names
+                    }
+                    if let index = byName?[row.string(0)] {
+                        compare(Int(index), row)
+                        next = Int(index) + 1
+                    }
+                }
+            } else {
+                let existing = try db.cachedStatement(columns + " WHERE name = ?")
+                for index in items.indices {
+                    try existing.forEachTextRow([items[index].name]) { row throws(DatabaseError) in compare(index, row) }
+                }
+            }
+        }
         // Written in multi-row statements; `waiting` are the items of the rows not yet written.
         var rows = BulkInsert(db, "INSERT INTO routes (name, family, prefix, next_hops, announce, labels, created_at, updated_at)", columns: 8,
                               tail: upsertConflictSQL)
@@ -318,27 +384,17 @@ public enum StaticRoutes {
             }
             if rows.pendingRows == 0 { waiting.removeAll(keepingCapacity: true) }
         }
-        for (index, item) in items.enumerated() {
+        for index in items.indices {
+            switch stored[index] {
+            case .same:
+                outcome.unchanged += 1
+                continue
+            case .other: outcome.updated += 1
+            case .absent: outcome.created += 1
+            }
+            let item = items[index]
             let prefixText = prefixTexts?[index] ?? item.spec.prefix.description
-            if lastHops != item.spec.nextHops {
-                lastHopsText = hopsText.encode(item.spec.nextHops.map(\.description))
-                lastHops = item.spec.nextHops
-            }
-            let hops = lastHopsText
-            let announce = item.spec.announce == noAnnounce ? noAnnounceText : announceText.encode(item.spec.announce)
-            let labels = item.spec.labels.isEmpty ? noLabelsText : labelsText.encode(item.spec.labels)
-            if !tableWasEmpty, let row = try existing.firstRow([item.name]) {
-                let oldPrefix: String = try row.get(0)
-                if oldPrefix == prefixText, try row.get(1, as: String.self) == hops, try row.get(2, as: String.self) == announce,
-                   try row.get(3, as: String.self) == labels {
-                    outcome.unchanged += 1
-                    continue
-                }
-                if oldPrefix != prefixText, let old = IPPrefix(oldPrefix) { outcome.vacated.append(old) }
-                outcome.updated += 1
-            } else {
-                outcome.created += 1
-            }
+            let (hops, announce, labels) = texts(item.spec)
             outcome.written.append(index)
             waiting.append(index)
             rows.append(.text(item.name))

@@ -115,6 +115,12 @@ final class SQLiteStatement: StatementEngine {
         }
     }
 
+    func queryText(_ row: (TextRow) throws(DatabaseError) -> Void) throws(DatabaseError) {
+        defer { sqlite3_reset(handle) }
+        let texts = TextRow(.sqlite(handle))
+        while try step() { try row(texts) }
+    }
+
     /// Advances one row: true when a row is available, false when done.
     func step() throws(DatabaseError) -> Bool {
         let code = sqlite3_step(handle)
@@ -156,4 +162,11 @@ final class SQLiteStatement: StatementEngine {
                                message: String(cString: sqlite3_errmsg(connection)), sql: sql)
         }
     }
+}
+
+/// Column `column` of the row `handle` stands on, as bytes (valid until the next step):
+/// sqlite3_column_text, then sqlite3_column_bytes, the order SQLite documents for text.
+func sqliteText(_ handle: OpaquePointer, _ column: Int32) -> UnsafeRawBufferPointer {
+    let text = sqlite3_column_text(handle, column)
+    return UnsafeRawBufferPointer(start: text, count: text == nil ? 0 : Int(sqlite3_column_bytes(handle, column)))
 }
